@@ -57,7 +57,7 @@ class Exemplar:
 
 @dataclass(frozen=True)
 class MetricMetadata:
-    """What remote-write metadata says about a metric family (type is lower-case, e.g. ``counter``)."""
+    """What remote-write metadata says of a metric family; ``type`` is lower-case (``counter``)."""
 
     metric_family_name: str
     type: str
@@ -92,7 +92,7 @@ class AppendResult:
 
 
 class StorageFullError(Exception):
-    """A transient fault (disk full, I/O error): nothing of the write was kept; the client retries."""
+    """A transient fault (disk full, I/O error): nothing of the write was kept; retry later."""
 
 
 class ShuttingDownError(Exception):
@@ -123,7 +123,7 @@ class Querier(Protocol):
         ...
 
     def label_names(self, matchers: Sequence[Matcher], mint: int, maxt: int) -> list[str]:
-        """Sorted label names of series that have samples in the window (all series if no matchers)."""
+        """Sorted label names of series with samples in the window (all, if no matchers)."""
         ...
 
     def label_values(
@@ -138,11 +138,9 @@ class Querier(Protocol):
 
     def exemplars(
         self, matchers: Sequence[Matcher], mint: int, maxt: int
-    ) -> list[tuple[Labels, list[Exemplar]]]:
-        ...
+    ) -> list[tuple[Labels, list[Exemplar]]]: ...
 
-    def metadata(self) -> dict[str, list[MetricMetadata]]:
-        ...
+    def metadata(self) -> dict[str, list[MetricMetadata]]: ...
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,309 @@
+"""Prometheus remote-write 1.0: decoding what senders push to us, encoding what we forward.
+
+The protobuf schema (``prometheus.WriteRequest`` of prompb, field numbers exact) is declared
+in code, so no ``protoc`` step is needed. Decoding uses a wire-compatible variant of
+``TimeSeries`` whose labels are kept as raw bytes: a sender repeats the same label set in every
+request, so the raw bytes make a cheap cache key and each label set is parsed and validated once.
+
+What a request may contain and what happens to it (the ingest contract):
+
+- Body: protobuf, snappy *block* format. Wrong ``Content-Encoding``/``Content-Type``, or a
+  remote-write 2.0 body (``proto=io.prometheus.write.v2.Request``) → ``RemoteWriteError(415)``.
+  Bad snappy or protobuf → ``RemoteWriteError(400)``; nothing of the request is kept.
+- A series with invalid labels (no or empty ``__name__``, an empty label name, a repeated label
+  name) is rejected as a whole. Labels with an empty value are dropped (an empty value means
+  "absent" in Prometheus). Label order in the request does not matter.
+- Samples must come in strictly ascending timestamp order within a series; one that does not is
+  rejected ("out of order sample"). Native histograms are rejected ("not supported").
+- Everything valid is passed on; the rejections are returned so the HTTP layer can answer 400
+  naming them while the valid part is stored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+import cramjam
+import numpy as np
+from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
+from google.protobuf.message import DecodeError
+
+from .labels import METRIC_NAME, Labels
+from .storage import (
+    Exemplar,
+    MetricMetadata,
+    Rejection,
+    SeriesBatch,
+    SeriesData,
+)
+
+METRIC_TYPES = (
+    "unknown",
+    "counter",
+    "gauge",
+    "histogram",
+    "gaugehistogram",
+    "summary",
+    "info",
+    "stateset",
+)
+
+_F = descriptor_pb2.FieldDescriptorProto
+
+
+def _field(
+    msg: descriptor_pb2.DescriptorProto,
+    name: str,
+    number: int,
+    ftype: int,
+    *,
+    repeated: bool = False,
+    type_name: str = "",
+) -> None:
+    f = msg.field.add()
+    f.name, f.number, f.type = name, number, ftype
+    f.label = _F.LABEL_REPEATED if repeated else _F.LABEL_OPTIONAL
+    if type_name:
+        f.type_name = type_name
+
+
+def _build_schema(package: str, raw_labels: bool) -> descriptor_pb2.FileDescriptorProto:
+    """The subset of prompb we need; ``raw_labels`` declares labels as bytes (wire-compatible)."""
+    fd = descriptor_pb2.FileDescriptorProto(
+        name=f"{package}.proto", package=package, syntax="proto3"
+    )
+    p = f".{package}."
+    label = fd.message_type.add(name="Label")
+    _field(label, "name", 1, _F.TYPE_STRING)
+    _field(label, "value", 2, _F.TYPE_STRING)
+    sample = fd.message_type.add(name="Sample")
+    _field(sample, "value", 1, _F.TYPE_DOUBLE)
+    _field(sample, "timestamp", 2, _F.TYPE_INT64)
+    exemplar = fd.message_type.add(name="Exemplar")
+    _field(exemplar, "labels", 1, _F.TYPE_MESSAGE, repeated=True, type_name=p + "Label")
+    _field(exemplar, "value", 2, _F.TYPE_DOUBLE)
+    _field(exemplar, "timestamp", 3, _F.TYPE_INT64)
+    ts = fd.message_type.add(name="TimeSeries")
+    if raw_labels:
+        _field(ts, "labels", 1, _F.TYPE_BYTES, repeated=True)
+    else:
+        _field(ts, "labels", 1, _F.TYPE_MESSAGE, repeated=True, type_name=p + "Label")
+    _field(ts, "samples", 2, _F.TYPE_MESSAGE, repeated=True, type_name=p + "Sample")
+    _field(ts, "exemplars", 3, _F.TYPE_MESSAGE, repeated=True, type_name=p + "Exemplar")
+    # Histograms are only detected (to reject them with a reason), so raw bytes suffice.
+    _field(ts, "histograms", 4, _F.TYPE_BYTES, repeated=True)
+    meta = fd.message_type.add(name="MetricMetadata")
+    _field(meta, "type", 1, _F.TYPE_INT32)
+    _field(meta, "metric_family_name", 2, _F.TYPE_STRING)
+    _field(meta, "help", 4, _F.TYPE_STRING)
+    _field(meta, "unit", 5, _F.TYPE_STRING)
+    req = fd.message_type.add(name="WriteRequest")
+    _field(req, "timeseries", 1, _F.TYPE_MESSAGE, repeated=True, type_name=p + "TimeSeries")
+    _field(req, "metadata", 3, _F.TYPE_MESSAGE, repeated=True, type_name=p + "MetricMetadata")
+    return fd
+
+
+_pool = descriptor_pool.DescriptorPool()
+_pool.Add(_build_schema("prometheus", raw_labels=False))
+_pool.Add(_build_schema("grafana_agent_bridge.fastdecode", raw_labels=True))
+
+WriteRequest = message_factory.GetMessageClass(
+    _pool.FindMessageTypeByName("prometheus.WriteRequest")
+)
+Label = message_factory.GetMessageClass(_pool.FindMessageTypeByName("prometheus.Label"))
+_FastWriteRequest = message_factory.GetMessageClass(
+    _pool.FindMessageTypeByName("grafana_agent_bridge.fastdecode.WriteRequest")
+)
+
+
+class RemoteWriteError(Exception):
+    """The request as a whole cannot be accepted; ``status`` is the HTTP status to answer."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+@dataclass
+class DecodedWrite:
+    series: list[SeriesBatch] = field(default_factory=list)
+    metadata: list[MetricMetadata] = field(default_factory=list)
+    rejections: list[Rejection] = field(default_factory=list)
+    samples: int = 0
+    """Samples in the request, valid or not (for counters)."""
+
+
+def check_headers(content_type: str | None, content_encoding: str | None) -> None:
+    """Raise 415 unless the request is remote-write 1.0 in snappy block encoding."""
+    ctype = (content_type or "").strip().lower()
+    if ctype:
+        media, _, params = ctype.partition(";")
+        if media.strip() != "application/x-protobuf":
+            raise RemoteWriteError(
+                415, f"unsupported Content-Type {content_type!r}, expected application/x-protobuf"
+            )
+        for param in params.split(";"):
+            key, _, value = param.strip().partition("=")
+            if key == "proto" and value.strip() not in ("prometheus.writerequest", ""):
+                raise RemoteWriteError(
+                    415,
+                    f"unsupported remote-write message {value.strip()!r}: only remote-write 1.0 "
+                    "(prometheus.WriteRequest) is supported",
+                )
+    if (content_encoding or "").strip().lower() != "snappy":
+        raise RemoteWriteError(
+            415, f"unsupported Content-Encoding {content_encoding!r}, expected snappy"
+        )
+
+
+class _LabelCache:
+    """Raw label bytes → validated label set (or the reason it is invalid), bounded in size."""
+
+    def __init__(self, limit: int = 200_000) -> None:
+        self._limit = limit
+        self._cache: dict[bytes, Labels | str] = {}
+
+    def get(self, raw: Sequence[bytes]) -> Labels | str:
+        key = b"\x00".join(raw) if len(raw) != 1 else raw[0]
+        hit = self._cache.get(key)
+        if hit is None:
+            hit = _parse_labels(raw)
+            if len(self._cache) >= self._limit:
+                self._cache.clear()
+            self._cache[key] = hit
+        return hit
+
+
+def _parse_labels(raw: Sequence[bytes]) -> Labels | str:
+    pairs: dict[str, str] = {}
+    for item in raw:
+        lab = Label()
+        try:
+            lab.ParseFromString(item)
+        except DecodeError:
+            return "invalid label encoding"
+        if not lab.name:
+            return "empty label name"
+        if lab.name in pairs:
+            return f"duplicate label name {lab.name!r}"
+        pairs[lab.name] = lab.value
+    if not pairs.get(METRIC_NAME):
+        return "missing metric name (__name__ label)"
+    return tuple(sorted((n, v) for n, v in pairs.items() if v))
+
+
+_default_cache = _LabelCache()
+
+
+def _labels_of(pb_labels: Iterable[object]) -> Labels:
+    return tuple(sorted((lab.name, lab.value) for lab in pb_labels if lab.value))  # type: ignore[attr-defined]
+
+
+def decode_write_request(
+    body: bytes,
+    content_type: str | None = "application/x-protobuf",
+    content_encoding: str | None = "snappy",
+    *,
+    cache: _LabelCache | None = None,
+) -> DecodedWrite:
+    """Decode and validate a remote-write 1.0 request body (see the module docstring)."""
+    check_headers(content_type, content_encoding)
+    try:
+        raw = bytes(cramjam.snappy.decompress_raw(body))
+    except Exception as e:  # cramjam raises its own error types
+        raise RemoteWriteError(400, f"invalid snappy block encoding: {e}") from None
+    req = _FastWriteRequest()
+    try:
+        req.ParseFromString(raw)
+    except DecodeError as e:
+        raise RemoteWriteError(400, f"invalid protobuf WriteRequest: {e}") from None
+    cache = cache or _default_cache
+    out = DecodedWrite()
+    for ts in req.timeseries:  # type: ignore[attr-defined]
+        n = len(ts.samples)
+        out.samples += n
+        labels = cache.get(ts.labels)
+        if isinstance(labels, str):
+            out.rejections.append(Rejection((), None, f"invalid series: {labels}"))
+            continue
+        if ts.histograms:
+            out.rejections.append(
+                Rejection(labels, None, "native histograms are not supported; samples dropped")
+            )
+        if n == 1:
+            s = ts.samples[0]
+            times = np.array([s.timestamp], dtype=np.int64)
+            values = np.array([s.value], dtype=np.float64)
+        else:
+            times = np.fromiter((s.timestamp for s in ts.samples), dtype=np.int64, count=n)
+            values = np.fromiter((s.value for s in ts.samples), dtype=np.float64, count=n)
+        if n > 1:
+            times, values = _drop_unordered(labels, times, values, out.rejections)
+        exemplars = [Exemplar(_labels_of(e.labels), e.value, e.timestamp) for e in ts.exemplars]
+        if len(times) or exemplars:
+            out.series.append(SeriesBatch(labels, times, values, exemplars))
+    for m in req.metadata:  # type: ignore[attr-defined]
+        if not m.metric_family_name:
+            continue
+        mtype = METRIC_TYPES[m.type] if 0 <= m.type < len(METRIC_TYPES) else "unknown"
+        out.metadata.append(MetricMetadata(m.metric_family_name, mtype, m.help, m.unit))
+    return out
+
+
+def _drop_unordered(
+    labels: Labels,
+    times: np.ndarray,
+    values: np.ndarray,
+    rejections: list[Rejection],
+) -> tuple[np.ndarray, np.ndarray]:
+    """Keep the samples that extend a strictly ascending run; reject the others."""
+    if np.all(times[1:] > times[:-1]):
+        return times, values
+    running_max = np.maximum.accumulate(times)
+    keep = np.ones(len(times), dtype=bool)
+    keep[1:] = times[1:] > running_max[:-1]
+    for t in times[~keep][:10]:
+        # Equal to the newest kept timestamp: a second sample for it; older: out of order.
+        reason = "duplicate sample for timestamp" if t in running_max else "out of order sample"
+        rejections.append(Rejection(labels, int(t), reason))
+    if (~keep).sum() > 10:
+        rejections.append(
+            Rejection(labels, None, f"{int((~keep).sum()) - 10} more out of order samples")
+        )
+    return times[keep], values[keep]
+
+
+def encode_write_request(
+    series: Iterable[SeriesData | SeriesBatch],
+    metadata: Iterable[MetricMetadata] = (),
+) -> bytes:
+    """A snappy-compressed remote-write 1.0 body for ``series`` (labels sent sorted)."""
+    req = WriteRequest()
+    for s in series:
+        ts = req.timeseries.add()  # type: ignore[attr-defined]
+        for name, value in s.labels:
+            ts.labels.add(name=name, value=value)
+        for t, v in zip(s.timestamps.tolist(), s.values.tolist()):
+            ts.samples.add(value=v, timestamp=t)
+        for e in getattr(s, "exemplars", ()):
+            ex = ts.exemplars.add(value=e.value, timestamp=e.timestamp)
+            for name, value in e.labels:
+                ex.labels.add(name=name, value=value)
+    for m in metadata:
+        req.metadata.add(  # type: ignore[attr-defined]
+            type=METRIC_TYPES.index(m.type) if m.type in METRIC_TYPES else 0,
+            metric_family_name=m.metric_family_name,
+            help=m.help,
+            unit=m.unit,
+        )
+    return bytes(cramjam.snappy.compress_raw(req.SerializeToString()))
+
+
+REMOTE_WRITE_HEADERS = {
+    "Content-Type": "application/x-protobuf",
+    "Content-Encoding": "snappy",
+    "X-Prometheus-Remote-Write-Version": "0.1.0",
+}
+"""The headers a remote-write 1.0 sender sends with every request."""

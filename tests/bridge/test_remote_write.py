@@ -1,0 +1,137 @@
+"""The remote-write 1.0 codec: what senders may send and what the bridge keeps of it."""
+
+import struct
+
+import cramjam
+import numpy as np
+import pytest
+
+from grafana_agent_bridge.remote_write import (
+    RemoteWriteError,
+    WriteRequest,
+    check_headers,
+    decode_write_request,
+    encode_write_request,
+)
+from grafana_agent_bridge.storage import STALE_NAN, MetricMetadata, SeriesBatch, stale_mask
+
+
+def batch(labels, times, values):
+    return SeriesBatch(
+        tuple(sorted(labels.items())),
+        np.array(times, dtype=np.int64),
+        np.array(values, dtype=np.float64),
+    )
+
+
+def test_round_trip_keeps_samples_stale_markers_and_metadata():
+    sent = [batch({"__name__": "up", "job": "node"}, [1000, 2000, 3000], [1.0, 0.5, STALE_NAN])]
+    body = encode_write_request(sent, [MetricMetadata("up", "gauge", "is it up", "")])
+    got = decode_write_request(body)
+    assert got.rejections == []
+    assert got.series[0].labels == (("__name__", "up"), ("job", "node"))
+    assert got.series[0].timestamps.tolist() == [1000, 2000, 3000]
+    assert stale_mask(got.series[0].values).tolist() == [False, False, True]
+    assert got.metadata == [MetricMetadata("up", "gauge", "is it up", "")]
+
+
+def test_body_is_snappy_block_format_not_framed():
+    body = encode_write_request([batch({"__name__": "a"}, [1], [1.0])])
+    req = WriteRequest()
+    req.ParseFromString(bytes(cramjam.snappy.decompress_raw(body)))
+    assert req.timeseries[0].labels[0].name == "__name__"
+    framed = bytes(cramjam.snappy.compress(bytes(cramjam.snappy.decompress_raw(body))))
+    with pytest.raises(RemoteWriteError) as e:
+        decode_write_request(framed)
+    assert e.value.status == 400
+
+
+def test_unsorted_labels_are_sorted_and_empty_values_dropped():
+    req = WriteRequest()
+    ts = req.timeseries.add()
+    for name, value in [("zone", "a"), ("__name__", "m"), ("empty", "")]:
+        ts.labels.add(name=name, value=value)
+    ts.samples.add(value=1.0, timestamp=5)
+    got = decode_write_request(bytes(cramjam.snappy.compress_raw(req.SerializeToString())))
+    assert got.series[0].labels == (("__name__", "m"), ("zone", "a"))
+
+
+@pytest.mark.parametrize(
+    ("labels", "reason"),
+    [
+        ([("job", "x")], "missing metric name"),
+        ([("__name__", "m"), ("", "v")], "empty label name"),
+        ([("__name__", "m"), ("a", "1"), ("a", "2")], "duplicate label name"),
+    ],
+)
+def test_invalid_series_rejected_valid_ones_kept(labels, reason):
+    req = WriteRequest()
+    bad = req.timeseries.add()
+    for name, value in labels:
+        bad.labels.add(name=name, value=value)
+    bad.samples.add(value=1.0, timestamp=1)
+    good = req.timeseries.add()
+    good.labels.add(name="__name__", value="ok")
+    good.samples.add(value=2.0, timestamp=1)
+    got = decode_write_request(bytes(cramjam.snappy.compress_raw(req.SerializeToString())))
+    assert [s.labels for s in got.series] == [(("__name__", "ok"),)]
+    assert len(got.rejections) == 1
+    assert reason in got.rejections[0].reason
+
+
+def test_out_of_order_and_duplicate_samples_within_a_series_are_rejected():
+    got = decode_write_request(
+        encode_write_request([batch({"__name__": "x"}, [3, 2, 4, 4, 5], [1, 2, 3, 9, 5])])
+    )
+    assert got.series[0].timestamps.tolist() == [3, 4, 5]
+    reasons = sorted((r.timestamp, r.reason) for r in got.rejections)
+    assert reasons == [(2, "out of order sample"), (4, "duplicate sample for timestamp")]
+
+
+def test_native_histograms_are_reported_not_silently_dropped():
+    req = WriteRequest()
+    ts = req.timeseries.add()
+    ts.labels.add(name="__name__", value="h")
+    # TimeSeries field 4 (histograms): one Histogram holding only sum=1.5 (field 3, double).
+    hist = b"\x19" + struct.pack("<d", 1.5)
+    series = ts.SerializeToString() + b"\x22" + bytes([len(hist)]) + hist
+    body = b"\x0a" + bytes([len(series)]) + series
+    got = decode_write_request(bytes(cramjam.snappy.compress_raw(body)))
+    assert any("native histograms" in r.reason for r in got.rejections)
+
+
+@pytest.mark.parametrize(
+    ("ctype", "encoding"),
+    [
+        ("application/json", "snappy"),
+        ("application/x-protobuf", "gzip"),
+        ("application/x-protobuf", None),
+        ("application/x-protobuf;proto=io.prometheus.write.v2.Request", "snappy"),
+    ],
+)
+def test_wrong_content_type_or_encoding_is_415(ctype, encoding):
+    with pytest.raises(RemoteWriteError) as e:
+        check_headers(ctype, encoding)
+    assert e.value.status == 415
+
+
+def test_v1_content_type_variants_accepted():
+    check_headers("application/x-protobuf", "snappy")
+    check_headers("application/x-protobuf;proto=prometheus.WriteRequest", "snappy")
+    check_headers(None, "snappy")
+
+
+@pytest.mark.parametrize("body", [b"", b"\x00", b"not snappy at all", b"\xff" * 40])
+def test_garbage_bodies_are_400_never_a_crash(body):
+    try:
+        got = decode_write_request(body)
+    except RemoteWriteError as e:
+        assert e.status == 400
+    else:
+        assert got.series == []
+
+
+def test_bad_protobuf_inside_valid_snappy_is_400():
+    with pytest.raises(RemoteWriteError) as e:
+        decode_write_request(bytes(cramjam.snappy.compress_raw(b"\x0a\xff\xff\xff")))
+    assert e.value.status == 400
