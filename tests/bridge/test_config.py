@@ -1,0 +1,375 @@
+"""The configuration contract: defaults, each section's valid and invalid values, error wording."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from grafana_agent_bridge.config import (
+    BridgeConfig,
+    ConfigError,
+    duration_ms,
+    format_duration,
+    format_size,
+    load_config,
+    parse_config,
+    parse_duration,
+    parse_host_port,
+    parse_size,
+)
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "bridge/grafana_agent_bridge/config_example.yaml"
+
+
+def error_of(text: str) -> str:
+    with pytest.raises(ConfigError) as info:
+        parse_config(text)
+    message = str(info.value)
+    assert "pydantic" not in message.lower()
+    assert "Value error" not in message
+    return message
+
+
+# --- defaults -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("text", ["", "\n", "# only a comment\n", "{}"])
+def test_empty_file_means_embedded_defaults(text: str) -> None:
+    cfg = parse_config(text)
+    assert cfg == BridgeConfig()
+    assert cfg.listen == ("0.0.0.0", 9099)
+    assert cfg.collect.interval == timedelta(seconds=15)
+    assert cfg.collect.host and cfg.collect.self
+    assert cfg.forward.targets == []
+    assert cfg.ingest.allowed_clients == []
+    assert cfg.query.resolve_auth_token() == ""
+    assert cfg.tracing.traces_url() == ""
+    assert not cfg.tls.enabled
+
+
+def test_no_file_means_embedded_defaults() -> None:
+    assert load_config(None) == BridgeConfig()
+
+
+def test_documented_defaults() -> None:
+    cfg = BridgeConfig()
+    assert cfg.storage.retention_time == timedelta(days=15)
+    assert cfg.storage.retention_size == 0
+    assert cfg.storage.block_duration == timedelta(hours=2)
+    assert cfg.storage.wal_segment_size == 32 * 1024 * 1024
+    assert cfg.ingest.max_body_bytes == 32 * 1024 * 1024
+    assert cfg.query.timeout == timedelta(minutes=2)
+    assert cfg.query.max_samples == 50_000_000
+    assert cfg.query.lookback_delta == timedelta(minutes=5)
+    assert cfg.query.max_points_per_series == 11_000
+    assert cfg.forward.max_samples_per_send == 2000
+    assert duration_ms(cfg.forward.min_backoff) == 30
+    assert cfg.forward.max_backoff == timedelta(seconds=5)
+    assert cfg.tracing.service_name == "grafana-agent-bridge"
+    assert cfg.log.level == "info" and cfg.log.format == "text"
+
+
+def test_to_yaml_round_trips_a_full_config() -> None:
+    cfg = load_config(EXAMPLE)
+    assert cfg != BridgeConfig()
+    again = parse_config(cfg.to_yaml())
+    assert again == cfg
+    assert "retention_time: 30d" in cfg.to_yaml()
+
+
+def test_example_file_sets_every_section() -> None:
+    cfg = load_config(EXAMPLE)
+    assert cfg.forward.targets and cfg.collect.scrape and cfg.ingest.allowed_clients
+    assert cfg.tracing.otlp_endpoint
+
+
+# --- value syntax ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "ms"),
+    [
+        ("0", 0),
+        ("30ms", 30),
+        ("15s", 15_000),
+        ("1h30m", 5_400_000),
+        ("15d", 15 * 86_400_000),
+        ("2w", 14 * 86_400_000),
+        ("1y", 365 * 86_400_000),
+        ("1d2h3m4s5ms", 93_784_005),
+    ],
+)
+def test_durations_use_prometheus_syntax(text: str, ms: int) -> None:
+    assert duration_ms(parse_duration(text)) == ms
+    assert duration_ms(parse_duration(format_duration(parse_duration(text)))) == ms
+
+
+@pytest.mark.parametrize("text", ["", "15x", "1.5h", "-1s", "30m1h", "s", "1 h", "15"])
+def test_bad_durations_are_rejected(text: str) -> None:
+    with pytest.raises(ValueError, match="invalid duration"):
+        parse_duration(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "size"),
+    [
+        ("0", 0),
+        ("0B", 0),
+        ("1024", 1024),
+        ("512KB", 512 << 10),
+        ("512KiB", 512 << 10),
+        ("32MiB", 32 << 20),
+        ("10GB", 10 << 30),
+        ("1.5GiB", 3 << 29),
+        ("2TB", 2 << 40),
+        ("7mb", 7 << 20),
+    ],
+)
+def test_sizes_accept_units(text: str, size: int) -> None:
+    assert parse_size(text) == size
+    assert parse_size(format_size(size)) == size
+
+
+@pytest.mark.parametrize("text", ["", "MB", "10XB", "-1GB", "1,5GB", "ten"])
+def test_bad_sizes_are_rejected(text: str) -> None:
+    with pytest.raises(ValueError, match="invalid size"):
+        parse_size(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("0.0.0.0:9099", ("0.0.0.0", 9099)),
+        ("127.0.0.1:1", ("127.0.0.1", 1)),
+        (":9099", ("", 9099)),
+        ("[::]:9099", ("::", 9099)),
+        ("[::1]:80", ("::1", 80)),
+        ("localhost:65535", ("localhost", 65535)),
+    ],
+)
+def test_host_port(text: str, expected: tuple[str, int]) -> None:
+    assert parse_host_port(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["9099", "host:", "host:0", "host:65536", "host:http", "::1:80", "[nothost]:80", "a b:1"],
+)
+def test_bad_host_port(text: str) -> None:
+    with pytest.raises(ValueError, match="invalid address"):
+        parse_host_port(text)
+
+
+# --- each section: valid values -------------------------------------------------------------
+
+
+def test_valid_values_of_every_section() -> None:
+    cfg = parse_config(
+        """
+listen_address: "[::]:9200"
+data_dir: /var/lib/bridge
+log: {level: debug, format: json}
+storage: {retention_time: 30d, retention_size: 10GB, block_duration: 1h, wal_segment_size: 1MiB}
+ingest: {allowed_clients: [10.1.2.3, 192.168.0.0/16, "fd00::/8"], max_body_bytes: 1048576}
+query:
+  auth_token_file: /etc/token
+  timeout: 30s
+  max_samples: 1000
+  lookback_delta: 1m
+  max_points_per_series: 500
+collect:
+  interval: 1m
+  host: false
+  self: false
+  scrape:
+    - {job_name: app, url: "http://127.0.0.1:8080/metrics", interval: 30s, timeout: 5s}
+    - {job_name: other, url: "https://example.com/metrics"}
+forward:
+  targets:
+    - url: http://mimir:9009/api/v1/push
+      headers: {X-Scope-OrgID: tenant}
+      bearer_token: secret
+      timeout: 10s
+      tls_insecure_skip_verify: true
+    - {name: second, url: "http://prom:9090/api/v1/write"}
+  max_samples_per_send: 500
+  min_backoff: 100ms
+  max_backoff: 1m
+tracing: {otlp_endpoint: "http://tempo:4318", service_name: my-bridge, sample_ratio: 0.25}
+tls: {cert_file: /c.pem, key_file: /k.pem}
+"""
+    )
+    assert cfg.listen == ("::", 9200)
+    assert cfg.log.format == "json"
+    assert cfg.storage.retention_size == 10 << 30
+    assert [str(n) for n in cfg.ingest.allowed_networks()] == [
+        "10.1.2.3/32",
+        "192.168.0.0/16",
+        "fd00::/8",
+    ]
+    assert cfg.query.timeout == timedelta(seconds=30)
+    app, other = cfg.collect.scrape
+    assert cfg.collect.scrape_interval(app) == timedelta(seconds=30)
+    assert cfg.collect.scrape_timeout(app) == timedelta(seconds=5)
+    assert cfg.collect.scrape_interval(other) == timedelta(minutes=1)
+    assert cfg.collect.scrape_timeout(other) == timedelta(seconds=10)
+    first, second = cfg.forward.targets
+    assert first.name == "mimir_9009_api_v1_push"  # derived from the URL, stable across order
+    assert second.name == "second"
+    assert first.headers == {"X-Scope-OrgID": "tenant"}
+    assert cfg.tracing.traces_url() == "http://tempo:4318/v1/traces"
+    assert cfg.tls.enabled
+
+
+def test_tracing_url_with_a_path_is_used_as_is() -> None:
+    cfg = parse_config("tracing: {otlp_endpoint: 'https://t.example/otlp/v1/traces'}")
+    assert cfg.tracing.traces_url() == "https://t.example/otlp/v1/traces"
+
+
+def test_auth_token_file_is_read_and_stripped(tmp_path: Path) -> None:
+    token = tmp_path / "token"
+    token.write_text("  s3cret\n")
+    cfg = parse_config(f"query: {{auth_token_file: {token}}}")
+    assert cfg.query.resolve_auth_token() == "s3cret"
+    token.unlink()
+    with pytest.raises(ConfigError, match=r"^query\.auth_token_file: cannot read"):
+        cfg.query.resolve_auth_token()
+
+
+# --- each section: invalid values name the key ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("bogus: 1", "bogus: unknown key"),
+        ("listen_address: 9099", "listen_address: expected a string, got 9099"),
+        ("listen_address: 'x:99999'", 'listen_address: invalid address "x:99999"'),
+        ("data_dir: ''", "data_dir: must not be empty"),
+        ("log: {level: loud}", "log.level: must be one of"),
+        ("log: {format: xml}", "log.format: must be one of"),
+        ("log: {colour: true}", "log.colour: unknown key"),
+        ("log: verbose", 'log: expected a mapping, got "verbose"'),
+        ("storage: {retention_time: 15x}", 'storage.retention_time: invalid duration "15x"'),
+        ("storage: {retention_time: 15}", "storage.retention_time: a duration needs a unit"),
+        ("storage: {retention_size: 10XB}", 'storage.retention_size: invalid size "10XB"'),
+        ("storage: {retention_size: -5}", "storage.retention_size: a size cannot be negative"),
+        ("storage: {block_duration: 10s}", "storage.block_duration: must be at least 1m"),
+        ("storage: {wal_segment_size: 1KB}", "storage.wal_segment_size: must be at least 64KiB"),
+        ("ingest: {allowed_clients: [10.0.0.1, foo]}", 'ingest.allowed_clients[1]: "foo" is'),
+        ("ingest: {allowed_clients: 10.0.0.1}", "ingest.allowed_clients: expected a list"),
+        ("ingest: {max_body_bytes: lots}", 'ingest.max_body_bytes: invalid size "lots"'),
+        ("query: {auth_token: a, auth_token_file: b}", "query.auth_token and query.auth_token_f"),
+        ("query: {timeout: 0s}", "query.timeout: must be greater than 0"),
+        ("query: {max_samples: abc}", 'query.max_samples: expected an integer, got "abc"'),
+        ("query: {max_samples: 0}", "query.max_samples: input should be greater than 0"),
+        ("query: {max_points_per_series: 1.5}", "query.max_points_per_series: expected an int"),
+        ("query: {lookback_delta: 0}", "query.lookback_delta: must be greater than 0"),
+        ("collect: {interval: 0s}", "collect.interval: must be greater than 0"),
+        ("collect: {host: maybe}", 'collect.host: expected true or false, got "maybe"'),
+        ("collect: {scrape: [{url: 'http://x/m'}]}", "collect.scrape[0].job_name: required key"),
+        (
+            "collect: {scrape: [{job_name: a, url: 'ftp://x/m'}]}",
+            'collect.scrape[0].url: invalid URL "ftp://x/m"',
+        ),
+        (
+            "collect: {scrape: [{job_name: a, url: 'http://x/m'}, {job_name: a, url: 'http://y'}]}",
+            'collect.scrape[1].job_name: duplicate job name "a"',
+        ),
+        (
+            "collect: {scrape: [{job_name: a, url: 'http://x', interval: 5s, timeout: 6s}]}",
+            "collect.scrape[0].timeout: must not exceed interval",
+        ),
+        ("forward: {targets: [{name: x}]}", "forward.targets[0].url: required key is missing"),
+        ("forward: {targets: [{url: 'mimir:9009'}]}", "forward.targets[0].url: invalid URL"),
+        (
+            "forward: {targets: [{url: 'http://m/a'}, {url: 'http://m/a'}]}",
+            'forward.targets[1].name: duplicate target name "m_a"',
+        ),
+        ("forward: {targets: [{url: 'http://m', name: 'a b'}]}", 'forward.targets[0].name: "a b'),
+        (
+            "forward: {targets: [{url: 'http://m', bearer_token: t, headers: {authorization: x}}]}",  # noqa: E501
+            "forward.targets[0].bearer_token: conflicts",
+        ),
+        ("forward: {targets: [{url: 'http://m', timeout: 1}]}", "forward.targets[0].timeout: a"),
+        ("forward: {min_backoff: 1s, max_backoff: 10ms}", "forward.max_backoff: must not be less"),
+        ("forward: {max_samples_per_send: 0}", "forward.max_samples_per_send: input should be"),
+        ("tracing: {otlp_endpoint: 'tempo:4318'}", "tracing.otlp_endpoint: invalid URL"),
+        ("tracing: {sample_ratio: 2}", "tracing.sample_ratio: input should be less than or eq"),
+        ("tracing: {service_name: ''}", "tracing.service_name: "),
+        ("tls: {cert_file: /c.pem}", "tls.cert_file and tls.key_file: set both or neither"),
+    ],
+)
+def test_invalid_values_name_the_key(text: str, expected: str) -> None:
+    message = error_of(text)
+    assert message.startswith(expected), message
+
+
+def test_every_problem_is_reported_one_per_line() -> None:
+    message = error_of("storage: {retention_time: 1x}\nquery: {max_samples: -1}\nnope: 1\n")
+    lines = message.splitlines()
+    assert len(lines) == 3
+    assert {line.split(":")[0] for line in lines} == {
+        "storage.retention_time",
+        "query.max_samples",
+        "nope",
+    }
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("a: 1\na: 2\n", 'invalid YAML: duplicate key "a" (line 2'),
+        ("storage: [1, 2", "invalid YAML: "),
+        ("- 1\n- 2\n", "the top level must be a mapping, got a list"),
+        ("just text", "the top level must be a mapping, got a string"),
+    ],
+)
+def test_malformed_yaml(text: str, expected: str) -> None:
+    assert error_of(text).startswith(expected)
+
+
+def test_load_config_reports_file_problems(tmp_path: Path) -> None:
+    missing = tmp_path / "missing.yaml"
+    with pytest.raises(ConfigError, match=r"cannot read config file .*missing\.yaml"):
+        load_config(missing)
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("a: [\n")
+    with pytest.raises(ConfigError, match=r"broken\.yaml: invalid YAML"):
+        load_config(broken)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("collect: {interval: soon}\n")
+    with pytest.raises(ConfigError, match=r'^collect\.interval: invalid duration "soon"'):
+        load_config(str(bad))
+
+
+def test_config_error_lists_paths_for_programs() -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config("query: {timeout: x}\nlog: {level: x}")
+    assert sorted(path for path, _ in info.value.errors) == ["log.level", "query.timeout"]
+
+
+# --- overrides (CLI flags, snap settings) ---------------------------------------------------
+
+
+def test_overrides_are_validated() -> None:
+    cfg = BridgeConfig().with_overrides(
+        {"listen_address": "127.0.0.1:9300", "collect.host": False}
+    )
+    assert cfg.listen == ("127.0.0.1", 9300)
+    assert not cfg.collect.host
+    assert cfg.collect.self
+    with pytest.raises(ConfigError, match=r"^listen_address: invalid address"):
+        BridgeConfig().with_overrides({"listen_address": "nowhere"})
+    with pytest.raises(ConfigError, match=r"^collect\.nothing: unknown key"):
+        BridgeConfig().with_overrides({"collect.nothing": 1})
+    with pytest.raises(ConfigError, match=r"^nothing\.x: unknown key"):
+        BridgeConfig().with_overrides({"nothing.x": 1})
+
+
+def test_models_are_immutable() -> None:
+    cfg = BridgeConfig()
+    with pytest.raises(ValueError, match="frozen"):
+        cfg.listen_address = "x:1"  # type: ignore[misc]
