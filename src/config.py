@@ -1,0 +1,63 @@
+"""The charm's configuration, parsed once per event into typed values.
+
+Invalid values never reach the relation data or the workload: :func:`load` raises
+:class:`ConfigError` naming the option, the charm goes Blocked with that message and keeps
+what it published before.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from urllib.parse import urlparse
+
+DEFAULT_PORT = 9099
+
+_LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+_DURATION = re.compile(r"^(?:[0-9]+(?:ms|s|m|h|d|w|y))+$")
+
+
+class ConfigError(ValueError):
+    """A config option has an invalid value; the message names the option."""
+
+
+@dataclass(frozen=True)
+class CharmConfig:
+    port: int
+    datasource_url: str | None
+    """Operator override of the URL Grafana uses for this unit; None: the ingress address."""
+    scrape_interval: str
+    exemplar_trace_id_label: str
+
+
+def load(raw: Mapping[str, bool | int | float | str]) -> CharmConfig:
+    """Validate the raw charm config (defaults already applied by Juju)."""
+    port = raw.get("port", DEFAULT_PORT)
+    if not isinstance(port, int) or isinstance(port, bool) or not 1 <= port <= 65535:
+        raise ConfigError(f"port: {port!r} is not a TCP port (1-65535)")
+
+    url = str(raw.get("datasource-url", "")).strip()
+    if url:
+        parsed = urlparse(url)
+        if parsed.scheme not in ("http", "https") or not parsed.hostname:
+            raise ConfigError(f"datasource-url: {url!r} is not an http(s) URL with a host")
+        try:
+            _ = parsed.port
+        except ValueError:
+            raise ConfigError(f"datasource-url: {url!r} has an invalid port") from None
+
+    interval = str(raw.get("scrape-interval", "1m")).strip()
+    if not _DURATION.match(interval) or not any(c in "123456789" for c in interval):
+        raise ConfigError(f"scrape-interval: {interval!r} is not a positive duration like 30s")
+
+    label = str(raw.get("exemplar-trace-id-label", "trace_id")).strip()
+    if not _LABEL_NAME.match(label):
+        raise ConfigError(f"exemplar-trace-id-label: {label!r} is not a Prometheus label name")
+
+    return CharmConfig(
+        port=port,
+        datasource_url=url.rstrip("/") or None,
+        scrape_interval=interval,
+        exemplar_trace_id_label=label,
+    )

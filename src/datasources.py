@@ -1,0 +1,183 @@
+"""Which datasource UIDs each Grafana assigned to our units, and which of them to publish.
+
+Pure functions over plain data, so the rules can be tested without Juju: the charm gathers
+what Grafana said (:class:`GrafanaAnswer`), which units are alive and how many are planned,
+and :func:`next_record` computes the new :class:`UidRecord` that the leader keeps in the peer
+relation's application data.
+
+The rules (SPEC §5):
+
+* UIDs are matched to our units by unit *number*: under cross-model relations Grafana knows
+  our units under another application name, and it may still list departed units.
+* Only live units count; departed units are dropped.
+* A Grafana's set is published only once every live unit has a UID from it and no planned
+  unit is still missing; then all at once. Until then the last complete set (minus departed
+  units) stays published.
+* A Grafana whose relation data is missing or invalid keeps its previous record: garbage in a
+  remote databag never clears good data.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from config import CharmConfig
+
+logger = logging.getLogger(__name__)
+
+DATASOURCE_TYPE = "prometheus"
+# What the bridge's /api/v1/status/buildinfo reports; Grafana enables features by it.
+PROMETHEUS_VERSION = "2.53.0"
+
+
+def json_data(config: CharmConfig, tempo_uid: str | None) -> dict[str, Any]:
+    """Grafana's ``jsonData`` for our datasource (the provider's ``extra_fields``)."""
+    data: dict[str, Any] = {
+        "httpMethod": "POST",
+        "timeInterval": config.scrape_interval,
+        "prometheusType": "Prometheus",
+        "prometheusVersion": PROMETHEUS_VERSION,
+        # The bridge serves no rules: Grafana must not offer to manage alerts in it.
+        "manageAlerts": False,
+    }
+    if tempo_uid:
+        data["exemplarTraceIdDestinations"] = [
+            {"datasourceUid": tempo_uid, "name": config.exemplar_trace_id_label}
+        ]
+    return data
+
+
+@dataclass(frozen=True)
+class GrafanaAnswer:
+    """What one grafana-source relation tells us now."""
+
+    relation_id: int
+    app: str
+    """The remote application's name, for people (status, action output)."""
+    grafana_uid: str | None
+    """None when Grafana has not answered, or its answer is invalid."""
+    uids_by_unit: dict[int, str] = field(default_factory=dict[int, str])
+
+
+@dataclass(frozen=True)
+class GrafanaRecord:
+    relation_id: int
+    app: str
+    uids: dict[int, str]
+    """Datasource UID per live unit number."""
+
+
+@dataclass(frozen=True)
+class UidRecord:
+    """The leader's memory, in the peer relation: survives leader changes."""
+
+    grafanas: dict[str, GrafanaRecord] = field(default_factory=dict[str, GrafanaRecord])
+    published: dict[str, dict[int, str]] = field(default_factory=dict[str, dict[int, str]])
+    """The last complete set of each Grafana, by ``grafana_uid``."""
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "grafanas": {
+                    g: {"relation": r.relation_id, "app": r.app, "uids": _str_keys(r.uids)}
+                    for g, r in self.grafanas.items()
+                },
+                "published": {g: _str_keys(u) for g, u in self.published.items()},
+            },
+            sort_keys=True,
+            separators=(",", ":"),
+        )
+
+    @classmethod
+    def from_json(cls, raw: str) -> UidRecord:
+        """Parse the peer data; an unreadable record is treated as empty (and logged)."""
+        if not raw:
+            return cls()
+        try:
+            data = json.loads(raw)
+            grafanas = {
+                str(g): GrafanaRecord(int(r["relation"]), str(r["app"]), _int_keys(r["uids"]))
+                for g, r in data["grafanas"].items()
+            }
+            published = {str(g): _int_keys(u) for g, u in data["published"].items()}
+        except (ValueError, KeyError, TypeError, AttributeError) as e:
+            logger.error("unreadable UID record in peer data (%s); starting afresh", e)
+            return cls()
+        return cls(grafanas, published)
+
+    def entries(self) -> list[dict[str, str]]:
+        """The exchange entries: every published UID, sorted by uid so the databag is stable."""
+        items = [
+            {"type": DATASOURCE_TYPE, "uid": uid, "grafana_uid": grafana_uid}
+            for grafana_uid, uids in self.published.items()
+            for uid in uids.values()
+        ]
+        return sorted(items, key=lambda e: (e["uid"], e["grafana_uid"]))
+
+
+def _str_keys(uids: dict[int, str]) -> dict[str, str]:
+    return {str(n): u for n, u in sorted(uids.items())}
+
+
+def _int_keys(raw: Any) -> dict[int, str]:
+    if not isinstance(raw, dict):
+        raise TypeError("expected an object")
+    return {int(n): str(u) for n, u in raw.items()}  # pyright: ignore[reportUnknownArgumentType, reportUnknownVariableType]
+
+
+def is_complete(uids: dict[int, str], live: set[int], planned: int) -> bool:
+    """Whether a Grafana knows every live unit and no planned unit is still to come."""
+    return len(live) >= planned and live <= uids.keys()
+
+
+def next_record(
+    previous: UidRecord, answers: Iterable[GrafanaAnswer], live: set[int], planned: int
+) -> UidRecord:
+    """The new record from the previous one and what the relations say now."""
+    grafanas: dict[str, GrafanaRecord] = {}
+    for answer in sorted(answers, key=lambda a: a.relation_id):
+        if answer.grafana_uid is not None:
+            uids = {n: u for n, u in answer.uids_by_unit.items() if n in live}
+            grafanas[answer.grafana_uid] = GrafanaRecord(answer.relation_id, answer.app, uids)
+            continue
+        for grafana_uid, kept in previous.grafanas.items():
+            if kept.relation_id == answer.relation_id:
+                uids = {n: u for n, u in kept.uids.items() if n in live}
+                grafanas[grafana_uid] = GrafanaRecord(kept.relation_id, answer.app, uids)
+
+    published: dict[str, dict[int, str]] = {}
+    for grafana_uid, record in grafanas.items():
+        if is_complete(record.uids, live, planned):
+            published[grafana_uid] = dict(record.uids)
+            continue
+        kept_set = {n: u for n, u in previous.published.get(grafana_uid, {}).items() if n in live}
+        if kept_set:
+            published[grafana_uid] = kept_set
+    return UidRecord(grafanas, published)
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """A Grafana that has not yet given a UID to every live unit."""
+
+    app: str
+    missing_units: list[int]
+
+
+def waiting_for(
+    record: UidRecord, answers: Iterable[GrafanaAnswer], live: set[int]
+) -> list[Waiting]:
+    """Who is still missing UIDs, per grafana-source relation, for the status message."""
+    by_relation = {r.relation_id: r for r in record.grafanas.values()}
+    result: list[Waiting] = []
+    for answer in sorted(answers, key=lambda a: a.relation_id):
+        known = by_relation.get(answer.relation_id)
+        uids = known.uids if known else {}
+        missing = sorted(live - uids.keys())
+        if missing:
+            result.append(Waiting(answer.app, missing))
+    return result
