@@ -1,0 +1,26 @@
+"""The embedded TSDB: a write-ahead log, an in-memory head, immutable compressed blocks and a
+label index, behind the ``Appender``, ``Querier`` and ``ChangeFeed`` protocols of
+``grafana_agent_bridge.storage``.
+
+Write semantics (what the ingest layer reports to remote-write clients):
+
+- Samples of a series must arrive in ascending timestamp order. A sample older than the
+  series' newest is rejected with ``"out of order sample"``; one at the same timestamp with
+  different value bits with ``"duplicate sample for timestamp"``; one older than the head's
+  lower bound (data already cut into a block) with ``"out of bounds"``.
+- An exact duplicate (same timestamp, same value bits, e.g. a retried request) is accepted
+  and counted in ``accepted_samples`` but not stored twice.
+- **A partly invalid write keeps its valid samples**: every sample not rejected is stored, the
+  rejected ones are listed in ``AppendResult.rejections`` (the API answers 400 naming them).
+  This differs from Prometheus, which rolls the whole request back; keeping the valid part
+  means a sender that drops the request on 400 loses only the invalid samples.
+- ``append`` returns after the accepted data is written to the WAL (``os.write``), so it
+  survives ``kill -9``; fsync happens when a WAL segment is closed and on ``close()``.
+- On a write error (disk full) nothing of the write is kept and ``StorageFullError`` is
+  raised; after ``close()`` appends raise ``ShuttingDownError``.
+"""
+
+from .db import Store, StoreStats
+from .options import StoreOptions
+
+__all__ = ["Store", "StoreOptions", "StoreStats"]

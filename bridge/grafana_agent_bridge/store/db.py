@@ -1,0 +1,763 @@
+"""The embedded TSDB: WAL + head + blocks behind the Appender, Querier and ChangeFeed protocols."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import struct
+import threading
+import time
+from bisect import bisect_left
+from collections import deque
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from ..labels import Labels, Matcher
+from ..storage import (
+    AppendResult,
+    Exemplar,
+    FeedBatch,
+    FeedPosition,
+    MetricMetadata,
+    Rejection,
+    SeriesBatch,
+    SeriesData,
+    ShuttingDownError,
+    StorageFullError,
+)
+from . import wal
+from .head import NO_TIMESTAMP, HeadSeries
+from .index import SeriesIndex
+from .options import StoreOptions
+from .state import read_json, write_json
+
+log = logging.getLogger(__name__)
+
+REASON_OUT_OF_ORDER = "out of order sample"
+REASON_DUPLICATE = "duplicate sample for timestamp"
+REASON_OUT_OF_BOUNDS = "out of bounds"
+_CONSUMER_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,200}$")
+_FEED_READ_BYTES = 4 * 1024 * 1024
+
+
+def _same_bits(a: float, b: float) -> bool:
+    return struct.pack("<d", a) == struct.pack("<d", b)
+
+
+@dataclass
+class SegmentInfo:
+    """What the store remembers of a retained WAL segment (for the feed and truncation)."""
+
+    index: int
+    size: int = 0
+    marks: list[int] = field(default_factory=list)
+    """Offsets of the segment's sample records, ascending."""
+    cum: list[int] = field(default_factory=list)
+    """Samples in the segment up to and including the record at the same index of ``marks``."""
+    max_t: int = int(NO_TIMESTAMP)
+
+    @property
+    def samples(self) -> int:
+        return self.cum[-1] if self.cum else 0
+
+    def samples_before(self, offset: int) -> int:
+        k = bisect_left(self.marks, offset)
+        return self.cum[k - 1] if k else 0
+
+    def add(self, offset: int, count: int, max_t: int) -> None:
+        self.marks.append(offset)
+        self.cum.append(self.samples + count)
+        self.max_t = max(self.max_t, max_t)
+
+
+@dataclass
+class StoreStats:
+    series: int = 0
+    head_series: int = 0
+    head_samples: int = 0
+    samples_appended: int = 0
+    samples_rejected: int = 0
+    samples_duplicate: int = 0
+    exemplars_appended: int = 0
+    wal_bytes: int = 0
+    wal_segments: int = 0
+    wal_records_dropped: int = 0
+    wal_bytes_dropped: int = 0
+    wal_corruptions: int = 0
+    blocks: int = 0
+    blocks_bytes: int = 0
+    block_samples: int = 0
+    blocks_corrupt: int = 0
+    compactions: int = 0
+    compaction_seconds: float = 0.0
+    retention_blocks_deleted: int = 0
+    wal_segments_deleted: int = 0
+    feed_samples_lost: int = 0
+    replay_seconds: float = 0.0
+    replay_samples: int = 0
+
+
+class Store:
+    """An embedded TSDB. Use ``Store.open``; see the package docstring for the semantics."""
+
+    def __init__(self, path: Path, options: StoreOptions) -> None:
+        self.path = path
+        self.options = options
+        self._lock = threading.RLock()
+        self._index = SeriesIndex()
+        self._head: dict[int, HeadSeries] = {}
+        self._ref_labels: dict[int, Labels] = {}
+        self._segments: dict[int, SegmentInfo] = {}
+        self._consumers: dict[str, FeedPosition] = {}
+        self._lost: dict[int, SegmentInfo] = {}
+        self._metadata: dict[str, MetricMetadata] = {}
+        self._exemplars: deque[tuple[int, Exemplar]] = deque(maxlen=options.max_exemplars)
+        self._last_exemplar_t: dict[int, int] = {}
+        self._min_valid_t = int(NO_TIMESTAMP)
+        self._closed = False
+        self.stats_ = StoreStats()
+        self._wal_dir = path / "wal"
+        self._feed_dir = path / "feed"
+        self._writer: wal.SegmentWriter | None = None
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    @classmethod
+    def open(cls, path: Path, options: StoreOptions | None = None) -> Store:
+        """Open (creating if needed) the store in ``path``: replay and repair the WAL."""
+        store = cls(Path(path), options or StoreOptions())
+        store._open()
+        return store
+
+    def _open(self) -> None:
+        for d in (self.path, self._wal_dir, self._feed_dir):
+            d.mkdir(parents=True, exist_ok=True)
+        state = read_json(self.path / "head.json") or {}
+        self._min_valid_t = int(state.get("min_valid_t", NO_TIMESTAMP))
+        self._load_feed_state()
+        started = time.monotonic()
+        self._replay()
+        self.stats_.replay_seconds = time.monotonic() - started
+        log.info(
+            "store opened: %d series, %d samples replayed from %d WAL segments in %.2fs",
+            len(self._index),
+            self.stats_.replay_samples,
+            len(self._segments),
+            self.stats_.replay_seconds,
+        )
+        self._start_segment()
+
+    def close(self) -> None:
+        """Flush and fsync the WAL; later appends raise ``ShuttingDownError``."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            if self._writer is not None:
+                self._writer.close(sync=True)
+                self._writer = None
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- WAL replay and repair --------------------------------------------------------------
+
+    def _replay(self) -> None:
+        segments = wal.list_segments(self._wal_dir)
+        for i, seg in enumerate(segments):
+            path = self._wal_dir / wal.segment_name(seg)
+            res = wal.read_segment(path)
+            info = SegmentInfo(seg)
+            refs_parts: list[npt.NDArray[np.uint64]] = []
+            ts_parts: list[npt.NDArray[np.int64]] = []
+            val_parts: list[npt.NDArray[np.float64]] = []
+            corrupt = res.corrupt
+            good_end = res.good_end
+            for rec in res.records:
+                try:
+                    self._replay_record(rec, info, refs_parts, ts_parts, val_parts)
+                except wal.CorruptRecordError as e:
+                    corrupt = f"undecodable record at offset {rec.offset}: {e}"
+                    good_end = rec.offset
+                    break
+            if corrupt is not None:
+                self._repair(path, good_end, corrupt, is_last=i == len(segments) - 1)
+                if good_end == 0:
+                    continue
+            info.size = good_end
+            self._segments[seg] = info
+            if refs_parts:
+                self._apply_replayed(
+                    np.concatenate(refs_parts), np.concatenate(ts_parts), np.concatenate(val_parts)
+                )
+        self.stats_.wal_segments = len(self._segments)
+
+    def _replay_record(
+        self,
+        rec: wal.Record,
+        info: SegmentInfo,
+        refs_parts: list[npt.NDArray[np.uint64]],
+        ts_parts: list[npt.NDArray[np.int64]],
+        val_parts: list[npt.NDArray[np.float64]],
+    ) -> None:
+        if rec.type == wal.RecordType.SERIES:
+            for ref, labels in wal.decode_series(rec.payload):
+                self._ref_labels[ref] = labels
+                sid = self._index.add(labels, ref)
+                if sid != ref:
+                    # Same labels under two refs (a series recreated): both refs name it.
+                    self._index.reserve(ref)
+        elif rec.type == wal.RecordType.SAMPLES:
+            refs, ts, values = wal.decode_samples(rec.payload)
+            if len(refs):
+                unknown = [r for r in np.unique(refs).tolist() if r not in self._ref_labels]
+                if unknown:
+                    raise wal.CorruptRecordError(
+                        f"samples for undefined series refs {unknown[:5]}"
+                    )
+                info.add(rec.offset, len(refs), int(ts.max()))
+                refs_parts.append(refs)
+                ts_parts.append(ts)
+                val_parts.append(values)
+        elif rec.type == wal.RecordType.METADATA:
+            for m in wal.decode_metadata(rec.payload):
+                self._metadata[m.metric_family_name] = m
+        elif rec.type == wal.RecordType.EXEMPLARS:
+            for ref, ex in wal.decode_exemplars(rec.payload):
+                labels = self._ref_labels.get(ref)
+                if labels is not None:
+                    self._remember_exemplar(self._index.add(labels), ex)
+
+    def _apply_replayed(
+        self,
+        refs: npt.NDArray[np.uint64],
+        ts: npt.NDArray[np.int64],
+        values: npt.NDArray[np.float64],
+    ) -> None:
+        """Group one segment's samples by series (one numpy sort) and append them to the head."""
+        order = np.argsort(refs, kind="stable")
+        refs, ts, values = refs[order], ts[order], values[order]
+        starts = np.flatnonzero(np.r_[True, refs[1:] != refs[:-1]])
+        ends = np.r_[starts[1:], len(refs)]
+        for lo, hi in zip(starts.tolist(), ends.tolist()):
+            labels = self._ref_labels[int(refs[lo])]
+            sid = self._index.add(labels)
+            hs = self._head.get(sid)
+            if hs is None:
+                hs = self._head[sid] = HeadSeries(sid, labels)
+            t = ts[lo:hi]
+            v = values[lo:hi]
+            floor = max(hs.last_t, self._min_valid_t - 1)
+            prev = np.maximum.accumulate(np.r_[np.int64(floor), t])[:-1]
+            keep = t > prev
+            if not keep.all():
+                t, v = t[keep], v[keep]
+            hs.append_many(t, v)
+            self.stats_.replay_samples += len(t)
+        # Series whose samples all fell before the head boundary have nothing in the head.
+        for sid in [s for s, hs in self._head.items() if hs.n == 0]:
+            del self._head[sid]
+
+    def _repair(self, path: Path, good_end: int, why: str, *, is_last: bool) -> None:
+        size = path.stat().st_size
+        dropped = size - good_end
+        self.stats_.wal_corruptions += 1
+        self.stats_.wal_bytes_dropped += dropped
+        self.stats_.wal_records_dropped += 1
+        if good_end == 0:
+            log.error("WAL segment %s is unreadable (%s): removed it (%d bytes)", path, why, size)
+            path.unlink()
+        else:
+            log.error(
+                "WAL segment %s is corrupt (%s): kept the first %d bytes, dropped %d bytes",
+                path,
+                why,
+                good_end,
+                dropped,
+            )
+            with open(path, "r+b") as f:
+                f.truncate(good_end)
+                f.flush()
+                os.fsync(f.fileno())
+        del is_last
+
+    # -- WAL writing ------------------------------------------------------------------------
+
+    def _start_segment(self) -> None:
+        """Close the active segment (fsync) and open the next, beginning with a checkpoint of
+        the head's series and the metadata so it can be read without its predecessors."""
+        previous = self._writer.index if self._writer else max(self._segments, default=0)
+        if self._writer is not None:
+            self._writer.close(sync=True)
+        index = max(previous, max(self._segments, default=0)) + 1
+        self._writer = wal.SegmentWriter(self._wal_dir, index, create=True)
+        info = self._segments[index] = SegmentInfo(index, size=self._writer.size)
+        records = []
+        live = [(sid, hs.labels) for sid, hs in self._head.items()]
+        if live:
+            records.append(wal.encode_record(wal.RecordType.SERIES, wal.encode_series(live)))
+        if self._metadata:
+            payload = wal.encode_metadata(list(self._metadata.values()))
+            records.append(wal.encode_record(wal.RecordType.METADATA, payload))
+        if records:
+            _, info.size = self._writer.write(b"".join(records))
+        self.stats_.wal_segments = len(self._segments)
+
+    # -- Appender ---------------------------------------------------------------------------
+
+    def append(
+        self, series: Sequence[SeriesBatch], metadata: Sequence[MetricMetadata] = ()
+    ) -> AppendResult:
+        result = AppendResult()
+        with self._lock:
+            if self._closed or self._writer is None:
+                raise ShuttingDownError("the store is closed")
+            index = self._index
+            head = self._head
+            min_valid = self._min_valid_t
+            new_series: list[tuple[int, Labels]] = []
+            added_ids: list[int] = []
+            # Per series touched by this write: [last_t, last_v, HeadSeries | None, sid].
+            pending: dict[int, list] = {}
+            one_refs: list[int] = []
+            one_ts: list[int] = []
+            one_vals: list[float] = []
+            many: list[tuple[int, npt.NDArray[np.int64], npt.NDArray[np.float64]]] = []
+            exemplars: list[tuple[int, Exemplar]] = []
+            rejections = result.rejections
+            duplicates = 0
+            for batch in series:
+                labels = batch.labels
+                ts = batch.timestamps
+                vals = batch.values
+                n = len(ts)
+                if not labels or len(vals) != n:
+                    rejections.append(Rejection(labels, None, "invalid series"))
+                    continue
+                sid = index.get(labels)
+                if sid is None:
+                    sid = index.add(labels)
+                    added_ids.append(sid)
+                st = pending.get(sid)
+                if st is None:
+                    hs = head.get(sid)
+                    if hs is None:
+                        new_series.append((sid, labels))
+                        st = [int(NO_TIMESTAMP), 0.0, None, sid]
+                    else:
+                        st = [hs.last_t, hs.last_v, hs, sid]
+                    pending[sid] = st
+                if n == 1:
+                    t = int(ts[0])
+                    v = float(vals[0])
+                    if t > st[0] and t >= min_valid:
+                        st[0], st[1] = t, v
+                        one_refs.append(sid)
+                        one_ts.append(t)
+                        one_vals.append(v)
+                    else:
+                        duplicates += self._reject(
+                            labels, t, v, st=st, min_valid=min_valid, rejections=rejections
+                        )
+                elif n:
+                    t0 = int(ts[0])
+                    if t0 > st[0] and t0 >= min_valid and bool(np.all(ts[1:] > ts[:-1])):
+                        st[0], st[1] = int(ts[-1]), float(vals[-1])
+                        many.append((sid, ts, vals))
+                    else:
+                        keep_t: list[int] = []
+                        keep_v: list[float] = []
+                        for t, v in zip(ts.tolist(), vals.tolist()):
+                            if t > st[0] and t >= min_valid:
+                                st[0], st[1] = t, v
+                                keep_t.append(t)
+                                keep_v.append(v)
+                            else:
+                                duplicates += self._reject(
+                                    labels, t, v, st=st, min_valid=min_valid, rejections=rejections
+                                )
+                        if keep_t:
+                            many.append(
+                                (sid, np.array(keep_t, np.int64), np.array(keep_v, np.float64))
+                            )
+                for ex in batch.exemplars:
+                    if ex.timestamp > self._last_exemplar_t.get(sid, int(NO_TIMESTAMP)):
+                        exemplars.append((sid, ex))
+            meta_changed = [m for m in metadata if self._metadata.get(m.metric_family_name) != m]
+
+            # Column arrays for the WAL record and the head, in append order.
+            n_one = len(one_refs)
+            if many:
+                refs = np.concatenate(
+                    [np.array(one_refs, np.uint64)]
+                    + [np.full(len(t), sid, np.uint64) for sid, t, _ in many]
+                )
+                all_ts = np.concatenate([np.array(one_ts, np.int64)] + [t for _, t, _ in many])
+                all_vals = np.concatenate(
+                    [np.array(one_vals, np.float64)] + [v for _, _, v in many]
+                )
+            else:
+                refs = np.array(one_refs, np.uint64)
+                all_ts = np.array(one_ts, np.int64)
+                all_vals = np.array(one_vals, np.float64)
+            total = len(refs)
+            used = {int(r) for r in refs.tolist()} if total else set()
+            used.update(sid for sid, _ in exemplars)
+            new_series = [(sid, lb) for sid, lb in new_series if sid in used]
+
+            records: list[bytes] = []
+            if new_series:
+                records.append(
+                    wal.encode_record(wal.RecordType.SERIES, wal.encode_series(new_series))
+                )
+            samples_offset = sum(len(r) for r in records)
+            if total:
+                payload = wal.encode_samples(refs, all_ts, all_vals)
+                records.append(wal.encode_record(wal.RecordType.SAMPLES, payload))
+            if exemplars:
+                payload = wal.encode_exemplars(exemplars)
+                records.append(wal.encode_record(wal.RecordType.EXEMPLARS, payload))
+            if meta_changed:
+                payload = wal.encode_metadata(meta_changed)
+                records.append(wal.encode_record(wal.RecordType.METADATA, payload))
+            if records:
+                data = b"".join(records)
+                try:
+                    if self._writer.size + len(
+                        data
+                    ) > self.options.wal_segment_bytes and self._writer.size > len(wal.MAGIC):
+                        self._start_segment()
+                    start, end = self._writer.write(data)
+                except OSError as e:
+                    for sid in added_ids:
+                        index.remove(sid)
+                    raise StorageFullError(f"cannot write the WAL: {e}") from e
+                info = self._segments[self._writer.index]
+                info.size = end
+                if total:
+                    info.add(start + samples_offset, total, int(all_ts.max()))
+            else:
+                for sid in added_ids:
+                    if sid not in used:
+                        index.remove(sid)
+
+            # The write is durable: apply it to the head.
+            for sid, labels in new_series:
+                self._ref_labels[sid] = labels
+                head[sid] = HeadSeries(sid, labels)
+            for sid in added_ids:
+                if sid not in used:
+                    index.remove(sid)
+            for i in range(n_one):
+                hs = head[one_refs[i]]
+                hs.append_one(one_ts[i], one_vals[i])
+            for sid, t, v in many:
+                head[sid].append_many(t, v)
+            for sid, ex in exemplars:
+                self._remember_exemplar(sid, ex)
+            for m in meta_changed:
+                self._metadata[m.metric_family_name] = m
+
+            result.accepted_samples = total + duplicates
+            result.accepted_exemplars = len(exemplars)
+            self.stats_.samples_appended += total
+            self.stats_.samples_duplicate += duplicates
+            self.stats_.samples_rejected += len(rejections)
+            self.stats_.exemplars_appended += len(exemplars)
+        if self.options.compact_automatically:
+            self.maybe_compact()
+        return result
+
+    @staticmethod
+    def _reject(
+        labels: Labels,
+        t: int,
+        v: float,
+        *,
+        st: list,
+        min_valid: int,
+        rejections: list[Rejection],
+    ) -> int:
+        """Classify a sample that is not newer than its series' newest; 1 if an exact duplicate."""
+        if t == st[0]:
+            if _same_bits(v, st[1]):
+                return 1
+            rejections.append(Rejection(labels, t, REASON_DUPLICATE))
+        elif t < min_valid:
+            rejections.append(Rejection(labels, t, REASON_OUT_OF_BOUNDS))
+        else:
+            rejections.append(Rejection(labels, t, REASON_OUT_OF_ORDER))
+        return 0
+
+    def _remember_exemplar(self, sid: int, ex: Exemplar) -> None:
+        self._exemplars.append((sid, ex))
+        self._last_exemplar_t[sid] = max(
+            self._last_exemplar_t.get(sid, ex.timestamp), ex.timestamp
+        )
+
+    def maybe_compact(self) -> None:
+        """Cut blocks from the head and apply retention when due (no-op until blocks land)."""
+
+    # -- Querier ----------------------------------------------------------------------------
+
+    def select(self, matchers: Sequence[Matcher], mint: int, maxt: int) -> Iterable[SeriesData]:
+        out: list[SeriesData] = []
+        with self._lock:
+            sids = self._index.select(matchers)
+            parts: list[tuple[Labels, npt.NDArray[np.int64], npt.NDArray[np.float64]]] = []
+            for sid in sids:
+                hs = self._head.get(sid)
+                if hs is None or not hs.n:
+                    continue
+                t, v = hs.window(mint, maxt)
+                if len(t):
+                    parts.append((hs.labels, t, v))
+        for labels, t, v in parts:
+            out.append(SeriesData(labels, t, v))
+        out.sort(key=lambda s: s.labels)
+        return out
+
+    def _sids_in_window(self, matchers: Sequence[Matcher], mint: int, maxt: int) -> list[int]:
+        with self._lock:
+            sids = self._index.select(matchers)
+            found = []
+            for sid in sids:
+                hs = self._head.get(sid)
+                if hs is not None and hs.n and hs.ts[0] <= maxt and hs.ts[hs.n - 1] >= mint:
+                    found.append(sid)
+            return found
+
+    def label_names(self, matchers: Sequence[Matcher], mint: int, maxt: int) -> list[str]:
+        names: set[str] = set()
+        with self._lock:
+            for sid in self._sids_in_window(matchers, mint, maxt):
+                names.update(n for n, _ in self._index.labels(sid))
+        return sorted(names)
+
+    def label_values(
+        self, name: str, matchers: Sequence[Matcher], mint: int, maxt: int
+    ) -> list[str]:
+        values: set[str] = set()
+        with self._lock:
+            for sid in self._sids_in_window(matchers, mint, maxt):
+                for n, v in self._index.labels(sid):
+                    if n == name:
+                        values.add(v)
+        return sorted(values)
+
+    def series(self, matchers: Sequence[Matcher], mint: int, maxt: int) -> list[Labels]:
+        with self._lock:
+            return sorted(
+                self._index.labels(sid) for sid in self._sids_in_window(matchers, mint, maxt)
+            )
+
+    def exemplars(
+        self, matchers: Sequence[Matcher], mint: int, maxt: int
+    ) -> list[tuple[Labels, list[Exemplar]]]:
+        with self._lock:
+            wanted = set(self._index.select(matchers))
+            grouped: dict[int, list[Exemplar]] = {}
+            for sid, ex in self._exemplars:
+                if sid in wanted and mint <= ex.timestamp <= maxt:
+                    grouped.setdefault(sid, []).append(ex)
+            result = [
+                (self._index.labels(sid), sorted(exs, key=lambda e: e.timestamp))
+                for sid, exs in grouped.items()
+                if self._index.get_labels(sid) is not None
+            ]
+        result.sort(key=lambda item: item[0])
+        return result
+
+    def metadata(self) -> dict[str, list[MetricMetadata]]:
+        with self._lock:
+            return {name: [m] for name, m in sorted(self._metadata.items())}
+
+    # -- ChangeFeed -------------------------------------------------------------------------
+
+    def _consumer_path(self, consumer: str) -> Path:
+        if not _CONSUMER_NAME.match(consumer):
+            raise ValueError(f"invalid feed consumer name {consumer!r}")
+        return self._feed_dir / f"consumer-{consumer}.json"
+
+    def _load_feed_state(self) -> None:
+        for p in self._feed_dir.glob("consumer-*.json"):
+            doc = read_json(p)
+            name = p.name[len("consumer-") : -len(".json")]
+            if isinstance(doc, dict) and "segment" in doc and "offset" in doc:
+                self._consumers[name] = FeedPosition(int(doc["segment"]), int(doc["offset"]))
+        lost = read_json(self._feed_dir / "lost.json") or {}
+        for key, doc in lost.items():
+            info = SegmentInfo(int(key), marks=list(doc["marks"]), cum=list(doc["cum"]))
+            self._lost[info.index] = info
+
+    def _first_position(self) -> FeedPosition:
+        first = min(self._segments, default=self._writer.index if self._writer else 1)
+        return FeedPosition(first, 0)
+
+    def register(self, consumer: str) -> FeedPosition:
+        path = self._consumer_path(consumer)
+        with self._lock:
+            pos = self._consumers.get(consumer)
+            if pos is None:
+                pos = self._first_position()
+                self._consumers[consumer] = pos
+                write_json(path, {"segment": pos.segment, "offset": pos.offset})
+            return pos
+
+    def unregister(self, consumer: str) -> None:
+        """Forget a consumer (a removed forwarding target) so it no longer pins the WAL."""
+        path = self._consumer_path(consumer)
+        with self._lock:
+            self._consumers.pop(consumer, None)
+            path.unlink(missing_ok=True)
+
+    def acknowledge(self, consumer: str, position: FeedPosition) -> None:
+        path = self._consumer_path(consumer)
+        with self._lock:
+            current = self._consumers.get(consumer)
+            if current is not None and position < current:
+                return
+            self._consumers[consumer] = position
+            write_json(path, {"segment": position.segment, "offset": position.offset})
+
+    def end(self) -> FeedPosition:
+        with self._lock:
+            if self._writer is None:
+                return self._first_position()
+            return FeedPosition(self._writer.index, self._writer.size)
+
+    def samples_after(self, position: FeedPosition) -> int:
+        """How many samples were appended after ``position`` (a forwarder's backlog)."""
+        with self._lock:
+            total = 0
+            for seg, info in self._segments.items():
+                if seg > position.segment:
+                    total += info.samples
+                elif seg == position.segment:
+                    total += info.samples - info.samples_before(position.offset)
+            return total
+
+    def _lost_after(self, position: FeedPosition) -> int:
+        total = 0
+        for seg, info in self._lost.items():
+            if seg > position.segment:
+                total += info.samples
+            elif seg == position.segment:
+                total += info.samples - info.samples_before(position.offset)
+        return total
+
+    def read(self, position: FeedPosition, max_samples: int) -> FeedBatch:
+        with self._lock:
+            end = self.end()
+            segments = sorted(self._segments)
+            labels_of = self._ref_labels
+        if not (position < end):
+            return FeedBatch([], position)
+        skipped = 0
+        if position.segment not in self._segments:
+            following = [s for s in segments if s > position.segment]
+            with self._lock:
+                skipped = self._lost_after(position)
+            position = FeedPosition(following[0], 0) if following else end
+        refs_parts: list[npt.NDArray[np.uint64]] = []
+        ts_parts: list[npt.NDArray[np.int64]] = []
+        val_parts: list[npt.NDArray[np.float64]] = []
+        count = 0
+        seg, offset = position.segment, position.offset
+        while True:
+            stop = end.offset if seg == end.segment else None
+            records, at_end, corrupt = self._read_records(seg, offset, stop)
+            for rec in records:
+                if rec.type == wal.RecordType.SAMPLES:
+                    refs, ts, vals = wal.decode_samples(rec.payload)
+                    refs_parts.append(refs)
+                    ts_parts.append(ts)
+                    val_parts.append(vals)
+                    count += len(refs)
+                offset = rec.end
+                if count >= max_samples:
+                    break
+            if count >= max_samples or seg == end.segment:
+                break
+            if not at_end:
+                continue
+            if corrupt is not None:
+                log.error("feed: %s in WAL segment %d; skipping the rest of it", corrupt, seg)
+            following = [s for s in segments if s > seg]
+            if not following:
+                break
+            seg, offset = following[0], 0
+        batch = self._group(labels_of, refs_parts, ts_parts, val_parts)
+        return FeedBatch(batch, FeedPosition(seg, offset), skipped)
+
+    def _read_records(
+        self, seg: int, offset: int, stop: int | None
+    ) -> tuple[list[wal.Record], bool, str | None]:
+        """Records of segment ``seg`` from ``offset``, a few MiB at a time.
+
+        Returns (records, whether the segment's readable end was reached, corruption if any).
+        """
+        path = self._wal_dir / wal.segment_name(seg)
+        try:
+            available = path.stat().st_size if stop is None else stop
+        except FileNotFoundError:
+            return [], True, "segment deleted"
+        limit = _FEED_READ_BYTES
+        while True:
+            read_to = available if offset <= len(wal.MAGIC) else min(available, offset + limit)
+            try:
+                res = wal.read_segment(path, offset, read_to)
+            except FileNotFoundError:
+                return [], True, "segment deleted"
+            if read_to >= available:
+                return res.records, True, res.corrupt
+            if res.records:
+                return res.records, False, None
+            if res.corrupt is not None and not res.corrupt.startswith("torn"):
+                return [], True, res.corrupt
+            limit *= 4  # one record larger than the read window: widen it
+
+    @staticmethod
+    def _group(
+        labels_of: dict[int, Labels],
+        refs_parts: list[npt.NDArray[np.uint64]],
+        ts_parts: list[npt.NDArray[np.int64]],
+        val_parts: list[npt.NDArray[np.float64]],
+    ) -> list[SeriesData]:
+        if not refs_parts:
+            return []
+        refs = np.concatenate(refs_parts)
+        ts = np.concatenate(ts_parts)
+        vals = np.concatenate(val_parts)
+        order = np.argsort(refs, kind="stable")
+        refs, ts, vals = refs[order], ts[order], vals[order]
+        starts = np.flatnonzero(np.r_[True, refs[1:] != refs[:-1]])
+        ends = np.r_[starts[1:], len(refs)]
+        out = []
+        for lo, hi in zip(starts.tolist(), ends.tolist()):
+            labels = labels_of.get(int(refs[lo]))
+            if labels is None:
+                log.error("feed: series ref %d has no labels; skipping its samples", refs[lo])
+                continue
+            out.append(SeriesData(labels, ts[lo:hi].copy(), vals[lo:hi].copy()))
+        return out
+
+    # -- stats ------------------------------------------------------------------------------
+
+    def stats(self) -> StoreStats:
+        with self._lock:
+            s = self.stats_
+            s.series = len(self._index)
+            s.head_series = len(self._head)
+            s.head_samples = sum(hs.n for hs in self._head.values())
+            s.wal_segments = len(self._segments)
+            s.wal_bytes = sum(i.size for i in self._segments.values())
+            return StoreStats(**vars(s))

@@ -1,0 +1,108 @@
+"""Label index: series id <-> label set, and postings (label name -> value -> series ids).
+
+A selector is resolved here to the ids of the matching series before any sample is read, so a
+query touches only matching series. Ids are small integers shared by the head, the blocks and
+the WAL (a WAL series ref is the id), kept stable across restarts by WAL replay.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from ..labels import Labels, Matcher, MatchType
+
+
+class SeriesIndex:
+    def __init__(self) -> None:
+        self._by_labels: dict[Labels, int] = {}
+        self._labels: dict[int, Labels] = {}
+        self._postings: dict[str, dict[str, set[int]]] = {}
+        self.next_id = 1
+
+    def __len__(self) -> int:
+        return len(self._labels)
+
+    def get(self, labels: Labels) -> int | None:
+        return self._by_labels.get(labels)
+
+    def labels(self, sid: int) -> Labels:
+        return self._labels[sid]
+
+    def get_labels(self, sid: int) -> Labels | None:
+        return self._labels.get(sid)
+
+    def all_ids(self) -> Iterable[int]:
+        return self._labels.keys()
+
+    def add(self, labels: Labels, sid: int | None = None) -> int:
+        """Register ``labels`` (idempotent); ``sid`` pins the id (WAL replay), else a new one."""
+        existing = self._by_labels.get(labels)
+        if existing is not None:
+            return existing
+        if sid is None or sid in self._labels:
+            sid = self.next_id
+        self.next_id = max(self.next_id, sid + 1)
+        self._by_labels[labels] = sid
+        self._labels[sid] = labels
+        for name, value in labels:
+            self._postings.setdefault(name, {}).setdefault(value, set()).add(sid)
+        return sid
+
+    def remove(self, sid: int) -> None:
+        labels = self._labels.pop(sid, None)
+        if labels is None:
+            return
+        del self._by_labels[labels]
+        for name, value in labels:
+            values = self._postings[name]
+            ids = values[value]
+            ids.discard(sid)
+            if not ids:
+                del values[value]
+                if not values:
+                    del self._postings[name]
+
+    def reserve(self, sid: int) -> None:
+        """Never hand out ``sid`` again in this process (it is used in a retained WAL segment)."""
+        self.next_id = max(self.next_id, sid + 1)
+
+    def select(self, matchers: Sequence[Matcher]) -> list[int]:
+        """Sorted ids of series matching every matcher (all series if there are none)."""
+        result: set[int] | None = None
+        # Matchers that need the label present narrow fastest; apply them first.
+        ordered = sorted(matchers, key=lambda m: m.matches_empty())
+        for m in ordered:
+            if m.matches_empty():
+                # Series without the label match too: subtract those with a non-matching value.
+                excluded = self._union(m.name, m, want=False)
+                if result is None:
+                    result = set(self._labels.keys())
+                result -= excluded
+            else:
+                found = self._union(m.name, m, want=True)
+                result = found if result is None else result & found
+            if not result:
+                return []
+        if result is None:
+            result = set(self._labels.keys())
+        return sorted(result)
+
+    def _union(self, name: str, m: Matcher, *, want: bool) -> set[int]:
+        values = self._postings.get(name)
+        if not values:
+            return set()
+        if m.type is MatchType.EQUAL and want:
+            return set(values.get(m.value, ()))
+        if m.type is MatchType.NOT_EQUAL and not want:
+            return set(values.get(m.value, ()))
+        out: set[int] = set()
+        for value, ids in values.items():
+            if m.matches(value) == want:
+                out |= ids
+        return out
+
+    def label_names(self) -> list[str]:
+        return sorted(self._postings)
+
+    def label_values(self, name: str) -> list[str]:
+        return sorted(self._postings.get(name, {}))

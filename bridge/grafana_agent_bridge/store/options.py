@@ -1,0 +1,32 @@
+"""Tuning knobs of the embedded store, with defaults that suit one machine's telemetry."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+HOUR_MS = 3_600_000
+
+
+@dataclass(frozen=True)
+class StoreOptions:
+    retention_time_ms: int = 15 * 24 * HOUR_MS
+    """Blocks whose newest sample is older than this (relative to the newest data) are deleted."""
+    retention_size_bytes: int = 0
+    """Cap on blocks + WAL bytes; 0 = unlimited. The oldest blocks go first, then old WAL
+    segments even if a feed consumer still needs them (it is told via ``skipped_samples``)."""
+    block_duration_ms: int = 2 * HOUR_MS
+    """Width of the immutable blocks cut from the head (aligned to multiples of it)."""
+    wal_segment_bytes: int = 128 * 1024 * 1024
+    """A WAL segment is closed (fsynced) and a new one started once it reaches this size."""
+    head_chunk_span: float = 1.5
+    """A block is cut once the head spans this many block durations (as Prometheus does),
+    so late-but-ordered samples near the boundary still have room in the head."""
+    block_group_samples: int = 65_536
+    """Samples per compressed group inside a block: larger groups compress better, smaller
+    ones make a single-series read decompress less."""
+    zstd_level: int = 9
+    """Compression level of block groups (cut in the background of an append, rarely)."""
+    max_exemplars: int = 100_000
+    """Exemplars kept in memory, newest first out (Prometheus's default circular buffer size)."""
+    compact_automatically: bool = True
+    """Cut blocks and apply retention as appends go (tests may switch this off)."""
