@@ -13,7 +13,6 @@ import logging
 from dataclasses import dataclass
 
 import ops
-from cosl.interfaces.datasource_exchange import GrafanaDatasource
 from cosl.reconciler import all_events, observe_events
 
 import exchange
@@ -154,9 +153,7 @@ class GrafanaAgentBridgeCharm(ops.CharmBase):
 
     def _reconcile_grafana_sources(self, config: CharmConfig, snapshot: Snapshot) -> None:
         grafana_uids = self._grafana_uid_by_relation(snapshot)
-        received: tuple[GrafanaDatasource, ...] = ()
-        if grafana_uids:
-            received = exchange.received(self)
+        received = exchange.received(self.model)
         for relation in self.grafana_source.relations:
             url = config.datasource_url or self.grafana_source.ingress_url(relation, config.port)
             if url is None:
@@ -164,14 +161,31 @@ class GrafanaAgentBridgeCharm(ops.CharmBase):
                 continue
             grafana_uid = grafana_uids.get(relation.id)
             tempo_uid = (
-                exchange.correlated_uid(received, grafana_uid, "tempo") if grafana_uid else None
+                exchange.correlated_uid(received.datasources, grafana_uid, "tempo")
+                if grafana_uid
+                else None
             )
+            if tempo_uid is None and received.unreadable:
+                # A garbled databag may be the Tempo we linked to: keep the link we published.
+                tempo_uid = self._published_tempo_uid(relation)
             self.grafana_source.update_source(
                 relation,
                 url=url,
                 extra_fields=json_data(config, tempo_uid),
                 secure_extra_fields=self._datasource_secure_fields(),
             )
+
+    def _published_tempo_uid(self, relation: ops.Relation) -> str | None:
+        """The exemplar link currently in our ``grafana_source_data`` (leader only)."""
+        if not self.unit.is_leader():
+            return None
+        try:
+            published = json.loads(relation.data[self.app].get("grafana_source_data", "{}"))
+            return str(
+                published["extra_fields"]["exemplarTraceIdDestinations"][0]["datasourceUid"]
+            )
+        except (ValueError, KeyError, IndexError, TypeError):
+            return None
 
     def _datasource_secure_fields(self) -> dict[str, str] | None:
         """Grafana's ``secureJsonData``: the query API's auth header, once the workload has one."""

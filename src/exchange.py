@@ -11,13 +11,11 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 import ops
-from cosl.interfaces.datasource_exchange import (
-    DatasourceExchange,
-    DSExchangeAppData,
-    GrafanaDatasource,
-)
+from cosl.interfaces.datasource_exchange import DSExchangeAppData, GrafanaDatasource
+from cosl.interfaces.utils import DataValidationError
 
 logger = logging.getLogger(__name__)
 
@@ -57,12 +55,29 @@ def publish(app: ops.Application, relations: Iterable[ops.Relation], databag: di
     return written
 
 
-def received(charm: ops.CharmBase) -> tuple[GrafanaDatasource, ...]:
-    """Everything the other applications published, invalid databags skipped (by cosl)."""
-    exchange = DatasourceExchange(
-        charm, provider_endpoint=PROVIDER_ENDPOINT, requirer_endpoint=REQUIRER_ENDPOINT
-    )
-    return exchange.received_datasources
+@dataclass(frozen=True)
+class Received:
+    datasources: tuple[GrafanaDatasource, ...]
+    """What the other applications published, sorted by uid (as cosl sorts them)."""
+    unreadable: bool
+    """Some remote databag holds something invalid: what it meant is unknown, not empty."""
+
+
+def received(model: ops.Model) -> Received:
+    """Read every remote exchange databag with cosl's model; invalid ones are skipped."""
+    datasources: list[GrafanaDatasource] = []
+    unreadable = False
+    for relation in exchange_relations(model):
+        assert relation.app is not None  # exchange_relations keeps only those with an app
+        bag = relation.data[relation.app]
+        if not bag:
+            continue
+        try:
+            datasources.extend(DSExchangeAppData.load(bag).datasources)
+        except DataValidationError:
+            logger.warning("ignoring invalid exchange data from %s", relation.app.name)
+            unreadable = True
+    return Received(tuple(sorted(datasources, key=lambda ds: ds.uid)), unreadable)
 
 
 def correlated_uid(
