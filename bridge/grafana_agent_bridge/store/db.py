@@ -491,6 +491,14 @@ class Store:
             if _same_bits(v, st[1]):
                 return 1
             rejections.append(Rejection(labels, t, REASON_DUPLICATE))
+            return 0
+        hs: HeadSeries | None = st[2]
+        stored = hs.value_at(t) if hs is not None else None
+        if stored is not None:
+            # A retried multi-sample write: its older samples are already here, bit for bit.
+            if _same_bits(v, stored):
+                return 1
+            rejections.append(Rejection(labels, t, REASON_DUPLICATE))
         elif t < min_valid:
             rejections.append(Rejection(labels, t, REASON_OUT_OF_BOUNDS))
         else:

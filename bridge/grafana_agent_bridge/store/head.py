@@ -75,6 +75,12 @@ class HeadSeries:
         hi = int(np.searchsorted(ts, maxt, side="right"))
         return ts[lo:hi].copy(), self.values[lo:hi].copy()
 
+    def value_at(self, t: int) -> float | None:
+        """The stored value at exactly ``t``, if any (for recognising a retried write)."""
+        ts = self.ts[: self.n]
+        k = int(np.searchsorted(ts, t, side="left"))
+        return float(self.values[k]) if k < self.n and int(ts[k]) == t else None
+
     def drop_before(self, t: int) -> None:
         """Forget samples older than ``t`` (they are in a block now)."""
         ts = self.ts[: self.n]

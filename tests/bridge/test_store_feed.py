@@ -1,0 +1,104 @@
+"""ChangeFeed: everything appended, in append order, from a durable, acknowledged position."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from store.helpers import batch, lbl, write_scrapes
+
+from grafana_agent_bridge.storage import FeedBatch, FeedPosition
+from grafana_agent_bridge.store import Store, StoreOptions
+
+
+def _drain(
+    s: Store, pos: FeedPosition, max_samples: int = 1000
+) -> tuple[list[FeedBatch], FeedPosition]:
+    batches = []
+    for _ in range(10_000):
+        b = s.read(pos, max_samples)
+        if not b.series:
+            assert b.next_position == pos or not (pos < b.next_position and pos < s.end())
+            return batches, b.next_position
+        assert pos < b.next_position
+        batches.append(b)
+        pos = b.next_position
+    raise AssertionError("feed did not converge")
+
+
+def _samples(batches: list[FeedBatch]) -> dict:
+    out: dict = {}
+    for b in batches:
+        for s in b.series:
+            out.setdefault(s.labels, []).extend(zip(s.timestamps.tolist(), s.values.tolist()))
+    return out
+
+
+@pytest.mark.parametrize("segment_bytes", [1 << 30, 3000])
+def test_feed_returns_everything_in_per_series_order(tmp_path: Path, segment_bytes: int) -> None:
+    s = Store.open(tmp_path, StoreOptions(wal_segment_bytes=segment_bytes))
+    write_scrapes(s, 7, range(40))
+    pos = s.register("up")
+    batches, end = _drain(s, pos, max_samples=25)
+    assert end == s.end()
+    got = _samples(batches)
+    assert len(got) == 7
+    for labels, samples in got.items():
+        ts = [t for t, _ in samples]
+        assert ts == [k * 15_000 for k in range(40)], labels
+    assert all(sum(len(x.timestamps) for x in b.series) <= 25 + 7 for b in batches)
+    s.close()
+
+
+def test_exact_duplicates_and_rejections_are_not_fed(tmp_path: Path) -> None:
+    s = Store.open(tmp_path, StoreOptions())
+    s.append([batch(lbl(), [1000], [1.0])])
+    s.append([batch(lbl(), [1000], [1.0]), batch(lbl(), [500], [2.0])])
+    batches, _ = _drain(s, s.register("up"))
+    assert _samples(batches) == {lbl(): [(1000, 1.0)]}
+    s.close()
+
+
+def test_acknowledged_position_survives_restart_and_new_data_follows(tmp_path: Path) -> None:
+    s = Store.open(tmp_path, StoreOptions(wal_segment_bytes=4000))
+    write_scrapes(s, 5, range(20))
+    pos = s.register("up")
+    first = s.read(pos, 30)
+    s.acknowledge("up", first.next_position)
+    s.close()
+    s = Store.open(tmp_path, StoreOptions(wal_segment_bytes=4000))
+    pos = s.register("up")
+    assert pos == first.next_position
+    write_scrapes(s, 5, range(20, 25))
+    rest, _ = _drain(s, pos)
+    got = _samples([first, *rest])
+    assert all([t for t, _ in v] == [k * 15_000 for k in range(25)] for v in got.values())
+    assert s.samples_after(pos) == 125 - sum(len(x.timestamps) for x in first.series)
+    s.close()
+
+
+def test_new_consumer_starts_at_the_oldest_retained_data(tmp_path: Path) -> None:
+    s = Store.open(tmp_path, StoreOptions())
+    write_scrapes(s, 3, range(5))
+    late = s.register("late")
+    batches, _ = _drain(s, late)
+    assert sum(len(x.timestamps) for b in batches for x in b.series) == 15
+    s.close()
+
+
+def test_reading_at_the_end_is_empty_and_sees_later_appends(tmp_path: Path) -> None:
+    s = Store.open(tmp_path, StoreOptions())
+    end = s.end()
+    b = s.read(end, 100)
+    assert b.series == [] and b.next_position == end
+    s.append([batch(lbl(), [1], [1.0])])
+    b = s.read(end, 100)
+    assert [x.labels for x in b.series] == [lbl()] and b.next_position == s.end()
+    s.close()
+
+
+def test_invalid_consumer_name_is_refused(tmp_path: Path) -> None:
+    s = Store.open(tmp_path, StoreOptions())
+    with pytest.raises(ValueError, match="consumer"):
+        s.register("../../etc")
+    s.close()

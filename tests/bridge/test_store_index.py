@@ -1,0 +1,83 @@
+"""Label index: postings for all four matcher types, absent labels, and use by the store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from store.helpers import batch, lbl
+
+from grafana_agent_bridge.labels import Matcher, MatchType
+from grafana_agent_bridge.store import Store, StoreOptions
+from grafana_agent_bridge.store.index import SeriesIndex
+
+SERIES = {
+    "a": lbl("up", job="node", instance="h1"),
+    "b": lbl("up", job="node", instance="h2"),
+    "c": lbl("up", job="api", instance="h1", env="prod"),
+    "d": lbl("other", job="api"),
+}
+
+
+@pytest.fixture
+def index() -> tuple[SeriesIndex, dict[int, str]]:
+    idx = SeriesIndex()
+    names = {idx.add(labels): key for key, labels in SERIES.items()}
+    return idx, names
+
+
+def _sel(index, *matchers: tuple[str, str, str]) -> set[str]:
+    idx, names = index
+    ms = [Matcher(n, MatchType(op), v) for n, op, v in matchers]
+    return {names[sid] for sid in idx.select(ms)}
+
+
+@pytest.mark.parametrize(
+    ("matchers", "expected"),
+    [
+        ([("job", "=", "node")], {"a", "b"}),
+        ([("job", "!=", "node")], {"c", "d"}),
+        ([("instance", "=~", "h.")], {"a", "b", "c"}),
+        ([("instance", "!~", "h1")], {"b", "d"}),  # no instance label: "" does not match h1
+        ([("env", "=", "")], {"a", "b", "d"}),  # absent label matches the empty string
+        ([("env", "!=", "")], {"c"}),
+        ([("env", "=~", "prod|")], {"a", "b", "c", "d"}),
+        ([("env", "=~", ".+")], {"c"}),
+        ([("__name__", "=", "up"), ("instance", "=~", "h1|h3")], {"a", "c"}),
+        ([("__name__", "=", "up"), ("job", "!~", "no.*")], {"c"}),
+        ([("job", "=~", "nod")], set()),  # regexes are fully anchored
+        ([("missing", "=", "x")], set()),
+        ([], {"a", "b", "c", "d"}),
+    ],
+)
+def test_select(index, matchers, expected) -> None:
+    assert _sel(index, *matchers) == expected
+
+
+def test_remove_cleans_postings(index) -> None:
+    idx, names = index
+    sid_c = next(s for s, k in names.items() if k == "c")
+    idx.remove(sid_c)
+    assert "env" not in idx.label_names()
+    assert _sel(index, ("job", "=", "api")) == {"d"}
+    assert idx.get(SERIES["c"]) is None
+
+
+def test_ids_are_stable_across_restart_and_new_ones_never_collide(tmp_path: Path) -> None:
+    s = Store.open(tmp_path, StoreOptions())
+    s.append([batch(labels, [1000], [1.0]) for labels in SERIES.values()])
+    before = {labels: s._index.get(labels) for labels in SERIES.values()}
+    s.close()
+    s = Store.open(tmp_path, StoreOptions())
+    assert {labels: s._index.get(labels) for labels in SERIES.values()} == before
+    s.append([batch(lbl("new"), [1000], [1.0])])
+    assert s._index.get(lbl("new")) not in before.values()
+    s.close()
+
+
+def test_store_selects_through_the_index(tmp_path: Path) -> None:
+    s = Store.open(tmp_path, StoreOptions())
+    s.append([batch(labels, [1000], [1.0]) for labels in SERIES.values()])
+    got = [d.labels for d in s.select([Matcher("instance", MatchType.NOT_REGEX, "h1")], 0, 2000)]
+    assert got == sorted([SERIES["b"], SERIES["d"]])
+    s.close()

@@ -1,0 +1,172 @@
+"""WAL records and segments: codecs, and repair of torn or corrupted segments on open."""
+
+from __future__ import annotations
+
+import math
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+from store.helpers import as_dict, batch, lbl, write_scrapes
+
+from grafana_agent_bridge.storage import STALE_NAN_BITS, Exemplar, MetricMetadata
+from grafana_agent_bridge.store import Store, StoreOptions, wal
+
+ALL = (-(2**62), 2**62)
+
+
+def test_series_record_round_trip_with_unicode_and_empty_set() -> None:
+    series = [(1, lbl("a", x="ünï\u2603", y="")), (2**40, ()), (7, (("k", "v" * 70_000),))]
+    assert wal.decode_series(wal.encode_series(series)) == series
+
+
+def test_samples_record_round_trip_keeps_nan_bits() -> None:
+    refs = np.array([1, 2, 1], np.uint64)
+    ts = np.array([-5, 0, 2**62], np.int64)
+    values = np.array([1.5, math.nan, 0.0])
+    values.view(np.uint64)[2] = STALE_NAN_BITS
+    r, t, v = wal.decode_samples(wal.encode_samples(refs, ts, values))
+    assert r.tolist() == [1, 2, 1] and t.tolist() == ts.tolist()
+    assert v.view(np.uint64).tolist() == values.view(np.uint64).tolist()
+
+
+def test_exemplar_and_metadata_records_round_trip() -> None:
+    ex = [(3, Exemplar((("trace_id", "x"),), 2.5, 1234))]
+    assert wal.decode_exemplars(wal.encode_exemplars(ex)) == ex
+    meta = [MetricMetadata("up", "gauge", "Is it up.", "")]
+    assert wal.decode_metadata(wal.encode_metadata(meta)) == meta
+
+
+def _segment(records: list[bytes]) -> bytes:
+    return wal.MAGIC + b"".join(records)
+
+
+def _records() -> list[bytes]:
+    return [
+        wal.encode_record(wal.RecordType.SERIES, wal.encode_series([(1, lbl())])),
+        wal.encode_record(
+            wal.RecordType.SAMPLES,
+            wal.encode_samples(
+                np.array([1], np.uint64), np.array([10], np.int64), np.array([1.0])
+            ),
+        ),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("damage", "reason"),
+    [
+        (lambda b: b[:-3], "torn record"),  # torn last record
+        (lambda b: b[: len(b) - 30], "torn record"),
+        (lambda b: _flip(b, len(b) - 2), "checksum mismatch"),  # bad content
+        (lambda b: _set_len(b, 10**9), "bad record header"),  # bad length
+        (lambda b: _set_len(b, 20), "checksum mismatch"),  # plausible but wrong length
+        (lambda b: _set_type(b, 99), "bad record header"),  # unknown type
+    ],
+)
+def test_scan_stops_at_the_damage_and_keeps_the_prefix(damage, reason: str) -> None:
+    recs = _records()
+    good = _segment(recs)
+    res = wal.scan(damage(good))
+    assert res.corrupt is not None and res.corrupt.startswith(reason)
+    assert [r.type for r in res.records] == [wal.RecordType.SERIES]
+    assert res.good_end == len(wal.MAGIC) + len(recs[0])
+
+
+def test_partial_header_after_the_last_record_is_a_torn_tail() -> None:
+    good = _segment(_records())
+    res = wal.scan(good + b"\x02\x00")
+    assert res.corrupt is not None and res.corrupt.startswith("torn record header")
+    assert len(res.records) == 2 and res.good_end == len(good)
+
+
+def _last_record_offset(b: bytes) -> int:
+    return len(wal.MAGIC) + len(_records()[0])
+
+
+def _flip(b: bytes, at: int) -> bytes:
+    return b[:at] + bytes([b[at] ^ 0x10]) + b[at + 1 :]
+
+
+def _set_len(b: bytes, length: int) -> bytes:
+    at = _last_record_offset(b) + 1
+    return b[:at] + struct.pack("<I", length) + b[at + 4 :]
+
+
+def _set_type(b: bytes, rtype: int) -> bytes:
+    at = _last_record_offset(b)
+    return b[:at] + bytes([rtype]) + b[at + 1 :]
+
+
+def test_bad_segment_header_is_reported() -> None:
+    res = wal.scan(b"garbage!" + _records()[0])
+    assert res.corrupt == "bad segment header" and res.good_end == 0
+
+
+def _filled_store(path: Path, segment_bytes: int = 1 << 30) -> int:
+    s = Store.open(path, StoreOptions(wal_segment_bytes=segment_bytes))
+    n = write_scrapes(s, 10, range(50))
+    s.close()
+    return n
+
+
+def _segments(path: Path) -> list[Path]:
+    return sorted(p for p in (path / "wal").iterdir() if p.name.isdigit())
+
+
+def test_truncated_tail_keeps_prefix_reports_and_accepts_new_writes(tmp_path: Path) -> None:
+    _filled_store(tmp_path)
+    seg = [p for p in _segments(tmp_path) if p.stat().st_size > 100][-1]
+    seg.write_bytes(seg.read_bytes()[:-100])  # a torn write in the middle of the last record
+    s = Store.open(tmp_path, StoreOptions())
+    st = s.stats()
+    assert st.wal_corruptions == 1 and st.wal_bytes_dropped > 0
+    got = as_dict(s.select([], *ALL))
+    # All complete scrapes before the torn one are there, each series without gaps.
+    assert len(got) == 10 and all(len(v) == 49 for v in got.values())
+    assert s.append([batch(lbl("load", i="0"), [49 * 15_000], [49.0])]).accepted_samples == 1
+    s.close()
+    s = Store.open(tmp_path, StoreOptions())
+    assert s.stats().wal_corruptions == 0  # the repair was persisted
+    assert len(as_dict(s.select([], *ALL))[lbl("load", i="0")]) == 50
+    s.close()
+
+
+def test_bit_flip_mid_segment_drops_that_segment_tail_only(tmp_path: Path) -> None:
+    _filled_store(tmp_path, segment_bytes=4096)
+    segs = [p for p in _segments(tmp_path) if p.stat().st_size > 1000]
+    assert len(segs) >= 3
+    victim = segs[1]
+    data = bytearray(victim.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    victim.write_bytes(bytes(data))
+    s = Store.open(tmp_path, StoreOptions())
+    st = s.stats()
+    assert st.wal_corruptions == 1 and 0 < st.wal_bytes_dropped < len(data)
+    got = as_dict(s.select([], *ALL))
+    # Later segments are still read (they carry their own series records): the newest
+    # scrape is present, only samples in the damaged part of the victim are missing.
+    assert all(v[-1][0] == 49 * 15_000 for v in got.values())
+    assert 0 < 500 - sum(len(v) for v in got.values()) < 500
+    s.close()
+
+
+def test_unreadable_segment_header_removes_only_that_segment(tmp_path: Path) -> None:
+    _filled_store(tmp_path, segment_bytes=4096)
+    segs = _segments(tmp_path)
+    segs[0].write_bytes(b"\0" * 64)
+    s = Store.open(tmp_path, StoreOptions())
+    assert s.stats().wal_corruptions == 1
+    assert not segs[0].exists()
+    assert len(as_dict(s.select([], *ALL))) == 10
+    s.close()
+
+
+def test_empty_wal_file_from_a_crash_at_creation_is_harmless(tmp_path: Path) -> None:
+    _filled_store(tmp_path)
+    last = _segments(tmp_path)[-1]
+    (last.parent / wal.segment_name(int(last.name) + 1)).write_bytes(b"")
+    s = Store.open(tmp_path, StoreOptions())
+    assert len(as_dict(s.select([], *ALL))) == 10
+    s.close()
