@@ -6,7 +6,7 @@ import dataclasses
 import json
 
 import pytest
-from conftest import (
+from charm_builders import (
     APP,
     Writes,
     answer,

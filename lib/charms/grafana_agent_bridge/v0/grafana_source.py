@@ -457,14 +457,17 @@ class GrafanaSourceConsumer(ops.Object):
 
         old_names = {s["source_name"] for group in old_sources.values() for s in group}
         new_names = {s["source_name"] for group in new_sources.values() for s in group}
-        to_delete = set(self.sources_to_delete)
-        to_delete = (to_delete | (old_names - new_names)) - new_names
+        old_to_delete = sorted(set(self.sources_to_delete))
+        to_delete = sorted((set(old_to_delete) | (old_names - new_names)) - new_names)
 
+        # Compare content, not strings: an absent key and an empty value mean the same.
         app_bag = peer.data[self._charm.app]
-        sources_changed = _set_if_changed(app_bag, PEER_SOURCES_KEY, _canonical_json(new_sources))
-        delete_changed = _set_if_changed(
-            app_bag, PEER_SOURCES_TO_DELETE_KEY, _canonical_json(sorted(to_delete))
-        )
+        sources_changed = new_sources != old_sources
+        if sources_changed:
+            app_bag[PEER_SOURCES_KEY] = _canonical_json(new_sources)
+        delete_changed = to_delete != old_to_delete
+        if delete_changed:
+            app_bag[PEER_SOURCES_TO_DELETE_KEY] = _canonical_json(to_delete)
         for relation, sources in answers:
             self._publish_uids(relation, sources)
         if sources_changed:
