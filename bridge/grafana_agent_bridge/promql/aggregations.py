@@ -1,0 +1,252 @@
+"""Aggregation operators (``sum``, ``avg``, ``topk``, ``quantile``, ... with ``by``/``without``).
+
+Rows are grouped once; the common reductions then run as ``reduceat`` over rows sorted by
+group, for every step at once. The per-element ones (``topk``, ``quantile``,
+``count_values``) loop over groups and steps, which is fine at dashboard sizes.
+"""
+
+from __future__ import annotations
+
+import math
+from decimal import Decimal
+
+import numpy as np
+import promql_parser as pp
+
+from ..labels import METRIC_NAME, Labels
+from .errors import EvaluationError
+from .values import F64, NAME_LABELS, Scalar, String, Vector
+
+
+def format_float(v: float) -> str:
+    """Go's ``strconv.FormatFloat(v, 'f', -1, 64)``: shortest round-trip, never an exponent."""
+    if math.isnan(v):
+        return "NaN"
+    if math.isinf(v):
+        return "+Inf" if v > 0 else "-Inf"
+    if v == 0:
+        return "-0" if math.copysign(1.0, v) < 0 else "0"
+    s = format(Decimal(repr(v)), "f")
+    if "." in s:
+        s = s.rstrip("0").rstrip(".")
+    return s
+
+
+def _grouping(node: pp.AggregateExpr) -> tuple[bool, list[str]]:
+    mod = node.modifier
+    if mod is None:
+        return False, []
+    by = str(mod.type).endswith("By")
+    return (not by), list(mod.labels)
+
+
+def group_key_fn(without: bool, names: list[str]):  # type: ignore[no-untyped-def]
+    if without:
+        drop = set(names) | NAME_LABELS
+        return lambda lb: tuple(p for p in lb if p[0] not in drop)
+    keep = set(names)
+    return lambda lb: tuple(p for p in lb if p[0] in keep)
+
+
+def _param_values(ev, node: pp.AggregateExpr, times: np.ndarray) -> F64:  # type: ignore[no-untyped-def]
+    v = ev.eval(node.param, times)
+    if not isinstance(v, Scalar):
+        raise EvaluationError("expected scalar parameter")
+    return v.values
+
+
+def aggregate(ev, node: pp.AggregateExpr, times: np.ndarray) -> Vector:  # type: ignore[no-untyped-def]
+    op = str(node.op)
+    nsteps = len(times)
+    param_str = None
+    param = None
+    if op == "count_values":
+        pv = ev.eval(node.param, times)
+        if not isinstance(pv, String):
+            raise EvaluationError("count_values parameter must be a string")
+        param_str = pv.value
+    elif op in ("topk", "bottomk", "quantile", "limitk", "limit_ratio"):
+        param = _param_values(ev, node, times)
+    vec = ev.eval(node.expr, times)
+    if not isinstance(vec, Vector):
+        raise EvaluationError("aggregation expects an instant vector")
+    without, names = _grouping(node)
+    if op == "count_values":
+        assert param_str is not None
+        return _count_values(vec, param_str, without, names, nsteps)
+    keyf = group_key_fn(without, names)
+    keys = [keyf(lb) for lb in vec.labels]
+    index: dict[Labels, int] = {}
+    gid = np.empty(len(keys), dtype=np.int64)
+    for i, k in enumerate(keys):
+        gid[i] = index.setdefault(k, len(index))
+    glabels = list(index)
+    if op in ("topk", "bottomk", "limitk"):
+        assert param is not None
+        return _topk(ev, op, vec, gid, len(glabels), param)
+    if op == "limit_ratio":
+        raise EvaluationError("limit_ratio is not supported")
+    if op == "quantile":
+        assert param is not None
+        return _quantile(ev, vec, gid, glabels, param)
+    ngroups = len(glabels)
+    if ngroups == 0:
+        return Vector.empty(nsteps)
+    order = np.argsort(gid, kind="stable")
+    sg = gid[order]
+    starts = np.flatnonzero(np.r_[True, sg[1:] != sg[:-1]])
+    pres = vec.present[order]
+    vals = vec.values[order]
+    count = np.add.reduceat(pres.astype(np.int64), starts, axis=0)
+    out_p = count > 0
+    with np.errstate(all="ignore"):
+        if op == "sum":
+            out = np.add.reduceat(np.where(pres, vals, 0.0), starts, axis=0)
+        elif op == "count":
+            out = count.astype(np.float64)
+        elif op == "group":
+            out = np.ones(count.shape)
+        elif op == "avg":
+            s = np.add.reduceat(np.where(pres, vals, 0.0), starts, axis=0)
+            out = s / count
+            over = np.isinf(out) & out_p
+            if over.any():
+                cnt_rows = count[np.searchsorted(starts, np.arange(len(sg)), side="right") - 1]
+                scaled = np.add.reduceat(
+                    np.where(pres, vals / np.maximum(cnt_rows, 1), 0.0), starts, axis=0
+                )
+                fin = ~np.isinf(scaled)
+                out = np.where(over & fin, scaled, out)
+        elif op in ("min", "max"):
+            uf = np.fmin if op == "min" else np.fmax
+            out = uf.reduceat(np.where(pres, vals, np.nan), starts, axis=0)
+        elif op in ("stddev", "stdvar"):
+            s = np.add.reduceat(np.where(pres, vals, 0.0), starts, axis=0)
+            mean = s / count
+            row_mean = mean[np.searchsorted(starts, np.arange(len(sg)), side="right") - 1]
+            dev = np.where(pres, (vals - row_mean) ** 2, 0.0)
+            var = np.add.reduceat(dev, starts, axis=0) / count
+            out = np.sqrt(var) if op == "stddev" else var
+        else:
+            raise EvaluationError(f"unsupported aggregation {op}")
+    keep = out_p.any(axis=1)
+    return Vector([glabels[i] for i in np.flatnonzero(keep)], out[keep], out_p[keep])
+
+
+def _topk(ev, op: str, vec: Vector, gid: np.ndarray, ngroups: int, param: F64) -> Vector:  # type: ignore[no-untyped-def]
+    nsteps = vec.values.shape[1]
+    if np.isnan(param).any() and vec.present.any():
+        raise EvaluationError("Parameter value is NaN")
+    big = param > 9.2e18
+    if big.any():
+        raise EvaluationError(f"Scalar value {param[big][0]:g} overflows int64")
+    ks = np.where(np.isnan(param), 0, np.trunc(param)).astype(np.int64)
+    present = np.zeros(vec.present.shape, dtype=bool)
+    rank = np.zeros(vec.present.shape, dtype=np.int64)
+    for g in range(ngroups):
+        rows = np.flatnonzero(gid == g)
+        sub = vec.values[rows]
+        sp = vec.present[rows]
+        for j in range(nsteps):
+            k = int(ks[j])
+            if k < 1:
+                continue
+            cand = np.flatnonzero(sp[:, j])
+            if len(cand) == 0:
+                continue
+            v = sub[cand, j]
+            if op == "limitk":
+                chosen = cand[:k]
+            else:
+                if op == "topk":
+                    key = np.where(np.isnan(v), -np.inf, -v)
+                    nan_last = np.isnan(v)
+                else:
+                    key = np.where(np.isnan(v), np.inf, v)
+                    nan_last = np.isnan(v)
+                o = np.lexsort((key, nan_last))
+                chosen = cand[o[:k]]
+            present[rows[chosen], j] = True
+            rank[rows[chosen], j] = np.arange(len(chosen))
+    keep = present.any(axis=1)
+    idx = np.flatnonzero(keep)
+    if nsteps == 1 and op != "limitk":
+        # Instant result order: groups in order of first appearance, best first within each.
+        first_seen: dict[int, int] = {}
+        for i in idx:
+            first_seen.setdefault(int(gid[i]), len(first_seen))
+        idx = np.array(
+            sorted(idx, key=lambda i: (first_seen[int(gid[i])], rank[i, 0])), dtype=np.int64
+        )
+    return Vector([vec.labels[i] for i in idx], vec.values[idx], present[idx])
+
+
+def quantile(q: float, values: list[float]) -> float:
+    """Prometheus's ``quantile`` with linear interpolation between closest ranks."""
+    if not values:
+        return math.nan
+    if math.isnan(q):
+        return math.nan
+    if q < 0:
+        return -math.inf
+    if q > 1:
+        return math.inf
+    vs = sorted(values, key=lambda x: (not math.isnan(x), x))
+    n = len(vs)
+    rank = q * (n - 1)
+    lower = max(0, math.floor(rank))
+    upper = min(n - 1, lower + 1)
+    weight = rank - math.floor(rank)
+    return vs[lower] * (1 - weight) + vs[upper] * weight
+
+
+def _quantile(ev, vec: Vector, gid: np.ndarray, glabels: list[Labels], param: F64) -> Vector:  # type: ignore[no-untyped-def]
+    nsteps = vec.values.shape[1]
+    if ((param < 0) | (param > 1) | np.isnan(param)).any() and vec.present.any():
+        bad = param[(param < 0) | (param > 1) | np.isnan(param)][0]
+        ev.warn(f"PromQL warning: quantile value should be between 0 and 1, got {format_float(float(bad))}")
+    out = np.zeros((len(glabels), nsteps))
+    out_p = np.zeros((len(glabels), nsteps), dtype=bool)
+    for g in range(len(glabels)):
+        rows = np.flatnonzero(gid == g)
+        for j in range(nsteps):
+            p = vec.present[rows, j]
+            if not p.any():
+                continue
+            out[g, j] = quantile(float(param[j]), vec.values[rows[p], j].tolist())
+            out_p[g, j] = True
+    keep = out_p.any(axis=1)
+    return Vector([glabels[i] for i in np.flatnonzero(keep)], out[keep], out_p[keep])
+
+
+def _count_values(vec: Vector, label: str, without: bool, names: list[str], nsteps: int) -> Vector:
+    from ..labels import make_labels
+
+    if not label or not _valid_label_name(label):
+        raise EvaluationError(f'invalid label name "{label}"')
+    keyf = group_key_fn(without, names)
+    index: dict[Labels, int] = {}
+    counts: dict[int, np.ndarray] = {}
+    for i, lb in enumerate(vec.labels):
+        base = dict(keyf(lb))
+        for j in np.flatnonzero(vec.present[i]):
+            d = dict(base)
+            d[label] = format_float(float(vec.values[i, j]))
+            key = make_labels(d)
+            g = index.setdefault(key, len(index))
+            if g not in counts:
+                counts[g] = np.zeros(nsteps)
+            counts[g][j] += 1
+    labels = list(index)
+    if not labels:
+        return Vector.empty(nsteps)
+    vals = np.array([counts[g] for g in range(len(labels))])
+    return Vector(labels, vals, vals > 0)
+
+
+def _valid_label_name(name: str) -> bool:
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

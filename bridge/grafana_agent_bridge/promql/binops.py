@@ -1,0 +1,315 @@
+"""Binary operators: arithmetic, comparisons (with and without ``bool``) and set operators,
+with Prometheus's vector matching (``on``/``ignoring``, ``group_left``/``group_right``) and
+its errors for ambiguous matches, evaluated for all steps at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import promql_parser as pp
+
+from ..labels import METRIC_NAME, Labels
+from .errors import EvaluationError
+from .values import F64, Bool, Scalar, Vector, drop_name
+
+ARITHMETIC = {"+", "-", "*", "/", "%", "^", "atan2"}
+COMPARISON = {"==", "!=", ">", "<", ">=", "<="}
+SET_OPS = {"and", "or", "unless"}
+
+
+def _arith(op: str, a: F64, b: F64) -> F64:
+    with np.errstate(all="ignore"):
+        if op == "+":
+            return a + b
+        if op == "-":
+            return a - b
+        if op == "*":
+            return a * b
+        if op == "/":
+            return np.true_divide(a, b)
+        if op == "%":
+            return np.fmod(a, b)
+        if op == "^":
+            return np.power(a, b)
+        if op == "atan2":
+            return np.arctan2(a, b)
+    raise EvaluationError(f"unsupported operator {op}")
+
+
+def _compare(op: str, a: F64, b: F64) -> Bool:
+    with np.errstate(all="ignore"):
+        if op == "==":
+            return a == b
+        if op == "!=":
+            return a != b
+        if op == ">":
+            return a > b
+        if op == "<":
+            return a < b
+        if op == ">=":
+            return a >= b
+        if op == "<=":
+            return a <= b
+    raise EvaluationError(f"unsupported operator {op}")
+
+
+def _drop_name(lb: Labels) -> Labels:
+    return drop_name(lb)
+
+
+def merge_rows(
+    ev: object,
+    labels: list[Labels],
+    values: F64,
+    present: Bool,
+    message: str = "vector cannot contain metrics with the same labelset",
+) -> Vector:
+    """Combine rows that ended up with the same labels (they must not overlap in time)."""
+    index: dict[Labels, int] = {}
+    dup = False
+    for lb in labels:
+        if lb in index:
+            dup = True
+            break
+        index[lb] = len(index)
+    if not dup:
+        return Vector(labels, values, present)
+    index = {}
+    out_labels: list[Labels] = []
+    rows: list[list[int]] = []
+    for i, lb in enumerate(labels):
+        j = index.get(lb)
+        if j is None:
+            index[lb] = len(out_labels)
+            out_labels.append(lb)
+            rows.append([i])
+        else:
+            rows[j].append(i)
+    nsteps = values.shape[1]
+    out_v = np.zeros((len(out_labels), nsteps))
+    out_p = np.zeros((len(out_labels), nsteps), dtype=bool)
+    for j, members in enumerate(rows):
+        if len(members) == 1:
+            out_v[j] = values[members[0]]
+            out_p[j] = present[members[0]]
+            continue
+        cnt = present[members].sum(axis=0)
+        if (cnt > 1).any():
+            raise EvaluationError(message)
+        for i in members:
+            p = present[i]
+            out_v[j][p] = values[i][p]
+            out_p[j] |= p
+    keep = out_p.any(axis=1)
+    return Vector(
+        [lb for lb, k in zip(out_labels, keep) if k], out_v[keep], out_p[keep]
+    )
+
+
+def _signature_fn(mod: pp.BinModifier | None) -> tuple[Callable[[Labels], Labels], bool, list[str]]:
+    matching = mod.matching if mod is not None else None
+    if matching is None:
+        return _drop_name, False, []
+    names = list(matching.labels)
+    on = str(matching.type).endswith("Include")
+    if on:
+        keep = set(names)
+
+        def sig_on(lb: Labels) -> Labels:
+            return tuple(p for p in lb if p[0] in keep)
+
+        return sig_on, True, names
+    drop = set(names) | {METRIC_NAME}
+
+    def sig_ignoring(lb: Labels) -> Labels:
+        return tuple(p for p in lb if p[0] not in drop)
+
+    return sig_ignoring, False, names
+
+
+def _group_any(sigs: list[Labels], present: Bool) -> tuple[dict[Labels, int], Bool]:
+    """Per distinct signature: whether any row with it is present, per step."""
+    index: dict[Labels, int] = {}
+    gid = np.empty(len(sigs), dtype=np.int64)
+    for i, s in enumerate(sigs):
+        gid[i] = index.setdefault(s, len(index))
+    out = np.zeros((len(index), present.shape[1]), dtype=bool)
+    if len(sigs):
+        np.logical_or.at(out, gid, present)
+    return index, out
+
+
+def binary(ev, node: pp.BinaryExpr, times: np.ndarray):  # type: ignore[no-untyped-def]
+    op = str(node.op)
+    mod = node.modifier
+    return_bool = bool(mod.return_bool) if mod is not None else False
+    lhs = ev.eval(node.lhs, times)
+    rhs = ev.eval(node.rhs, times)
+    if op in ("</", ">/"):
+        raise EvaluationError(f"operator {op} is not supported")
+    if isinstance(lhs, Scalar) and isinstance(rhs, Scalar):
+        if op in COMPARISON:
+            return Scalar(_compare(op, lhs.values, rhs.values).astype(np.float64))
+        return Scalar(_arith(op, lhs.values, rhs.values))
+    if isinstance(lhs, Vector) and isinstance(rhs, Scalar):
+        return _vector_scalar(ev, op, lhs, rhs.values, return_bool, swap=False)
+    if isinstance(lhs, Scalar) and isinstance(rhs, Vector):
+        return _vector_scalar(ev, op, rhs, lhs.values, return_bool, swap=True)
+    if not (isinstance(lhs, Vector) and isinstance(rhs, Vector)):
+        raise EvaluationError("binary expression must contain only scalar and instant vector types")
+    if op in SET_OPS:
+        return _set_op(ev, op, lhs, rhs, mod)
+    return _vector_vector(ev, op, lhs, rhs, mod, return_bool)
+
+
+def _vector_scalar(ev, op: str, vec: Vector, s: F64, return_bool: bool, *, swap: bool) -> Vector:  # type: ignore[no-untyped-def]
+    sv = s[None, :]
+    if op in COMPARISON:
+        a, b = (sv, vec.values) if swap else (vec.values, sv)
+        ok = _compare(op, np.broadcast_to(a, vec.values.shape), np.broadcast_to(b, vec.values.shape))
+        if return_bool:
+            labels = [_drop_name(lb) for lb in vec.labels]
+            return merge_rows(ev, labels, ok.astype(np.float64), vec.present.copy())
+        present = vec.present & ok
+        keep = present.any(axis=1)
+        return Vector(
+            [lb for lb, k in zip(vec.labels, keep) if k], vec.values[keep], present[keep]
+        )
+    vals = _arith(op, sv, vec.values) if swap else _arith(op, vec.values, sv)
+    labels = [_drop_name(lb) for lb in vec.labels]
+    return merge_rows(ev, labels, np.broadcast_to(vals, vec.values.shape).copy(), vec.present.copy())
+
+
+def _set_op(ev, op: str, lhs: Vector, rhs: Vector, mod: pp.BinModifier | None) -> Vector:  # type: ignore[no-untyped-def]
+    sig, _, _ = _signature_fn(mod)
+    lsig = [sig(lb) for lb in lhs.labels]
+    rsig = [sig(lb) for lb in rhs.labels]
+    if op in ("and", "unless"):
+        index, any_r = _group_any(rsig, rhs.present)
+        nsteps = lhs.values.shape[1]
+        match = np.zeros(lhs.present.shape, dtype=bool)
+        for i, s in enumerate(lsig):
+            j = index.get(s)
+            if j is not None:
+                match[i] = any_r[j]
+        present = lhs.present & (match if op == "and" else ~match)
+        keep = present.any(axis=1)
+        del nsteps
+        return Vector([lb for lb, k in zip(lhs.labels, keep) if k], lhs.values[keep], present[keep])
+    # or
+    index, any_l = _group_any(lsig, lhs.present)
+    rp = rhs.present.copy()
+    for i, s in enumerate(rsig):
+        j = index.get(s)
+        if j is not None:
+            rp[i] &= ~any_l[j]
+    labels = list(lhs.labels) + list(rhs.labels)
+    vals = np.concatenate([lhs.values, rhs.values]) if labels else lhs.values
+    pres = np.concatenate([lhs.present, rp]) if labels else lhs.present
+    return merge_rows(ev, labels, vals, pres)
+
+
+def _fmt_labels(lb: Labels) -> str:
+    return "{" + ", ".join(f'{n}="{v}"' for n, v in lb) + "}"
+
+
+def _vector_vector(  # type: ignore[no-untyped-def]
+    ev, op: str, lhs: Vector, rhs: Vector, mod: pp.BinModifier | None, return_bool: bool
+) -> Vector:
+    card = str(mod.card).rsplit(".", 1)[-1] if mod is not None else "OneToOne"
+    sig, on, match_names = _signature_fn(mod)
+    include = list(mod.group_labels or []) if mod is not None else []
+    swapped = card == "OneToMany"
+    many, one = (rhs, lhs) if swapped else (lhs, rhs)
+    nsteps = lhs.values.shape[1]
+    msig = [sig(lb) for lb in many.labels]
+    osig = [sig(lb) for lb in one.labels]
+    both = many.present.any(axis=0) & one.present.any(axis=0)
+
+    one_rows: dict[Labels, list[int]] = {}
+    for i, s in enumerate(osig):
+        one_rows.setdefault(s, []).append(i)
+    for s, rows in one_rows.items():
+        if len(rows) > 1:
+            cnt = one.present[rows].sum(axis=0)
+            bad = (cnt > 1) & both
+            if bad.any():
+                step = int(np.argmax(bad))
+                dups = [one.labels[r] for r in rows if one.present[r, step]][:2]
+                side = "left" if swapped else "right"
+                raise EvaluationError(
+                    f"found duplicate series for the match group {_fmt_labels(s)} on the {side} "
+                    f"hand-side of the operation: [{_fmt_labels(dups[0])}, {_fmt_labels(dups[1])}]"
+                    ";many-to-many matching not allowed: matching labels must be unique on one side"
+                )
+    if card == "OneToOne":
+        many_rows: dict[Labels, list[int]] = {}
+        for i, s in enumerate(msig):
+            many_rows.setdefault(s, []).append(i)
+        for s, rows in many_rows.items():
+            if len(rows) > 1 and s in one_rows:
+                cnt = many.present[rows].sum(axis=0)
+                opres = one.present[one_rows[s]].any(axis=0)
+                if ((cnt > 1) & opres).any():
+                    raise EvaluationError(
+                        "multiple matches for labels: many-to-one matching must be explicit "
+                        "(group_left/group_right)"
+                    )
+
+    keep_set = set(match_names)
+    drop_set = set(match_names)
+    out_labels: list[Labels] = []
+    out_vals: list[np.ndarray] = []
+    out_pres: list[np.ndarray] = []
+    dropping = op in ARITHMETIC or return_bool
+    for i, s in enumerate(msig):
+        rows = one_rows.get(s)
+        if not rows:
+            continue
+        for r in rows:
+            p = many.present[i] & one.present[r]
+            if not p.any():
+                continue
+            lv, rv = (one.values[r], many.values[i]) if swapped else (many.values[i], one.values[r])
+            if op in COMPARISON:
+                ok = _compare(op, lv, rv)
+                if return_bool:
+                    vals = ok.astype(np.float64)
+                else:
+                    vals = lv.copy()
+                    p = p & ok
+                    if not p.any():
+                        continue
+            else:
+                vals = _arith(op, lv, rv)
+            lb = many.labels[i]
+            if dropping:
+                lb = _drop_name(lb)
+            if card == "OneToOne":
+                if on:
+                    lb = tuple(x for x in lb if x[0] in keep_set)
+                else:
+                    lb = tuple(x for x in lb if x[0] not in drop_set)
+            if include:
+                d = dict(lb)
+                od = dict(one.labels[r])
+                for name in include:
+                    v = od.get(name, "")
+                    if v:
+                        d[name] = v
+                    else:
+                        d.pop(name, None)
+                lb = tuple(sorted(d.items()))
+            out_labels.append(lb)
+            out_vals.append(vals)
+            out_pres.append(p)
+    if not out_labels:
+        return Vector.empty(nsteps)
+    msg = (
+        "vector cannot contain metrics with the same labelset"
+        if card == "OneToOne"
+        else "multiple matches for labels: grouping labels must ensure unique matches"
+    )
+    return merge_rows(ev, out_labels, np.array(out_vals), np.array(out_pres), msg)

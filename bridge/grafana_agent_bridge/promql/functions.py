@@ -1,0 +1,914 @@
+"""PromQL functions on float samples.
+
+The functions dashboards run over many series and steps (``rate``, ``increase``, ``delta``,
+``irate``, the cheap ``*_over_time``, ``changes``/``resets``) are vectorised over all windows
+at once; the rest evaluate window by window with the exact arithmetic Prometheus uses.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable
+
+import numpy as np
+import promql_parser as pp
+
+from ..labels import METRIC_NAME, Labels, MatchType
+from . import regex as re2
+from .aggregations import format_float, quantile
+from .binops import merge_rows
+from .errors import EvaluationError
+from .selection import window_reduce
+from .values import F64, I64, Matrix, Scalar, String, Vector, drop_name
+
+_COUNTER_SUFFIXES = ("_total", "_sum", "_count", "_bucket")
+_LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+
+
+def call(ev, node: pp.Call, times: I64):  # type: ignore[no-untyped-def]
+    name = node.func.name
+    args = list(node.args)
+    fn = _FUNCS.get(name)
+    if fn is None:
+        raise EvaluationError(f"function {name}() is not supported")
+    return fn(ev, args, times)
+
+
+# --- helpers -----------------------------------------------------------------------------------
+
+
+def _vec(ev, node, times) -> Vector:  # type: ignore[no-untyped-def]
+    v = ev.eval(node, times)
+    if not isinstance(v, Vector):
+        raise EvaluationError("expected instant vector argument")
+    return v
+
+
+def _scalar(ev, node, times) -> F64:  # type: ignore[no-untyped-def]
+    v = ev.eval(node, times)
+    if not isinstance(v, Scalar):
+        raise EvaluationError("expected scalar argument")
+    return v.values
+
+
+def _str(ev, node, times) -> str:  # type: ignore[no-untyped-def]
+    v = ev.eval(node, times)
+    if not isinstance(v, String):
+        raise EvaluationError("expected string argument")
+    return v.value
+
+
+def _mat(ev, node, times) -> Matrix:  # type: ignore[no-untyped-def]
+    v = ev.eval(node, times)
+    if not isinstance(v, Matrix):
+        raise EvaluationError("expected range vector argument")
+    return v
+
+
+def _result(ev, m: Matrix, vals: F64, present: np.ndarray, *, keep_name: bool = False) -> Vector:  # type: ignore[no-untyped-def]
+    keep = present.any(axis=1)
+    idx = np.flatnonzero(keep)
+    labels = [m.labels[i] if keep_name else drop_name(m.labels[i]) for i in idx]
+    return merge_rows(ev, labels, vals[idx], present[idx])
+
+
+def _per_window(m: Matrix, fn: Callable[[I64, F64, int], float | None]) -> tuple[F64, np.ndarray]:
+    nser, nsteps = m.lo.shape
+    out = np.zeros((nser, nsteps))
+    pres = np.zeros((nser, nsteps), dtype=bool)
+    for s in range(nser):
+        for j in range(nsteps):
+            a, b = int(m.lo[s, j]), int(m.hi[s, j])
+            if b <= a:
+                continue
+            r = fn(m.ts[a:b], m.vals[a:b], j)
+            if r is not None:
+                out[s, j] = r
+                pres[s, j] = True
+    return out, pres
+
+
+def _name(lb: Labels) -> str:
+    for n, v in lb:
+        if n == METRIC_NAME:
+            return v
+    return ""
+
+
+def _q(s: str) -> str:
+    return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+# --- counters and gauges over windows -----------------------------------------------------------
+
+
+def _extrapolated(ev, args, times, *, counter: bool, rate: bool) -> Vector:  # type: ignore[no-untyped-def]
+    m = _mat(ev, args[0], times)
+    lo, hi = m.lo, m.hi
+    cnt = hi - lo
+    ok = cnt >= 2
+    if counter:
+        for i, lb in enumerate(m.labels):
+            if ok[i].any():
+                name = _name(lb)
+                if name and not name.endswith(_COUNTER_SUFFIXES):
+                    ev.info(
+                        "PromQL info: metric might not be a counter, name does not end in "
+                        f"_total/_sum/_count/_bucket: {_q(name)}"
+                    )
+    if not ok.any():
+        return Vector.empty(m.nsteps)
+    n = len(m.vals)
+    first_i = np.where(ok, lo, 0)
+    last_i = np.where(ok, hi - 1, 0)
+    first = m.vals[first_i] if n else np.zeros(lo.shape)
+    last = m.vals[last_i] if n else np.zeros(lo.shape)
+    with np.errstate(all="ignore"):
+        result = last - first
+        if counter and n:
+            prev = np.r_[0.0, m.vals[:-1]]
+            corr = np.where(m.vals < prev, prev, 0.0)
+            corr[m.offsets[:-1][np.diff(m.offsets) > 0]] = 0.0
+            result = result + window_reduce(np.add, corr, np.minimum(lo + 1, hi), hi, 0.0)
+        first_t = m.ts[first_i] if n else np.zeros(lo.shape, dtype=np.int64)
+        last_t = m.ts[last_i] if n else np.zeros(lo.shape, dtype=np.int64)
+        range_end = m.window_end[None, :]
+        range_start = range_end - m.range_ms
+        to_start = (first_t - range_start) / 1000.0
+        to_end = (range_end - last_t) / 1000.0
+        sampled = (last_t - first_t) / 1000.0
+        avg = sampled / np.maximum(cnt - 1, 1)
+        threshold = avg * 1.1
+        to_start = np.where(to_start >= threshold, avg / 2, to_start)
+        if counter:
+            to_zero = sampled * (first / result)
+            use = (result > 0) & (first >= 0) & (to_zero < to_start)
+            to_start = np.where(use, to_zero, to_start)
+        to_end = np.where(to_end >= threshold, avg / 2, to_end)
+        factor = (sampled + to_start + to_end) / sampled
+        if rate:
+            factor = factor / (m.range_ms / 1000.0)
+        result = result * factor
+    return _result(ev, m, result, ok)
+
+
+def f_rate(ev, args, times):  # type: ignore[no-untyped-def]
+    return _extrapolated(ev, args, times, counter=True, rate=True)
+
+
+def f_increase(ev, args, times):  # type: ignore[no-untyped-def]
+    return _extrapolated(ev, args, times, counter=True, rate=False)
+
+
+def f_delta(ev, args, times):  # type: ignore[no-untyped-def]
+    return _extrapolated(ev, args, times, counter=False, rate=False)
+
+
+def _instant_delta(ev, args, times, *, rate: bool) -> Vector:  # type: ignore[no-untyped-def]
+    m = _mat(ev, args[0], times)
+    ok = (m.hi - m.lo) >= 2
+    if not ok.any():
+        return Vector.empty(m.nsteps)
+    li = np.where(ok, m.hi - 1, 0)
+    pi = np.where(ok, m.hi - 2, 0)
+    last, prev = m.vals[li], m.vals[pi]
+    with np.errstate(all="ignore"):
+        if rate:
+            res = np.where(last < prev, last, last - prev)
+            dt = (m.ts[li] - m.ts[pi]) / 1000.0
+            res = res / dt
+        else:
+            res = last - prev
+    return _result(ev, m, res, ok)
+
+
+def f_irate(ev, args, times):  # type: ignore[no-untyped-def]
+    return _instant_delta(ev, args, times, rate=True)
+
+
+def f_idelta(ev, args, times):  # type: ignore[no-untyped-def]
+    return _instant_delta(ev, args, times, rate=False)
+
+
+def _transitions(ev, args, times, kind: str) -> Vector:  # type: ignore[no-untyped-def]
+    m = _mat(ev, args[0], times)
+    cnt = m.hi - m.lo
+    ok = cnt >= 1
+    v = m.vals
+    if len(v):
+        prev = np.r_[v[0], v[:-1]]
+        with np.errstate(invalid="ignore"):
+            if kind == "changes":
+                ind = (v != prev) & ~(np.isnan(v) & np.isnan(prev))
+            else:
+                ind = v < prev
+        ind[m.offsets[:-1][np.diff(m.offsets) > 0]] = False
+        c = np.r_[0, np.cumsum(ind.astype(np.int64))]
+        res = (c[m.hi] - c[np.minimum(m.lo + 1, m.hi)]).astype(np.float64)
+    else:
+        res = np.zeros(m.lo.shape)
+    return _result(ev, m, res, ok)
+
+
+def f_changes(ev, args, times):  # type: ignore[no-untyped-def]
+    return _transitions(ev, args, times, "changes")
+
+
+def f_resets(ev, args, times):  # type: ignore[no-untyped-def]
+    return _transitions(ev, args, times, "resets")
+
+
+# --- *_over_time ---------------------------------------------------------------------------------
+
+
+def _over_time(kind: str):  # type: ignore[no-untyped-def]
+    def fn(ev, args, times):  # type: ignore[no-untyped-def]
+        m = _mat(ev, args[0], times)
+        cnt = m.hi - m.lo
+        ok = cnt > 0
+        keep_name = False
+        with np.errstate(all="ignore"):
+            if kind == "count":
+                res = cnt.astype(np.float64)
+            elif kind == "present":
+                res = np.ones(cnt.shape)
+            elif kind == "sum":
+                res = _sum_windows(m)
+            elif kind == "avg":
+                res = _avg_windows(m)
+            elif kind == "min":
+                res = window_reduce(np.fmin, m.vals, m.lo, m.hi, np.nan)
+            elif kind == "max":
+                res = window_reduce(np.fmax, m.vals, m.lo, m.hi, np.nan)
+            elif kind in ("last", "first"):
+                idx = np.where(ok, m.hi - 1 if kind == "last" else m.lo, 0)
+                res = m.vals[idx] if len(m.vals) else np.zeros(cnt.shape)
+                keep_name = True
+            elif kind in ("ts_of_last", "ts_of_first"):
+                idx = np.where(ok, m.hi - 1 if kind == "ts_of_last" else m.lo, 0)
+                res = (m.ts[idx] / 1000.0) if len(m.ts) else np.zeros(cnt.shape)
+            else:
+                res, ok = _per_window(m, _WINDOW_FNS[kind])
+        return _result(ev, m, res, ok, keep_name=keep_name)
+
+    return fn
+
+
+def _sum_windows(m: Matrix) -> F64:
+    return window_reduce(np.add, m.vals, m.lo, m.hi, 0.0)
+
+
+def _avg_windows(m: Matrix) -> F64:
+    cnt = np.maximum(m.hi - m.lo, 1)
+    with np.errstate(all="ignore"):
+        res = _sum_windows(m) / cnt
+        over = np.isinf(res)
+        if over.any():
+            res2, _ = _per_window(m, lambda ts, v, j: _kahan_mean(v))
+            res = np.where(over, res2, res)
+    return res
+
+
+def _kahan_mean(v: F64) -> float:
+    if np.isinf(v).any():
+        return float(np.sum(v)) / len(v)
+    mean = 0.0
+    for i, x in enumerate(v.tolist()):
+        mean += (x - mean) / (i + 1)
+    return mean
+
+
+def _stdvar(v: F64) -> float:
+    with np.errstate(all="ignore"):
+        mean = math.fsum(v.tolist()) / len(v) if np.isfinite(v).all() else float(np.mean(v))
+        return float(np.mean((v - mean) ** 2))
+
+
+def _ts_of(kind: str) -> Callable[[I64, F64, int], float | None]:
+    def fn(ts: I64, v: F64, j: int) -> float | None:
+        best = None
+        for i, x in enumerate(v.tolist()):
+            if best is None or (
+                (x > v[best] if kind == "max" else x < v[best]) or math.isnan(v[best])
+            ):
+                if math.isnan(x) and best is not None:
+                    continue
+                best = i
+            elif (x == v[best]) and kind in ("max", "min"):
+                best = i
+        assert best is not None
+        return float(ts[best]) / 1000.0
+
+    return fn
+
+
+def _mad(ts: I64, v: F64, j: int) -> float | None:
+    med = float(np.median(v))
+    return float(np.median(np.abs(v - med)))
+
+
+_WINDOW_FNS: dict[str, Callable[[I64, F64, int], float | None]] = {
+    "stdvar": lambda ts, v, j: _stdvar(v),
+    "stddev": lambda ts, v, j: math.sqrt(_stdvar(v)) if not math.isnan(_stdvar(v)) else math.nan,
+    "mad": _mad,
+    "ts_of_max": _ts_of("max"),
+    "ts_of_min": _ts_of("min"),
+}
+
+
+def f_quantile_over_time(ev, args, times):  # type: ignore[no-untyped-def]
+    q = _scalar(ev, args[0], times)
+    m = _mat(ev, args[1], times)
+    bad = (q < 0) | (q > 1) | np.isnan(q)
+    if bad.any() and (m.hi > m.lo).any():
+        ev.warn(
+            "PromQL warning: quantile value should be between 0 and 1, got "
+            + format_float(float(q[bad][0]))
+        )
+    res, ok = _per_window(m, lambda ts, v, j: quantile(float(q[j]), v.tolist()))
+    return _result(ev, m, res, ok)
+
+
+def f_absent_over_time(ev, args, times):  # type: ignore[no-untyped-def]
+    m = _mat(ev, args[0], times)
+    any_p = (m.hi > m.lo).any(axis=0) if len(m.labels) else np.zeros(len(times), dtype=bool)
+    return _absent_result(args[0], ~any_p)
+
+
+def _linreg(ts: I64, v: F64, intercept_t: int) -> tuple[float, float]:
+    x = (ts - intercept_t) / 1000.0
+    if (v == v[0]).all():
+        if math.isinf(v[0]):
+            return math.nan, math.nan
+        return 0.0, float(v[0])
+    n = float(len(v))
+    sx = math.fsum(x.tolist())
+    sy = math.fsum(v.tolist())
+    sxy = math.fsum((x * v).tolist())
+    sx2 = math.fsum((x * x).tolist())
+    cov = sxy - sx * sy / n
+    var = sx2 - sx * sx / n
+    with np.errstate(all="ignore"):
+        slope = float(np.float64(cov) / np.float64(var))
+    return slope, sy / n - slope * sx / n
+
+
+def f_deriv(ev, args, times):  # type: ignore[no-untyped-def]
+    m = _mat(ev, args[0], times)
+
+    def fn(ts: I64, v: F64, j: int) -> float | None:
+        if len(v) < 2:
+            return None
+        return _linreg(ts, v, int(ts[0]))[0]
+
+    res, ok = _per_window(m, fn)
+    return _result(ev, m, res, ok)
+
+
+def f_predict_linear(ev, args, times):  # type: ignore[no-untyped-def]
+    m = _mat(ev, args[0], times)
+    dur = _scalar(ev, args[1], times)
+
+    def fn(ts: I64, v: F64, j: int) -> float | None:
+        if len(v) < 2:
+            return None
+        slope, icpt = _linreg(ts, v, int(times[j]))
+        return icpt + slope * float(dur[j])
+
+    res, ok = _per_window(m, fn)
+    return _result(ev, m, res, ok)
+
+
+def f_double_exponential_smoothing(ev, args, times):  # type: ignore[no-untyped-def]
+    m = _mat(ev, args[0], times)
+    sf = _scalar(ev, args[1], times)
+    tf = _scalar(ev, args[2], times)
+
+    def fn(ts: I64, v: F64, j: int) -> float | None:
+        s, t = float(sf[j]), float(tf[j])
+        if not (0 < s < 1):
+            raise EvaluationError(f"invalid smoothing factor. Expected: 0 < sf < 1, got: {s:f}")
+        if not (0 < t < 1):
+            raise EvaluationError(f"invalid trend factor. Expected: 0 < tf < 1, got: {t:f}")
+        xs = v.tolist()
+        if len(xs) < 2:
+            return None
+        s0, s1 = 0.0, xs[0]
+        b = xs[1] - xs[0]
+        for i in range(1, len(xs)):
+            x = s * xs[i]
+            if i - 1 != 0:
+                b = t * (s1 - s0) + (1 - t) * b
+            y = (1 - s) * (s1 + b)
+            s0, s1 = s1, x + y
+        return s1
+
+    res, ok = _per_window(m, fn)
+    return _result(ev, m, res, ok)
+
+
+# --- instant-vector math ---------------------------------------------------------------------------
+
+
+def _elementwise(f: Callable[[F64], F64]):  # type: ignore[no-untyped-def]
+    def fn(ev, args, times):  # type: ignore[no-untyped-def]
+        v = _vec(ev, args[0], times)
+        with np.errstate(all="ignore"):
+            vals = f(v.values)
+        return merge_rows(ev, [drop_name(lb) for lb in v.labels], vals, v.present.copy())
+
+    return fn
+
+
+def _sgn(x: F64) -> F64:
+    return np.where(np.isnan(x), x, np.sign(x))
+
+
+def f_round(ev, args, times):  # type: ignore[no-untyped-def]
+    v = _vec(ev, args[0], times)
+    to = _scalar(ev, args[1], times) if len(args) > 1 else np.ones(len(times))
+    with np.errstate(all="ignore"):
+        inv = 1.0 / to
+        vals = np.floor(v.values * inv[None, :] + 0.5) / inv[None, :]
+    return merge_rows(ev, [drop_name(lb) for lb in v.labels], vals, v.present.copy())
+
+
+def f_clamp(ev, args, times):  # type: ignore[no-untyped-def]
+    v = _vec(ev, args[0], times)
+    lo = _scalar(ev, args[1], times)
+    hi = _scalar(ev, args[2], times)
+    present = v.present & ~(hi < lo)[None, :]
+    vals = np.minimum(np.maximum(v.values, lo[None, :]), hi[None, :])
+    return merge_rows(ev, [drop_name(lb) for lb in v.labels], vals, present)
+
+
+def f_clamp_min(ev, args, times):  # type: ignore[no-untyped-def]
+    v = _vec(ev, args[0], times)
+    lo = _scalar(ev, args[1], times)
+    vals = np.maximum(v.values, lo[None, :])
+    return merge_rows(ev, [drop_name(lb) for lb in v.labels], vals, v.present.copy())
+
+
+def f_clamp_max(ev, args, times):  # type: ignore[no-untyped-def]
+    v = _vec(ev, args[0], times)
+    hi = _scalar(ev, args[1], times)
+    vals = np.minimum(v.values, hi[None, :])
+    return merge_rows(ev, [drop_name(lb) for lb in v.labels], vals, v.present.copy())
+
+
+def f_timestamp(ev, args, times):  # type: ignore[no-untyped-def]
+    v = _vec(ev, args[0], times)
+    if v.sample_ts is not None:
+        vals = v.sample_ts / 1000.0
+    else:
+        vals = np.broadcast_to(times / 1000.0, v.values.shape).copy()
+    return merge_rows(ev, [drop_name(lb) for lb in v.labels], vals, v.present.copy())
+
+
+def f_time(ev, args, times):  # type: ignore[no-untyped-def]
+    return Scalar(times / 1000.0)
+
+
+def f_pi(ev, args, times):  # type: ignore[no-untyped-def]
+    return Scalar(np.full(len(times), math.pi))
+
+
+def f_vector(ev, args, times):  # type: ignore[no-untyped-def]
+    s = _scalar(ev, args[0], times)
+    return Vector([()], s[None, :].copy(), np.ones((1, len(times)), dtype=bool))
+
+
+def f_scalar(ev, args, times):  # type: ignore[no-untyped-def]
+    v = _vec(ev, args[0], times)
+    out = np.full(len(times), np.nan)
+    if v.labels:
+        cnt = v.present.sum(axis=0)
+        one = cnt == 1
+        if one.any():
+            row = np.argmax(v.present, axis=0)
+            out = np.where(one, v.values[row, np.arange(len(times))], np.nan)
+    return Scalar(out)
+
+
+def _date_fn(kind: str):  # type: ignore[no-untyped-def]
+    def fn(ev, args, times):  # type: ignore[no-untyped-def]
+        if args:
+            v = _vec(ev, args[0], times)
+        else:
+            v = Vector([()], (times / 1000.0)[None, :], np.ones((1, len(times)), dtype=bool))
+        vals = v.values
+        finite = np.isfinite(vals)
+        secs = np.where(finite, np.floor(np.where(finite, vals, 0)), 0).astype(np.int64)
+        dt = secs.astype("datetime64[s]")
+        years = dt.astype("datetime64[Y]")
+        months = dt.astype("datetime64[M]")
+        days = dt.astype("datetime64[D]")
+        if kind == "year":
+            out = years.astype(np.int64) + 1970
+        elif kind == "month":
+            out = months.astype(np.int64) % 12 + 1
+        elif kind == "day_of_month":
+            out = (days - months.astype("datetime64[D]")).astype(np.int64) + 1
+        elif kind == "day_of_year":
+            out = (days - years.astype("datetime64[D]")).astype(np.int64) + 1
+        elif kind == "day_of_week":
+            out = (days.astype(np.int64) + 4) % 7
+        elif kind == "hour":
+            out = (secs // 3600) % 24
+        elif kind == "minute":
+            out = (secs // 60) % 60
+        elif kind == "days_in_month":
+            nxt = (months + 1).astype("datetime64[D]")
+            out = (nxt - months.astype("datetime64[D]")).astype(np.int64)
+        else:
+            raise EvaluationError(kind)
+        res = np.where(finite, out.astype(np.float64), np.nan)
+        return merge_rows(ev, [drop_name(lb) for lb in v.labels], res, v.present.copy())
+
+    return fn
+
+
+# --- labels ------------------------------------------------------------------------------------
+
+
+_TEMPLATE = re.compile(r"\$(?:\$|\{([a-zA-Z0-9_]*)\}|([a-zA-Z0-9_]+))")
+
+
+def expand_template(template: str, m: re.Match[str]) -> str:
+    """Go's ``Regexp.ExpandString``: ``$1``, ``${1}``, ``$name``, ``${name}``, ``$$``."""
+
+    def rep(t: re.Match[str]) -> str:
+        if t.group(0) == "$$":
+            return "$"
+        name = t.group(1) if t.group(1) is not None else t.group(2)
+        if name is None or name == "":
+            return ""
+        if name.isdigit():
+            i = int(name)
+            if i <= (m.re.groups or 0):
+                return m.group(i) or ""
+            return ""
+        try:
+            return m.group(name) or ""
+        except (IndexError, error_type):
+            return ""
+
+    error_type = re.error
+    out = []
+    pos = 0
+    for t in _TEMPLATE.finditer(template):
+        if t.group(0) == "${}" or (t.group(1) is None and t.group(2) is None and t.group(0) != "$$"):
+            continue
+        out.append(template[pos : t.start()])
+        out.append(rep(t))
+        pos = t.end()
+    out.append(template[pos:])
+    return "".join(out)
+
+
+def _set_label(lb: Labels, name: str, value: str) -> Labels:
+    d = dict(lb)
+    if value:
+        d[name] = value
+    else:
+        d.pop(name, None)
+    return tuple(sorted(d.items()))
+
+
+def f_label_replace(ev, args, times):  # type: ignore[no-untyped-def]
+    v = _vec(ev, args[0], times)
+    dst = _str(ev, args[1], times)
+    repl = _str(ev, args[2], times)
+    src = _str(ev, args[3], times)
+    pattern = _str(ev, args[4], times)
+    try:
+        rx = re2.compile_anchored(pattern)
+    except re.error as e:
+        raise EvaluationError(f"invalid regular expression in label_replace(): {pattern}: {e}") from None
+    if not _valid_label_name(dst):
+        raise EvaluationError(f"invalid destination label name in label_replace(): {dst}")
+    labels = []
+    for lb in v.labels:
+        srcv = dict(lb).get(src, "")
+        mt = rx.match(srcv)
+        if mt is not None:
+            lb = _set_label(lb, dst, expand_template(repl, mt))
+        labels.append(lb)
+    return merge_rows(ev, labels, v.values, v.present)
+
+
+def _valid_label_name(name: str) -> bool:
+    return bool(name) and "\ufffd" not in name and _utf8_ok(name)
+
+
+def _utf8_ok(name: str) -> bool:
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def f_label_join(ev, args, times):  # type: ignore[no-untyped-def]
+    v = _vec(ev, args[0], times)
+    dst = _str(ev, args[1], times)
+    sep = _str(ev, args[2], times)
+    srcs = [_str(ev, a, times) for a in args[3:]]
+    if not _valid_label_name(dst):
+        raise EvaluationError(f"invalid destination label name in label_join(): {dst}")
+    labels = []
+    for lb in v.labels:
+        d = dict(lb)
+        labels.append(_set_label(lb, dst, sep.join(d.get(s, "") for s in srcs)))
+    return merge_rows(ev, labels, v.values, v.present)
+
+
+# --- ordering ------------------------------------------------------------------------------------
+
+
+def _sorter(desc: bool):  # type: ignore[no-untyped-def]
+    def fn(ev, args, times):  # type: ignore[no-untyped-def]
+        v = _vec(ev, args[0], times)
+        if len(times) != 1 or not v.labels:
+            return v
+        vals = v.values[:, 0]
+        nan = np.isnan(vals)
+        key = -vals if desc else vals
+        order = np.lexsort((np.where(nan, 0, key), nan))
+        return Vector([v.labels[i] for i in order], v.values[order], v.present[order])
+
+    return fn
+
+
+def _natural_key(s: str) -> list[object]:
+    return [(0, int(p), p) if p.isdigit() else (1, 0, p) for p in re.split(r"(\d+)", s) if p]
+
+
+def _sort_by_label(desc: bool):  # type: ignore[no-untyped-def]
+    def fn(ev, args, times):  # type: ignore[no-untyped-def]
+        v = _vec(ev, args[0], times)
+        names = [_str(ev, a, times) for a in args[1:]]
+        if len(times) != 1 or not v.labels:
+            return v
+
+        def key(i: int) -> tuple[object, ...]:
+            d = dict(v.labels[i])
+            return (*[_natural_key(d.get(n, "")) for n in names], v.labels[i])
+
+        order = sorted(range(len(v.labels)), key=key, reverse=desc)
+        return Vector([v.labels[i] for i in order], v.values[order], v.present[order])
+
+    return fn
+
+
+# --- absent --------------------------------------------------------------------------------------
+
+
+def _absent_labels(node: pp.Expr) -> Labels:
+    while isinstance(node, pp.ParenExpr):
+        node = node.expr
+    vs = None
+    if isinstance(node, pp.VectorSelector):
+        vs = node
+    elif isinstance(node, pp.MatrixSelector):
+        vs = node.vector_selector
+    if vs is None:
+        return ()
+    seen: dict[str, str] = {}
+    dup: set[str] = set()
+    for m in vs.matchers.matchers:
+        if m.name == METRIC_NAME:
+            continue
+        if str(m.op).endswith("Equal") and not str(m.op).endswith("NotEqual"):
+            if m.name in seen:
+                dup.add(m.name)
+            seen[m.name] = m.value
+    return tuple(sorted((n, v) for n, v in seen.items() if n not in dup and v != ""))
+
+
+def _absent_result(node: pp.Expr, missing: np.ndarray) -> Vector:
+    if not missing.any():
+        return Vector.empty(len(missing))
+    return Vector([_absent_labels(node)], np.ones((1, len(missing))), missing[None, :].copy())
+
+
+def f_absent(ev, args, times):  # type: ignore[no-untyped-def]
+    v = _vec(ev, args[0], times)
+    any_p = v.present.any(axis=0) if v.labels else np.zeros(len(times), dtype=bool)
+    return _absent_result(args[0], ~any_p)
+
+
+# --- classic histograms ----------------------------------------------------------------------------
+
+
+def _parse_le(s: str) -> float | None:
+    t = s.strip()
+    if t != s or not t:
+        return None
+    try:
+        return float(t)
+    except ValueError:
+        return None
+
+
+def bucket_quantile(q: float, buckets: list[tuple[float, float]]) -> tuple[float, bool]:
+    """Prometheus's ``BucketQuantile`` over (upper bound, cumulative count) pairs."""
+    if math.isnan(q):
+        return math.nan, False
+    if q < 0:
+        return -math.inf, False
+    if q > 1:
+        return math.inf, False
+    bs = sorted(buckets, key=lambda b: b[0])
+    if not bs or not (math.isinf(bs[-1][0]) and bs[-1][0] > 0):
+        return math.nan, False
+    merged: list[list[float]] = []
+    for ub, c in bs:
+        if merged and merged[-1][0] == ub:
+            merged[-1][1] += c
+        else:
+            merged.append([ub, c])
+    forced = False
+    prev = merged[0][1]
+    for b in merged[1:]:
+        cur = b[1]
+        if cur == prev:
+            continue
+        if abs(cur - prev) <= 1e-12 * max(abs(cur), abs(prev)):
+            b[1] = prev
+            continue
+        if cur < prev:
+            b[1] = prev
+            forced = True
+            continue
+        prev = cur
+    if len(merged) < 2:
+        return math.nan, forced
+    total = merged[-1][1]
+    if total == 0 or math.isnan(total):
+        return math.nan, forced
+    rank = q * total
+    b = len(merged) - 1
+    for i in range(len(merged) - 1):
+        if merged[i][1] >= rank:
+            b = i
+            break
+    if b == len(merged) - 1:
+        return merged[-2][0], forced
+    if b == 0 and merged[0][0] <= 0:
+        return merged[0][0], forced
+    start = 0.0
+    end = merged[b][0]
+    count = merged[b][1]
+    if b > 0:
+        start = merged[b - 1][0]
+        count -= merged[b - 1][1]
+        rank -= merged[b - 1][1]
+    return start + (end - start) * (rank / count), forced
+
+
+def f_histogram_quantile(ev, args, times):  # type: ignore[no-untyped-def]
+    q = _scalar(ev, args[0], times)
+    v = _vec(ev, args[1], times)
+    nsteps = len(times)
+    bad = (q < 0) | (q > 1) | np.isnan(q)
+    if bad.any() and v.labels:
+        ev.warn(
+            "PromQL warning: quantile value should be between 0 and 1, got "
+            + format_float(float(q[bad][0]))
+        )
+    groups: dict[Labels, list[tuple[int, float]]] = {}
+    for i, lb in enumerate(v.labels):
+        d = dict(lb)
+        le = d.get("le")
+        parsed = _parse_le(le) if le is not None else None
+        if parsed is None:
+            if v.present[i].any():
+                ev.warn(
+                    f'PromQL warning: bucket label "le" is missing or has a malformed value of '
+                    f'{_q(le or "")} for metric name {_q(d.get(METRIC_NAME, ""))}'
+                )
+            continue
+        key = tuple(p for p in lb if p[0] not in ("le", METRIC_NAME))
+        groups.setdefault(key, []).append((i, parsed))
+    labels = list(groups)
+    out = np.zeros((len(labels), nsteps))
+    pres = np.zeros((len(labels), nsteps), dtype=bool)
+    for g, key in enumerate(labels):
+        members = groups[key]
+        name = ""
+        for i, _ in members:
+            name = dict(v.labels[i]).get(METRIC_NAME, "")
+            break
+        for j in range(nsteps):
+            bs = [(ub, float(v.values[i, j])) for i, ub in members if v.present[i, j]]
+            if not bs:
+                continue
+            res, forced = bucket_quantile(float(q[j]), bs)
+            if forced:
+                ev.info(
+                    "PromQL info: input to histogram_quantile needed to be fixed for "
+                    "monotonicity (see https://prometheus.io/docs/prometheus/latest/querying/"
+                    f"functions/#histogram_quantile) for metric name {_q(name)}"
+                )
+            out[g, j] = res
+            pres[g, j] = True
+    return merge_rows(ev, labels, out, pres)
+
+
+def _unsupported(name: str):  # type: ignore[no-untyped-def]
+    def fn(ev, args, times):  # type: ignore[no-untyped-def]
+        raise EvaluationError(f"function {name}() is not supported (native histograms)")
+
+    return fn
+
+
+def _scalar_fn(kind: str):  # type: ignore[no-untyped-def]
+    def fn(ev, args, times):  # type: ignore[no-untyped-def]
+        if kind == "start":
+            return Scalar(np.full(len(times), ev.start_ms / 1000.0))
+        if kind == "end":
+            return Scalar(np.full(len(times), ev.end_ms / 1000.0))
+        if kind == "range":
+            return Scalar(np.full(len(times), (ev.end_ms - ev.start_ms) / 1000.0))
+        return Scalar(np.full(len(times), ev.step_ms / 1000.0))
+
+    return fn
+
+
+_MATH: dict[str, Callable[[F64], F64]] = {
+    "abs": np.abs,
+    "ceil": np.ceil,
+    "floor": np.floor,
+    "exp": np.exp,
+    "sqrt": np.sqrt,
+    "ln": np.log,
+    "log2": np.log2,
+    "log10": np.log10,
+    "sgn": _sgn,
+    "sin": np.sin,
+    "cos": np.cos,
+    "tan": np.tan,
+    "asin": np.arcsin,
+    "acos": np.arccos,
+    "atan": np.arctan,
+    "sinh": np.sinh,
+    "cosh": np.cosh,
+    "tanh": np.tanh,
+    "asinh": np.arcsinh,
+    "acosh": np.arccosh,
+    "atanh": np.arctanh,
+    "deg": np.degrees,
+    "rad": np.radians,
+}
+
+_FUNCS: dict[str, Callable[..., object]] = {
+    "rate": f_rate,
+    "increase": f_increase,
+    "delta": f_delta,
+    "irate": f_irate,
+    "idelta": f_idelta,
+    "changes": f_changes,
+    "resets": f_resets,
+    "deriv": f_deriv,
+    "predict_linear": f_predict_linear,
+    "holt_winters": f_double_exponential_smoothing,
+    "double_exponential_smoothing": f_double_exponential_smoothing,
+    "quantile_over_time": f_quantile_over_time,
+    "absent_over_time": f_absent_over_time,
+    "absent": f_absent,
+    "round": f_round,
+    "clamp": f_clamp,
+    "clamp_min": f_clamp_min,
+    "clamp_max": f_clamp_max,
+    "timestamp": f_timestamp,
+    "time": f_time,
+    "pi": f_pi,
+    "vector": f_vector,
+    "scalar": f_scalar,
+    "label_replace": f_label_replace,
+    "label_join": f_label_join,
+    "sort": _sorter(False),
+    "sort_desc": _sorter(True),
+    "sort_by_label": _sort_by_label(False),
+    "sort_by_label_desc": _sort_by_label(True),
+    "histogram_quantile": f_histogram_quantile,
+    "start": _scalar_fn("start"),
+    "end": _scalar_fn("end"),
+    "range": _scalar_fn("range"),
+    "step": _scalar_fn("step"),
+}
+for _k in ("sum", "avg", "min", "max", "count", "last", "first", "present", "stddev", "stdvar",
+           "mad", "ts_of_max", "ts_of_min", "ts_of_last", "ts_of_first"):
+    _FUNCS[f"{_k}_over_time"] = _over_time(_k)
+for _k, _f in _MATH.items():
+    _FUNCS[_k] = _elementwise(_f)
+for _k in ("minute", "hour", "day_of_week", "day_of_month", "day_of_year", "days_in_month",
+           "month", "year"):
+    _FUNCS[_k] = _date_fn(_k)
+for _k in ("histogram_count", "histogram_sum", "histogram_avg", "histogram_fraction",
+           "histogram_stddev", "histogram_stdvar", "histogram_quantiles", "info"):
+    _FUNCS[_k] = _unsupported(_k)
+
+del MatchType
