@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import typing
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from pydantic import BaseModel
+from pydantic.fields import FieldInfo
 
 from grafana_agent_bridge.config import (
     BridgeConfig,
@@ -19,6 +22,8 @@ from grafana_agent_bridge.config import (
     parse_host_port,
     parse_size,
 )
+from grafana_agent_bridge.config_docs import BEGIN, END, render
+from grafana_agent_bridge.config_docs import main as config_docs_main
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "bridge/grafana_agent_bridge/config_example.yaml"
 
@@ -373,3 +378,50 @@ def test_models_are_immutable() -> None:
     cfg = BridgeConfig()
     with pytest.raises(ValueError, match="frozen"):
         cfg.listen_address = "x:1"  # type: ignore[misc]
+
+
+# --- documentation --------------------------------------------------------------------------
+
+
+def _all_fields(model: type[BaseModel]) -> list[tuple[str, FieldInfo]]:
+    out = []
+    for name, field in model.model_fields.items():
+        out.append((f"{model.__name__}.{name}", field))
+        for arg in (field.annotation, *typing.get_args(field.annotation)):
+            if isinstance(arg, type) and issubclass(arg, BaseModel):
+                out.extend(_all_fields(arg))
+    return out
+
+
+def test_every_key_is_documented() -> None:
+    undocumented = [name for name, field in _all_fields(BridgeConfig) if not field.description]
+    assert undocumented == []
+
+
+def test_configuration_doc_is_current() -> None:
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "configuration.md").read_text()
+    assert render(doc) == doc, (
+        "docs/configuration.md is stale: run "
+        "python -m grafana_agent_bridge.config_docs docs/configuration.md"
+    )
+    for name, _ in _all_fields(BridgeConfig):
+        assert f"{name.split('.')[-1]}`" in doc
+
+
+def test_doc_generator_rewrites_stale_blocks(tmp_path: Path) -> None:
+    stale = tmp_path / "configuration.md"
+    stale.write_text(
+        "intro\n"
+        + "\n".join(
+            f"{BEGIN.format(name=n)}\nold rows\n{END.format(name=n)}"
+            for n in ("CONFIG-REFERENCE", "SNAP-KEYS")
+        )
+        + "\noutro\n"
+    )
+    assert config_docs_main(["--check", str(stale)]) == 1
+    assert config_docs_main([str(stale)]) == 0
+    text = stale.read_text()
+    assert "old rows" not in text and "`storage.retention_time` | duration | `15d`" in text
+    assert "| `forward-urls` | `forward.targets` |" in text
+    assert text.startswith("intro\n") and text.endswith("outro\n")
+    assert config_docs_main(["--check", str(stale)]) == 0
