@@ -1,0 +1,11 @@
+"""Store-and-forward to upstream remote-write receivers (COS Prometheus or Mimir).
+
+Delivery is at-least-once and in per-series timestamp order, from a durable cursor into the
+local store, so an upstream outage as long as the local retention loses nothing. See
+``sender.py`` for how, and ``client.py`` for what each HTTP answer means.
+"""
+
+from .manager import ForwardManager
+from .sender import TargetSender, consumer_name
+
+__all__ = ["ForwardManager", "TargetSender", "consumer_name"]

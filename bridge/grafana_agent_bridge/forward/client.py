@@ -1,0 +1,130 @@
+"""One keep-alive HTTP connection to a remote-write receiver, and what its answers mean.
+
+``http.client`` rather than a third-party client: one request at a time per connection is all a
+shard needs, and the standard library keeps the daemon's dependency set small. Each shard owns
+one ``RemoteWriteClient``, so connections are reused across sends (TLS handshakes are not free)
+and never shared between threads.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+import http.client
+import socket
+import ssl
+import threading
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from .. import __version__
+from ..config import ForwardTarget, duration_ms
+from ..remote_write import REMOTE_WRITE_HEADERS
+from .backoff import parse_retry_after
+
+USER_AGENT = f"grafana-agent-bridge/{__version__}"
+MAX_ERROR_BODY = 1024
+"""Bytes of an error response kept for the log line that explains a drop."""
+
+
+class Outcome(enum.Enum):
+    DELIVERED = "delivered"
+    RETRY = "retry"
+    """Network error, 5xx or 429: the upstream may take it later."""
+    REJECTED = "rejected"
+    """Any other answer (4xx): sending it again would be rejected again."""
+
+
+@dataclass(frozen=True)
+class SendResult:
+    outcome: Outcome
+    status: int
+    """HTTP status, 0 for a network error."""
+    reason: str
+    """The response body (truncated) or the network error, for logs."""
+    retry_after: float | None = None
+
+
+def classify(status: int) -> Outcome:
+    """The remote-write 1.0 rules: 2xx done, 5xx and 429 retried, everything else dropped."""
+    if 200 <= status < 300:
+        return Outcome.DELIVERED
+    if status >= 500 or status == 429:
+        return Outcome.RETRY
+    return Outcome.REJECTED
+
+
+class RemoteWriteClient:
+    def __init__(self, target: ForwardTarget) -> None:
+        parts = urlsplit(target.url)
+        self._https = parts.scheme == "https"
+        self._host = parts.hostname or ""
+        self._port = parts.port
+        self._path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        self._timeout = duration_ms(target.timeout) / 1000
+        self._ssl: ssl.SSLContext | None = None
+        if self._https:
+            self._ssl = ssl.create_default_context()
+            if target.tls_insecure_skip_verify:
+                self._ssl.check_hostname = False
+                self._ssl.verify_mode = ssl.CERT_NONE
+        self._headers = {**REMOTE_WRITE_HEADERS, "User-Agent": USER_AGENT, **target.headers}
+        if target.bearer_token:
+            self._headers["Authorization"] = f"Bearer {target.bearer_token}"
+        self._conn: http.client.HTTPConnection | None = None
+        self._lock = threading.Lock()
+
+    def _connection(self) -> http.client.HTTPConnection:
+        with self._lock:
+            if self._conn is None:
+                if self._https:
+                    self._conn = http.client.HTTPSConnection(
+                        self._host, self._port, timeout=self._timeout, context=self._ssl
+                    )
+                else:
+                    self._conn = http.client.HTTPConnection(
+                        self._host, self._port, timeout=self._timeout
+                    )
+            return self._conn
+
+    def send(self, body: bytes, attempt: int = 0) -> SendResult:
+        """POST one compressed WriteRequest; never raises for network or HTTP errors."""
+        headers = dict(self._headers)
+        if attempt:
+            headers["Retry-Attempt"] = str(attempt)
+        conn = self._connection()
+        try:
+            conn.request("POST", self._path, body=body, headers=headers)
+            resp = conn.getresponse()
+            status = resp.status
+            data = resp.read(MAX_ERROR_BODY + 1) if status >= 300 else b""
+            if status < 300 or len(data) <= MAX_ERROR_BODY:
+                resp.read()  # drain what is left so the connection can be reused
+            else:
+                self.close()
+            retry_after = resp.getheader("Retry-After")
+        except (OSError, http.client.HTTPException, ValueError) as e:
+            # ValueError: http.client raises it on a connection that abort() closed under it.
+            self.close()
+            return SendResult(Outcome.RETRY, 0, f"{type(e).__name__}: {e}".strip())
+        if resp.will_close:
+            self.close()
+        outcome = classify(status)
+        reason = data[:MAX_ERROR_BODY].decode("utf-8", "replace").strip()
+        wait = parse_retry_after(retry_after) if outcome is Outcome.RETRY else None
+        return SendResult(outcome, status, reason, wait)
+
+    def close(self) -> None:
+        with self._lock:
+            conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.close()
+
+    def abort(self) -> None:
+        """Cut an in-flight request short (shutdown must not wait for a stalled upstream)."""
+        with self._lock:
+            conn = self._conn
+        sock = getattr(conn, "sock", None) if conn is not None else None
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)

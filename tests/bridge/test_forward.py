@@ -1,0 +1,385 @@
+"""The forwarder against the real store and a real HTTP receiver behind the fault proxy.
+
+The receiver is the proxy's recording mode (it decodes with the bridge's own decoder); the
+end-to-end tests in ``tests/e2e/test_forward*.py`` use a real Prometheus instead.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from grafana_agent_bridge.config import ForwardConfig, ForwardTarget
+from grafana_agent_bridge.forward import ForwardManager
+from grafana_agent_bridge.forward.backoff import Backoff, parse_retry_after
+from grafana_agent_bridge.forward.sender import plan_requests
+from grafana_agent_bridge.labels import make_labels
+from grafana_agent_bridge.metrics import Registry
+from grafana_agent_bridge.storage import FeedBatch, FeedPosition, SeriesBatch, SeriesData
+from grafana_agent_bridge.store import Store, StoreOptions
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "e2e"))
+import itertools
+
+from faultproxy import DROP, PASS, Fault, FaultProxy
+
+T0 = 1_700_000_000_000
+
+
+def wait_until(cond: Callable[[], bool], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out waiting")
+        time.sleep(0.02)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    s = Store.open(tmp_path / "data", StoreOptions())
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def receiver() -> Iterator[FaultProxy]:
+    p = FaultProxy()
+    yield p
+    p.close()
+
+
+def fill(store: Store, series: int, writes: int, per_write: int, start: int = 0) -> int:
+    """Append ``writes`` requests of ``per_write`` samples to each of ``series`` series."""
+    for w in range(writes):
+        batch = []
+        for i in range(series):
+            t0 = T0 + (start + w * per_write) * 1000
+            ts = np.arange(t0, t0 + per_write * 1000, 1000, dtype=np.int64)
+            vals = (ts - T0) / 1000.0 + i
+            batch.append(SeriesBatch(make_labels({"__name__": "m", "i": str(i)}), ts, vals))
+        res = store.append(batch)
+        assert not res.rejections
+    return series * writes * per_write
+
+
+def config(url: str, **kw: object) -> ForwardConfig:
+    defaults: dict[str, object] = {
+        "max_samples_per_send": 500,
+        "min_backoff": timedelta(milliseconds=10),
+        "max_backoff": timedelta(milliseconds=200),
+    }
+    defaults.update(kw)
+    return ForwardConfig(targets=[ForwardTarget(name="up", url=url)], **defaults)  # type: ignore[arg-type]
+
+
+def assert_complete_and_ordered(store: Store, received: FaultProxy, *, duplicates: bool = False):
+    stored = {s.labels: s for s in store.select([], 0, 2**62)}
+    got = received.received.samples
+    assert set(got) == set(stored)
+    for labels, s in stored.items():
+        samples = got[labels]
+        ts = [t for t, _ in samples]
+        if duplicates:  # one restart: the series goes back once, then ascends again
+            descents = sum(1 for a, b in itertools.pairwise(ts) if b <= a)
+            assert descents <= 1, labels
+            uniq = dict(samples)
+            assert sorted(uniq) == s.timestamps.tolist()
+        else:
+            assert ts == s.timestamps.tolist(), labels
+            assert [v for _, v in samples] == s.values.tolist()
+
+
+def test_delivers_everything_in_per_series_order(store: Store, receiver: FaultProxy) -> None:
+    total = fill(store, series=40, writes=10, per_write=25)
+    reg = Registry()
+    fm = ForwardManager(store, config(receiver.url), reg).start()
+    try:
+        wait_until(fm.caught_up)
+    finally:
+        fm.stop()
+    assert receiver.received.total() == total
+    assert_complete_and_ordered(store, receiver)
+    assert fm.stats.sent.get("up") == total
+    # Requests respect max_samples_per_send.
+    assert all(s.nbytes > 0 for s in receiver.seen)
+    assert receiver.received.requests >= total / 500
+    assert store.register("forward-up") == store.end()
+
+
+def test_keeps_forwarding_what_arrives_later(store: Store, receiver: FaultProxy) -> None:
+    fm = ForwardManager(store, config(receiver.url), Registry()).start()
+    try:
+        total = 0
+        for round_ in range(5):
+            total += fill(store, series=5, writes=1, per_write=10, start=round_ * 10)
+            wait_until(lambda want=total: receiver.received.total() == want)
+    finally:
+        fm.stop()
+    assert_complete_and_ordered(store, receiver)
+
+
+def test_retries_5xx_429_and_network_errors(store: Store, receiver: FaultProxy) -> None:
+    total = fill(store, series=10, writes=4, per_write=50)
+    receiver.fail_next(2, Fault.answer(503, "overloaded"))
+    receiver.fail_next(2, DROP)
+    receiver.fail_next(1, Fault.answer(500))
+    receiver.fail_next(1, Fault.answer(429, "slow down", retry_after="1"))
+    reg = Registry()
+    fm = ForwardManager(store, config(receiver.url), reg, shards=1).start()
+    try:
+        wait_until(fm.caught_up)
+    finally:
+        fm.stop()
+    assert_complete_and_ordered(store, receiver)
+    assert fm.stats.sent.get("up") == total
+    assert fm.stats.retried.get("up") > 0
+    assert fm.stats.dropped.get("up", "rejected") == 0
+    attempts = [s.retry_attempt for s in receiver.seen]
+    assert attempts[:7] == [None, "1", "2", "3", "4", "5", "6"]
+    # Retry-After: 1 was honoured (not the 10..200 ms backoff).
+    gap = receiver.seen[6].at - receiver.seen[5].at
+    assert 0.9 <= gap < 2.0, gap
+    assert fm.stats.requests.get("up", "network") == 2
+    assert fm.stats.requests.get("up", "5xx") == 3
+    assert fm.stats.requests.get("up", "429") == 1
+
+
+def test_backoff_doubles_up_to_the_cap(store: Store, receiver: FaultProxy) -> None:
+    fill(store, series=1, writes=1, per_write=10)
+    receiver.set_mode(Fault.answer(500, "down"))
+    cfg = config(
+        receiver.url,
+        min_backoff=timedelta(milliseconds=40),
+        max_backoff=timedelta(milliseconds=320),
+    )
+    fm = ForwardManager(store, cfg, Registry(), shards=1).start()
+    try:
+        wait_until(lambda: len(receiver.seen) >= 7)
+        receiver.set_mode(PASS)
+        wait_until(fm.caught_up)
+    finally:
+        fm.stop()
+    times = [s.at for s in receiver.seen[:7]]
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    expected = [0.04, 0.08, 0.16, 0.32, 0.32, 0.32]
+    for gap, want in zip(gaps, expected):
+        assert want * 0.9 <= gap <= want + 0.15, (gaps, expected)
+
+
+def test_4xx_is_dropped_counted_and_logged(
+    store: Store, receiver: FaultProxy, caplog: pytest.LogCaptureFixture
+) -> None:
+    fill(store, series=1, writes=1, per_write=100)
+    receiver.fail_next(1, Fault.answer(400, "out of order sample"))
+    fm = ForwardManager(store, config(receiver.url), Registry(), shards=1)
+    with caplog.at_level(logging.WARNING):
+        fm.start()
+        try:
+            wait_until(fm.caught_up)
+            second = fill(store, series=1, writes=1, per_write=100, start=100)
+            wait_until(lambda: receiver.received.total() == second)
+            wait_until(fm.caught_up)
+        finally:
+            fm.stop()
+    assert fm.stats.failed.get("up") == 100
+    assert fm.stats.dropped.get("up", "rejected") == 100
+    assert fm.stats.requests.get("up", "4xx") == 1
+    assert "out of order sample" in caplog.text
+    assert "HTTP 400" in caplog.text
+    # Only the rejected request is missing; the cursor moved past it.
+    got = [t for t, _ in next(iter(receiver.received.samples.values()))]
+    assert got == [T0 + i * 1000 for i in range(100, 200)]
+    assert store.register("forward-up") == store.end()
+
+
+def test_restart_resumes_without_gaps_or_duplicates(store: Store, receiver: FaultProxy) -> None:
+    first = fill(store, series=5, writes=4, per_write=20)
+    fm = ForwardManager(store, config(receiver.url), Registry()).start()
+    wait_until(fm.caught_up)
+    fm.stop()
+    assert receiver.received.total() == first
+    second = fill(store, series=5, writes=4, per_write=20, start=80)
+    fm = ForwardManager(store, config(receiver.url), Registry()).start()
+    try:
+        wait_until(lambda: receiver.received.total() >= first + second)
+        wait_until(fm.caught_up)
+    finally:
+        fm.stop()
+    assert receiver.received.total() == first + second
+    assert_complete_and_ordered(store, receiver)
+
+
+def test_unacknowledged_progress_is_resent_and_counted(
+    store: Store, receiver: FaultProxy, tmp_path: Path
+) -> None:
+    """What was delivered but not yet persisted (a crash between acks) is sent again."""
+    total = fill(store, series=4, writes=5, per_write=25)
+    state = tmp_path / "fwd"
+    # An ack interval longer than the test: nothing durable until stop().
+    fm = ForwardManager(store, config(receiver.url), Registry(), state_dir=state)
+    fm.senders[0]._ack_interval = 3600.0
+    fm.start()
+    wait_until(fm.caught_up)
+    wait_until((state / "forward-up.sent").exists)
+    time.sleep(0.4)  # one more tick writes the final mark
+    # Simulate the crash: the threads stop, but the position is never persisted.
+    sender = fm.senders[0]
+    sender._stop.set()
+    for q in sender._queues:
+        q.put(None)
+    for t in sender._threads:
+        t.join(5)
+    assert store.register("forward-up") == FeedPosition(1, 0)
+    fm2 = ForwardManager(store, config(receiver.url), Registry(), state_dir=state).start()
+    try:
+        wait_until(fm2.caught_up)
+    finally:
+        fm2.stop()
+    assert receiver.received.total() == 2 * total
+    assert fm2.stats.resent.get("up") == total
+    assert_complete_and_ordered(store, receiver, duplicates=True)
+
+
+class CountingFeed:
+    """The real store, with its reads counted."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.read_samples = 0
+
+    def register(self, consumer: str) -> FeedPosition:
+        return self.store.register(consumer)
+
+    def read(self, position: FeedPosition, max_samples: int) -> FeedBatch:
+        batch = self.store.read(position, max_samples)
+        self.read_samples += sum(len(s.timestamps) for s in batch.series)
+        return batch
+
+    def acknowledge(self, consumer: str, position: FeedPosition) -> None:
+        self.store.acknowledge(consumer, position)
+
+    def end(self) -> FeedPosition:
+        return self.store.end()
+
+    def samples_after(self, position: FeedPosition) -> int:
+        return self.store.samples_after(position)
+
+
+def test_outage_reads_only_a_bounded_window(store: Store, receiver: FaultProxy) -> None:
+    receiver.set_mode(DROP)
+    feed = CountingFeed(store)
+    reg = Registry()
+    fm = ForwardManager(feed, config(receiver.url), reg, shards=2).start()
+    try:
+        total = 0
+        for k in range(10):
+            total += fill(store, series=50, writes=2, per_write=20, start=k * 40)
+        time.sleep(0.6)
+        window = 4 * 500 * 2  # max_inflight batches of shards x max_samples_per_send
+        assert feed.read_samples <= window
+        wait_until(lambda: fm.stats.pending.get("up") == total)
+        assert fm.stats.lag.get("up") > 0
+        receiver.set_mode(PASS)
+        wait_until(fm.caught_up, timeout=20)
+        wait_until(lambda: fm.stats.pending.get("up") == 0)
+        wait_until(lambda: fm.stats.lag.get("up") == 0)
+    finally:
+        fm.stop()
+    assert_complete_and_ordered(store, receiver)
+    text = reg.expose()
+    assert 'bridge_forward_samples_sent_total{target="up"} ' + str(total) in text
+
+
+def test_stop_is_prompt_while_upstream_stalls(store: Store, receiver: FaultProxy) -> None:
+    fill(store, series=2, writes=1, per_write=10)
+    receiver.set_mode(Fault("stall", stall_s=60))
+    fm = ForwardManager(store, config(receiver.url), Registry()).start()
+    wait_until(lambda: len(receiver.seen) == 0 and fm.stats.requests.get("up", "network") == 0)
+    time.sleep(0.3)
+    t0 = time.monotonic()
+    fm.stop(timeout_s=5)
+    assert time.monotonic() - t0 < 2.0
+    assert store.register("forward-up") == FeedPosition(1, 0)
+
+
+def test_refused_connections_are_retried(store: Store, receiver: FaultProxy) -> None:
+    total = fill(store, series=3, writes=2, per_write=10)
+    receiver.refuse()
+    fm = ForwardManager(store, config(receiver.url), Registry()).start()
+    try:
+        wait_until(lambda: fm.stats.requests.get("up", "network") >= 3)
+        receiver.accept()
+        wait_until(fm.caught_up)
+    finally:
+        fm.stop()
+    assert receiver.received.total() == total
+
+
+def test_headers_and_auth_are_sent(store: Store) -> None:
+    seen: dict[str, str] = {}
+
+    class Spy(FaultProxy):
+        def _record(self, h, body):  # type: ignore[no-untyped-def]
+            seen.update(h.headers.items())
+            return super()._record(h, body)
+
+    spy = Spy()
+    try:
+        fill(store, series=1, writes=1, per_write=3)
+        target = ForwardTarget(
+            name="up", url=spy.url, bearer_token="s3cret", headers={"X-Scope-OrgID": "fleet"}
+        )
+        fm = ForwardManager(store, ForwardConfig(targets=[target]), Registry()).start()
+        wait_until(fm.caught_up)
+        fm.stop()
+    finally:
+        spy.close()
+    assert seen["Authorization"] == "Bearer s3cret"
+    assert seen["X-Scope-OrgID"] == "fleet"
+    assert seen["Content-Encoding"] == "snappy"
+    assert seen["X-Prometheus-Remote-Write-Version"] == "0.1.0"
+
+
+# -- pure helpers -------------------------------------------------------------------------
+
+
+def test_plan_requests_merges_series_and_respects_the_limit() -> None:
+    a = make_labels({"__name__": "a"})
+    b = make_labels({"__name__": "b"})
+
+    def sd(labels, lo: int, hi: int) -> SeriesData:  # type: ignore[no-untyped-def]
+        ts = np.arange(lo, hi, dtype=np.int64)
+        return SeriesData(labels, ts, ts.astype(np.float64))
+
+    reqs = plan_requests([sd(a, 0, 5), sd(b, 0, 3), sd(a, 5, 12)], limit=4)
+    assert [sum(len(s.timestamps) for s in r) for r in reqs] == [4, 4, 4, 3]
+    a_ts = [t for r in reqs for s in r if s.labels == a for t in s.timestamps.tolist()]
+    assert a_ts == list(range(12))
+    assert all(len({s.labels for s in r}) == len(r) for r in reqs)
+
+
+def test_parse_retry_after() -> None:
+    assert parse_retry_after("3") == 3.0
+    assert parse_retry_after(None) is None
+    assert parse_retry_after("soon") is None
+    now = 1_700_000_000.0
+    date = "Tue, 14 Nov 2023 22:13:30 GMT"  # now + 10 s
+    assert parse_retry_after(date, now=now) == pytest.approx(10.0)
+    assert parse_retry_after("Tue, 14 Nov 2023 22:13:00 GMT", now=now) == 0.0
+    assert parse_retry_after("999999") == 600.0
+
+
+def test_backoff_sequence() -> None:
+    b = Backoff(0.03, 5.0)
+    seq = [b.next_delay() for _ in range(10)]
+    assert seq[:4] == [0.03, 0.06, 0.12, 0.24]
+    assert seq[-1] == 5.0
+    b.reset()
+    assert b.next_delay() == 0.03
