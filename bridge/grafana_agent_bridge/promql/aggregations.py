@@ -100,32 +100,26 @@ def aggregate(ev, node: pp.AggregateExpr, times: np.ndarray) -> Vector:  # type:
     count = np.add.reduceat(pres.astype(np.int64), starts, axis=0)
     out_p = count > 0
     with np.errstate(all="ignore"):
-        if op == "sum":
-            out = np.add.reduceat(np.where(pres, vals, 0.0), starts, axis=0)
+        if op in ("sum", "avg"):
+            out = _accurate_sums(vals, pres, starts, count)
+            if op == "avg":
+                out = out / count
+                over = np.isinf(out)
+                if over.any():
+                    ends = np.r_[starts[1:], len(vals)]
+                    for g, j in zip(*np.nonzero(over)):
+                        xs = [float(vals[r, j]) for r in range(int(starts[g]), int(ends[g]))
+                              if pres[r, j]]
+                        out[g, j] = _mean(xs)
         elif op == "count":
             out = count.astype(np.float64)
         elif op == "group":
             out = np.ones(count.shape)
-        elif op == "avg":
-            s = np.add.reduceat(np.where(pres, vals, 0.0), starts, axis=0)
-            out = s / count
-            over = np.isinf(out) & out_p
-            if over.any():
-                cnt_rows = count[np.searchsorted(starts, np.arange(len(sg)), side="right") - 1]
-                scaled = np.add.reduceat(
-                    np.where(pres, vals / np.maximum(cnt_rows, 1), 0.0), starts, axis=0
-                )
-                fin = ~np.isinf(scaled)
-                out = np.where(over & fin, scaled, out)
         elif op in ("min", "max"):
             uf = np.fmin if op == "min" else np.fmax
             out = uf.reduceat(np.where(pres, vals, np.nan), starts, axis=0)
         elif op in ("stddev", "stdvar"):
-            s = np.add.reduceat(np.where(pres, vals, 0.0), starts, axis=0)
-            mean = s / count
-            row_mean = mean[np.searchsorted(starts, np.arange(len(sg)), side="right") - 1]
-            dev = np.where(pres, (vals - row_mean) ** 2, 0.0)
-            var = np.add.reduceat(dev, starts, axis=0) / count
+            var = _welford(vals, pres, sg, ngroups)
             out = np.sqrt(var) if op == "stddev" else var
         else:
             raise EvaluationError(f"unsupported aggregation {op}")
@@ -133,9 +127,70 @@ def aggregate(ev, node: pp.AggregateExpr, times: np.ndarray) -> Vector:  # type:
     return Vector([glabels[i] for i in np.flatnonzero(keep)], out[keep], out_p[keep])
 
 
+def kahan_sum(values: list[float]) -> float:
+    """Prometheus's Kahan-Neumaier summation (``kahanSumInc``), for sums that cancel."""
+    total = 0.0
+    c = 0.0
+    for x in values:
+        t = total + x
+        if math.isinf(t):
+            c = 0.0
+        elif abs(total) >= abs(x):
+            c += (total - t) + x
+        else:
+            c += (x - t) + total
+        total = t
+    return total + c
+
+
+def _mean(xs: list[float]) -> float:
+    """Incremental mean, which Prometheus switches to when the plain sum would overflow."""
+    if any(math.isinf(x) for x in xs):
+        return sum(xs) / len(xs)
+    mean = 0.0
+    for i, x in enumerate(xs):
+        mean += x / (i + 1) - mean / (i + 1)
+    return mean
+
+
+def _accurate_sums(vals: F64, pres: np.ndarray, starts: np.ndarray, count: np.ndarray) -> F64:
+    """Group sums by ``reduceat``; cells where cancellation may have cost precision (the sum is
+    small next to the sum of magnitudes) are redone with Kahan summation, like Prometheus."""
+    masked = np.where(pres, vals, 0.0)
+    out = np.add.reduceat(masked, starts, axis=0)
+    mags = np.add.reduceat(np.abs(masked), starts, axis=0)
+    risky = (mags * count * 1e-16 > np.abs(out) * 1e-12) & np.isfinite(mags) & (count > 1)
+    if risky.any():
+        ends = np.r_[starts[1:], len(vals)]
+        for g, j in zip(*np.nonzero(risky)):
+            rows = range(int(starts[g]), int(ends[g]))
+            out[g, j] = kahan_sum([float(vals[r, j]) for r in rows if pres[r, j]])
+    return out
+
+
+def _welford(vals: F64, pres: np.ndarray, sg: np.ndarray, ngroups: int) -> F64:
+    """Population variance per group and step, with Prometheus's incremental algorithm (so a
+    group of identical values has exactly zero variance)."""
+    nsteps = vals.shape[1]
+    cnt = np.zeros((ngroups, nsteps))
+    mean = np.zeros((ngroups, nsteps))
+    aux = np.zeros((ngroups, nsteps))
+    for r in range(len(sg)):
+        g = int(sg[r])
+        p = pres[r]
+        if not p.any():
+            continue
+        v = vals[r]
+        cnt[g] += p
+        delta = np.where(p, v - mean[g], 0.0)
+        mean[g] = mean[g] + np.where(p, delta / np.maximum(cnt[g], 1), 0.0)
+        aux[g] = aux[g] + np.where(p, delta * (v - mean[g]), 0.0)
+    return aux / cnt
+
+
 def _topk(ev, op: str, vec: Vector, gid: np.ndarray, ngroups: int, param: F64) -> Vector:  # type: ignore[no-untyped-def]
     nsteps = vec.values.shape[1]
-    if np.isnan(param).any() and vec.present.any():
+    if np.isnan(param).any():
         raise EvaluationError("Parameter value is NaN")
     big = param > 9.2e18
     if big.any():
@@ -202,7 +257,7 @@ def quantile(q: float, values: list[float]) -> float:
 
 def _quantile(ev, vec: Vector, gid: np.ndarray, glabels: list[Labels], param: F64) -> Vector:  # type: ignore[no-untyped-def]
     nsteps = vec.values.shape[1]
-    if ((param < 0) | (param > 1) | np.isnan(param)).any() and vec.present.any():
+    if ((param < 0) | (param > 1) | np.isnan(param)).any():
         bad = param[(param < 0) | (param > 1) | np.isnan(param)][0]
         ev.warn(f"PromQL warning: quantile value should be between 0 and 1, got {format_float(float(bad))}")
     out = np.zeros((len(glabels), nsteps))

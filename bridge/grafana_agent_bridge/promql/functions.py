@@ -16,7 +16,7 @@ import promql_parser as pp
 
 from ..labels import METRIC_NAME, Labels, MatchType
 from . import regex as re2
-from .aggregations import format_float, quantile
+from .aggregations import format_float, kahan_sum, quantile
 from .binops import merge_rows
 from .errors import EvaluationError
 from .selection import window_reduce
@@ -256,7 +256,17 @@ def _over_time(kind: str):  # type: ignore[no-untyped-def]
 
 
 def _sum_windows(m: Matrix) -> F64:
-    return window_reduce(np.add, m.vals, m.lo, m.hi, 0.0)
+    """Window sums; windows whose sum cancels (small next to the sum of magnitudes) are redone
+    with Kahan summation as Prometheus does."""
+    with np.errstate(all="ignore"):
+        res = window_reduce(np.add, m.vals, m.lo, m.hi, 0.0)
+        mags = window_reduce(np.add, np.abs(m.vals), m.lo, m.hi, 0.0)
+        cnt = m.hi - m.lo
+        risky = (mags * cnt * 1e-16 > np.abs(res) * 1e-12) & np.isfinite(mags) & (cnt > 1)
+    for s, j in zip(*np.nonzero(risky)):
+        a, b = int(m.lo[s, j]), int(m.hi[s, j])
+        res[s, j] = kahan_sum(m.vals[a:b].tolist())
+    return res
 
 
 def _avg_windows(m: Matrix) -> F64:
@@ -265,12 +275,12 @@ def _avg_windows(m: Matrix) -> F64:
         res = _sum_windows(m) / cnt
         over = np.isinf(res)
         if over.any():
-            res2, _ = _per_window(m, lambda ts, v, j: _kahan_mean(v))
+            res2, _ = _per_window(m, lambda ts, v, j: _incremental_mean(v))
             res = np.where(over, res2, res)
     return res
 
 
-def _kahan_mean(v: F64) -> float:
+def _incremental_mean(v: F64) -> float:
     if np.isinf(v).any():
         return float(np.sum(v)) / len(v)
     mean = 0.0
@@ -280,9 +290,14 @@ def _kahan_mean(v: F64) -> float:
 
 
 def _stdvar(v: F64) -> float:
-    with np.errstate(all="ignore"):
-        mean = math.fsum(v.tolist()) / len(v) if np.isfinite(v).all() else float(np.mean(v))
-        return float(np.mean((v - mean) ** 2))
+    """Prometheus's incremental variance (exactly zero for identical values)."""
+    mean = 0.0
+    aux = 0.0
+    for i, x in enumerate(v.tolist()):
+        delta = x - mean
+        mean += delta / (i + 1)
+        aux += delta * (x - mean)
+    return aux / len(v)
 
 
 def _ts_of(kind: str) -> Callable[[I64, F64, int], float | None]:
@@ -680,10 +695,13 @@ def _absent_labels(node: pp.Expr) -> Labels:
     for m in vs.matchers.matchers:
         if m.name == METRIC_NAME:
             continue
-        if str(m.op).endswith("Equal") and not str(m.op).endswith("NotEqual"):
-            if m.name in seen:
-                dup.add(m.name)
+        if m.name in seen or m.name in dup:
+            dup.add(m.name)
+        is_equal = str(m.op).endswith("Equal") and not str(m.op).endswith("NotEqual")
+        if is_equal:
             seen[m.name] = m.value
+        else:
+            dup.add(m.name)
     return tuple(sorted((n, v) for n, v in seen.items() if n not in dup and v != ""))
 
 
@@ -773,7 +791,7 @@ def f_histogram_quantile(ev, args, times):  # type: ignore[no-untyped-def]
     v = _vec(ev, args[1], times)
     nsteps = len(times)
     bad = (q < 0) | (q > 1) | np.isnan(q)
-    if bad.any() and v.labels:
+    if bad.any():
         ev.warn(
             "PromQL warning: quantile value should be between 0 and 1, got "
             + format_float(float(q[bad][0]))

@@ -29,9 +29,70 @@ _POSIX = {
 _POSIX_RE = re.compile(r"\[:(\^?)([a-z]+):\]")
 
 
+_FLAGS = re.compile(r"\(\?([imsU]*(?:-[imsU]*)?)\)")
+
+
+def _scope_inline_flags(pattern: str) -> str:
+    """RE2's ``(?i)`` applies to the rest of the enclosing group (and to later alternatives);
+    Python only accepts it at the very start. Rewrite it into scoped ``(?i:...)`` groups."""
+    if "(?" not in pattern:
+        return pattern
+    out: list[str] = []
+    stack: list[list[str]] = [[]]  # per open group: the flag groups opened inside it
+    i, n = 0, len(pattern)
+    while i < n:
+        c = pattern[i]
+        if c == "\\":
+            out.append(pattern[i : i + 2])
+            i += 2
+            continue
+        if c == "[":
+            j = i + 1
+            if j < n and pattern[j] == "^":
+                j += 1
+            if j < n and pattern[j] == "]":
+                j += 1
+            while j < n and pattern[j] != "]":
+                j += 2 if pattern[j] == "\\" else 1
+            out.append(pattern[i : j + 1])
+            i = j + 1
+            continue
+        m = _FLAGS.match(pattern, i)
+        if m:
+            flags = m.group(1).replace("U", "")
+            if flags and flags != "-":
+                out.append(f"(?{flags}:")
+                stack[-1].append(flags)
+            i = m.end()
+            continue
+        if c == "(":
+            stack.append([])
+            out.append(c)
+            i += 1
+            continue
+        if c == ")":
+            out.append(")" * len(stack[-1]))
+            if len(stack) > 1:
+                stack.pop()
+            out.append(c)
+            i += 1
+            continue
+        if c == "|":
+            opened = stack[-1]
+            out.append(")" * len(opened))
+            out.append("|")
+            out.extend(f"(?{f}:" for f in opened)
+            i += 1
+            continue
+        out.append(c)
+        i += 1
+    out.append(")" * len(stack[-1]))
+    return "".join(out)
+
+
 def translate(pattern: str) -> str:
     """Rewrite an RE2 pattern into an equivalent Python pattern (unchanged when already valid)."""
-    out = pattern.replace("\\z", "\\Z")
+    out = _scope_inline_flags(pattern.replace("\\z", "\\Z"))
 
     def posix(m: re.Match[str]) -> str:
         cls = _POSIX.get(m.group(2))

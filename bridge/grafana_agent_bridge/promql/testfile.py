@@ -122,8 +122,8 @@ def expand_values(text: str) -> list[float | None | str]:
     out: list[float | None | str] = []
     tokens = _split_values(text)
     for tok in tokens:
-        if tok.startswith("{{"):
-            m = re.fullmatch(r"(\{\{.*\}\})(?:x(\d+))?", tok, re.S)
+        if "{{" in tok:
+            m = re.fullmatch(r"(.*\}\})(?:x(\d+))?", tok, re.S)
             times = int(m.group(2)) + 1 if m and m.group(2) else 1
             out.extend([HIST] * times)
             continue
@@ -174,18 +174,13 @@ def _split_values(text: str) -> list[str]:
         if text[i].isspace():
             i += 1
             continue
-        if text.startswith("{{", i):
-            j = text.find("}}", i)
-            if j < 0:
-                raise TestFileError("unterminated histogram")
-            j += 2
-            while j < n and not text[j].isspace():
-                j += 1
-            toks.append(text[i:j])
-            i = j
-            continue
         j = i
-        while j < n and not text[j].isspace():
+        depth = 0
+        while j < n and (depth > 0 or not text[j].isspace()):
+            if text[j] == "{":
+                depth += 1
+            elif text[j] == "}":
+                depth -= 1
             j += 1
         toks.append(text[i:j])
         i = j
@@ -282,6 +277,8 @@ def parse_file(text: str) -> list[Command]:
         word = line.split()[0].lower()
         if word == "clear":
             cmds.append(ClearCmd(start_line))
+            i += 1  # a one-line command: the next line may start another one
+            continue
         elif word.startswith("load"):
             m = re.match(r"^load(?:_(with_nhcb))?\s+(.+?)$", line)
             if not m:
@@ -291,11 +288,13 @@ def parse_file(text: str) -> list[Command]:
             st = False
             for b in block:
                 desc, vals = split_series(b)
-                if desc.endswith("@st") or "@st" in desc:
+                if vals.lstrip().startswith("@st") or desc.endswith("@st"):
                     st = True
                     continue
                 series.append((parse_series(desc), expand_values(vals)))
-            cmds.append(LoadCmd(start_line, step, series, bool(m.group(1)), st))
+            # A series defined twice in one block: the last definition wins (as upstream).
+            merged = dict(series)
+            cmds.append(LoadCmd(start_line, step, list(merged.items()), bool(m.group(1)), st))
         elif word.startswith("eval"):
             cmds.append(_parse_eval(start_line, line, block))
         else:

@@ -49,7 +49,7 @@ DEFAULT_KNOWN_FAILURES = Path(__file__).with_name("known_failures.txt")
 
 _TIER3_FUNCS = {
     "histogram_count", "histogram_sum", "histogram_avg", "histogram_fraction",
-    "histogram_stddev", "histogram_stdvar", "histogram_quantiles", "info",
+    "histogram_stddev", "histogram_stdvar", "histogram_quantiles", "info", "min_of", "max_of",
 }
 _TIER3_AGGS = {"limitk", "limit_ratio"}
 
@@ -68,6 +68,7 @@ class Outcome:
     status: str  # "passed" | "failed" | "known" | "skipped" | "crashed"
     line: int
     reason: str = ""
+    detail: str = ""
 
 
 @dataclass
@@ -255,7 +256,7 @@ class Runner:
         if problem.startswith("CRASH "):
             return Outcome("crashed", cmd.line, problem[6:])
         if reason3 is not None:
-            return Outcome("skipped", cmd.line, reason3)
+            return Outcome("skipped", cmd.line, reason3, problem)
         return Outcome("failed", cmd.line, problem)
 
     def _check(self, handle: _StoreHandle, cmd: EvalCmd, load_problems: list[str]) -> str | None:
@@ -289,9 +290,10 @@ class Runner:
         ann = _check_annotations(cmd, res.warnings, res.infos)
         if ann:
             return ann
-        if load_problems:
-            return "load rejected samples: " + "; ".join(load_problems[:3])
-        return _compare(cmd, res)
+        problem = _compare(cmd, res)
+        if problem and load_problems:
+            problem += " (the load rejected samples: " + "; ".join(load_problems[:2]) + ")"
+        return problem
 
 
 def _check_annotations(cmd: EvalCmd, warnings: list[str], infos: list[str]) -> str | None:
@@ -387,7 +389,9 @@ def _compare(cmd: EvalCmd, res) -> str | None:  # type: ignore[no-untyped-def]
         for i, v in enumerate(vals):
             if v is None:
                 continue
-            want[start + i * step] = float(v)  # type: ignore[arg-type]
+            if isinstance(v, str):
+                return "native histogram samples expected"
+            want[start + i * step] = float(v)
         have = dict(zip(s.timestamps.tolist(), s.values.tolist()))
         if set(want) != set(have):
             return f"{_fmt(lb)}: timestamps {sorted(have)[:12]} != expected {sorted(want)[:12]}"
@@ -454,7 +458,10 @@ def main(argv: list[str]) -> int:
         help="file of 'NAME.test:LINE reason' lines whose failures do not fail the run",
     )
     ap.add_argument("--memory", action="store_true", help="use an in-memory store (debugging)")
-    ap.add_argument("-v", "--verbose", action="store_true", help="print every failure")
+    ap.add_argument(
+        "-v", "--verbose", action="count", default=0,
+        help="print every failure (-vv: also why skipped tier-3 cases failed)",
+    )
     args = ap.parse_args(argv)
     known = load_known_failures(args.known_failures)
     runner = Runner(use_memory=args.memory, verbose=args.verbose)
@@ -465,8 +472,10 @@ def main(argv: list[str]) -> int:
         reports.append(r)
         if args.verbose:
             for o in r.outcomes:
-                if o.status in ("failed", "crashed") or (o.status == "known" and args.verbose):
-                    print(f"  {f.name}:{o.line}: {o.status.upper()}: {o.reason}")
+                if o.status in ("failed", "crashed", "known") or (
+                    o.status == "skipped" and args.verbose > 1
+                ):
+                    print(f"  {f.name}:{o.line}: {o.status.upper()}: {o.reason} {o.detail}")
     ok = summarize(reports)
     print(f"({time.monotonic() - started:.1f}s)")
     return 0 if ok else 1
