@@ -1,0 +1,159 @@
+"""Prometheus's JSON encodings, byte for byte where Grafana depends on them.
+
+Grafana parses every sample value as a JSON *string* with Go's ``ParseFloat`` and every
+timestamp as a JSON *number* of seconds truncated to milliseconds; a bare number as a value or
+a string as a timestamp is a parse error there. So the result bodies are written here by hand
+(values via ``format_value``, timestamps via ``format_timestamp``) rather than left to
+``json.dumps``, which would also be slower on large matrices.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Sequence
+from decimal import Decimal
+
+import numpy as np
+
+from ..labels import Labels
+from ..storage import Exemplar, SeriesData
+
+
+def format_value(x: float) -> str:
+    """Go's ``strconv.FormatFloat(x, 'f', -1, 64)``, switching to ``'e'`` where Prometheus does.
+
+    Prometheus (``util/jsonutil``) uses the exponent form for ``|x| < 1e-6`` and
+    ``|x| >= 1e21``; both forms use the shortest digits that round-trip, which Python's
+    ``repr`` also produces.
+    """
+    if math.isnan(x):
+        return "NaN"
+    if math.isinf(x):
+        return "+Inf" if x > 0 else "-Inf"
+    s = repr(float(x))
+    a = abs(x)
+    if a != 0 and (a < 1e-6 or a >= 1e21):
+        return s  # repr is already in e-form here, with Go's two-digit exponent (1e-07)
+    if "e" in s:
+        s = format(Decimal(s), "f")
+    if s.endswith(".0"):
+        s = s[:-2]
+    return s
+
+
+def format_timestamp(t_ms: int) -> str:
+    """Milliseconds as a JSON number of seconds with at most three decimals (``4``, ``1.5``)."""
+    sec, ms = divmod(int(t_ms), 1000)
+    if ms == 0:
+        return str(sec)
+    if sec < 0:  # divmod floors; Prometheus writes -1.5 for -1500 ms, not "-2.500"
+        sec, ms = sec + 1, 1000 - ms
+        head = "-0" if sec == 0 else str(sec)
+    else:
+        head = str(sec)
+    return f"{head}.{ms:03d}".rstrip("0")
+
+
+def _labels_json(labels: Labels) -> str:
+    return json.dumps(dict(labels), ensure_ascii=False, separators=(",", ":"))
+
+
+def _pair(t_ms: int, v: float) -> str:
+    return f'[{format_timestamp(t_ms)},"{format_value(v)}"]'
+
+
+def vector_json(samples: Iterable[tuple[Labels, int, float]]) -> str:
+    return (
+        "["
+        + ",".join(
+            f'{{"metric":{_labels_json(lb)},"value":{_pair(t, v)}}}' for lb, t, v in samples
+        )
+        + "]"
+    )
+
+
+def _values_json(timestamps: np.ndarray, values: np.ndarray) -> str:
+    return ",".join(_pair(t, v) for t, v in zip(timestamps.tolist(), values.tolist()))
+
+
+def matrix_json(series: Iterable[SeriesData]) -> str:
+    return (
+        "["
+        + ",".join(
+            f'{{"metric":{_labels_json(s.labels)},'
+            f'"values":[{_values_json(s.timestamps, s.values)}]}}'
+            for s in series
+        )
+        + "]"
+    )
+
+
+def result_json(result_type: str, value: object) -> str:
+    """The ``data`` object of a query answer: ``{"resultType":...,"result":...}``."""
+    if result_type == "vector":
+        body = vector_json(value)  # type: ignore[arg-type]
+    elif result_type == "matrix":
+        body = matrix_json(value)  # type: ignore[arg-type]
+    elif result_type == "scalar":
+        t, v = value  # type: ignore[misc]
+        body = _pair(t, v)
+    elif result_type == "string":
+        t, s = value  # type: ignore[misc]
+        body = f"[{format_timestamp(t)},{json.dumps(s, ensure_ascii=False)}]"
+    else:
+        raise ValueError(f"unknown result type {result_type!r}")
+    return f'{{"resultType":"{result_type}","result":{body}}}'
+
+
+def exemplars_json(groups: Sequence[tuple[Labels, list[Exemplar]]]) -> str:
+    parts = []
+    for series_labels, exemplars in groups:
+        items = ",".join(
+            f'{{"labels":{_labels_json(e.labels)},"value":"{format_value(e.value)}",'
+            f'"timestamp":{format_timestamp(e.timestamp)}}}'
+            for e in exemplars
+        )
+        parts.append(f'{{"seriesLabels":{_labels_json(series_labels)},"exemplars":[{items}]}}')
+    return "[" + ",".join(parts) + "]"
+
+
+class RawJSON(str):
+    """Already-encoded JSON text that ``envelope`` embeds as is."""
+
+
+def _encode(value: object) -> str:
+    if isinstance(value, RawJSON):
+        return str(value)
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def success(data: object, warnings: Sequence[str] = (), infos: Sequence[str] = ()) -> bytes:
+    """Prometheus's success envelope; empty ``warnings``/``infos`` are omitted as it does."""
+    out = f'{{"status":"success","data":{_encode(data)}'
+    if warnings:
+        out += f',"warnings":{_encode(list(warnings))}'
+    if infos:
+        out += f',"infos":{_encode(list(infos))}'
+    return (out + "}").encode()
+
+
+def error(error_type: str, message: str, data: object = None) -> bytes:
+    """Prometheus's error envelope (Grafana shows ``"<errorType>: <error>"``)."""
+    body: dict[str, object] = {"status": "error", "errorType": error_type, "error": message}
+    if data is not None:
+        body["data"] = data
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+ERROR_STATUS = {
+    "bad_data": 400,
+    "execution": 422,
+    "canceled": 499,
+    "timeout": 503,
+    "internal": 500,
+    "not_found": 404,
+    "not_acceptable": 406,
+    "unavailable": 503,
+}
+"""HTTP status per ``errorType``, as Prometheus's ``getDefaultErrorCode`` (else 500)."""

@@ -1,0 +1,346 @@
+"""The bridge's HTTP server: the standard library's threading server, one thread per connection.
+
+No web framework: the surface is small (a dozen fixed paths) and every byte of the answers is
+dictated by Prometheus's API anyway. This module does transport only (routing, body limits,
+authentication, the write allow-list, TLS, compression, metrics, tracing); what each endpoint
+answers lives in ``query`` and ``write``.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hmac
+import ipaddress
+import logging
+import socket
+import ssl
+import threading
+import time
+from collections.abc import Callable, Sequence
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import cast
+from urllib.parse import urlsplit
+
+from .. import tracing
+from ..metrics import REGISTRY, Registry
+from . import encoding
+from .params import Params
+from .query import QueryAPI, Response
+from .write import WriteAPI
+
+log = logging.getLogger(__name__)
+
+MAX_FORM_BYTES = 8 << 20
+"""Largest form-encoded query body; a PromQL query is never near this."""
+GZIP_MIN_BYTES = 1400
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+_http_requests = REGISTRY.counter(
+    "bridge_http_requests_total",
+    "HTTP requests answered, by handler and status.",
+    ("handler", "code"),
+)
+_http_seconds = REGISTRY.histogram(
+    "bridge_http_request_duration_seconds", "Time to answer HTTP requests.", ("handler",)
+)
+
+
+class BridgeHTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 128
+
+    def __init__(
+        self,
+        address: tuple[str, int],
+        query_api: QueryAPI,
+        write_api: WriteAPI,
+        *,
+        auth_token: str = "",
+        allowed_networks: Sequence[Network] = (),
+        max_body_bytes: int = 32 << 20,
+        ssl_context: ssl.SSLContext | None = None,
+        registry: Registry = REGISTRY,
+        index_text: Callable[[], str] = lambda: "grafana-agent-bridge\n",
+    ) -> None:
+        host = address[0]
+        if host and ":" in host:
+            self.address_family = socket.AF_INET6
+        super().__init__(address, _Handler)
+        if ssl_context is not None:
+            # Handshakes happen in the connection's thread (see _Handler.setup), never in the
+            # accept loop, so one slow client cannot stall the others.
+            self.socket = ssl_context.wrap_socket(
+                self.socket, server_side=True, do_handshake_on_connect=False
+            )
+        self.tls = ssl_context is not None
+        self.query_api = query_api
+        self.write_api = write_api
+        self.auth_token = auth_token
+        self.allowed_networks = list(allowed_networks)
+        self.max_body_bytes = max_body_bytes
+        self.registry = registry
+        self.index_text = index_text
+        self.ready = True
+        self._inflight = 0
+        self._inflight_lock = threading.Condition()
+
+    @property
+    def port(self) -> int:
+        return self.server_address[1]
+
+    def enter(self) -> None:
+        with self._inflight_lock:
+            self._inflight += 1
+
+    def leave(self) -> None:
+        with self._inflight_lock:
+            self._inflight -= 1
+            self._inflight_lock.notify_all()
+
+    def drain(self, timeout_s: float) -> bool:
+        """Wait for requests in progress to finish (after ``shutdown``); False on timeout."""
+        deadline = time.monotonic() + timeout_s
+        with self._inflight_lock:
+            while self._inflight > 0:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._inflight_lock.wait(left)
+        return True
+
+    def client_may_write(self, host: str) -> bool:
+        if not self.allowed_networks:
+            return True
+        try:
+            ip = ipaddress.ip_address(host.split("%", 1)[0])
+        except ValueError:
+            return False
+        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped
+        return any(ip in net for net in self.allowed_networks)
+
+
+class _BodyTooLargeError(Exception):
+    pass
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "grafana-agent-bridge"
+    sys_version = ""
+    timeout = 300
+    """Idle keep-alive connections are closed after this (seconds); it also bounds slow bodies."""
+
+    @property
+    def srv(self) -> BridgeHTTPServer:
+        return cast(BridgeHTTPServer, self.server)
+
+    def setup(self) -> None:
+        if isinstance(self.request, ssl.SSLSocket):
+            self.request.settimeout(10)
+            try:
+                self.request.do_handshake()
+            except (OSError, ssl.SSLError) as e:
+                log.debug("TLS handshake with %s failed: %s", self.client_address[0], e)
+                raise
+        super().setup()
+
+    def log_message(self, format: str, *args: object) -> None:
+        log.debug("%s %s", self.client_address[0], format % args)
+
+    def do_GET(self) -> None:
+        self._dispatch("GET")
+
+    def do_HEAD(self) -> None:
+        self._dispatch("HEAD")
+
+    def do_POST(self) -> None:
+        self._dispatch("POST")
+
+    def do_PUT(self) -> None:
+        self._dispatch("PUT")
+
+    def do_DELETE(self) -> None:
+        self._dispatch("DELETE")
+
+    def do_PATCH(self) -> None:
+        self._dispatch("PATCH")
+
+    def do_OPTIONS(self) -> None:
+        self._dispatch("OPTIONS")
+
+    def _dispatch(self, method: str) -> None:
+        started = time.perf_counter()
+        parts = urlsplit(self.path)
+        path = parts.path
+        handler = "other"
+        self.srv.enter()
+        try:
+            with tracing.span(f"{method} {path}", **{"http.method": method, "http.target": path}):
+                handler, response = self._route(method, path, parts.query)
+        except _BodyTooLargeError as e:
+            response = Response(413, encoding.error("bad_data", str(e)))
+            self.close_connection = True
+        except Exception:  # a bug must cost one request, never the server
+            log.exception("internal error answering %s %s", method, path)
+            response = Response(500, encoding.error("internal", "internal server error"))
+        finally:
+            self.srv.leave()
+        self._send(method, response)
+        _http_requests.inc(1, handler, str(response.status))
+        _http_seconds.observe(time.perf_counter() - started, handler)
+
+    def _route(self, method: str, path: str, query: str) -> tuple[str, Response]:
+        srv = self.srv
+        if path == "/api/v1/write":
+            if method != "POST":
+                return path, _method_not_allowed("POST")
+            if not srv.client_may_write(self.client_address[0]):
+                return path, Response(
+                    403,
+                    encoding.error(
+                        "forbidden", f"client {self.client_address[0]} may not write here"
+                    ),
+                )
+            body = self._read_body(srv.max_body_bytes)
+            return path, srv.write_api.handle(
+                body, self.headers.get("Content-Type"), self.headers.get("Content-Encoding")
+            )
+        if path in ("/-/healthy", "/-/ready", "/metrics", "/"):
+            if method not in ("GET", "HEAD"):
+                return path, _method_not_allowed("GET, HEAD")
+            return path, self._plain(path)
+        if path.startswith("/api/v1/"):
+            return self._api(method, path, query)
+        return "other", Response(404, b"404 page not found\n", "text/plain; charset=utf-8")
+
+    def _api(self, method: str, path: str, query: str) -> tuple[str, Response]:
+        srv = self.srv
+        route = srv.query_api.route(path)
+        handler = path if path in srv.query_api.routes else "/api/v1/label/:name/values"
+        if route is None:
+            handler = "other"
+        if method not in ("GET", "POST", "HEAD"):
+            return handler, _method_not_allowed("GET, POST")
+        if srv.auth_token and not self._authorized():
+            return handler, Response(
+                401,
+                encoding.error("unauthorized", "missing or invalid bearer token"),
+                headers={"WWW-Authenticate": 'Bearer realm="grafana-agent-bridge"'},
+            )
+        if route is None:
+            # POST on an unknown read path is 405 so Grafana retries with GET (then gets 404).
+            if method == "POST":
+                return handler, _method_not_allowed("GET")
+            return handler, Response(404, encoding.error("not_found", f"unknown API path {path}"))
+        form = ""
+        if method == "POST":
+            body = self._read_body(MAX_FORM_BYTES)
+            ctype = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+            if ctype == "application/x-www-form-urlencoded":
+                try:
+                    form = body.decode("utf-8")
+                except UnicodeDecodeError:
+                    return handler, Response(
+                        400, encoding.error("bad_data", "form body is not valid UTF-8")
+                    )
+        response = srv.query_api.handle(path, Params(query, form))
+        assert response is not None
+        return handler, response
+
+    def _authorized(self) -> bool:
+        given = (self.headers.get("Authorization") or "").encode()
+        return hmac.compare_digest(given, f"Bearer {self.srv.auth_token}".encode())
+
+    def _plain(self, path: str) -> Response:
+        srv = self.srv
+        if path == "/-/healthy":
+            return Response(
+                200, b"Grafana Agent Bridge is Healthy.\n", "text/plain; charset=utf-8"
+            )
+        if path == "/-/ready":
+            if srv.ready:
+                return Response(
+                    200, b"Grafana Agent Bridge is Ready.\n", "text/plain; charset=utf-8"
+                )
+            return Response(503, b"Service Unavailable\n", "text/plain; charset=utf-8")
+        if path == "/metrics":
+            return Response(
+                200, srv.registry.expose().encode(), "text/plain; version=0.0.4; charset=utf-8"
+            )
+        return Response(200, srv.index_text().encode(), "text/plain; charset=utf-8")
+
+    def _read_body(self, limit: int) -> bytes:
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            return self._read_chunked(limit)
+        length_text = self.headers.get("Content-Length")
+        if not length_text:
+            return b""
+        try:
+            length = int(length_text)
+        except ValueError:
+            self.close_connection = True
+            raise _BodyTooLargeError(f"invalid Content-Length {length_text!r}") from None
+        if length > limit or length < 0:
+            raise _BodyTooLargeError(
+                f"request body of {length} bytes exceeds the limit of {limit}"
+            )
+        body = self.rfile.read(length)
+        if len(body) < length:
+            self.close_connection = True
+        return body
+
+    def _read_chunked(self, limit: int) -> bytes:
+        chunks: list[bytes] = []
+        total = 0
+        while True:
+            line = self.rfile.readline(1024)
+            try:
+                size = int(line.split(b";", 1)[0].strip() or b"0", 16)
+            except ValueError:
+                self.close_connection = True
+                raise _BodyTooLargeError("malformed chunked body") from None
+            if size == 0:
+                while self.rfile.readline(1024) not in (b"\r\n", b"\n", b""):
+                    pass
+                return b"".join(chunks)
+            total += size
+            if total > limit:
+                raise _BodyTooLargeError(f"request body exceeds the limit of {limit} bytes")
+            chunks.append(self.rfile.read(size))
+            self.rfile.readline(1024)
+
+    def _send(self, method: str, response: Response) -> None:
+        body = response.body
+        try:
+            self.send_response(response.status)
+            if response.content_type:
+                self.send_header("Content-Type", response.content_type)
+            if (
+                len(body) >= GZIP_MIN_BYTES
+                and "gzip" in (self.headers.get("Accept-Encoding") or "")
+                and response.status != 204
+            ):
+                body = gzip.compress(body, compresslevel=1)
+                self.send_header("Content-Encoding", "gzip")
+            if response.status != 204:
+                self.send_header("Content-Length", str(len(body)))
+            for name, value in response.headers.items():
+                self.send_header(name, value)
+            if self.close_connection:
+                self.send_header("Connection", "close")
+            self.end_headers()
+            if method != "HEAD" and response.status != 204:
+                self.wfile.write(body)
+        except (BrokenPipeError, ConnectionResetError, ssl.SSLError, TimeoutError):
+            self.close_connection = True
+
+
+def _method_not_allowed(allow: str) -> Response:
+    return Response(
+        405,
+        encoding.error("bad_data", "method not allowed"),
+        headers={"Allow": allow},
+    )

@@ -1,0 +1,198 @@
+"""Request parameters the way Prometheus reads them (``web/api/v1/api.go``).
+
+Go's ``FormValue`` merges the URL query and a form-encoded body, the body first; ``match[]``
+repeats. Times are float seconds (the fraction rounded to milliseconds) or RFC 3339; durations
+are float seconds or a Prometheus duration (``1h30m``). Each failure is an ``ApiError`` with
+Prometheus's wording, so Grafana shows the same message it would for Prometheus.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from datetime import datetime, timezone
+from urllib.parse import parse_qs
+
+MIN_TIME_MS = -(2**63) // 1_000_000  # what Go's time range allows through Prometheus's API
+MAX_TIME_MS = (2**63 - 1) // 1_000_000
+
+
+class ApiError(Exception):
+    """A request-level failure answered with the error envelope."""
+
+    def __init__(self, error_type: str, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.error_type = error_type
+        self.message = message
+        self.status = status
+
+
+def bad_data(message: str) -> ApiError:
+    return ApiError("bad_data", message)
+
+
+class Params:
+    """Merged form-body and URL-query parameters; body values come first, like Go."""
+
+    def __init__(self, query: str, body: str = "") -> None:
+        self._values: dict[str, list[str]] = {}
+        for source in (body, query):
+            if not source:
+                continue
+            for k, vs in parse_qs(source, keep_blank_values=True).items():
+                self._values.setdefault(k, []).extend(vs)
+
+    def get(self, name: str, default: str = "") -> str:
+        vs = self._values.get(name)
+        return vs[0] if vs else default
+
+    def has(self, name: str) -> bool:
+        return bool(self._values.get(name)) and self._values[name][0] != ""
+
+    def getall(self, name: str) -> list[str]:
+        return list(self._values.get(name, ()))
+
+
+_RFC3339 = re.compile(
+    r"^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$"
+)
+
+
+def parse_time(text: str) -> int:
+    """Unix seconds (``1700000000.123``) or RFC 3339 → milliseconds.
+
+    Raises:
+        ValueError: with Prometheus's message (``cannot parse "x" to a valid timestamp``).
+    """
+    try:
+        t = float(text)
+    except ValueError:
+        t = None
+    if t is not None and math.isfinite(t):
+        whole = math.trunc(t)
+        frac = round((t - whole) * 1000)
+        ms = whole * 1000 + frac
+        if MIN_TIME_MS <= ms <= MAX_TIME_MS:
+            return int(ms)
+    m = _RFC3339.match(text)
+    if m is not None:
+        year, month, day, hour, minute, second, frac_s, zone = m.groups()
+        try:
+            tz = timezone.utc
+            if zone not in ("Z", "z"):
+                sign = 1 if zone[0] == "+" else -1
+                from datetime import timedelta
+
+                tz = timezone(sign * timedelta(hours=int(zone[1:3]), minutes=int(zone[4:6])))
+            dt = datetime(
+                int(year), int(month), int(day), int(hour), int(minute), int(second), tzinfo=tz
+            )
+        except ValueError:
+            pass
+        else:
+            ms = int(dt.timestamp()) * 1000
+            if frac_s:
+                ms += int(frac_s[1:4].ljust(3, "0"))
+            return ms
+    raise ValueError(f'cannot parse "{text}" to a valid timestamp')
+
+
+_DURATION = re.compile(
+    r"^(?:(\d+)y)?(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?(?:(\d+)ms)?$"
+)
+_UNITS_MS = (365 * 86_400_000, 7 * 86_400_000, 86_400_000, 3_600_000, 60_000, 1_000, 1)
+
+
+def parse_duration_ms(text: str) -> float:
+    """Float seconds or a Prometheus duration → milliseconds (fractional ms kept for steps).
+
+    Raises:
+        ValueError: with Prometheus's message.
+    """
+    try:
+        d = float(text)
+    except ValueError:
+        d = None
+    if d is not None:
+        if not math.isfinite(d) or abs(d * 1e9) > 2**63 - 1:
+            raise ValueError(f'cannot parse "{text}" to a valid duration. It overflows int64')
+        return d * 1000.0
+    m = _DURATION.match(text)
+    if text and text != "" and m is not None and any(m.groups()):
+        return float(sum(int(g) * u for g, u in zip(m.groups(), _UNITS_MS) if g))
+    if text == "0":
+        return 0.0
+    raise ValueError(f'cannot parse "{text}" to a valid duration')
+
+
+def time_param(params: Params, name: str, default: int) -> int:
+    if not params.has(name):
+        return default
+    try:
+        return parse_time(params.get(name))
+    except ValueError as e:
+        raise bad_data(f'invalid parameter "{name}": {e}') from None
+
+
+def duration_param(params: Params, name: str) -> float | None:
+    """Milliseconds, or ``None`` when absent."""
+    if not params.has(name):
+        return None
+    try:
+        return parse_duration_ms(params.get(name))
+    except ValueError as e:
+        raise bad_data(f'invalid parameter "{name}": {e}') from None
+
+
+def limit_param(params: Params) -> int:
+    """``limit``: 0 (absent) means no limit; negative is an error."""
+    if not params.has("limit"):
+        return 0
+    text = params.get("limit")
+    try:
+        limit = int(text)
+    except ValueError:
+        raise bad_data(
+            f'invalid parameter "limit": cannot parse "{text}" to a valid int'
+        ) from None
+    if limit < 0:
+        raise bad_data('invalid parameter "limit": limit must be non-negative')
+    return limit
+
+
+def unescape_label_name(name: str) -> str:
+    """Undo Prometheus's ``U__`` value-encoding escaping of UTF-8 label names.
+
+    ``U__`` + text where ``__`` is ``_`` and ``_<hex>_`` is a code point; anything malformed
+    is left as given (as ``model.UnescapeName`` does).
+    """
+    if not name.startswith("U__"):
+        return name
+    s = name[3:]
+    out: list[str] = []
+    i = 0
+    while i < len(s):
+        c = s[i]
+        if c != "_":
+            out.append(c)
+            i += 1
+            continue
+        i += 1
+        if i >= len(s):
+            return name
+        if s[i] == "_":
+            out.append("_")
+            i += 1
+            continue
+        j = s.find("_", i)
+        if j < 0 or j - i > 6 or j == i:
+            return name
+        try:
+            cp = int(s[i:j], 16)
+        except ValueError:
+            return name
+        if cp > 0x10FFFF or 0xD800 <= cp <= 0xDFFF:
+            return name
+        out.append(chr(cp))
+        i = j + 1
+    return "".join(out)

@@ -1,0 +1,343 @@
+"""The read side of the Prometheus HTTP API (``/api/v1/query`` and friends).
+
+Each endpoint takes the merged request ``Params`` and returns a ``Response`` whose body is
+Prometheus's JSON envelope, errors included, because Grafana reads the JSON whatever the HTTP
+status and shows ``"<errorType>: <error>"`` to the user.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from .. import __version__
+from ..labels import Labels, Matcher
+from ..metrics import REGISTRY
+from ..promql.errors import PromQLError
+from ..storage import Querier
+from . import encoding
+from .encoding import RawJSON
+from .params import (
+    MAX_TIME_MS,
+    MIN_TIME_MS,
+    ApiError,
+    Params,
+    bad_data,
+    duration_param,
+    limit_param,
+    time_param,
+    unescape_label_name,
+)
+from .selectors import parse_matches, query_selectors
+
+PROMETHEUS_COMPAT_VERSION = "2.53.0"
+"""What ``status/buildinfo`` reports: a semver Grafana maps to a known Prometheus feature set
+(labels-match API, exemplars). Without ``features``, Grafana treats us as Prometheus, not Mimir."""
+
+TRUNCATED_WARNING = "results truncated due to limit"
+
+_queries = REGISTRY.counter(
+    "bridge_queries_total", "PromQL queries answered, by kind and outcome.", ("kind", "outcome")
+)
+_query_seconds = REGISTRY.histogram(
+    "bridge_query_duration_seconds", "Wall time of PromQL queries.", ("kind",)
+)
+
+
+@dataclass
+class Response:
+    status: int
+    body: bytes
+    content_type: str = "application/json"
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def ok(data: object, warnings: Sequence[str] = (), infos: Sequence[str] = ()) -> Response:
+    return Response(200, encoding.success(data, warnings, infos))
+
+
+def fail(err: ApiError) -> Response:
+    status = err.status or encoding.ERROR_STATUS.get(err.error_type, 500)
+    return Response(status, encoding.error(err.error_type, err.message))
+
+
+class QueryEngine(Protocol):
+    """What the API needs of the PromQL engine (``promql.Engine`` satisfies it)."""
+
+    def instant(
+        self,
+        query: str,
+        time_ms: int,
+        *,
+        lookback_delta_ms: int | None = None,
+        timeout_s: float | None = None,
+        cancel: threading.Event | None = None,
+    ) -> Any: ...
+
+    def range(
+        self,
+        query: str,
+        start_ms: int,
+        end_ms: int,
+        step_ms: int,
+        *,
+        lookback_delta_ms: int | None = None,
+        timeout_s: float | None = None,
+        cancel: threading.Event | None = None,
+    ) -> Any: ...
+
+
+class QueryAPI:
+    """Endpoint functions over an engine and a querier, plus the read-only status pages."""
+
+    def __init__(
+        self,
+        engine: QueryEngine,
+        querier: Querier,
+        *,
+        timeout_s: float = 120.0,
+        max_points_per_series: int = 11_000,
+        config_yaml: Callable[[], str] = lambda: "",
+        flags: Callable[[], dict[str, str]] = dict,
+        now_ms: Callable[[], int] = lambda: int(time.time() * 1000),
+    ) -> None:
+        self.engine = engine
+        self.querier = querier
+        self.timeout_s = timeout_s
+        self.max_points = max_points_per_series
+        self._config_yaml = config_yaml
+        self._flags = flags
+        self._now_ms = now_ms
+        self.routes: dict[str, Callable[[Params], Response]] = {
+            "/api/v1/query": self.query,
+            "/api/v1/query_range": self.query_range,
+            "/api/v1/series": self.series,
+            "/api/v1/labels": self.labels,
+            "/api/v1/metadata": self.metadata,
+            "/api/v1/query_exemplars": self.query_exemplars,
+            "/api/v1/status/buildinfo": self.buildinfo,
+            "/api/v1/status/config": self.status_config,
+            "/api/v1/status/flags": self.status_flags,
+            "/api/v1/status/runtimeinfo": self.runtimeinfo,
+            "/api/v1/rules": lambda _p: ok({"groups": []}),
+            "/api/v1/alerts": lambda _p: ok({"alerts": []}),
+            "/api/v1/targets": lambda _p: ok({"activeTargets": [], "droppedTargets": []}),
+        }
+
+    def route(self, path: str) -> Callable[[Params], Response] | None:
+        fn = self.routes.get(path)
+        if fn is not None:
+            return fn
+        prefix, suffix = "/api/v1/label/", "/values"
+        if path.startswith(prefix) and path.endswith(suffix) and len(path) > len(prefix + suffix):
+            name = path[len(prefix) : -len(suffix)]
+            return lambda p: self.label_values(name, p)
+        return None
+
+    def handle(self, path: str, params: Params) -> Response | None:
+        """The answer for ``path``, or ``None`` when no such endpoint exists."""
+        fn = self.route(path)
+        if fn is None:
+            return None
+        try:
+            return fn(params)
+        except ApiError as e:
+            return fail(e)
+
+    # --- queries ------------------------------------------------------------------------
+
+    def _query_options(self, params: Params) -> dict[str, Any]:
+        timeout_s = self.timeout_s
+        timeout_ms = duration_param(params, "timeout")
+        if timeout_ms is not None and timeout_ms > 0:
+            timeout_s = min(timeout_s, timeout_ms / 1000.0)
+        opts: dict[str, Any] = {"timeout_s": timeout_s}
+        lookback = duration_param(params, "lookback_delta")
+        if lookback is not None and lookback > 0:
+            opts["lookback_delta_ms"] = int(lookback)
+        return opts
+
+    def _run(self, kind: str, fn: Callable[[], Any], limit: int) -> Response:
+        started = time.perf_counter()
+        try:
+            result = fn()
+        except PromQLError as e:
+            _queries.inc(1, kind, e.error_type)
+            message = str(e)
+            if e.error_type == "bad_data" and not message.startswith("invalid parameter"):
+                message = f'invalid parameter "query": {message}'
+            raise ApiError(e.error_type, message) from None
+        finally:
+            _query_seconds.observe(time.perf_counter() - started, kind)
+        _queries.inc(1, kind, "success")
+        rtype: str = result.result_type
+        value = result.value
+        warnings = list(result.warnings)
+        if limit and rtype in ("vector", "matrix") and len(value) > limit:
+            value = value[:limit]
+            warnings.append(TRUNCATED_WARNING)
+        data = RawJSON(encoding.result_json(rtype, value))
+        return ok(data, warnings, list(result.infos))
+
+    def query(self, params: Params) -> Response:
+        t = time_param(params, "time", self._now_ms())
+        opts = self._query_options(params)
+        limit = limit_param(params)
+        q = params.get("query")
+        return self._run("instant", lambda: self.engine.instant(q, t, **opts), limit)
+
+    def query_range(self, params: Params) -> Response:
+        start = self._required_time(params, "start")
+        end = self._required_time(params, "end")
+        if end < start:
+            raise bad_data("end timestamp must not be before start time")
+        step = duration_param(params, "step")
+        if step is None:
+            raise bad_data('invalid parameter "step": cannot parse "" to a valid duration')
+        if step <= 0:
+            raise bad_data(
+                "zero or negative query resolution step widths are not accepted. "
+                "Try a positive integer"
+            )
+        if (end - start) // step > self.max_points:
+            raise bad_data(
+                f"exceeded maximum resolution of {self.max_points:,} points per timeseries. "
+                "Try decreasing the query resolution (?step=XX)"
+            )
+        step_ms = max(1, round(step))
+        opts = self._query_options(params)
+        limit = limit_param(params)
+        q = params.get("query")
+        return self._run(
+            "range",
+            lambda: self.engine.range(q, start, end, step_ms, **opts),
+            limit,
+        )
+
+    @staticmethod
+    def _required_time(params: Params, name: str) -> int:
+        if not params.has(name):
+            raise bad_data(f'invalid parameter "{name}": cannot parse "" to a valid timestamp')
+        return time_param(params, name, 0)
+
+    # --- metadata -----------------------------------------------------------------------
+
+    @staticmethod
+    def _window(params: Params) -> tuple[int, int]:
+        start = time_param(params, "start", MIN_TIME_MS)
+        end = time_param(params, "end", MAX_TIME_MS)
+        if end < start:
+            raise bad_data("end timestamp must not be before start time")
+        return start, end
+
+    def series(self, params: Params) -> Response:
+        matches = params.getall("match[]")
+        if not matches:
+            raise bad_data("no match[] parameter provided")
+        sets = parse_matches(matches)
+        start, end = self._window(params)
+        limit = limit_param(params)
+        found: set[Labels] = set()
+        for ms in sets:
+            found.update(self.querier.series(ms, start, end))
+        out = sorted(found)
+        warnings = []
+        if limit and len(out) > limit:
+            out = out[:limit]
+            warnings.append(TRUNCATED_WARNING)
+        return ok([dict(lb) for lb in out], warnings)
+
+    def _matcher_sets(self, params: Params) -> list[list[Matcher]]:
+        matches = params.getall("match[]")
+        return parse_matches(matches) if matches else [[]]
+
+    def labels(self, params: Params) -> Response:
+        sets = self._matcher_sets(params)
+        start, end = self._window(params)
+        limit = limit_param(params)
+        names: set[str] = set()
+        for ms in sets:
+            names.update(self.querier.label_names(ms, start, end))
+        return self._limited(sorted(names), limit)
+
+    def label_values(self, raw_name: str, params: Params) -> Response:
+        name = unescape_label_name(raw_name)
+        if not name:
+            raise bad_data(f"invalid label name: {raw_name!r}")
+        sets = self._matcher_sets(params)
+        start, end = self._window(params)
+        limit = limit_param(params)
+        values: set[str] = set()
+        for ms in sets:
+            values.update(self.querier.label_values(name, ms, start, end))
+        return self._limited(sorted(values), limit)
+
+    @staticmethod
+    def _limited(items: list[str], limit: int) -> Response:
+        if limit and len(items) > limit:
+            return ok(items[:limit], [TRUNCATED_WARNING])
+        return ok(items)
+
+    def metadata(self, params: Params) -> Response:
+        limit = limit_param(params)
+        per_metric = 0
+        if params.has("limit_per_metric"):
+            text = params.get("limit_per_metric")
+            try:
+                per_metric = int(text)
+            except ValueError:
+                raise bad_data(
+                    f'invalid parameter "limit_per_metric": cannot parse "{text}" to a valid int'
+                ) from None
+        metric = params.get("metric")
+        out: dict[str, list[dict[str, str]]] = {}
+        for family, items in sorted(self.querier.metadata().items()):
+            if metric and family != metric:
+                continue
+            if limit and len(out) >= limit:
+                break
+            unique: list[dict[str, str]] = []
+            for m in items:
+                entry = {"type": m.type, "help": m.help, "unit": m.unit}
+                if entry not in unique:
+                    unique.append(entry)
+            if per_metric > 0:
+                unique = unique[:per_metric]
+            out[family] = unique
+        return ok(out)
+
+    def query_exemplars(self, params: Params) -> Response:
+        start, end = self._window(params)
+        sets = query_selectors(params.get("query"))
+        seen: dict[Labels, list] = {}
+        for ms in sets:
+            for labels, exemplars in self.querier.exemplars(ms, start, end):
+                seen.setdefault(labels, exemplars)
+        groups = sorted(seen.items())
+        return ok(RawJSON(encoding.exemplars_json(groups)))
+
+    # --- status -------------------------------------------------------------------------
+
+    def buildinfo(self, _params: Params) -> Response:
+        return ok(
+            {
+                "version": PROMETHEUS_COMPAT_VERSION,
+                "revision": f"grafana-agent-bridge-{__version__}",
+                "branch": "main",
+                "buildUser": "grafana-agent-bridge",
+                "buildDate": "",
+                "goVersion": "python",
+            }
+        )
+
+    def status_config(self, _params: Params) -> Response:
+        return ok({"yaml": self._config_yaml()})
+
+    def status_flags(self, _params: Params) -> Response:
+        return ok(self._flags())
+
+    def runtimeinfo(self, _params: Params) -> Response:
+        return ok({"goroutineCount": threading.active_count(), "GOMAXPROCS": 0})

@@ -1,0 +1,90 @@
+"""``match[]`` selectors and the selectors inside a query, as label matchers for the store."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import promql_parser as pp
+
+from ..labels import METRIC_NAME, Matcher, MatchType
+from ..promql.regex import translate
+from .params import bad_data
+
+_OPS = {
+    "Equal": MatchType.EQUAL,
+    "NotEqual": MatchType.NOT_EQUAL,
+    "Re": MatchType.REGEX,
+    "NotRe": MatchType.NOT_REGEX,
+}
+
+
+def _parse(text: str) -> pp.Expr:
+    try:
+        return pp.parse(text)
+    except BaseException as e:  # the Rust extension raises ValueError or its own panic type
+        if isinstance(e, (KeyboardInterrupt, SystemExit)):
+            raise
+        raise bad_data(f'invalid parameter "match[]": {e}') from None
+
+
+def vector_matcher_sets(vs: pp.VectorSelector) -> list[list[Matcher]]:
+    """One matcher list per ``or`` alternative of the selector (usually exactly one)."""
+
+    def convert(ms: list[pp.Matcher]) -> list[Matcher]:
+        out = []
+        for m in ms:
+            op = _OPS[str(m.op).rsplit(".", 1)[-1]]
+            value = m.value
+            if op in (MatchType.REGEX, MatchType.NOT_REGEX):
+                value = translate(value)
+            try:
+                out.append(Matcher(m.name, op, value))
+            except Exception as e:  # re.error and friends
+                raise bad_data(f"invalid regular expression {m.value!r}: {e}") from None
+        if vs.name and not any(x.name == METRIC_NAME for x in out):
+            out.insert(0, Matcher(METRIC_NAME, MatchType.EQUAL, vs.name))
+        return out
+
+    groups = vs.matchers.or_matchers
+    if groups:
+        return [convert(list(g)) for g in groups]
+    return [convert(list(vs.matchers.matchers))]
+
+
+def parse_match(text: str) -> list[list[Matcher]]:
+    """A ``match[]`` value: a bare series selector, which must not match everything."""
+    expr = _parse(text)
+    if not isinstance(expr, pp.VectorSelector):
+        raise bad_data(f'invalid parameter "match[]": {text!r} is not a series selector')
+    sets = vector_matcher_sets(expr)
+    for ms in sets:
+        if all(m.matches_empty() for m in ms):
+            raise bad_data(
+                'invalid parameter "match[]": vector selector must contain at least one '
+                "non-empty matcher"
+            )
+    return sets
+
+
+def parse_matches(values: list[str]) -> list[list[Matcher]]:
+    out: list[list[Matcher]] = []
+    for v in values:
+        out.extend(parse_match(v))
+    return out
+
+
+def query_selectors(query: str) -> list[list[Matcher]]:
+    """Every vector selector in a PromQL query, for ``query_exemplars``."""
+    return [ms for vs in _walk(_parse(query)) for ms in vector_matcher_sets(vs)]
+
+
+def _walk(node: object) -> Iterator[pp.VectorSelector]:
+    if isinstance(node, pp.VectorSelector):
+        yield node
+        return
+    for attr in ("expr", "lhs", "rhs", "param", "vector_selector"):
+        child = getattr(node, attr, None)
+        if child is not None:
+            yield from _walk(child)
+    for arg in getattr(node, "args", None) or ():
+        yield from _walk(arg)

@@ -1,0 +1,154 @@
+"""This machine's basic metrics from /proc and /sys, under node_exporter's names and labels.
+
+Only what a dashboard for "is this machine healthy" needs (CPU, memory, load, filesystems,
+network), so that a Grafana node-exporter dashboard works on the bridge's data unchanged.
+Each reader tolerates a missing or unreadable file (containers hide some): that part is skipped
+and the rest is still collected.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from pathlib import Path
+
+from .families import Collected
+
+log = logging.getLogger(__name__)
+
+CPU_MODES = ("user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal")
+
+# node_exporter's default exclusions (collector/filesystem_linux.go).
+_FS_TYPES_EXCLUDED = re.compile(
+    r"^(autofs|binfmt_misc|bpf|cgroup2?|configfs|debugfs|devpts|devtmpfs|fusectl|hugetlbfs|"
+    r"iso9660|mqueue|nsfs|overlay|proc|procfs|pstore|rpc_pipefs|securityfs|selinuxfs|squashfs|"
+    r"erofs|sysfs|tracefs)$"
+)
+_MOUNTS_EXCLUDED = re.compile(
+    r"^/(dev|proc|run/credentials/.+|sys|var/lib/docker/.+|var/lib/containers/storage/.+)($|/)"
+)
+_NET_FIELDS = ("bytes", "packets", "errs", "drop", "fifo", "frame", "compressed", "multicast")
+_NET_TX_FIELDS = ("bytes", "packets", "errs", "drop", "fifo", "colls", "carrier", "compressed")
+
+
+class HostCollector:
+    def __init__(self, proc: str = "/proc", sys: str = "/sys") -> None:
+        self.proc = Path(proc)
+        self.sys = Path(sys)
+        self.user_hz = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+        self._warned: set[str] = set()
+
+    def collect(self) -> Collected:
+        out = Collected()
+        for part in (self._cpu, self._memory, self._load, self._filesystems, self._network):
+            try:
+                part(out)
+            except (OSError, ValueError, IndexError) as e:
+                if part.__name__ not in self._warned:  # say it once, not every interval
+                    self._warned.add(part.__name__)
+                    log.warning("host metrics: skipping %s: %s", part.__name__.lstrip("_"), e)
+        return out
+
+    def _read(self, relative: str) -> str:
+        return (self.proc / relative).read_text()
+
+    def _cpu(self, out: Collected) -> None:
+        out.family("node_cpu_seconds_total", "counter", "Seconds the CPUs spent in each mode.")
+        for line in self._read("stat").splitlines():
+            if not line.startswith("cpu") or line.startswith("cpu "):
+                continue
+            fields = line.split()
+            cpu = fields[0][3:]
+            for mode, ticks in zip(CPU_MODES, fields[1:]):
+                out.add("node_cpu_seconds_total", int(ticks) / self.user_hz, cpu=cpu, mode=mode)
+        for line in self._read("stat").splitlines():
+            if line.startswith("btime "):
+                out.family("node_boot_time_seconds", "gauge", "Node boot time, in unixtime.")
+                out.add("node_boot_time_seconds", float(line.split()[1]))
+
+    def _memory(self, out: Collected) -> None:
+        for line in self._read("meminfo").splitlines():
+            key, _, rest = line.partition(":")
+            parts = rest.split()
+            if not parts:
+                continue
+            value = float(parts[0])
+            if len(parts) > 1 and parts[1] == "kB":
+                value *= 1024
+                name = f"node_memory_{_metric_part(key)}_bytes"
+            else:
+                name = f"node_memory_{_metric_part(key)}"
+            out.family(name, "gauge", f"Memory information field {name[12:]}.")
+            out.add(name, value)
+
+    def _load(self, out: Collected) -> None:
+        fields = self._read("loadavg").split()
+        for name, text in zip(("node_load1", "node_load5", "node_load15"), fields):
+            out.family(name, "gauge", f"{name[9:]}m load average.")
+            out.add(name, float(text))
+
+    def _filesystems(self, out: Collected) -> None:
+        names = {
+            "size_bytes": "Filesystem size in bytes.",
+            "free_bytes": "Filesystem free space in bytes.",
+            "avail_bytes": "Filesystem space available to non-root users in bytes.",
+            "files": "Filesystem total file nodes.",
+            "files_free": "Filesystem total free file nodes.",
+            "readonly": "Filesystem read-only status.",
+        }
+        for suffix, help_text in names.items():
+            out.family(f"node_filesystem_{suffix}", "gauge", help_text)
+        seen: set[tuple[str, str]] = set()
+        for line in self._read("self/mounts").splitlines():
+            fields = line.split()
+            if len(fields) < 4:
+                continue
+            device, mountpoint, fstype, options = fields[:4]
+            mountpoint = _unescape_mount(mountpoint)
+            if _FS_TYPES_EXCLUDED.match(fstype) or _MOUNTS_EXCLUDED.match(mountpoint):
+                continue
+            if (device, mountpoint) in seen:
+                continue
+            seen.add((device, mountpoint))
+            try:
+                st = os.statvfs(mountpoint)
+            except OSError:
+                continue
+            labels = {"device": device, "fstype": fstype, "mountpoint": mountpoint}
+            ro = "ro" in options.split(",")
+            out.add("node_filesystem_size_bytes", st.f_blocks * st.f_frsize, **labels)
+            out.add("node_filesystem_free_bytes", st.f_bfree * st.f_frsize, **labels)
+            out.add("node_filesystem_avail_bytes", st.f_bavail * st.f_frsize, **labels)
+            out.add("node_filesystem_files", st.f_files, **labels)
+            out.add("node_filesystem_files_free", st.f_ffree, **labels)
+            out.add("node_filesystem_readonly", 1.0 if ro else 0.0, **labels)
+
+    def _network(self, out: Collected) -> None:
+        for i, f in enumerate((*_NET_FIELDS, *_NET_TX_FIELDS)):
+            direction = "receive" if i < len(_NET_FIELDS) else "transmit"
+            out.family(
+                f"node_network_{direction}_{f}_total",
+                "counter",
+                f"Network device statistic {direction}_{f}.",
+            )
+        for line in self._read("net/dev").splitlines()[2:]:
+            device, _, rest = line.partition(":")
+            values = rest.split()
+            if len(values) < 16:
+                continue
+            device = device.strip()
+            for i, f in enumerate(_NET_FIELDS):
+                out.add(f"node_network_receive_{f}_total", float(values[i]), device=device)
+            for i, f in enumerate(_NET_TX_FIELDS):
+                out.add(f"node_network_transmit_{f}_total", float(values[8 + i]), device=device)
+
+
+def _metric_part(key: str) -> str:
+    """``Active(anon)`` → ``Active_anon``, as node_exporter names meminfo fields."""
+    return re.sub(r"[^a-zA-Z0-9_]", "_", key.replace("(", "_").replace(")", "")).strip("_")
+
+
+def _unescape_mount(path: str) -> str:
+    r"""/proc/mounts escapes space, tab, newline and backslash as octal (``\\040``)."""
+    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), path)

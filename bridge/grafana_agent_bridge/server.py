@@ -1,0 +1,264 @@
+"""The daemon: store, PromQL engine, HTTP server, collection, forwarding and tracing, wired.
+
+Start order follows dependencies (the store first: replaying its WAL may take a while and
+nothing can be answered before it is done); shutdown runs in reverse so that every write
+acknowledged with 204 is in the WAL before the store closes: stop accepting writes (503),
+stop the HTTP loop, let requests in progress finish, stop collectors and forwarding, then
+close the store.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import socket
+import ssl
+import threading
+import time
+from pathlib import Path
+from types import FrameType
+
+from . import __version__, collect, tracing
+from .api import BridgeHTTPServer, QueryAPI, WriteAPI
+from .config import BridgeConfig, duration_ms
+from .forward import ForwardManager
+from .metrics import REGISTRY, Registry
+from .promql import Engine
+from .store import Store, StoreOptions
+
+log = logging.getLogger(__name__)
+
+DRAIN_TIMEOUT_S = 10.0
+
+
+def store_options(config: BridgeConfig) -> StoreOptions:
+    s = config.storage
+    return StoreOptions(
+        retention_time_ms=duration_ms(s.retention_time),
+        retention_size_bytes=s.retention_size,
+        block_duration_ms=duration_ms(s.block_duration),
+        wal_segment_bytes=s.wal_segment_size,
+    )
+
+
+def primary_ip() -> str:
+    """The address other machines most likely reach this one at (no packet is sent)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            s.connect(("192.0.2.1", 9))  # TEST-NET-1: only selects the outgoing interface
+            return str(s.getsockname()[0])
+        except OSError:
+            return "127.0.0.1"
+
+
+def _redacted_yaml(config: BridgeConfig) -> str:
+    data = config.model_dump(mode="json")
+    if data["query"].get("auth_token"):
+        data["query"]["auth_token"] = "<secret>"
+    for target in data["forward"]["targets"]:
+        if target.get("bearer_token"):
+            target["bearer_token"] = "<secret>"
+        target["headers"] = {k: "<secret>" for k in target.get("headers", {})}
+    import yaml
+
+    return yaml.safe_dump(data, sort_keys=False)
+
+
+class Daemon:
+    """One running bridge. ``start`` returns once it serves; ``stop`` is idempotent."""
+
+    def __init__(self, config: BridgeConfig, *, registry: Registry = REGISTRY) -> None:
+        self.config = config
+        self.registry = registry
+        self.store: Store | None = None
+        self.http: BridgeHTTPServer | None = None
+        self.write_api: WriteAPI | None = None
+        self.collection: collect.Collection | None = None
+        self.forwarder: ForwardManager | None = None
+        self._http_thread: threading.Thread | None = None
+        self._stopped = threading.Event()
+        self._stop_lock = threading.Lock()
+
+    # --- lifecycle -------------------------------------------------------------------------
+
+    def start(self) -> None:
+        cfg = self.config
+        if tracing.setup(cfg.tracing):
+            log.info("tracing requests to %s", cfg.tracing.traces_url())
+        data_dir = Path(cfg.data_dir)
+        log.info("opening the store in %s (replaying the write-ahead log)", data_dir.resolve())
+        started = time.monotonic()
+        self.store = Store.open(data_dir, store_options(cfg))
+        log.info("store ready in %.2fs", time.monotonic() - started)
+        q = cfg.query
+        engine = Engine(
+            self.store,
+            lookback_delta_ms=duration_ms(q.lookback_delta),
+            max_samples=q.max_samples,
+            timeout_s=q.timeout.total_seconds(),
+        )
+        query_api = QueryAPI(
+            engine,
+            self.store,
+            timeout_s=q.timeout.total_seconds(),
+            max_points_per_series=q.max_points_per_series,
+            config_yaml=lambda: _redacted_yaml(cfg),
+            flags=self._flags,
+        )
+        self.write_api = WriteAPI(self.store)
+        host, port = cfg.listen
+        self.http = BridgeHTTPServer(
+            (host, port),
+            query_api,
+            self.write_api,
+            auth_token=q.resolve_auth_token(),
+            allowed_networks=cfg.ingest.allowed_networks(),
+            max_body_bytes=cfg.ingest.max_body_bytes,
+            ssl_context=self._ssl_context(),
+            registry=self.registry,
+            index_text=self.banner,
+        )
+        self._http_thread = threading.Thread(
+            target=self.http.serve_forever, kwargs={"poll_interval": 0.2}, name="http"
+        )
+        self._http_thread.start()
+        log.info("serving the Prometheus API and remote write on %s", self.listen_url())
+        jobs = collect.build_jobs(cfg.collect, self.registry, self._self_instance())
+        self.collection = collect.Collection(jobs, self.store)
+        self.collection.start()
+        self._start_forwarding()
+
+    def _start_forwarding(self) -> None:
+        """Send everything stored to each ``forward.targets`` entry, from the change feed."""
+        if not self.config.forward.targets:
+            return
+        assert self.store is not None
+        self.forwarder = ForwardManager(
+            self.store,
+            self.config.forward,
+            self.registry,
+            state_dir=Path(self.config.data_dir) / "forward-state",
+        )
+        self.forwarder.start()
+        log.info("forwarding to %s", ", ".join(t.url for t in self.config.forward.targets))
+
+    def stop(self) -> None:
+        with self._stop_lock:
+            if self._stopped.is_set():
+                return
+            self._stopped.set()
+        log.info("shutting down")
+        if self.write_api is not None:
+            self.write_api.shutting_down = True
+        if self.http is not None:
+            self.http.ready = False
+            self.http.shutdown()
+            if not self.http.drain(DRAIN_TIMEOUT_S):
+                log.warning("requests still running after %.0fs; closing anyway", DRAIN_TIMEOUT_S)
+            self.http.server_close()
+        if self.collection is not None:
+            self.collection.stop()
+        if self.forwarder is not None:
+            try:
+                self.forwarder.stop()
+            except Exception:
+                log.exception("stopping forwarding failed")
+        if self.store is not None:
+            self.store.close()
+        tracing.shutdown()
+        log.info("stopped")
+
+    def wait(self) -> None:
+        """Block until ``stop`` is called (from a signal handler or another thread)."""
+        while not self._stopped.wait(1.0):
+            pass
+
+    # --- what it tells people --------------------------------------------------------------
+
+    def _scheme(self) -> str:
+        return "https" if self.config.tls.enabled else "http"
+
+    def listen_url(self) -> str:
+        host, _ = self.config.listen
+        port = self.http.port if self.http else self.config.listen[1]
+        shown = host or "0.0.0.0"
+        if ":" in shown:
+            shown = f"[{shown}]"
+        return f"{self._scheme()}://{shown}:{port}"
+
+    def grafana_url(self) -> str:
+        """The datasource URL to give Grafana: this machine's address, not a wildcard."""
+        host, _ = self.config.listen
+        port = self.http.port if self.http else self.config.listen[1]
+        if host in ("", "0.0.0.0", "::"):
+            host = primary_ip()
+        if ":" in host:
+            host = f"[{host}]"
+        return f"{self._scheme()}://{host}:{port}"
+
+    def _self_instance(self) -> str:
+        port = self.http.port if self.http else self.config.listen[1]
+        return f"{socket.gethostname()}:{port}"
+
+    def banner(self) -> str:
+        targets = self.config.forward.targets
+        forwarding = (
+            "Forwarding to: " + ", ".join(t.url for t in targets)
+            if targets
+            else "Forwarding to: nothing (no forward targets configured)."
+        )
+        return (
+            f"grafana-agent-bridge {__version__} is serving on {self.listen_url()}\n"
+            f"Add this URL in Grafana as a Prometheus datasource: {self.grafana_url()}\n"
+            f"{collect.describe(self.config.collect)}\n"
+            f"{forwarding}\n"
+            f"Remote write endpoint: {self.grafana_url()}/api/v1/write\n"
+        )
+
+    def _flags(self) -> dict[str, str]:
+        c = self.config
+        return {
+            "web.listen-address": c.listen_address,
+            "storage.tsdb.path": c.data_dir,
+            "storage.tsdb.retention.time": str(
+                c.model_dump(mode="json")["storage"]["retention_time"]
+            ),
+            "query.lookback-delta": str(c.model_dump(mode="json")["query"]["lookback_delta"]),
+            "query.timeout": str(c.model_dump(mode="json")["query"]["timeout"]),
+            "query.max-samples": str(c.query.max_samples),
+        }
+
+    def _ssl_context(self) -> ssl.SSLContext | None:
+        tls = self.config.tls
+        if not tls.enabled:
+            return None
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+        ctx.load_cert_chain(tls.cert_file, tls.key_file)
+        return ctx
+
+
+def run(config: BridgeConfig, *, print_banner: bool = True) -> int:
+    """Run the daemon until SIGTERM/SIGINT; the exit status for the CLI."""
+    daemon = Daemon(config)
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        log.info("received %s", signal.Signals(signum).name)
+        threading.Thread(target=daemon.stop, name="shutdown").start()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    try:
+        daemon.start()
+    except OSError as e:
+        log.error("cannot start: %s", e)
+        daemon.stop()
+        return 1
+    if print_banner:
+        print(daemon.banner(), flush=True)
+    daemon.wait()
+    # stop() runs in the signal's thread; give it time to close the store before exiting.
+    for t in threading.enumerate():
+        if t.name == "shutdown":
+            t.join()
+    return 0
