@@ -1,0 +1,330 @@
+"""Real peers for the forwarding and fault tests: a Prometheus receiver, the bridge daemon as a
+child process (so it can be ``kill -9``-ed), and a steady remote-write pusher that records
+exactly which samples the bridge acknowledged.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.parse
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from grafana_agent_bridge.labels import Labels, make_labels
+from grafana_agent_bridge.remote_write import REMOTE_WRITE_HEADERS, encode_write_request
+from grafana_agent_bridge.storage import SeriesBatch
+
+PROMETHEUS = os.environ.get("PROMETHEUS_BIN", "/usr/bin/prometheus")
+
+
+def require_prometheus() -> str:
+    """The Prometheus binary; skip (fail under ``REQUIRE_PROMETHEUS=1``) when absent."""
+    if os.path.exists(PROMETHEUS) and os.access(PROMETHEUS, os.X_OK):
+        return PROMETHEUS
+    if os.environ.get("REQUIRE_PROMETHEUS") == "1":
+        pytest.fail(f"Prometheus not found at {PROMETHEUS} (REQUIRE_PROMETHEUS=1)")
+    pytest.skip(f"Prometheus not installed at {PROMETHEUS}")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_until(cond: Callable[[], bool], timeout: float, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if cond():
+                return
+        except (OSError, http.client.HTTPException, ValueError):
+            pass
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.05)
+
+
+def http_get(base: str, path: str, timeout: float = 10.0) -> tuple[int, bytes]:
+    u = urllib.parse.urlsplit(base)
+    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=timeout)
+    try:
+        conn.request("GET", path)
+        resp = conn.getresponse()
+        return resp.status, resp.read()
+    finally:
+        conn.close()
+
+
+def http_post(
+    base: str, path: str, body: bytes, headers: dict[str, str], timeout: float = 10.0
+) -> tuple[int, bytes]:
+    u = urllib.parse.urlsplit(base)
+    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=timeout)
+    try:
+        conn.request("POST", path, body=body, headers=headers)
+        resp = conn.getresponse()
+        return resp.status, resp.read()
+    finally:
+        conn.close()
+
+
+def parse_metrics(text: str) -> dict[str, float]:
+    """``name{labels}`` → value from the text exposition format."""
+    out: dict[str, float] = {}
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        key, _, value = line.rpartition(" ")
+        try:
+            out[key] = float(value)
+        except ValueError:
+            continue
+    return out
+
+
+class Prometheus:
+    """A real Prometheus with its remote-write receiver on, in a temporary directory."""
+
+    def __init__(self, workdir: Path) -> None:
+        binary = require_prometheus()
+        workdir.mkdir(parents=True, exist_ok=True)
+        (workdir / "prometheus.yml").write_text("global:\n  scrape_interval: 1h\n")
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.write_url = f"{self.url}/api/v1/write"
+        self.log = open(workdir / "prometheus.log", "wb")  # noqa: SIM115
+        self.proc = subprocess.Popen(
+            [
+                binary,
+                f"--config.file={workdir / 'prometheus.yml'}",
+                f"--storage.tsdb.path={workdir / 'tsdb'}",
+                f"--web.listen-address=127.0.0.1:{self.port}",
+                "--web.enable-remote-write-receiver",
+                "--log.level=warn",
+            ],
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+        wait_until(lambda: http_get(self.url, "/-/ready")[0] == 200, 30, "Prometheus to be ready")
+
+    def samples(self, metric: str, at_ms: int) -> dict[Labels, list[tuple[int, float]]]:
+        """Every stored sample of ``metric`` in the hour before ``at_ms``, per series."""
+        q = urllib.parse.urlencode({"query": f"{metric}[1h]", "time": f"{at_ms / 1000:.3f}"})
+        status, body = http_get(self.url, f"/api/v1/query?{q}", timeout=60)
+        assert status == 200, body[:500]
+        out: dict[Labels, list[tuple[int, float]]] = {}
+        for item in json.loads(body)["data"]["result"]:
+            labels = make_labels(item["metric"])
+            out[labels] = [(round(float(t) * 1000), float(v)) for t, v in item["values"]]
+        return out
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.log.close()
+
+
+def bridge_config(data_dir: Path, port: int, forward_urls: list[str], **forward: object) -> str:
+    targets = "".join(f"    - url: {u}\n      name: up{i}\n" for i, u in enumerate(forward_urls))
+    extra = "".join(f"  {k}: {v}\n" for k, v in forward.items())
+    return (
+        f"listen_address: 127.0.0.1:{port}\n"
+        f"data_dir: {data_dir}\n"
+        "collect:\n  host: false\n  self: false\n"
+        "forward:\n" + (f"  targets:\n{targets}" if targets else "  targets: []\n") + extra
+    )
+
+
+class Bridge:
+    """The bridge daemon (``grafana-agent-bridge serve``) as a child process."""
+
+    def __init__(
+        self,
+        workdir: Path,
+        forward_urls: list[str] | None = None,
+        *,
+        port: int | None = None,
+        launcher: list[str] | None = None,
+        env: dict[str, str] | None = None,
+        **forward: object,
+    ) -> None:
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.workdir = workdir
+        self.data_dir = workdir / "data"
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.config = workdir / "bridge.yaml"
+        self.config.write_text(
+            bridge_config(self.data_dir, self.port, forward_urls or [], **forward)
+        )
+        self.log_path = workdir / "bridge.log"
+        self.launcher = launcher or [sys.executable, "-m", "grafana_agent_bridge"]
+        self.env = {**os.environ, **(env or {})}
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.starts = 0
+
+    def start(self, timeout: float = 30.0) -> Bridge:
+        log = open(self.log_path, "ab")  # noqa: SIM115
+        self.proc = subprocess.Popen(
+            [*self.launcher, "serve", "--config", str(self.config)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=self.env,
+        )
+        log.close()
+        self.starts += 1
+        proc = self.proc
+        wait_until(
+            lambda: proc.poll() is None and http_get(self.url, "/-/ready", 2)[0] == 200,
+            timeout,
+            f"the bridge to be ready (see {self.log_path})",
+        )
+        return self
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def kill9(self) -> None:
+        if self.proc is not None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait()
+            self.proc = None
+
+    def stop(self, timeout: float = 20.0) -> int:
+        if self.proc is None:
+            return 0
+        self.proc.terminate()
+        try:
+            code = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            code = self.proc.wait()
+        self.proc = None
+        return code
+
+    def metrics(self) -> dict[str, float]:
+        status, body = http_get(self.url, "/metrics")
+        assert status == 200
+        return parse_metrics(body.decode())
+
+    def metric(self, name: str, default: float = 0.0) -> float:
+        return self.metrics().get(name, default)
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+def series_labels(metric: str, n: int) -> list[Labels]:
+    return [make_labels({"__name__": metric, "series": f"s{i:03d}"}) for i in range(n)]
+
+
+class Pusher:
+    """Pushes one sample per series per tick, retrying each request until it gets 204.
+
+    Only a 204 counts as acknowledged, so ``acked`` is exactly what the bridge promised to
+    keep: ticks ``0 .. acked-1`` of every series, with value ``tick + series index``.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        metric: str = "fwd_test",
+        series: int = 20,
+        interval_s: float = 0.05,
+        start_ms: int | None = None,
+    ) -> None:
+        self.url = url
+        self.labels = series_labels(metric, series)
+        self.interval = interval_s
+        self.step_ms = max(1, round(interval_s * 1000))
+        self.start_ms = start_ms if start_ms is not None else int(time.time() * 1000)
+        self.acked = 0
+        self.failures = 0
+        self.statuses: dict[int, int] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def timestamp(self, tick: int) -> int:
+        return self.start_ms + tick * self.step_ms
+
+    def expected(self) -> dict[Labels, list[tuple[int, float]]]:
+        return {
+            labels: [(self.timestamp(k), float(k + i)) for k in range(self.acked)]
+            for i, labels in enumerate(self.labels)
+        }
+
+    def body(self, tick: int) -> bytes:
+        t = np.array([self.timestamp(tick)], dtype=np.int64)
+        return encode_write_request(
+            SeriesBatch(labels, t, np.array([float(tick + i)]))
+            for i, labels in enumerate(self.labels)
+        )
+
+    def start(self) -> Pusher:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(30)
+
+    def _run(self) -> None:
+        u = urllib.parse.urlsplit(self.url)
+        conn: http.client.HTTPConnection | None = None
+        next_at = time.monotonic()
+        tick = 0
+        body = self.body(tick)
+        while not self._stop.is_set():
+            status = 0
+            try:
+                if conn is None:
+                    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=10)
+                conn.request("POST", "/api/v1/write", body=body, headers=REMOTE_WRITE_HEADERS)
+                resp = conn.getresponse()
+                resp.read()
+                status = resp.status
+            except (OSError, http.client.HTTPException):
+                if conn is not None:
+                    conn.close()
+                conn = None
+            self.statuses[status] = self.statuses.get(status, 0) + 1
+            if status == 204:
+                tick += 1
+                self.acked = tick
+                body = self.body(tick)
+                next_at += self.interval
+                self._stop.wait(max(0.0, next_at - time.monotonic()))
+            else:
+                self.failures += 1
+                next_at = time.monotonic()
+                self._stop.wait(0.05)
+        if conn is not None:
+            conn.close()
+
+
+def compare(
+    expected: dict[Labels, list[tuple[int, float]]], got: dict[Labels, list[tuple[int, float]]]
+) -> tuple[int, int]:
+    """(samples expected, samples missing or different) between two per-series sample maps."""
+    total = missing = 0
+    for labels, samples in expected.items():
+        have = dict(got.get(labels, []))
+        total += len(samples)
+        missing += sum(1 for t, v in samples if have.get(t) != v)
+    return total, missing
