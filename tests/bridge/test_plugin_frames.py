@@ -9,6 +9,7 @@ import pytest
 from grafana_agent_bridge.plugin.frames import (
     Notice,
     ResultError,
+    exemplar_frame,
     frames_from_data,
     legend,
     notices_from,
@@ -164,3 +165,24 @@ def test_native_histogram_series_are_skipped_with_a_warning():
 def test_malformed_results_are_rejected(data, message):
     with pytest.raises(ResultError, match=message):
         frames_from_data("A", data)
+
+
+def test_exemplars_become_one_frame_with_a_column_per_label():
+    data = [
+        {
+            "seriesLabels": {"__name__": "rpc_seconds", "job": "api"},
+            "exemplars": [
+                {"labels": {"trace_id": "b"}, "value": "0.5", "timestamp": 1700000001.5},
+                {"labels": {"span_id": "s"}, "value": "2", "timestamp": 1700000000},
+            ],
+        }
+    ]
+    table, meta = decode(exemplar_frame("A", data))
+    assert meta["name"] == "exemplar"
+    assert json.loads(meta["meta"])["custom"] == {"resultType": "exemplar"}
+    assert table.column_names == ["Time", "Value", "__name__", "job", "span_id", "trace_id"]
+    assert table.column("Value").to_pylist() == [2.0, 0.5]  # sorted by time
+    assert table.column("trace_id").to_pylist() == ["", "b"]
+    assert exemplar_frame("A", []) is None
+    with pytest.raises(ResultError):
+        exemplar_frame("A", [{"seriesLabels": {}, "exemplars": [{"value": 1}]}])

@@ -36,7 +36,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grafana_agent_bridge.plugin import install as plugin_install
 from grafana_agent_bridge.plugin import pluginv2_pb2 as pb
 from grafana_agent_bridge.remote_write import REMOTE_WRITE_HEADERS, encode_write_request
-from grafana_agent_bridge.storage import SeriesData
+from grafana_agent_bridge.storage import Exemplar, SeriesBatch
 
 PROMETHEUS = os.environ.get("PROMETHEUS_BIN") or shutil.which("prometheus")
 if PROMETHEUS is None and os.environ.get("REQUIRE_PROMETHEUS") != "1":
@@ -53,6 +53,7 @@ ALERT_HEADERS = {"FromAlert": "true", "http_X-Rule-Uid": "rule-1", "X-Grafana-Or
 METRIC = "plugin_test_temperature"
 STEP_S = 15
 SAMPLES = 41  # ten minutes at 15 s
+TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 NUMERIC_TYPES = (pa.float64(), pa.float32(), pa.int64(), pa.int32())
 
 
@@ -107,6 +108,7 @@ def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prometheus]
             f"--storage.tsdb.path={work / 'data'}",
             f"--web.listen-address=127.0.0.1:{port}",
             "--web.enable-remote-write-receiver",
+            "--enable-feature=exemplar-storage",
             "--log.level=warn",
         ],
         stdout=subprocess.DEVNULL,
@@ -119,10 +121,11 @@ def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prometheus]
             [end_ms - (SAMPLES - 1 - i) * STEP_S * 1000 for i in range(SAMPLES)], dtype=np.int64
         )
         series = [
-            SeriesData(
+            SeriesBatch(
                 (("__name__", METRIC), ("job", "test"), ("room", room)),
                 times,
                 np.array([expected_value(room, i) for i in range(SAMPLES)], dtype=np.float64),
+                [Exemplar((("trace_id", TRACE_ID),), 60.0, end_ms)] if room == "kitchen" else [],
             )
             for room in ("hall", "kitchen")
         ]
@@ -624,3 +627,34 @@ def test_plugin_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
     finally:
         code = stop(proc)
     assert code == 0
+
+
+def test_exemplars_come_with_dashboard_queries_but_not_alerts(
+    plugin: Plugin, recorder: Recorder, prometheus: Prometheus
+) -> None:
+    recorder.take()
+    end = prometheus.end_ms + 1000
+    model = {"expr": f'{METRIC}{{room="kitchen"}}', "exemplar": True}
+    query = data_query("E", model, end - 600_000, end, max_data_points=40)
+    reply = plugin.query_data(
+        pb.QueryDataRequest(pluginContext=context(recorder.url), queries=[query])
+    )
+    series, exemplars = [decode(f) for f in reply.responses["E"].frames]
+    assert series.meta["type"] == "timeseries-multi"
+    assert exemplars.schema_meta["name"] == "exemplar"
+    assert exemplars.meta["custom"] == {"resultType": "exemplar"}
+    assert exemplars.table.column_names == ["Time", "Value", "__name__", "job", "room", "trace_id"]
+    assert exemplars.times_ms() == [prometheus.end_ms]
+    assert exemplars.values() == [60.0]
+    assert exemplars.table.column("trace_id").to_pylist() == [TRACE_ID]
+    calls = recorder.take()
+    assert [c.path for c in calls] == ["/api/v1/query_range", "/api/v1/query_exemplars"]
+    assert calls[1].params()["start"] == [str((end - 600_000) // 15_000 * 15)]
+    alert = plugin.query_data(
+        pb.QueryDataRequest(
+            pluginContext=context(recorder.url), headers=ALERT_HEADERS, queries=[query]
+        )
+    )
+    (only,) = check_alerting_shape(alert.responses["E"], "E", "timeseries-multi")
+    assert only.labels()["room"] == "kitchen"
+    assert [c.path for c in recorder.take()] == ["/api/v1/query_range"]

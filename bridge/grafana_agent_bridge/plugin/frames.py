@@ -161,6 +161,57 @@ def string_frame(ref_id: str, time_ms: int, text: str, *, executed: str = "") ->
     return encode_frame(ref_id, fields, meta=frame_meta(None, "string", executed=executed))
 
 
+def exemplar_frame(ref_id: str, data: object) -> bytes | None:
+    """All exemplars of a ``query_exemplars`` answer as one frame named ``exemplar``.
+
+    Time and Value, then one string column per label (series labels and exemplar labels, "" where
+    absent): the form Grafana's panels draw as exemplar markers and link to traces from.
+    """
+    if not isinstance(data, list):
+        raise ResultError("exemplar data is not a list")
+    rows: list[tuple[int, float, dict[str, str]]] = []
+    for group in data:
+        if not isinstance(group, dict):
+            raise ResultError("exemplar group is not an object")
+        series_labels = _string_map(group.get("seriesLabels", {}), "seriesLabels")
+        exemplars = group.get("exemplars", [])
+        if not isinstance(exemplars, list):
+            raise ResultError("exemplars is not a list")
+        for exemplar in exemplars:
+            if not isinstance(exemplar, dict):
+                raise ResultError("exemplar is not an object")
+            time_ms, value = parse_sample([exemplar.get("timestamp"), exemplar.get("value")])
+            labels = {**series_labels, **_string_map(exemplar.get("labels", {}), "labels")}
+            rows.append((time_ms, value, labels))
+    if not rows:
+        return None
+    rows.sort(key=lambda row: row[0])
+    names = sorted({name for _, _, labels in rows for name in labels})
+    times = pa.array([row[0] * NS_PER_MS for row in rows], type=pa.timestamp("ns"))
+    values = pa.array([row[1] for row in rows], type=pa.float64())
+    fields = [
+        (pa.field(TIME_FIELD, times.type, nullable=False, metadata={"name": TIME_FIELD}), times),
+        (
+            pa.field(VALUE_FIELD, values.type, nullable=False, metadata={"name": VALUE_FIELD}),
+            values,
+        ),
+    ]
+    for name in names:
+        column = pa.array([row[2].get(name, "") for row in rows], type=pa.string())
+        fields.append(
+            (pa.field(name, pa.string(), nullable=False, metadata={"name": name}), column)
+        )
+    return encode_frame(ref_id, fields, meta=frame_meta(None, "exemplar"), name="exemplar")
+
+
+def _string_map(value: object, what: str) -> dict[str, str]:
+    if not isinstance(value, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+    ):
+        raise ResultError(f"{what} must map label names to string values")
+    return dict(value)
+
+
 def parse_sample(sample: object) -> tuple[int, float]:
     """``[<seconds>, "<value>"]`` -> (ms, value); the time is truncated to ms as Grafana does."""
     if not isinstance(sample, list) or len(sample) != 2:
@@ -178,12 +229,7 @@ def parse_sample(sample: object) -> tuple[int, float]:
 
 
 def _metric(entry: Mapping[str, object]) -> dict[str, str]:
-    metric = entry.get("metric", {})
-    if not isinstance(metric, dict) or not all(
-        isinstance(k, str) and isinstance(v, str) for k, v in metric.items()
-    ):
-        raise ResultError("series metric must map label names to string values")
-    return dict(metric)
+    return _string_map(entry.get("metric", {}), "series metric")
 
 
 def parse_series(result_type: str, result: object) -> tuple[list[Series], list[Notice]]:

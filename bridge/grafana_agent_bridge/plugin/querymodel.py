@@ -181,6 +181,7 @@ class ParsedQuery:
     end_ms: int
     legend_format: str
     utc_offset_sec: int
+    exemplar: bool = False
 
     def aligned_range(self) -> tuple[int, int]:
         """Start and end floored to a multiple of the step (shifted by the UTC offset)."""
@@ -215,6 +216,12 @@ class ParsedQuery:
                 )
             )
         return calls
+
+    def exemplar_request(self) -> PromRequest:
+        """The ``query_exemplars`` call Grafana adds for a query with exemplars turned on."""
+        start, end = self.aligned_range()
+        params = {"query": self.expr, "start": format_time_ms(start), "end": format_time_ms(end)}
+        return PromRequest("api/v1/query_exemplars", params)
 
 
 def align_time(time_ms: int, step_ms: int, utc_offset_sec: int = 0) -> int:
@@ -357,6 +364,7 @@ def parse_query(
         end_ms=to_ms,
         legend_format=legend,
         utc_offset_sec=utc_offset,
+        exemplar=model.get("exemplar") is True,
     )
 
 

@@ -21,6 +21,7 @@ import grpc
 from grafana_agent_bridge.plugin import pluginv2_pb2 as pb
 from grafana_agent_bridge.plugin.frames import (
     ResultError,
+    exemplar_frame,
     frames_from_data,
     notices_from,
 )
@@ -83,8 +84,14 @@ def error_text(reply: Reply) -> str:
     return f"unexpected answer from the server (HTTP {reply.status}): {snippet}"
 
 
-def run_query(upstream: Upstream, query: ParsedQuery, headers: Mapping[str, str]) -> list[bytes]:
-    """Frames for one refId: the range and/or instant call, converted."""
+def run_query(
+    upstream: Upstream,
+    query: ParsedQuery,
+    headers: Mapping[str, str],
+    *,
+    from_alert: bool = False,
+) -> list[bytes]:
+    """Frames for one refId: the range and/or instant call, converted, plus exemplars."""
     frames: list[bytes] = []
     timeout = upstream.settings.query_timeout or None
     for call in query.requests(timeout=timeout):
@@ -111,7 +118,28 @@ def run_query(upstream: Upstream, query: ParsedQuery, headers: Mapping[str, str]
             )
         except ResultError as exc:
             raise QueryError(f"cannot read the server's result: {exc}", status=502) from exc
+    if query.exemplar and not from_alert:  # alert rules never ask for exemplars
+        exemplars = fetch_exemplars(upstream, query, headers)
+        if exemplars is not None:
+            frames.append(exemplars)
     return frames
+
+
+def fetch_exemplars(
+    upstream: Upstream, query: ParsedQuery, headers: Mapping[str, str]
+) -> bytes | None:
+    """The exemplar frame, or None; as in Grafana, a failure here is logged, never shown."""
+    call = query.exemplar_request()
+    try:
+        reply = upstream.call(call.endpoint, call.params, extra_headers=headers)
+        envelope = reply.envelope()
+        if reply.status != 200 or envelope is None or envelope.get("status") != "success":
+            log.warning("exemplars for %s: %s", query.ref_id, error_text(reply))
+            return None
+        return exemplar_frame(query.ref_id, envelope.get("data"))
+    except (UpstreamError, ResultError) as exc:
+        log.warning("exemplars for %s: %s", query.ref_id, exc)
+        return None
 
 
 def query_data(request: pb.QueryDataRequest) -> pb.QueryDataResponse:
@@ -119,6 +147,7 @@ def query_data(request: pb.QueryDataRequest) -> pb.QueryDataResponse:
     response = pb.QueryDataResponse()
     headers = dict(request.headers)
     extra_headers = forwarded_headers(headers)
+    from_alert = is_from_alert(headers)
     settings: DatasourceSettings | None = None
     settings_error = ""
     try:
@@ -139,7 +168,8 @@ def query_data(request: pb.QueryDataRequest) -> pb.QueryDataResponse:
                 interval_ms=query.intervalMS,
                 scrape_interval=settings.scrape_interval,
             )
-            out.frames.extend(run_query(Upstream(settings), parsed, extra_headers))
+            frames = run_query(Upstream(settings), parsed, extra_headers, from_alert=from_alert)
+            out.frames.extend(frames)
             out.status = 200
         except QueryModelError as exc:
             out.error, out.status, out.errorSource = f"bad query: {exc}", 400, "downstream"
@@ -148,7 +178,7 @@ def query_data(request: pb.QueryDataRequest) -> pb.QueryDataResponse:
         except Exception as exc:  # a bug here must not fail the other refIds
             log.exception("query %s failed", query.refId)
             out.error, out.status, out.errorSource = f"internal error: {exc}", 500, "plugin"
-    log.debug("QueryData: %d queries, alert=%s", len(request.queries), is_from_alert(headers))
+    log.debug("QueryData: %d queries, alert=%s", len(request.queries), from_alert)
     return response
 
 
