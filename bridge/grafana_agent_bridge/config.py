@@ -78,6 +78,7 @@ class ConfigError(ValueError):
 _DURATION_RE = re.compile(
     r"^(?:(\d+)y)?(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?(?:(\d+)ms)?$"
 )
+_MAX_DURATION_MS = 1000 * 365 * 86_400_000
 _DURATION_UNITS_MS = (
     ("y", 365 * 86_400_000),
     ("w", 7 * 86_400_000),
@@ -98,6 +99,8 @@ def parse_duration(text: str) -> timedelta:
     if not s or m is None:
         raise ValueError(f'invalid duration "{text}" (use e.g. "30s", "1h30m", "15d")')
     total = sum(int(g) * ms for g, (_, ms) in zip(m.groups(), _DURATION_UNITS_MS) if g)
+    if total > _MAX_DURATION_MS:
+        raise ValueError(f'duration "{text}" is too long (at most 1000y)')
     return timedelta(milliseconds=total)
 
 
@@ -158,6 +161,7 @@ _SIZE_UNITS = {
     "TIB": 1 << 40,
     "PIB": 1 << 50,
 }
+_MAX_SIZE = 1 << 60
 _SIZE_RE = re.compile(r"^(\d+(?:\.\d+)?)\s*([A-Za-z]*)$")
 
 
@@ -172,7 +176,10 @@ def parse_size(text: str) -> int:
         raise ValueError(
             f'invalid size "{text}": unknown unit "{unit}" (B, KB, MB, GB, TB, KiB, MiB, GiB, TiB)'
         )
-    return math.floor(float(number) * factor)
+    size = float(number) * factor
+    if not size < _MAX_SIZE:
+        raise ValueError(f'size "{text}" is too large (at most 1024PiB)')
+    return math.floor(size)
 
 
 def format_size(value: int) -> str:
@@ -188,13 +195,23 @@ def _validate_size(value: object) -> int:
     if isinstance(value, bool):
         raise ValueError(f'expected a size such as "512MiB", got {value!r}')
     if isinstance(value, int):
-        if value < 0:
-            raise ValueError(f"a size cannot be negative, got {value}")
+        if not 0 <= value < _MAX_SIZE:
+            raise ValueError(f"a size must be between 0 and 1024PiB, got {value}")
         return value
     if not isinstance(value, str):
         raise ValueError(f'expected a size such as "512MiB", got {type(value).__name__}')
     return parse_size(value)
 
+
+def _not_bool(value: object) -> object:
+    if isinstance(value, bool):
+        raise ValueError(f"expected a number, got {str(value).lower()}")
+    return value
+
+
+Int = Annotated[int, BeforeValidator(_not_bool)]
+"""An integer that refuses YAML booleans (pydantic would read `true` as 1)."""
+Float = Annotated[float, BeforeValidator(_not_bool)]
 
 ByteSize = Annotated[
     int,
@@ -351,7 +368,7 @@ class QueryConfig(_Section):
         default=timedelta(minutes=2),
         description="A query running longer is aborted with 503 `timeout`.",
     )
-    max_samples: int = Field(
+    max_samples: Int = Field(
         default=50_000_000,
         gt=0,
         description="Most samples a single query may hold in memory at once (422 beyond).",
@@ -360,7 +377,7 @@ class QueryConfig(_Section):
         default=timedelta(minutes=5),
         description="How far back an instant selector looks for the latest sample.",
     )
-    max_points_per_series: int = Field(
+    max_points_per_series: Int = Field(
         default=11_000,
         gt=0,
         description="Most points a range query may return per series (400 beyond).",
@@ -500,7 +517,7 @@ class ForwardConfig(_Section):
         "forwarding. Each is a mapping with `url` and optional `name`, `headers`, "
         "`bearer_token`, `timeout`, `tls_insecure_skip_verify`.",
     )
-    max_samples_per_send: int = Field(
+    max_samples_per_send: Int = Field(
         default=2000, gt=0, description="Most samples in one remote-write request."
     )
     min_backoff: Duration = Field(
@@ -533,7 +550,7 @@ class TracingConfig(_Section):
     service_name: str = Field(
         default="grafana-agent-bridge", min_length=1, description="`service.name` of the spans."
     )
-    sample_ratio: float = Field(
+    sample_ratio: Float = Field(
         default=1.0, ge=0.0, le=1.0, description="Fraction of traces kept (parent-based)."
     )
 
@@ -680,7 +697,16 @@ def parse_config(text: str) -> BridgeConfig:
         data = {}
     if not isinstance(data, dict):
         raise ConfigError([("", f"the top level must be a mapping, got {_kind(data)}")])
-    return _validate(data)
+    return _validate(_drop_nulls(data))
+
+
+def _drop_nulls(value: Any) -> Any:
+    """An empty value (``key:`` with everything under it commented out) means the default."""
+    if isinstance(value, dict):
+        return {k: _drop_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_drop_nulls(v) for v in value]
+    return value
 
 
 def load_config(path: str | Path | None) -> BridgeConfig:
@@ -799,6 +825,8 @@ def _split_nested(path: str, msg: str) -> tuple[str, str]:
 
 
 def _show(value: object) -> str:
+    if value is None:
+        return "null"
     if isinstance(value, str):
         return f'"{value}"'
     if isinstance(value, (dict, list)):

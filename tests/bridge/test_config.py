@@ -54,6 +54,13 @@ def test_empty_file_means_embedded_defaults(text: str) -> None:
     assert not cfg.tls.enabled
 
 
+def test_empty_values_mean_the_defaults() -> None:
+    cfg = parse_config(
+        "log:\nforward:\n  # targets: []\ndata_dir: null\nstorage: {retention_time: 1d}\n"
+    )
+    assert cfg == BridgeConfig().with_overrides({"storage.retention_time": "1d"})
+
+
 def test_no_file_means_embedded_defaults() -> None:
     assert load_config(None) == BridgeConfig()
 
@@ -260,7 +267,7 @@ def test_auth_token_file_is_read_and_stripped(tmp_path: Path) -> None:
         ("storage: {retention_time: 15x}", 'storage.retention_time: invalid duration "15x"'),
         ("storage: {retention_time: 15}", "storage.retention_time: a duration needs a unit"),
         ("storage: {retention_size: 10XB}", 'storage.retention_size: invalid size "10XB"'),
-        ("storage: {retention_size: -5}", "storage.retention_size: a size cannot be negative"),
+        ("storage: {retention_size: -5}", "storage.retention_size: a size must be between 0"),
         ("storage: {block_duration: 10s}", "storage.block_duration: must be at least 1m"),
         ("storage: {wal_segment_size: 1KB}", "storage.wal_segment_size: must be at least 64KiB"),
         ("ingest: {allowed_clients: [10.0.0.1, foo]}", 'ingest.allowed_clients[1]: "foo" is'),
@@ -305,6 +312,13 @@ def test_auth_token_file_is_read_and_stripped(tmp_path: Path) -> None:
         ("tracing: {sample_ratio: 2}", "tracing.sample_ratio: input should be less than or eq"),
         ("tracing: {service_name: ''}", "tracing.service_name: "),
         ("tls: {cert_file: /c.pem}", "tls.cert_file and tls.key_file: set both or neither"),
+        ("storage: {retention_time: 99999999999999y}", 'storage.retention_time: duration "9'),
+        ("storage: {retention_size: 1" + "0" * 400 + "PB}", 'storage.retention_size: size "1'),
+        ("storage: {retention_size: 1" + "0" * 30 + "}", "storage.retention_size: a size must"),
+        ("query: {max_samples: true}", "query.max_samples: expected a number, got true"),
+        ("tracing: {sample_ratio: false}", "tracing.sample_ratio: expected a number, got false"),
+        ("collect: {scrape: [null]}", "collect.scrape[0]: expected a mapping, got null"),
+        ("ingest: {allowed_clients: [1]}", "ingest.allowed_clients[0]: expected a string, got 1"),
     ],
 )
 def test_invalid_values_name_the_key(text: str, expected: str) -> None:
