@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import shutil
 import struct
 import threading
 import time
@@ -31,6 +32,7 @@ from ..storage import (
     StorageFullError,
 )
 from . import wal
+from .block import Block, BlockSeries, CorruptBlockError, write_block
 from .head import NO_TIMESTAMP, HeadSeries
 from .index import SeriesIndex
 from .options import StoreOptions
@@ -122,6 +124,12 @@ class Store:
         self._closed = False
         self.stats_ = StoreStats()
         self._wal_dir = path / "wal"
+        self._blocks_dir = path / "blocks"
+        self._blocks: list[Block] = []
+        self._head_max_t = int(NO_TIMESTAMP)
+        self._compact_lock = threading.Lock()
+        self._compact_wanted = threading.Event()
+        self._compactor: threading.Thread | None = None
         self._feed_dir = path / "feed"
         self._writer: wal.SegmentWriter | None = None
 
@@ -135,13 +143,20 @@ class Store:
         return store
 
     def _open(self) -> None:
-        for d in (self.path, self._wal_dir, self._feed_dir):
+        for d in (self.path, self._wal_dir, self._feed_dir, self._blocks_dir):
             d.mkdir(parents=True, exist_ok=True)
         state = read_json(self.path / "head.json") or {}
         self._min_valid_t = int(state.get("min_valid_t", NO_TIMESTAMP))
         self._load_feed_state()
         started = time.monotonic()
+        self._load_blocks()
+        # Samples below the newest block's end are in blocks (a crash may have cut a block
+        # without recording it in head.json): replay must not put them in the head again.
+        for b in self._blocks:
+            self._min_valid_t = max(self._min_valid_t, b.maxt)
         self._replay()
+        for b in self._blocks:
+            b.bind(self._index.add)
         self.stats_.replay_seconds = time.monotonic() - started
         log.info(
             "store opened: %d series, %d samples replayed from %d WAL segments in %.2fs",
@@ -151,6 +166,12 @@ class Store:
             self.stats_.replay_seconds,
         )
         self._start_segment()
+        if self.options.compact_automatically:
+            self._compactor = threading.Thread(
+                target=self._compact_loop, name="store-compactor", daemon=True
+            )
+            self._compactor.start()
+            self._compact_wanted.set()
 
     def close(self) -> None:
         """Flush and fsync the WAL; later appends raise ``ShuttingDownError``."""
@@ -158,6 +179,10 @@ class Store:
             if self._closed:
                 return
             self._closed = True
+        self._compact_wanted.set()
+        if self._compactor is not None:
+            self._compactor.join()
+        with self._lock:
             if self._writer is not None:
                 self._writer.close(sync=True)
                 self._writer = None
@@ -262,6 +287,8 @@ class Store:
                 t, v = t[keep], v[keep]
             hs.append_many(t, v)
             self.stats_.replay_samples += len(t)
+            if len(t):
+                self._head_max_t = max(self._head_max_t, int(t[-1]))
         # Series whose samples all fell before the head boundary have nothing in the head.
         for sid in [s for s, hs in self._head.items() if hs.n == 0]:
             del self._head[sid]
@@ -466,6 +493,8 @@ class Store:
             for m in meta_changed:
                 self._metadata[m.metric_family_name] = m
 
+            if total:
+                self._head_max_t = max(self._head_max_t, int(all_ts.max()))
             result.accepted_samples = total + duplicates
             result.accepted_exemplars = len(exemplars)
             self.stats_.samples_appended += total
@@ -511,25 +540,237 @@ class Store:
             self._last_exemplar_t.get(sid, ex.timestamp), ex.timestamp
         )
 
+    # -- blocks, compaction, retention -------------------------------------------------------
+
+    def _load_blocks(self) -> None:
+        for p in sorted(self._blocks_dir.iterdir()):
+            if p.name.endswith(".tmp"):
+                log.warning("removing unfinished block %s", p)
+                shutil.rmtree(p, ignore_errors=True)
+                continue
+            if not p.is_dir() or p.name.endswith(".corrupt"):
+                continue
+            try:
+                block = Block(p)
+            except CorruptBlockError as e:
+                self.stats_.blocks_corrupt += 1
+                aside = p.with_name(p.name + ".corrupt")
+                log.error("block %s is corrupt (%s); set aside as %s", p, e, aside.name)
+                try:
+                    p.rename(aside)
+                except OSError:
+                    log.exception("could not set aside %s", p)
+                continue
+            if block.bad_groups:
+                self.stats_.blocks_corrupt += 1
+            self._blocks.append(block)
+        self._blocks.sort(key=lambda b: (b.mint, b.maxt))
+
     def maybe_compact(self) -> None:
-        """Cut blocks from the head and apply retention when due (no-op until blocks land)."""
+        """Wake the background compactor if the head spans enough time to cut a block."""
+        if self._compactor is not None and self._compaction_due(force=False):
+            self._compact_wanted.set()
+
+    def _compact_loop(self) -> None:
+        while True:
+            self._compact_wanted.wait()
+            self._compact_wanted.clear()
+            if self._closed:
+                return
+            try:
+                self.compact()
+            except Exception:  # a failed compaction must not kill the daemon; retried later
+                log.exception("compaction failed")
+
+    def _head_min_t(self) -> int | None:
+        mins = [int(hs.ts[0]) for hs in self._head.values() if hs.n]
+        return min(mins) if mins else None
+
+    def _compaction_due(self, *, force: bool) -> tuple[int, int] | None:
+        """The block range ``[start, end)`` to cut next, or None."""
+        with self._lock:
+            head_min = self._head_min_t()
+            if head_min is None:
+                return None
+            bd = self.options.block_duration_ms
+            start = head_min - head_min % bd
+            if force or self._head_max_t - start >= self.options.head_chunk_span * bd:
+                return start, start + bd
+            return None
+
+    def compact(self, *, force: bool = False) -> int:
+        """Cut due blocks from the head (all of it with ``force``), then apply retention and
+        truncate the WAL. Returns the number of blocks written."""
+        written = 0
+        with self._compact_lock:
+            while not self._closed or force:
+                due = self._compaction_due(force=force)
+                if due is None:
+                    break
+                self._cut_block(*due)
+                written += 1
+            self._apply_retention()
+        return written
+
+    def _cut_block(self, start: int, end: int) -> None:
+        began = time.monotonic()
+        with self._lock:
+            # From now on older samples are "out of bounds": the range being cut is frozen.
+            self._min_valid_t = max(self._min_valid_t, end)
+            snapshot = []
+            for hs in self._head.values():
+                if hs.n and hs.ts[0] < end:
+                    t, v = hs.window(start, end - 1)
+                    if len(t):
+                        snapshot.append(BlockSeries(hs.labels, t, v))
+        path = None
+        if snapshot:
+            path = write_block(
+                self._blocks_dir,
+                snapshot,
+                start,
+                end,
+                group_samples=self.options.block_group_samples,
+                level=self.options.zstd_level,
+            )
+        with self._lock:
+            if path is not None:
+                block = Block(path)
+                block.bind(self._index.add)
+                self._blocks.append(block)
+                self._blocks.sort(key=lambda b: (b.mint, b.maxt))
+            write_json(self.path / "head.json", {"min_valid_t": self._min_valid_t})
+            for sid in list(self._head):
+                hs = self._head[sid]
+                hs.drop_before(end)
+                if not hs.n:
+                    del self._head[sid]
+            self.stats_.compactions += 1
+            self.stats_.compaction_seconds += time.monotonic() - began
+        log.info(
+            "cut block [%d, %d): %d series in %.2fs",
+            start,
+            end,
+            len(snapshot),
+            time.monotonic() - began,
+        )
+
+    def _disk_bytes(self) -> int:
+        return sum(b.nbytes for b in self._blocks) + sum(i.size for i in self._segments.values())
+
+    def _apply_retention(self) -> None:
+        opts = self.options
+        with self._lock:
+            newest = max([self._head_max_t, *(b.maxt for b in self._blocks)])
+            cutoff = newest - opts.retention_time_ms
+            doomed = [b for b in self._blocks if b.maxt <= cutoff]
+            keep = [b for b in self._blocks if b.maxt > cutoff]
+            if opts.retention_size_bytes:
+                total = self._disk_bytes() - sum(b.nbytes for b in doomed)
+                while keep and total > opts.retention_size_bytes:
+                    total -= keep[0].nbytes
+                    doomed.append(keep.pop(0))
+            if doomed:
+                self._blocks = keep
+                for b in doomed:
+                    log.info("retention: deleting block %s [%d, %d)", b.id, b.mint, b.maxt)
+                    shutil.rmtree(b.path, ignore_errors=True)
+                self.stats_.retention_blocks_deleted += len(doomed)
+                self._forget_unused_series()
+            self._truncate_wal(cutoff)
+
+    def _forget_unused_series(self) -> None:
+        """Drop index entries of series left in neither the head nor any block."""
+        used = set(self._head)
+        for b in self._blocks:
+            used.update(b.sids)
+        for sid in [s for s in self._index.all_ids() if s not in used]:
+            self._index.remove(sid)
+
+    def _truncate_wal(self, cutoff: int) -> None:
+        """Delete the oldest closed WAL segments whose samples are all in blocks and that no
+        feed consumer still needs, or that retention forces out (consumers are told)."""
+        assert self._writer is not None
+        limit = self.options.retention_size_bytes
+        lost_changed = False
+        for seg in sorted(self._segments):
+            if seg == self._writer.index:
+                break
+            info = self._segments[seg]
+            if info.samples and info.max_t >= self._min_valid_t:
+                break  # part of its data lives only in the head
+            waiting = [c for c, p in self._consumers.items() if p.segment <= seg]
+            if waiting:
+                expired = info.samples > 0 and info.max_t <= cutoff
+                oversize = bool(limit) and self._disk_bytes() > limit
+                if not (expired or oversize):
+                    break
+                for c in waiting:
+                    pos = self._consumers[c]
+                    behind = info.samples - (
+                        info.samples_before(pos.offset) if pos.segment == seg else 0
+                    )
+                    self.stats_.feed_samples_lost += behind
+                    log.warning(
+                        "retention removes WAL segment %d before feed consumer %s read it: "
+                        "%d samples lost to it",
+                        seg,
+                        c,
+                        behind,
+                    )
+                self._lost[seg] = info
+                lost_changed = True
+            (self._wal_dir / wal.segment_name(seg)).unlink(missing_ok=True)
+            del self._segments[seg]
+            self.stats_.wal_segments_deleted += 1
+        if lost_changed or self._lost:
+            self._save_lost()
+
+    def _save_lost(self) -> None:
+        """Persist the sample counts of deleted segments a consumer had not read yet."""
+        floor = min((p.segment for p in self._consumers.values()), default=None)
+        before = len(self._lost)
+        if floor is None:
+            self._lost.clear()
+        else:
+            for seg in [s for s in self._lost if s < floor]:
+                del self._lost[seg]
+        doc = {str(s): {"marks": i.marks, "cum": i.cum} for s, i in self._lost.items()}
+        if doc or before:
+            write_json(self._feed_dir / "lost.json", doc)
 
     # -- Querier ----------------------------------------------------------------------------
 
     def select(self, matchers: Sequence[Matcher], mint: int, maxt: int) -> Iterable[SeriesData]:
-        out: list[SeriesData] = []
         with self._lock:
             sids = self._index.select(matchers)
-            parts: list[tuple[Labels, npt.NDArray[np.int64], npt.NDArray[np.float64]]] = []
+            labels_of = {sid: self._index.labels(sid) for sid in sids}
+            head_parts: dict[int, tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]] = {}
             for sid in sids:
                 hs = self._head.get(sid)
-                if hs is None or not hs.n:
-                    continue
-                t, v = hs.window(mint, maxt)
-                if len(t):
-                    parts.append((hs.labels, t, v))
-        for labels, t, v in parts:
-            out.append(SeriesData(labels, t, v))
+                if hs is not None and hs.n and hs.ts[0] <= maxt and hs.last_t >= mint:
+                    t, v = hs.window(mint, maxt)
+                    if len(t):
+                        head_parts[sid] = (t, v)
+            blocks = [b for b in self._blocks if b.overlaps(mint, maxt)]
+        # Blocks are immutable: read them without holding up appends.
+        parts: dict[int, list[tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]]] = {}
+        for b in blocks:
+            for sid, tv in b.read(sids, mint, maxt).items():
+                parts.setdefault(sid, []).append(tv)
+        for sid, tv in head_parts.items():
+            parts.setdefault(sid, []).append(tv)
+        out: list[SeriesData] = []
+        for sid, pieces in parts.items():
+            if len(pieces) == 1:
+                t, v = pieces[0]
+            else:
+                t = np.concatenate([p[0] for p in pieces])
+                v = np.concatenate([p[1] for p in pieces])
+                if not bool(np.all(t[1:] > t[:-1])):  # overlapping blocks: keep first of each t
+                    t, first = np.unique(t, return_index=True)
+                    v = v[first]
+            out.append(SeriesData(labels_of[sid], t, v))
         out.sort(key=lambda s: s.labels)
         return out
 
@@ -537,9 +778,12 @@ class Store:
         with self._lock:
             sids = self._index.select(matchers)
             found = []
+            blocks = [b for b in self._blocks if b.overlaps(mint, maxt)]
             for sid in sids:
                 hs = self._head.get(sid)
-                if hs is not None and hs.n and hs.ts[0] <= maxt and hs.ts[hs.n - 1] >= mint:
+                if (
+                    hs is not None and hs.n and hs.ts[0] <= maxt and hs.ts[hs.n - 1] >= mint
+                ) or any(b.has_data(sid, mint, maxt) for b in blocks):
                     found.append(sid)
             return found
 
@@ -768,4 +1012,7 @@ class Store:
             s.head_samples = sum(hs.n for hs in self._head.values())
             s.wal_segments = len(self._segments)
             s.wal_bytes = sum(i.size for i in self._segments.values())
+            s.blocks = len(self._blocks)
+            s.blocks_bytes = sum(b.nbytes for b in self._blocks)
+            s.block_samples = sum(b.samples for b in self._blocks)
             return StoreStats(**vars(s))
