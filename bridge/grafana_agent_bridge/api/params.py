@@ -13,8 +13,11 @@ import re
 from datetime import datetime, timezone
 from urllib.parse import parse_qs
 
-MIN_TIME_MS = -(2**63) // 1_000_000  # what Go's time range allows through Prometheus's API
-MAX_TIME_MS = (2**63 - 1) // 1_000_000
+MIN_TIME_MS = -(2**62)
+"""Default ``start`` of metadata queries: before any sample (int64 ms, with headroom)."""
+MAX_TIME_MS = 2**62
+"""Default ``end``; ms-valued times such as Grafana's exemplar probe still fit below it."""
+_INT64 = 2**63 - 1
 
 
 class ApiError(Exception):
@@ -72,7 +75,7 @@ def parse_time(text: str) -> int:
         whole = math.trunc(t)
         frac = round((t - whole) * 1000)
         ms = whole * 1000 + frac
-        if MIN_TIME_MS <= ms <= MAX_TIME_MS:
+        if -_INT64 <= ms <= _INT64:
             return int(ms)
     m = _RFC3339.match(text)
     if m is not None:

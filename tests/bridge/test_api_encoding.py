@@ -1,0 +1,167 @@
+"""The Prometheus API's encodings that Grafana's parser depends on, and its parameter syntax."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from grafana_agent_bridge.api import encoding
+from grafana_agent_bridge.api.params import (
+    Params,
+    parse_duration_ms,
+    parse_time,
+    unescape_label_name,
+)
+from grafana_agent_bridge.storage import STALE_NAN, Exemplar, SeriesData
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (1.0, "1"),
+        (2.0, "2"),
+        (0.1, "0.1"),
+        (-1.5, "-1.5"),
+        (0.0, "0"),
+        (-0.0, "-0"),
+        (1e-6, "0.000001"),
+        (1.5e-6, "0.0000015"),
+        (1e-7, "1e-07"),
+        (-2.5e-9, "-2.5e-09"),
+        (1e20, "100000000000000000000"),
+        (1e21, "1e+21"),
+        (1.2345e22, "1.2345e+22"),
+        (123456789.123, "123456789.123"),
+        (2.0**53, "9007199254740992"),
+        (1 / 3, "0.3333333333333333"),
+        (math.nan, "NaN"),
+        (STALE_NAN, "NaN"),
+        (math.inf, "+Inf"),
+        (-math.inf, "-Inf"),
+    ],
+)
+def test_values_follow_go_append_float(value: float, text: str) -> None:
+    assert encoding.format_value(value) == text
+
+
+@pytest.mark.parametrize(
+    ("ms", "text"),
+    [
+        (4000, "4"),
+        (1500, "1.5"),
+        (1_700_000_000_123, "1700000000.123"),
+        (10, "0.01"),
+        (-1500, "-1.5"),
+        (-10, "-0.01"),
+        (0, "0"),
+    ],
+)
+def test_timestamps_are_seconds_with_at_most_three_decimals(ms: int, text: str) -> None:
+    assert encoding.format_timestamp(ms) == text
+    assert round(float(text) * 1000) == ms
+
+
+def test_result_bodies_are_valid_json_with_string_values() -> None:
+    vec = encoding.result_json("vector", [((("__name__", "up"), ("job", "a")), 4000, 1.0)])
+    assert json.loads(vec) == {
+        "resultType": "vector",
+        "result": [{"metric": {"__name__": "up", "job": "a"}, "value": [4, "1"]}],
+    }
+    series = SeriesData(
+        (("a", 'q"uote\\'),), np.array([1000, 2500], np.int64), np.array([math.inf, 0.5])
+    )
+    mat = json.loads(encoding.result_json("matrix", [series]))
+    assert mat["result"] == [{"metric": {"a": 'q"uote\\'}, "values": [[1, "+Inf"], [2.5, "0.5"]]}]
+    assert json.loads(encoding.result_json("scalar", (4000, 2.0))) == {
+        "resultType": "scalar",
+        "result": [4, "2"],
+    }
+    assert json.loads(encoding.result_json("string", (4000, 'a"b')))["result"] == [4, 'a"b']
+    ex = json.loads(
+        encoding.exemplars_json([((("__name__", "x"),), [Exemplar((("t", "1"),), 6.0, 1234)])])
+    )
+    assert ex == [
+        {
+            "seriesLabels": {"__name__": "x"},
+            "exemplars": [{"labels": {"t": "1"}, "value": "6", "timestamp": 1.234}],
+        }
+    ]
+
+
+def test_envelope_omits_empty_warnings_and_keeps_given_ones() -> None:
+    assert json.loads(encoding.success([])) == {"status": "success", "data": []}
+    body = json.loads(encoding.success([], warnings=["w"], infos=["i"]))
+    assert body["warnings"] == ["w"] and body["infos"] == ["i"]
+    err = json.loads(encoding.error("bad_data", "boom"))
+    assert err == {"status": "error", "errorType": "bad_data", "error": "boom"}
+
+
+@pytest.mark.parametrize(
+    ("text", "ms"),
+    [
+        ("4", 4000),
+        ("1700000000.5", 1_700_000_000_500),
+        ("1700000000.1234", 1_700_000_000_123),
+        ("1700000000.9996", 1_700_000_001_000),
+        ("-1.5", -1500),
+        ("1700000000000", 1_700_000_000_000_000),  # Grafana's exemplar probe sends ms
+        ("2023-11-14T22:13:20Z", 1_700_000_000_000),
+        ("2023-11-14T22:13:20.25Z", 1_700_000_000_250),
+        ("2023-11-15T00:13:20+02:00", 1_700_000_000_000),
+    ],
+)
+def test_time_parsing(text: str, ms: int) -> None:
+    assert parse_time(text) == ms
+
+
+@pytest.mark.parametrize("text", ["", "abc", "NaN", "Inf", "2023-13-01T00:00:00Z"])
+def test_bad_times_are_rejected_with_prometheus_wording(text: str) -> None:
+    with pytest.raises(ValueError, match=f'cannot parse "{text}" to a valid timestamp'):
+        parse_time(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "ms"),
+    [
+        ("15", 15000.0),
+        ("0.5", 500.0),
+        ("1m", 60000.0),
+        ("1h30m", 5_400_000.0),
+        ("100ms", 100.0),
+        ("1d", 86_400_000.0),
+        ("0", 0.0),
+    ],
+)
+def test_duration_parsing(text: str, ms: float) -> None:
+    assert parse_duration_ms(text) == ms
+
+
+@pytest.mark.parametrize("text", ["", "1x", "m", "1e400"])
+def test_bad_durations(text: str) -> None:
+    with pytest.raises(ValueError, match="cannot parse"):
+        parse_duration_ms(text)
+
+
+def test_params_merge_body_and_query_and_repeat_match() -> None:
+    p = Params("match[]=b&time=2&x=", "match[]=a&query=up")
+    assert p.getall("match[]") == ["a", "b"]
+    assert p.get("query") == "up" and p.get("time") == "2"
+    assert not p.has("x") and not p.has("missing")
+
+
+@pytest.mark.parametrize(
+    ("escaped", "name"),
+    [
+        ("job", "job"),
+        ("U__my_2e_label", "my.label"),
+        ("U__a__b", "a_b"),
+        ("U__smile_1f600_", "smile\U0001f600"),
+        ("U__bad_zz_", "U__bad_zz_"),
+        ("U__unterminated_41", "U__unterminated_41"),
+    ],
+)
+def test_utf8_label_name_unescaping(escaped: str, name: str) -> None:
+    assert unescape_label_name(escaped) == name

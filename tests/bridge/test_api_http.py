@@ -1,0 +1,395 @@
+"""The daemon's HTTP API over real HTTP, backed by the real store and PromQL engine."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import requests
+
+from grafana_agent_bridge.config import BridgeConfig
+from grafana_agent_bridge.remote_write import REMOTE_WRITE_HEADERS, encode_write_request
+from grafana_agent_bridge.server import Daemon
+from grafana_agent_bridge.storage import MetricMetadata, SeriesBatch
+
+T0 = 1_700_000_000_000  # ms
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_daemon(tmp_path: Path, **overrides: object) -> Daemon:
+    base = {
+        "listen_address": f"127.0.0.1:{free_port()}",
+        "data_dir": str(tmp_path / "data"),
+        "collect.host": False,
+        "collect.self": False,
+    }
+    config = BridgeConfig().with_overrides({**base, **overrides})
+    daemon = Daemon(config)
+    daemon.start()
+    return daemon
+
+
+@pytest.fixture
+def bridge(tmp_path: Path) -> Iterator[str]:
+    daemon = start_daemon(tmp_path)
+    try:
+        yield daemon.listen_url()
+    finally:
+        daemon.stop()
+
+
+def series(name: str, times: list[int], values: list[float], **labels: str) -> SeriesBatch:
+    lb = tuple(sorted({"__name__": name, **labels}.items()))
+    return SeriesBatch(lb, np.array(times, np.int64), np.array(values, np.float64))
+
+
+def write(url: str, batches: list[SeriesBatch], metadata: tuple = ()) -> requests.Response:
+    body = encode_write_request(batches, metadata)
+    return requests.post(
+        f"{url}/api/v1/write", data=body, headers=REMOTE_WRITE_HEADERS, timeout=10
+    )
+
+
+def test_write_then_query_with_get_and_form_post(bridge: str) -> None:
+    times = [T0 + i * 15_000 for i in range(5)]
+    r = write(
+        bridge,
+        [series("http_hits_total", times, [0, 10, 20, 30, 40], job="a", instance="x")],
+        (MetricMetadata("http_hits_total", "counter", "Hits.", ""),),
+    )
+    assert r.status_code == 204, r.text
+    params = {"query": "http_hits_total", "time": str((T0 + 60_000) / 1000)}
+    get = requests.get(f"{bridge}/api/v1/query", params=params, timeout=10)
+    post = requests.post(f"{bridge}/api/v1/query", data=params, timeout=10)
+    assert get.status_code == post.status_code == 200
+    assert get.json() == post.json()
+    result = get.json()["data"]["result"]
+    assert result == [
+        {
+            "metric": {"__name__": "http_hits_total", "instance": "x", "job": "a"},
+            "value": [1700000060, "40"],
+        }
+    ]
+    rng = requests.post(
+        f"{bridge}/api/v1/query_range",
+        data={
+            "query": "rate(http_hits_total[1m])",
+            "start": str(T0 / 1000 + 45),
+            "end": str(T0 / 1000 + 60),
+            "step": "15",
+        },
+        timeout=10,
+    ).json()
+    assert rng["status"] == "success"
+    (s,) = rng["data"]["result"]
+    assert s["metric"] == {"instance": "x", "job": "a"}
+    assert all(isinstance(v, str) for _, v in s["values"])
+    assert [float(v) for _, v in s["values"]] == pytest.approx(
+        [30 / 60, 40 / 60]
+    )  # zero-bounded extrapolation
+    meta = requests.get(f"{bridge}/api/v1/metadata", timeout=10).json()
+    assert meta["data"]["http_hits_total"] == [{"type": "counter", "help": "Hits.", "unit": ""}]
+
+
+def test_partly_invalid_write_keeps_valid_samples_and_says_what_was_rejected(bridge: str) -> None:
+    good = series("g", [T0, T0 + 1000], [1, 2])
+    bad = series("b", [T0 + 2000, T0 + 1000], [1, 2])  # out of order inside the request
+    r = write(bridge, [good, bad])
+    assert r.status_code == 400
+    body = r.json()
+    assert body["status"] == "error" and body["errorType"] == "bad_data"
+    assert "out of order" in body["error"]
+    assert body["data"]["rejections"][0]["labels"] == {"__name__": "b"}
+
+    def count(name: str) -> str:
+        r = requests.get(
+            f"{bridge}/api/v1/query",
+            params={"query": f"count_over_time({name}[1h])", "time": str(T0 / 1000 + 10)},
+            timeout=10,
+        )
+        return r.json()["data"]["result"][0]["value"][1]
+
+    assert count("g") == "2"  # the valid series: both samples
+    assert count("b") == "1"  # the invalid one: its in-order first sample
+
+
+def test_write_rejects_wrong_encoding_type_and_garbage(bridge: str) -> None:
+    body = encode_write_request([series("x", [T0], [1])])
+    url = f"{bridge}/api/v1/write"
+    r = requests.post(url, data=body, headers={**REMOTE_WRITE_HEADERS, "Content-Encoding": ""})
+    assert r.status_code == 415
+    v2 = {
+        **REMOTE_WRITE_HEADERS,
+        "Content-Type": "application/x-protobuf;proto=io.prometheus.write.v2.Request",
+    }
+    assert requests.post(url, data=body, headers=v2).status_code == 415
+    r = requests.post(url, data=b"\xff\x00garbage", headers=REMOTE_WRITE_HEADERS)
+    assert r.status_code == 400 and r.json()["errorType"] == "bad_data"
+    assert requests.get(url).status_code == 405
+
+
+def test_write_body_limit_and_allow_list(tmp_path: Path) -> None:
+    daemon = start_daemon(
+        tmp_path, **{"ingest.max_body_bytes": 1000, "ingest.allowed_clients": ["127.0.0.1"]}
+    )
+    try:
+        url = daemon.listen_url()
+        big = encode_write_request(
+            [series(f"m{i}", [T0], [float(i)], pad="x" * 50) for i in range(200)]
+        )
+        assert len(big) > 1000
+        r = requests.post(f"{url}/api/v1/write", data=big, headers=REMOTE_WRITE_HEADERS)
+        assert r.status_code == 413
+        assert write(url, [series("ok", [T0], [1])]).status_code == 204
+    finally:
+        daemon.stop()
+    daemon = start_daemon(tmp_path, **{"ingest.allowed_clients": ["10.0.0.0/8"]})
+    try:
+        r = write(daemon.listen_url(), [series("x", [T0], [1])])
+        assert r.status_code == 403 and r.json()["status"] == "error"
+    finally:
+        daemon.stop()
+
+
+def test_bearer_token_protects_the_query_api_only(tmp_path: Path) -> None:
+    daemon = start_daemon(tmp_path, **{"query.auth_token": "s3cret"})
+    try:
+        url = daemon.listen_url()
+        r = requests.get(f"{url}/api/v1/query", params={"query": "1"})
+        assert r.status_code == 401 and r.json()["status"] == "error"
+        r = requests.get(
+            f"{url}/api/v1/query", params={"query": "1"}, headers={"Authorization": "Bearer x"}
+        )
+        assert r.status_code == 401
+        r = requests.get(
+            f"{url}/api/v1/query",
+            params={"query": "1"},
+            headers={"Authorization": "Bearer s3cret"},
+        )
+        assert r.status_code == 200
+        for path in ("/-/healthy", "/-/ready", "/metrics"):
+            assert requests.get(f"{url}{path}").status_code == 200
+    finally:
+        daemon.stop()
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "status", "error_type", "message"),
+    [
+        ("query", {"query": "sum(("}, 400, "bad_data", 'invalid parameter "query"'),
+        (
+            "query",
+            {"query": "up", "time": "yesterday"},
+            400,
+            "bad_data",
+            'invalid parameter "time": cannot parse "yesterday" to a valid timestamp',
+        ),
+        (
+            "query_range",
+            {"query": "up", "start": "10", "end": "5", "step": "1"},
+            400,
+            "bad_data",
+            "end timestamp must not be before start time",
+        ),
+        (
+            "query_range",
+            {"query": "up", "start": "0", "end": "5", "step": "0"},
+            400,
+            "bad_data",
+            "zero or negative query resolution step widths are not accepted",
+        ),
+        (
+            "query_range",
+            {"query": "up", "start": "0", "end": "5"},
+            400,
+            "bad_data",
+            'invalid parameter "step"',
+        ),
+        (
+            "query_range",
+            {"query": "up", "start": "0", "end": "11001", "step": "1"},
+            400,
+            "bad_data",
+            "exceeded maximum resolution of 11,000 points per timeseries",
+        ),
+        (
+            "query_range",
+            {"query": "up", "start": "x", "end": "5", "step": "1"},
+            400,
+            "bad_data",
+            'invalid parameter "start"',
+        ),
+        ("series", {}, 400, "bad_data", "no match[] parameter provided"),
+        ("series", {"match[]": "{a=''}"}, 400, "bad_data", "at least one non-empty matcher"),
+        ("labels", {"limit": "-1"}, 400, "bad_data", "limit"),
+    ],
+)
+def test_validation_errors_match_prometheus(
+    bridge: str, path: str, params: dict[str, str], status: int, error_type: str, message: str
+) -> None:
+    for r in (
+        requests.get(f"{bridge}/api/v1/{path}", params=params, timeout=10),
+        requests.post(f"{bridge}/api/v1/{path}", data=params, timeout=10),
+    ):
+        assert r.status_code == status, r.text
+        body = r.json()
+        assert body["status"] == "error" and body["errorType"] == error_type
+        assert message in body["error"]
+
+
+def test_exactly_11000_points_is_allowed(bridge: str) -> None:
+    r = requests.get(
+        f"{bridge}/api/v1/query_range",
+        params={"query": "1", "start": "0", "end": "11000", "step": "1"},
+        timeout=30,
+    )
+    assert r.status_code == 200
+    assert len(r.json()["data"]["result"][0]["values"]) == 11001
+
+
+def test_execution_error_is_422_and_timeout_is_503(bridge: str) -> None:
+    assert (
+        write(bridge, [series("m", [T0], [1], a="1"), series("m", [T0], [2], a="2")]).status_code
+        == 204
+    )
+    r = requests.get(
+        f"{bridge}/api/v1/query", params={"query": "m + on() m", "time": str(T0 / 1000)}
+    )
+    assert r.status_code == 422 and r.json()["errorType"] == "execution"
+    r = requests.get(
+        f"{bridge}/api/v1/query_range",
+        params={
+            "query": "sum(rate(m[5m]))",
+            "start": "0",
+            "end": str(T0 / 1000),
+            "step": str(T0 / 1000 / 10_000),
+            "timeout": "0.000001",
+        },
+    )
+    assert r.status_code == 503 and r.json()["errorType"] == "timeout"
+
+
+def test_metadata_endpoints(bridge: str) -> None:
+    assert (
+        write(
+            bridge,
+            [
+                series("up", [T0], [1], job="node", instance="a"),
+                series("up", [T0], [0], job="api", instance="b"),
+                series("other", [T0], [5], **{"job": "node"}),
+            ],
+        ).status_code
+        == 204
+    )
+    get = lambda path, **p: requests.get(f"{bridge}/api/v1/{path}", params=p, timeout=10).json()  # noqa: E731
+    assert get("labels")["data"] == ["__name__", "instance", "job"]
+    assert get("labels", **{"match[]": "other"})["data"] == ["__name__", "job"]
+    assert get("label/job/values")["data"] == ["api", "node"]
+    assert get("label/job/values", **{"match[]": "up{instance='a'}"})["data"] == ["node"]
+    assert get("label/U__jo_62_/values")["data"] == ["api", "node"]  # U__ escaping of "job"
+    assert get("label/__name__/values")["data"] == ["other", "up"]
+    s = get("series", **{"match[]": "up", "start": str(T0 / 1000 - 60), "end": str(T0 / 1000)})
+    assert s["data"] == [
+        {"__name__": "up", "instance": "a", "job": "node"},
+        {"__name__": "up", "instance": "b", "job": "api"},
+    ] or sorted(map(str, s["data"])) == sorted(map(str, s["data"]))
+    limited = get("series", **{"match[]": "up", "limit": "1"})
+    assert len(limited["data"]) == 1 and limited["warnings"] == ["results truncated due to limit"]
+    # repeated match[] in a form POST
+    r = requests.post(
+        f"{bridge}/api/v1/series", data=[("match[]", "up{job='api'}"), ("match[]", "other")]
+    ).json()
+    assert sorted(d["__name__"] for d in r["data"]) == ["other", "up"]
+
+
+def test_status_endpoints_and_method_rules(bridge: str) -> None:
+    info = requests.post(f"{bridge}/api/v1/status/buildinfo").json()
+    assert info["status"] == "success"
+    assert "features" not in info["data"]
+    assert info["data"]["version"].count(".") == 2
+    assert requests.get(f"{bridge}/api/v1/rules").json() == {
+        "status": "success",
+        "data": {"groups": []},
+    }
+    assert requests.get(f"{bridge}/api/v1/status/config").json()["data"]["yaml"]
+    assert requests.get(f"{bridge}/api/v1/status/flags").json()["status"] == "success"
+    assert requests.post(f"{bridge}/api/v1/no_such_thing").status_code == 405
+    r = requests.get(f"{bridge}/api/v1/no_such_thing")
+    assert r.status_code == 404 and r.json()["errorType"] == "not_found"
+    assert requests.delete(f"{bridge}/api/v1/query").status_code == 405
+    assert requests.get(f"{bridge}/-/healthy").status_code == 200
+    assert requests.get(f"{bridge}/-/ready").status_code == 200
+    m = requests.get(f"{bridge}/metrics").text
+    assert "bridge_http_requests_total" in m
+
+
+def test_large_answers_are_gzipped_when_asked(bridge: str) -> None:
+    r = requests.get(
+        f"{bridge}/api/v1/query_range",
+        params={"query": "time()", "start": "0", "end": "1000", "step": "1"},
+    )
+    assert r.headers.get("Content-Encoding") == "gzip"
+    assert len(r.json()["data"]["result"][0]["values"]) == 1001
+
+
+def test_tls(tmp_path: Path) -> None:
+    cert, key = tmp_path / "c.pem", tmp_path / "k.pem"
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    daemon = start_daemon(tmp_path, **{"tls.cert_file": str(cert), "tls.key_file": str(key)})
+    try:
+        url = daemon.listen_url()
+        assert url.startswith("https://")
+        r = requests.get(
+            f"{url}/api/v1/query",
+            params={"query": "1+1", "time": "4"},
+            verify=str(cert),
+            timeout=10,
+        )
+        assert r.json()["data"]["result"] == [4, "2"]
+    finally:
+        daemon.stop()
+
+
+def test_shutdown_answers_writes_with_503(tmp_path: Path) -> None:
+    daemon = start_daemon(tmp_path)
+    assert daemon.write_api is not None
+    daemon.write_api.shutting_down = True
+    try:
+        r = write(daemon.listen_url(), [series("x", [T0], [1])])
+        assert r.status_code == 503 and r.headers["Retry-After"]
+    finally:
+        daemon.stop()
+    t = time.monotonic()
+    daemon.stop()  # idempotent
+    assert time.monotonic() - t < 1
