@@ -1,0 +1,28 @@
+"""Run the interface test cases through pytest-interface-tester, offline."""
+
+from __future__ import annotations
+
+from interface_tester import InterfaceTester
+
+
+def test_grafana_datasource_provider(grafana_datasource_tester: InterfaceTester, interfaces_repo):
+    grafana_datasource_tester.configure(
+        repo=interfaces_repo, interface_name="grafana_datasource", interface_version=0
+    )
+    grafana_datasource_tester.run()
+
+
+def test_grafana_datasource_requirer(grafana_source_tester: InterfaceTester, interfaces_repo):
+    grafana_source_tester.configure(
+        repo=interfaces_repo, interface_name="grafana_datasource", interface_version=0
+    )
+    grafana_source_tester.run()
+
+
+def test_grafana_datasource_exchange_both_roles(
+    grafana_datasource_exchange_tester: InterfaceTester, interfaces_repo
+):
+    grafana_datasource_exchange_tester.configure(
+        repo=interfaces_repo, interface_name="grafana_datasource_exchange", interface_version=0
+    )
+    grafana_datasource_exchange_tester.run()
