@@ -13,7 +13,7 @@ from decimal import Decimal
 import numpy as np
 import promql_parser as pp
 
-from ..labels import METRIC_NAME, Labels
+from ..labels import Labels
 from .errors import EvaluationError
 from .values import F64, NAME_LABELS, Scalar, String, Vector
 
@@ -83,7 +83,7 @@ def aggregate(ev, node: pp.AggregateExpr, times: np.ndarray) -> Vector:  # type:
     glabels = list(index)
     if op in ("topk", "bottomk", "limitk"):
         assert param is not None
-        return _topk(ev, op, vec, gid, len(glabels), param)
+        return _topk(ev, op, vec, gid, ngroups=len(glabels), param=param)
     if op == "limit_ratio":
         raise EvaluationError("limit_ratio is not supported")
     if op == "quantile":
@@ -108,8 +108,11 @@ def aggregate(ev, node: pp.AggregateExpr, times: np.ndarray) -> Vector:  # type:
                 if over.any():
                     ends = np.r_[starts[1:], len(vals)]
                     for g, j in zip(*np.nonzero(over)):
-                        xs = [float(vals[r, j]) for r in range(int(starts[g]), int(ends[g]))
-                              if pres[r, j]]
+                        xs = [
+                            float(vals[r, j])
+                            for r in range(int(starts[g]), int(ends[g]))
+                            if pres[r, j]
+                        ]
                         out[g, j] = _mean(xs)
         elif op == "count":
             out = count.astype(np.float64)
@@ -188,7 +191,7 @@ def _welford(vals: F64, pres: np.ndarray, sg: np.ndarray, ngroups: int) -> F64:
     return aux / cnt
 
 
-def _topk(ev, op: str, vec: Vector, gid: np.ndarray, ngroups: int, param: F64) -> Vector:  # type: ignore[no-untyped-def]
+def _topk(ev, op: str, vec: Vector, gid: np.ndarray, *, ngroups: int, param: F64) -> Vector:  # type: ignore[no-untyped-def]
     nsteps = vec.values.shape[1]
     if np.isnan(param).any():
         raise EvaluationError("Parameter value is NaN")
@@ -259,7 +262,10 @@ def _quantile(ev, vec: Vector, gid: np.ndarray, glabels: list[Labels], param: F6
     nsteps = vec.values.shape[1]
     if ((param < 0) | (param > 1) | np.isnan(param)).any():
         bad = param[(param < 0) | (param > 1) | np.isnan(param)][0]
-        ev.warn(f"PromQL warning: quantile value should be between 0 and 1, got {format_float(float(bad))}")
+        ev.warn(
+            "PromQL warning: quantile value should be between 0 and 1, got "
+            + format_float(float(bad))
+        )
     out = np.zeros((len(glabels), nsteps))
     out_p = np.zeros((len(glabels), nsteps), dtype=bool)
     for g in range(len(glabels)):

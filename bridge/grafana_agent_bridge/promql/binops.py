@@ -59,6 +59,10 @@ def _drop_name(lb: Labels) -> Labels:
     return drop_name(lb)
 
 
+def _kept(labels: list[Labels], keep: np.ndarray) -> list[Labels]:
+    return [labels[i] for i in np.flatnonzero(keep)]
+
+
 def merge_rows(
     ev: object,
     labels: list[Labels],
@@ -103,12 +107,12 @@ def merge_rows(
             out_v[j][p] = values[i][p]
             out_p[j] |= p
     keep = out_p.any(axis=1)
-    return Vector(
-        [lb for lb, k in zip(out_labels, keep) if k], out_v[keep], out_p[keep]
-    )
+    return Vector(_kept(out_labels, keep), out_v[keep], out_p[keep])
 
 
-def _signature_fn(mod: pp.BinModifier | None) -> tuple[Callable[[Labels], Labels], bool, list[str]]:
+def _signature_fn(
+    mod: pp.BinModifier | None,
+) -> tuple[Callable[[Labels], Labels], bool, list[str]]:
     matching = mod.matching if mod is not None else None
     if matching is None:
         return _drop_name, False, []
@@ -158,28 +162,32 @@ def binary(ev, node: pp.BinaryExpr, times: np.ndarray):  # type: ignore[no-untyp
     if isinstance(lhs, Scalar) and isinstance(rhs, Vector):
         return _vector_scalar(ev, op, rhs, lhs.values, return_bool, swap=True)
     if not (isinstance(lhs, Vector) and isinstance(rhs, Vector)):
-        raise EvaluationError("binary expression must contain only scalar and instant vector types")
+        raise EvaluationError(
+            "binary expression must contain only scalar and instant vector types"
+        )
     if op in SET_OPS:
         return _set_op(ev, op, lhs, rhs, mod)
-    return _vector_vector(ev, op, lhs, rhs, mod, return_bool)
+    return _vector_vector(ev, op=op, lhs=lhs, rhs=rhs, mod=mod, return_bool=return_bool)
 
 
 def _vector_scalar(ev, op: str, vec: Vector, s: F64, return_bool: bool, *, swap: bool) -> Vector:  # type: ignore[no-untyped-def]
     sv = s[None, :]
     if op in COMPARISON:
         a, b = (sv, vec.values) if swap else (vec.values, sv)
-        ok = _compare(op, np.broadcast_to(a, vec.values.shape), np.broadcast_to(b, vec.values.shape))
+        ok = _compare(
+            op, np.broadcast_to(a, vec.values.shape), np.broadcast_to(b, vec.values.shape)
+        )
         if return_bool:
             labels = [_drop_name(lb) for lb in vec.labels]
             return merge_rows(ev, labels, ok.astype(np.float64), vec.present.copy())
         present = vec.present & ok
         keep = present.any(axis=1)
-        return Vector(
-            [lb for lb, k in zip(vec.labels, keep) if k], vec.values[keep], present[keep]
-        )
+        return Vector(_kept(vec.labels, keep), vec.values[keep], present[keep])
     vals = _arith(op, sv, vec.values) if swap else _arith(op, vec.values, sv)
     labels = [_drop_name(lb) for lb in vec.labels]
-    return merge_rows(ev, labels, np.broadcast_to(vals, vec.values.shape).copy(), vec.present.copy())
+    return merge_rows(
+        ev, labels, np.broadcast_to(vals, vec.values.shape).copy(), vec.present.copy()
+    )
 
 
 def _set_op(ev, op: str, lhs: Vector, rhs: Vector, mod: pp.BinModifier | None) -> Vector:  # type: ignore[no-untyped-def]
@@ -197,7 +205,7 @@ def _set_op(ev, op: str, lhs: Vector, rhs: Vector, mod: pp.BinModifier | None) -
         present = lhs.present & (match if op == "and" else ~match)
         keep = present.any(axis=1)
         del nsteps
-        return Vector([lb for lb, k in zip(lhs.labels, keep) if k], lhs.values[keep], present[keep])
+        return Vector(_kept(lhs.labels, keep), lhs.values[keep], present[keep])
     # or
     index, any_l = _group_any(lsig, lhs.present)
     rp = rhs.present.copy()
@@ -216,7 +224,7 @@ def _fmt_labels(lb: Labels) -> str:
 
 
 def _vector_vector(  # type: ignore[no-untyped-def]
-    ev, op: str, lhs: Vector, rhs: Vector, mod: pp.BinModifier | None, return_bool: bool
+    ev, *, op: str, lhs: Vector, rhs: Vector, mod: pp.BinModifier | None, return_bool: bool
 ) -> Vector:
     card = str(mod.card).rsplit(".", 1)[-1] if mod is not None else "OneToOne"
     sig, on, match_names = _signature_fn(mod)
@@ -241,8 +249,10 @@ def _vector_vector(  # type: ignore[no-untyped-def]
                 side = "left" if swapped else "right"
                 raise EvaluationError(
                     f"found duplicate series for the match group {_fmt_labels(s)} on the {side} "
-                    f"hand-side of the operation: [{_fmt_labels(dups[0])}, {_fmt_labels(dups[1])}]"
-                    ";many-to-many matching not allowed: matching labels must be unique on one side"
+                    f"hand-side of the operation: "
+                    f"[{_fmt_labels(dups[0])}, {_fmt_labels(dups[1])}]"
+                    ";many-to-many matching not allowed: "
+                    "matching labels must be unique on one side"
                 )
     if card == "OneToOne":
         many_rows: dict[Labels, list[int]] = {}
@@ -272,7 +282,9 @@ def _vector_vector(  # type: ignore[no-untyped-def]
             p = many.present[i] & one.present[r]
             if not p.any():
                 continue
-            lv, rv = (one.values[r], many.values[i]) if swapped else (many.values[i], one.values[r])
+            lv, rv = (
+                (one.values[r], many.values[i]) if swapped else (many.values[i], one.values[r])
+            )
             if op in COMPARISON:
                 ok = _compare(op, lv, rv)
                 if return_bool:

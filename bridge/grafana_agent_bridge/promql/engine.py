@@ -8,10 +8,12 @@ windows, staleness markers, ``@``/``offset`` anchoring, subqueries aligned to ab
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from typing import cast
 
 import numpy as np
 import promql_parser as pp
@@ -52,7 +54,7 @@ def dt_ms(dt: datetime) -> int:
 
 def _register_legacy_functions() -> None:
     """Accept ``holt_winters`` (Prometheus 2.x name of double_exponential_smoothing)."""
-    try:
+    with contextlib.suppress(ValueError):  # already registered (module reloaded)
         pp.register_extra_functions(
             [
                 pp.Function(
@@ -62,8 +64,6 @@ def _register_legacy_functions() -> None:
                 )
             ]
         )
-    except ValueError:
-        pass
 
 
 _register_legacy_functions()
@@ -172,7 +172,7 @@ class Evaluator:
         if isinstance(node, pp.Call):
             from .functions import call
 
-            return call(self, node, times)
+            return cast(Value, call(self, node, times))
         if isinstance(node, pp.AggregateExpr):
             from .aggregations import aggregate
 
@@ -351,6 +351,7 @@ class Engine:
 
     def _evaluator(
         self,
+        *,
         start: int,
         end: int,
         step: int,
@@ -381,7 +382,14 @@ class Engine:
         cancel: threading.Event | None = None,
     ) -> QueryResult:
         expr = parse(query)
-        ev = self._evaluator(time_ms, time_ms, 0, lookback_delta_ms, timeout_s, cancel)
+        ev = self._evaluator(
+            start=time_ms,
+            end=time_ms,
+            step=0,
+            lookback=lookback_delta_ms,
+            timeout=timeout_s,
+            cancel=cancel,
+        )
         times = np.array([time_ms], dtype=np.int64)
         val = _guard(lambda: ev.eval(expr, times))
         if isinstance(val, Scalar):
@@ -423,9 +431,17 @@ class Engine:
         if kind not in ("vector", "scalar"):
             label = {"matrix": "range vector", "string": "string"}[kind]
             raise ParseError(
-                f'invalid expression type "{label}" for range query, must be Scalar or instant Vector'
+                f'invalid expression type "{label}" for range query, '
+                "must be Scalar or instant Vector"
             )
-        ev = self._evaluator(start_ms, end_ms, step_ms, lookback_delta_ms, timeout_s, cancel)
+        ev = self._evaluator(
+            start=start_ms,
+            end=end_ms,
+            step=step_ms,
+            lookback=lookback_delta_ms,
+            timeout=timeout_s,
+            cancel=cancel,
+        )
         times = np.arange(start_ms, end_ms + 1, step_ms, dtype=np.int64)
         val = _guard(lambda: ev.eval(expr, times))
         if isinstance(val, Scalar):

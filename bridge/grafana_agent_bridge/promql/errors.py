@@ -26,7 +26,8 @@ class EvaluationError(PromQLError):
 class TooManySamplesError(EvaluationError):
     def __init__(self, message: str = "") -> None:
         super().__init__(
-            message or "query processing would load too many samples into memory in query execution"
+            message
+            or "query processing would load too many samples into memory in query execution"
         )
 
 

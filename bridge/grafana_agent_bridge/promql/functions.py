@@ -199,10 +199,7 @@ def _transitions(ev, args, times, kind: str) -> Vector:  # type: ignore[no-untyp
     if len(v):
         prev = np.r_[v[0], v[:-1]]
         with np.errstate(invalid="ignore"):
-            if kind == "changes":
-                ind = (v != prev) & ~(np.isnan(v) & np.isnan(prev))
-            else:
-                ind = v < prev
+            ind = (v != prev) & ~(np.isnan(v) & np.isnan(prev)) if kind == "changes" else v < prev
         ind[m.offsets[:-1][np.diff(m.offsets) > 0]] = False
         c = np.r_[0, np.cumsum(ind.astype(np.int64))]
         res = (c[m.hi] - c[np.minimum(m.lo + 1, m.hi)]).astype(np.float64)
@@ -347,7 +344,9 @@ def f_quantile_over_time(ev, args, times):  # type: ignore[no-untyped-def]
 
 def f_absent_over_time(ev, args, times):  # type: ignore[no-untyped-def]
     m = _mat(ev, args[0], times)
-    any_p = (m.hi > m.lo).any(axis=0) if len(m.labels) else np.zeros(len(times), dtype=bool)
+    any_p = np.zeros(len(times), dtype=bool)
+    if m.labels:
+        any_p = np.asarray((m.hi > m.lo).any(axis=0), dtype=bool)
     return _absent_result(args[0], ~any_p)
 
 
@@ -358,10 +357,10 @@ def _linreg(ts: I64, v: F64, intercept_t: int) -> tuple[float, float]:
             return math.nan, math.nan
         return 0.0, float(v[0])
     n = float(len(v))
-    sx = math.fsum(x.tolist())
-    sy = math.fsum(v.tolist())
-    sxy = math.fsum((x * v).tolist())
-    sx2 = math.fsum((x * x).tolist())
+    sx = kahan_sum(x.tolist())
+    sy = kahan_sum(v.tolist())
+    sxy = kahan_sum((x * v).tolist())
+    sx2 = kahan_sum((x * x).tolist())
     cov = sxy - sx * sy / n
     var = sx2 - sx * sx / n
     with np.errstate(all="ignore"):
@@ -423,7 +422,7 @@ def f_double_exponential_smoothing(ev, args, times):  # type: ignore[no-untyped-
     return _result(ev, m, res, ok)
 
 
-# --- instant-vector math ---------------------------------------------------------------------------
+# --- instant-vector math ---------------------------------------------------------------------
 
 
 def _elementwise(f: Callable[[F64], F64]):  # type: ignore[no-untyped-def]
@@ -573,7 +572,9 @@ def expand_template(template: str, m: re.Match[str]) -> str:
     out = []
     pos = 0
     for t in _TEMPLATE.finditer(template):
-        if t.group(0) == "${}" or (t.group(1) is None and t.group(2) is None and t.group(0) != "$$"):
+        if t.group(0) == "${}" or (
+            t.group(1) is None and t.group(2) is None and t.group(0) != "$$"
+        ):
             continue
         out.append(template[pos : t.start()])
         out.append(rep(t))
@@ -600,16 +601,16 @@ def f_label_replace(ev, args, times):  # type: ignore[no-untyped-def]
     try:
         rx = re2.compile_anchored(pattern)
     except re.error as e:
-        raise EvaluationError(f"invalid regular expression in label_replace(): {pattern}: {e}") from None
+        raise EvaluationError(
+            f"invalid regular expression in label_replace(): {pattern}: {e}"
+        ) from None
     if not _valid_label_name(dst):
         raise EvaluationError(f"invalid destination label name in label_replace(): {dst}")
     labels = []
     for lb in v.labels:
         srcv = dict(lb).get(src, "")
         mt = rx.match(srcv)
-        if mt is not None:
-            lb = _set_label(lb, dst, expand_template(repl, mt))
-        labels.append(lb)
+        labels.append(lb if mt is None else _set_label(lb, dst, expand_template(repl, mt)))
     return merge_rows(ev, labels, v.values, v.present)
 
 
@@ -713,11 +714,13 @@ def _absent_result(node: pp.Expr, missing: np.ndarray) -> Vector:
 
 def f_absent(ev, args, times):  # type: ignore[no-untyped-def]
     v = _vec(ev, args[0], times)
-    any_p = v.present.any(axis=0) if v.labels else np.zeros(len(times), dtype=bool)
+    any_p = np.zeros(len(times), dtype=bool)
+    if v.labels:
+        any_p = np.asarray(v.present.any(axis=0), dtype=bool)
     return _absent_result(args[0], ~any_p)
 
 
-# --- classic histograms ----------------------------------------------------------------------------
+# --- classic histograms ---------------------------------------------------------------------
 
 
 def _parse_le(s: str) -> float | None:
@@ -805,7 +808,7 @@ def f_histogram_quantile(ev, args, times):  # type: ignore[no-untyped-def]
             if v.present[i].any():
                 ev.warn(
                     f'PromQL warning: bucket label "le" is missing or has a malformed value of '
-                    f'{_q(le or "")} for metric name {_q(d.get(METRIC_NAME, ""))}'
+                    f"{_q(le or '')} for metric name {_q(d.get(METRIC_NAME, ''))}"
                 )
             continue
         key = tuple(p for p in lb if p[0] not in ("le", METRIC_NAME))
@@ -917,16 +920,47 @@ _FUNCS: dict[str, Callable[..., object]] = {
     "range": _scalar_fn("range"),
     "step": _scalar_fn("step"),
 }
-for _k in ("sum", "avg", "min", "max", "count", "last", "first", "present", "stddev", "stdvar",
-           "mad", "ts_of_max", "ts_of_min", "ts_of_last", "ts_of_first"):
+for _k in (
+    "sum",
+    "avg",
+    "min",
+    "max",
+    "count",
+    "last",
+    "first",
+    "present",
+    "stddev",
+    "stdvar",
+    "mad",
+    "ts_of_max",
+    "ts_of_min",
+    "ts_of_last",
+    "ts_of_first",
+):
     _FUNCS[f"{_k}_over_time"] = _over_time(_k)
 for _k, _f in _MATH.items():
     _FUNCS[_k] = _elementwise(_f)
-for _k in ("minute", "hour", "day_of_week", "day_of_month", "day_of_year", "days_in_month",
-           "month", "year"):
+for _k in (
+    "minute",
+    "hour",
+    "day_of_week",
+    "day_of_month",
+    "day_of_year",
+    "days_in_month",
+    "month",
+    "year",
+):
     _FUNCS[_k] = _date_fn(_k)
-for _k in ("histogram_count", "histogram_sum", "histogram_avg", "histogram_fraction",
-           "histogram_stddev", "histogram_stdvar", "histogram_quantiles", "info"):
+for _k in (
+    "histogram_count",
+    "histogram_sum",
+    "histogram_avg",
+    "histogram_fraction",
+    "histogram_stddev",
+    "histogram_stdvar",
+    "histogram_quantiles",
+    "info",
+):
     _FUNCS[_k] = _unsupported(_k)
 
 del MatchType

@@ -1,4 +1,4 @@
-"""RE2 (Go) regular expressions in Python's ``re``: the few syntax differences PromQL users hit.
+r"""RE2 (Go) regular expressions in Python's ``re``: the few syntax differences PromQL users hit.
 
 Prometheus anchors every label regex and lets ``.`` match newlines; ``labels.Matcher`` does
 both. Here we only rewrite RE2 spellings Python lacks (``\\z``, POSIX classes like

@@ -66,7 +66,7 @@ class Flat:
         return len(self.labels)
 
     def windows(self, ends: I64, width_ms: int) -> tuple[I64, I64]:
-        """For every series and step: flat indices ``[lo, hi)`` of samples in ``(end-width, end]``."""
+        """Per series and step: flat indices ``[lo, hi)`` of samples in ``(end-width, end]``."""
         nser, nsteps = len(self.labels), len(ends)
         if nser == 0 or nsteps == 0:
             z = np.zeros((nser, nsteps), dtype=np.int64)

@@ -29,7 +29,7 @@ class TestFileError(Exception):
 class LoadCmd:
     line: int
     step_ms: int
-    series: list[tuple[Labels, list[float | None | str]]]
+    series: list[tuple[Labels, list[float | str | None]]]
     with_nhcb: bool = False
     start_timestamps: bool = False
 
@@ -56,7 +56,7 @@ class EvalCmd:
     end_ms: int = 0
     step_ms: int = 0
     expects: list[Expectation] = field(default_factory=list)
-    expected: list[tuple[Labels, list[float | None | str]]] = field(default_factory=list)
+    expected: list[tuple[Labels, list[float | str | None]]] = field(default_factory=list)
     expected_scalar: float | None = None
     expected_string: str | None = None
     range_vector: tuple[int, int, int] | None = None
@@ -69,8 +69,15 @@ class EvalCmd:
 Command = LoadCmd | ClearCmd | EvalCmd
 
 _DUR = re.compile(r"(\d+)(ms|s|m|h|d|w|y)")
-_UNITS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000,
-          "w": 604_800_000, "y": 31_536_000_000}
+_UNITS = {
+    "ms": 1,
+    "s": 1000,
+    "m": 60_000,
+    "h": 3_600_000,
+    "d": 86_400_000,
+    "w": 604_800_000,
+    "y": 31_536_000_000,
+}
 
 
 def parse_duration(s: str) -> int:
@@ -79,7 +86,7 @@ def parse_duration(s: str) -> int:
     if neg:
         s = s[1:]
     if re.fullmatch(r"\d+(\.\d+)?", s):
-        ms = int(round(float(s) * 1000))
+        ms = round(float(s) * 1000)
         return -ms if neg else ms
     pos = 0
     total = 0
@@ -117,9 +124,9 @@ def _is_number(s: str) -> bool:
     return True
 
 
-def expand_values(text: str) -> list[float | None | str]:
+def expand_values(text: str) -> list[float | str | None]:
     """Expanding notation: ``1 2 _ 3+1x4 5x2 _x3 stale Inf {{...}}x2``."""
-    out: list[float | None | str] = []
+    out: list[float | str | None] = []
     tokens = _split_values(text)
     for tok in tokens:
         if "{{" in tok:
@@ -238,7 +245,9 @@ _EVAL_INSTANT = re.compile(
 _EVAL_RANGE = re.compile(
     r"^eval(?:_(fail|warn|info))?\s+range\s+from\s+(.+?)\s+to\s+(.+?)\s+step\s+(.+?)\s+(.+)$", re.S
 )
-_EXPECT = re.compile(r"^expect\s+(fail|warn|info|no_warn|no_info|ordered)(?:\s+(msg|regex):\s?(.*))?$")
+_EXPECT = re.compile(
+    r"^expect\s+(fail|warn|info|no_warn|no_info|ordered)(?:\s+(msg|regex):\s?(.*))?$"
+)
 
 
 def _unquote_go(s: str) -> str:

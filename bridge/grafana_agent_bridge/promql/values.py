@@ -26,7 +26,7 @@ class Vector:
     values: F64  # (S, N)
     present: Bool  # (S, N)
     sample_ts: I64 | None = None
-    """Raw sample timestamps (ms) when the vector came straight from a selector (for timestamp())."""
+    """Sample timestamps (ms) when the vector came straight from a selector (for timestamp())."""
 
     @property
     def nsteps(self) -> int:
