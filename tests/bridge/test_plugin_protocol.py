@@ -56,12 +56,18 @@ GRAFANA_FIELDS = {
     "CallResourceResponse": {"code": 1, "headers": 2, "body": 3},
     "CheckHealthRequest": {"pluginContext": 1},
     "CheckHealthResponse": {"status": 1, "message": 2, "jsonDetails": 3},
+    "CollectMetricsRequest": {"pluginContext": 1},
+    "CollectMetricsResponse": {"metrics": 1},
+    "CollectMetricsResponse.Payload": {"prometheus": 1},
 }
 
 
 @pytest.mark.parametrize("message", sorted(GRAFANA_FIELDS))
 def test_generated_messages_use_grafanas_field_numbers(message):
-    descriptor = getattr(pb, message).DESCRIPTOR
+    outer, _, inner = message.partition(".")
+    descriptor = getattr(pb, outer).DESCRIPTOR
+    if inner:
+        descriptor = descriptor.nested_types_by_name[inner]
     numbers = {f.name: f.number for f in descriptor.fields}
     for name, number in GRAFANA_FIELDS[message].items():
         assert numbers[name] == number, f"{message}.{name}"
@@ -74,7 +80,8 @@ def test_generated_code_matches_the_proto_file():
     blocks = re.findall(r"^message (\w+) \{(.*?)^\}", text, re.S | re.M)
     assert blocks
     for name, raw_body in blocks:
-        body = re.sub(r"//.*", "", re.sub(r"enum \w+ \{.*?\}", "", raw_body, flags=re.S))
+        nested = re.sub(r"(enum|message) \w+ \{.*?\}", "", raw_body, flags=re.S)
+        body = re.sub(r"//.*", "", nested)
         declared = {m.group(1): int(m.group(2)) for m in re.finditer(r"(\w+) = (\d+);", body)}
         generated = {f.name: f.number for f in getattr(pb, name).DESCRIPTOR.fields}
         assert generated == declared, name

@@ -250,6 +250,16 @@ class Plugin:
         )
         return call(request, timeout=30)
 
+    def collect_metrics(self) -> dict[str, float]:
+        call = self.channel.unary_unary(
+            "/pluginv2.Diagnostics/CollectMetrics",
+            request_serializer=pb.CollectMetricsRequest.SerializeToString,
+            response_deserializer=pb.CollectMetricsResponse.FromString,
+        )
+        text = call(pb.CollectMetricsRequest(), timeout=30).metrics.prometheus.decode()
+        samples = (line.rsplit(" ", 1) for line in text.splitlines() if line[:1] not in "#")
+        return {name: float(value) for name, value in samples}
+
     def call_resource(self, request: pb.CallResourceRequest) -> list[pb.CallResourceResponse]:
         call = self.channel.unary_stream(
             "/pluginv2.Resource/CallResource",
@@ -658,3 +668,23 @@ def test_exemplars_come_with_dashboard_queries_but_not_alerts(
     (only,) = check_alerting_shape(alert.responses["E"], "E", "timeseries-multi")
     assert only.labels()["room"] == "kitchen"
     assert [c.path for c in recorder.take()] == ["/api/v1/query_range"]
+
+
+def test_collect_metrics_counts_queries_by_outcome(plugin: Plugin, recorder: Recorder) -> None:
+    ok = 'grafana_agent_bridge_plugin_queries_total{outcome="ok"}'
+    bad = 'grafana_agent_bridge_plugin_queries_total{outcome="bad_query"}'
+    before = plugin.collect_metrics()
+    plugin.query_data(
+        pb.QueryDataRequest(
+            pluginContext=context(recorder.url),
+            queries=[
+                data_query("A", {"expr": "vector(1)", "instant": True}, 0, 60_000),
+                data_query("B", {"expr": "rate(", "instant": True}, 0, 60_000),
+                data_query("C", {"expr": "up{", "instant": True}, 0, 60_000),
+            ],
+        )
+    )
+    after = plugin.collect_metrics()
+    assert after[ok] - before.get(ok, 0) == 1
+    assert after[bad] - before.get(bad, 0) == 2
+    assert after["grafana_agent_bridge_plugin_query_duration_seconds_count"] >= 3

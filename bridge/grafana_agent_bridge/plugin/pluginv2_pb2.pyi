@@ -177,6 +177,23 @@ class DataResponse(_message.Message):
     errorSource: str
     def __init__(self, frames: _Optional[_Iterable[bytes]] = ..., error: _Optional[str] = ..., jsonMeta: _Optional[bytes] = ..., status: _Optional[int] = ..., errorSource: _Optional[str] = ...) -> None: ...
 
+class CollectMetricsRequest(_message.Message):
+    __slots__ = ("pluginContext",)
+    PLUGINCONTEXT_FIELD_NUMBER: _ClassVar[int]
+    pluginContext: PluginContext
+    def __init__(self, pluginContext: _Optional[_Union[PluginContext, _Mapping]] = ...) -> None: ...
+
+class CollectMetricsResponse(_message.Message):
+    __slots__ = ("metrics",)
+    class Payload(_message.Message):
+        __slots__ = ("prometheus",)
+        PROMETHEUS_FIELD_NUMBER: _ClassVar[int]
+        prometheus: bytes
+        def __init__(self, prometheus: _Optional[bytes] = ...) -> None: ...
+    METRICS_FIELD_NUMBER: _ClassVar[int]
+    metrics: CollectMetricsResponse.Payload
+    def __init__(self, metrics: _Optional[_Union[CollectMetricsResponse.Payload, _Mapping]] = ...) -> None: ...
+
 class CheckHealthRequest(_message.Message):
     __slots__ = ("pluginContext",)
     PLUGINCONTEXT_FIELD_NUMBER: _ClassVar[int]

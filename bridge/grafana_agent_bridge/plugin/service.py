@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 import urllib.parse
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 import grpc
 
+from grafana_agent_bridge.metrics import Registry
 from grafana_agent_bridge.plugin import pluginv2_pb2 as pb
 from grafana_agent_bridge.plugin.frames import (
     ResultError,
@@ -40,6 +42,27 @@ from grafana_agent_bridge.plugin.upstream import (
 )
 
 log = logging.getLogger(__name__)
+
+# The plugin's own metrics; Grafana collects them through CollectMetrics and serves them at
+# /metrics/plugins/<plugin id>.
+METRICS = Registry()
+QUERIES = METRICS.counter(
+    "grafana_agent_bridge_plugin_queries_total",
+    "Queries (refIds) answered, by outcome: ok, bad_query, upstream_error, internal_error.",
+    ("outcome",),
+)
+QUERY_SECONDS = METRICS.histogram(
+    "grafana_agent_bridge_plugin_query_duration_seconds",
+    "Time to answer one refId, the server's time included.",
+)
+HEALTH_CHECKS = METRICS.counter(
+    "grafana_agent_bridge_plugin_health_checks_total", "Health checks, by result.", ("status",)
+)
+RESOURCE_CALLS = METRICS.counter(
+    "grafana_agent_bridge_plugin_resource_calls_total",
+    "Metadata (resource) calls, by HTTP status returned to Grafana.",
+    ("code",),
+)
 
 HEALTH_OK_MESSAGE = "Successfully queried the Prometheus API."
 HEALTH_ERROR_SUFFIX = " - There was an error returned querying the Prometheus API."
@@ -156,6 +179,8 @@ def query_data(request: pb.QueryDataRequest) -> pb.QueryDataResponse:
         settings_error = str(exc)
     for query in request.queries:
         out = response.responses[query.refId]
+        started = time.monotonic()
+        outcome = "ok"
         try:
             if settings is None:
                 raise QueryError(settings_error, status=400)
@@ -172,17 +197,29 @@ def query_data(request: pb.QueryDataRequest) -> pb.QueryDataResponse:
             out.frames.extend(frames)
             out.status = 200
         except QueryModelError as exc:
+            outcome = "bad_query"
             out.error, out.status, out.errorSource = f"bad query: {exc}", 400, "downstream"
         except QueryError as exc:
+            outcome = "bad_query" if 400 <= exc.status < 500 else "upstream_error"
             out.error, out.status, out.errorSource = str(exc), exc.status, exc.source
         except Exception as exc:  # a bug here must not fail the other refIds
+            outcome = "internal_error"
             log.exception("query %s failed", query.refId)
             out.error, out.status, out.errorSource = f"internal error: {exc}", 500, "plugin"
+        QUERIES.inc(1, outcome)
+        QUERY_SECONDS.observe(time.monotonic() - started)
     log.debug("QueryData: %d queries, alert=%s", len(request.queries), from_alert)
     return response
 
 
 def check_health(request: pb.CheckHealthRequest) -> pb.CheckHealthResponse:
+    """Grafana's health check, counted."""
+    reply = _check_health_of(request)
+    HEALTH_CHECKS.inc(1, pb.CheckHealthResponse.HealthStatus.Name(reply.status).lower())
+    return reply
+
+
+def _check_health_of(request: pb.CheckHealthRequest) -> pb.CheckHealthResponse:
     """Grafana's health check: instant ``1+1`` at time 4 must give HTTP 200 and a success."""
     error = pb.CheckHealthResponse.ERROR
     try:
@@ -234,6 +271,19 @@ def _json_error(status: int, error_type: str, message: str) -> pb.CallResourceRe
 
 
 def call_resource(request: pb.CallResourceRequest) -> pb.CallResourceResponse:
+    """One metadata call, counted."""
+    reply = _call_resource_of(request)
+    RESOURCE_CALLS.inc(1, str(reply.code))
+    return reply
+
+
+def collect_metrics(_request: pb.CollectMetricsRequest) -> pb.CollectMetricsResponse:
+    """The plugin's own metrics in the Prometheus text format."""
+    payload = pb.CollectMetricsResponse.Payload(prometheus=METRICS.expose().encode())
+    return pb.CollectMetricsResponse(metrics=payload)
+
+
+def _call_resource_of(request: pb.CallResourceRequest) -> pb.CallResourceResponse:
     """Pass one metadata call (labels, label values, series, metadata...) to the server.
 
     Grafana's rules apply: GET when the datasource is set to GET, otherwise the caller's method,
@@ -274,6 +324,10 @@ def _check_health(request: pb.CheckHealthRequest, _context: grpc.ServicerContext
     return check_health(request)
 
 
+def _collect_metrics(request: pb.CollectMetricsRequest, _context: grpc.ServicerContext) -> Any:
+    return collect_metrics(request)
+
+
 def _call_resource(
     request: pb.CallResourceRequest, _context: grpc.ServicerContext
 ) -> Iterator[pb.CallResourceResponse]:
@@ -300,7 +354,12 @@ def generic_handlers() -> list[grpc.GenericRpcHandler]:
                     _check_health,
                     request_deserializer=pb.CheckHealthRequest.FromString,
                     response_serializer=pb.CheckHealthResponse.SerializeToString,
-                )
+                ),
+                "CollectMetrics": grpc.unary_unary_rpc_method_handler(
+                    _collect_metrics,
+                    request_deserializer=pb.CollectMetricsRequest.FromString,
+                    response_serializer=pb.CollectMetricsResponse.SerializeToString,
+                ),
             },
         ),
         grpc.method_handlers_generic_handler(
