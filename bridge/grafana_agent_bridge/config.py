@@ -14,6 +14,7 @@ imports it to validate what it is about to hand to the snap.
 from __future__ import annotations
 
 import ipaddress
+import json
 import math
 import re
 from collections.abc import Iterator, Mapping
@@ -64,6 +65,11 @@ __all__ = [
 DEFAULT_LISTEN_ADDRESS = "0.0.0.0:9099"
 
 
+def _quote(value: object) -> str:
+    """A value quoted for an error message, escaped so the message stays on one line."""
+    return json.dumps(str(value), ensure_ascii=False)
+
+
 class ConfigError(ValueError):
     """Invalid configuration; ``errors`` holds ``(key path, message)`` pairs, one per problem."""
 
@@ -97,10 +103,10 @@ def parse_duration(text: str) -> timedelta:
         return timedelta(0)
     m = _DURATION_RE.match(s)
     if not s or m is None:
-        raise ValueError(f'invalid duration "{text}" (use e.g. "30s", "1h30m", "15d")')
+        raise ValueError(f'invalid duration {_quote(text)} (use e.g. "30s", "1h30m", "15d")')
     total = sum(int(g) * ms for g, (_, ms) in zip(m.groups(), _DURATION_UNITS_MS) if g)
     if total > _MAX_DURATION_MS:
-        raise ValueError(f'duration "{text}" is too long (at most 1000y)')
+        raise ValueError(f"duration {_quote(text)} is too long (at most 1000y)")
     return timedelta(milliseconds=total)
 
 
@@ -169,16 +175,17 @@ def parse_size(text: str) -> int:
     """Parse a byte size (``512MB``, ``1.5GiB``, ``1024``) into bytes; units are powers of 1024."""
     m = _SIZE_RE.match(text.strip())
     if m is None:
-        raise ValueError(f'invalid size "{text}" (use e.g. "512MiB", "10GB", "0B")')
+        raise ValueError(f'invalid size {_quote(text)} (use e.g. "512MiB", "10GB", "0B")')
     number, unit = m.groups()
     factor = _SIZE_UNITS.get(unit.upper() or "B")
     if factor is None:
         raise ValueError(
-            f'invalid size "{text}": unknown unit "{unit}" (B, KB, MB, GB, TB, KiB, MiB, GiB, TiB)'
+            f"invalid size {_quote(text)}: unknown unit {_quote(unit)} "
+            "(B, KB, MB, GB, TB, KiB, MiB, GiB, TiB)"
         )
     size = float(number) * factor
     if not size < _MAX_SIZE:
-        raise ValueError(f'size "{text}" is too large (at most 1024PiB)')
+        raise ValueError(f"size {_quote(text)} is too large (at most 1024PiB)")
     return math.floor(size)
 
 
@@ -234,16 +241,20 @@ def parse_host_port(text: str) -> tuple[str, int]:
     s = text.strip()
     host, sep, port_text = s.rpartition(":")
     if not sep:
-        raise ValueError(f'invalid address "{text}": expected HOST:PORT, e.g. "0.0.0.0:9099"')
+        raise ValueError(
+            f'invalid address {_quote(text)}: expected HOST:PORT, e.g. "0.0.0.0:9099"'
+        )
     if host.startswith("[") and host.endswith("]"):
         host = host[1:-1]
         _check_ip(host, text)
     elif ":" in host:
-        raise ValueError(f'invalid address "{text}": write IPv6 hosts in brackets, "[::]:9099"')
+        raise ValueError(
+            f'invalid address {_quote(text)}: write IPv6 hosts in brackets, "[::]:9099"'
+        )
     if not port_text.isdigit() or not 0 < int(port_text) < 65536:
-        raise ValueError(f'invalid address "{text}": port must be 1-65535')
+        raise ValueError(f"invalid address {_quote(text)}: port must be 1-65535")
     if host and not re.fullmatch(r"[A-Za-z0-9.:_-]+", host):
-        raise ValueError(f'invalid address "{text}": bad host "{host}"')
+        raise ValueError(f"invalid address {_quote(text)}: bad host {_quote(host)}")
     return host, int(port_text)
 
 
@@ -251,7 +262,9 @@ def _check_ip(host: str, text: str) -> None:
     try:
         ipaddress.ip_address(host)
     except ValueError:
-        raise ValueError(f'invalid address "{text}": "{host}" is not an IP address') from None
+        raise ValueError(
+            f"invalid address {_quote(text)}: {_quote(host)} is not an IP address"
+        ) from None
 
 
 def _check_http_url(value: str) -> str:
@@ -259,9 +272,9 @@ def _check_http_url(value: str) -> str:
         parts = urlsplit(value)
         parts.port  # noqa: B018  (raises ValueError on a bad port)
     except ValueError:
-        raise ValueError(f'invalid URL "{value}"') from None
+        raise ValueError(f"invalid URL {_quote(value)}") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f'invalid URL "{value}": expected http(s)://host[:port]/path')
+        raise ValueError(f"invalid URL {_quote(value)}: expected http(s)://host[:port]/path")
     return value
 
 
@@ -345,7 +358,9 @@ class IngestConfig(_Section):
             try:
                 ipaddress.ip_network(item.strip(), strict=False)
             except ValueError:
-                raise ValueError(f'[{i}]: "{item}" is not an IP address or CIDR network') from None
+                raise ValueError(
+                    f"[{i}]: {_quote(item)} is not an IP address or CIDR network"
+                ) from None
         return [item.strip() for item in value]
 
     def allowed_networks(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
@@ -458,7 +473,9 @@ class CollectConfig(_Section):
         seen: set[str] = set()
         for i, target in enumerate(self.scrape):
             if target.job_name in seen:
-                raise ValueError(f'scrape[{i}].job_name: duplicate job name "{target.job_name}"')
+                raise ValueError(
+                    f"scrape[{i}].job_name: duplicate job name {_quote(target.job_name)}"
+                )
             seen.add(target.job_name)
         return self
 
@@ -502,7 +519,7 @@ class ForwardTarget(_Section):
     @model_validator(mode="after")
     def _check(self) -> ForwardTarget:
         if not _NAME_RE.match(self.name):
-            raise ValueError(f'name: "{self.name}" may contain only letters, digits, _ . -')
+            raise ValueError(f"name: {_quote(self.name)} may contain only letters, digits, _ . -")
         if self.timeout <= timedelta(0):
             raise ValueError("timeout: must be greater than 0")
         if self.bearer_token and any(k.lower() == "authorization" for k in self.headers):
@@ -536,7 +553,7 @@ class ForwardConfig(_Section):
         seen: set[str] = set()
         for i, target in enumerate(self.targets):
             if target.name in seen:
-                raise ValueError(f'targets[{i}].name: duplicate target name "{target.name}"')
+                raise ValueError(f"targets[{i}].name: duplicate target name {_quote(target.name)}")
             seen.add(target.name)
         return self
 
@@ -671,7 +688,7 @@ def _construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[
         key = loader.construct_object(key_node, deep=True)  # type: ignore[no-untyped-call]
         if key in result:
             raise yaml.constructor.ConstructorError(
-                None, None, f'duplicate key "{key}"', key_node.start_mark
+                None, None, f"duplicate key {_quote(key)}", key_node.start_mark
             )
         result[key] = loader.construct_object(value_node, deep=True)  # type: ignore[no-untyped-call]
     return result
@@ -762,6 +779,8 @@ def _path(loc: tuple[int | str, ...]) -> str:
             out += f"[{part}]"
         elif part.startswith("function-") or part in ("lax-or-strict", "json-or-python"):
             continue  # pydantic's internal validator steps, not keys
+        elif not re.fullmatch(r"[A-Za-z_][\w-]*", part):
+            out += f"[{_quote(part)}]"  # a key that is not a name: keep the message on one line
         else:
             out += f".{part}" if out else part
     return out
@@ -828,7 +847,7 @@ def _show(value: object) -> str:
     if value is None:
         return "null"
     if isinstance(value, str):
-        return f'"{value}"'
+        return _quote(value)
     if isinstance(value, (dict, list)):
         return _kind(value)
     return repr(value) if not isinstance(value, bool) else str(value).lower()

@@ -61,7 +61,7 @@ def _scrape_targets(key: str, value: object) -> list[dict[str, object]]:
     for item in _as_list(key, value):
         job, sep, url = item.partition("=")
         if not sep or not job.strip() or not url.strip():
-            raise SnapSettingError(f'{key}: expected JOB=URL items, got "{item}"')
+            raise SnapSettingError(f"{key}: expected JOB=URL items, got {json.dumps(item)}")
         targets.append({"job_name": job.strip(), "url": url.strip()})
     return targets
 

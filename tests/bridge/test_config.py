@@ -7,12 +7,25 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
 from grafana_agent_bridge.config import (
     BridgeConfig,
+    CollectConfig,
     ConfigError,
+    ForwardConfig,
+    ForwardTarget,
+    IngestConfig,
+    LogConfig,
+    QueryConfig,
+    ScrapeTarget,
+    StorageConfig,
+    TLSConfig,
+    TracingConfig,
     duration_ms,
     format_duration,
     format_size,
@@ -25,6 +38,19 @@ from grafana_agent_bridge.config import (
 from grafana_agent_bridge.config_docs import BEGIN, END, render
 from grafana_agent_bridge.config_docs import main as config_docs_main
 
+_MODELS = (
+    BridgeConfig,
+    CollectConfig,
+    ForwardConfig,
+    ForwardTarget,
+    IngestConfig,
+    LogConfig,
+    QueryConfig,
+    ScrapeTarget,
+    StorageConfig,
+    TLSConfig,
+    TracingConfig,
+)
 EXAMPLE = Path(__file__).resolve().parents[2] / "bridge/grafana_agent_bridge/config_example.yaml"
 
 
@@ -319,6 +345,8 @@ def test_auth_token_file_is_read_and_stripped(tmp_path: Path) -> None:
         ("tracing: {sample_ratio: false}", "tracing.sample_ratio: expected a number, got false"),
         ("collect: {scrape: [null]}", "collect.scrape[0]: expected a mapping, got null"),
         ("ingest: {allowed_clients: [1]}", "ingest.allowed_clients[0]: expected a string, got 1"),
+        ('log: {"a\\nb": 1}', 'log["a\\nb"]: unknown key'),
+        ('storage: {retention_time: "1\\n2"}', 'storage.retention_time: invalid duration "1\\n2"'),
     ],
 )
 def test_invalid_values_name_the_key(text: str, expected: str) -> None:
@@ -439,3 +467,52 @@ def test_doc_generator_rewrites_stale_blocks(tmp_path: Path) -> None:
     assert "| `forward-urls` | `forward.targets` |" in text
     assert text.startswith("intro\n") and text.endswith("outro\n")
     assert config_docs_main(["--check", str(stale)]) == 0
+
+
+# --- robustness -----------------------------------------------------------------------------
+
+# Every key name of the schema, so random documents hit real sections as well as unknown keys.
+_KEYS = sorted({name for m in _MODELS for name in m.model_fields} | {"bogus", "two\nlines"})
+
+_scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(10**30), max_value=10**30),
+    st.floats(allow_nan=True),
+    st.text(max_size=12),
+    st.sampled_from(
+        [
+            "15s\n",
+            "a\nb:1",
+            "[::1]\n:80",
+            "0",
+            "1h30m",
+            "32MiB",
+            "http://x/y",
+            "10.0.0.0/8",
+            ":9099",
+        ]
+    ),
+)
+_values = st.recursive(
+    _scalars,
+    lambda children: st.one_of(
+        st.lists(children, max_size=3),
+        st.dictionaries(st.sampled_from(_KEYS), children, max_size=4),
+    ),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.dictionaries(st.sampled_from(_KEYS), _values, max_size=5))
+def test_any_structure_gives_a_config_or_a_config_error(data: dict[str, object]) -> None:
+    """Arbitrary (mostly wrong) documents never crash the validator with anything else."""
+    try:
+        cfg = parse_config(yaml.safe_dump(data))
+    except ConfigError as e:
+        assert e.errors and all(msg for _, msg in e.errors)
+        assert len(str(e).splitlines()) == len(e.errors)  # one line per problem
+        assert "pydantic" not in str(e).lower()
+    else:
+        assert parse_config(cfg.to_yaml()) == cfg

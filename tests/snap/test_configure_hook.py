@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from grafana_agent_bridge.config import BridgeConfig, load_config
 from grafana_agent_bridge.snapconfig import (
@@ -310,3 +312,31 @@ def test_write_if_changed_reports_change(tmp_path: Path) -> None:
     assert write_if_changed(target, "a: 1\n") is False
     assert write_if_changed(target, "a: 2\n") is True
     assert target.read_text() == "a: 2\n"
+
+
+_json = st.recursive(
+    st.one_of(
+        st.none(),
+        st.booleans(),
+        st.integers(),
+        st.floats(allow_nan=False),
+        st.text(max_size=20),
+        st.sampled_from(["a=http://x/m", "http://x/y,ftp://z", "10.0.0.1,", "1h", "0B", "a\nb"]),
+    ),
+    lambda children: st.one_of(
+        st.lists(children, max_size=3), st.dictionaries(st.text(max_size=5), children, max_size=3)
+    ),
+    max_leaves=6,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.dictionaries(st.sampled_from([k.name for k in SNAP_KEYS]), _json, max_size=4))
+def test_any_snap_values_give_a_config_or_a_keyed_error(settings_: dict[str, object]) -> None:
+    try:
+        build_config(settings_, data_dir="/d")
+    except SnapSettingError as e:
+        names = {k.name for k in SNAP_KEYS}
+        assert len(str(e).splitlines()) <= len(settings_)  # one line per bad key
+        for line in str(e).splitlines():
+            assert line.split(":")[0].split(" and ")[0] in names, line
