@@ -59,8 +59,8 @@ def _drop_name(lb: Labels) -> Labels:
     return drop_name(lb)
 
 
-def _kept(labels: list[Labels], keep: np.ndarray) -> list[Labels]:
-    return [labels[i] for i in np.flatnonzero(keep)]
+def _kept(labels: list[Labels], keep: object) -> list[Labels]:
+    return [labels[i] for i in np.flatnonzero(np.asarray(keep))]
 
 
 def merge_rows(
