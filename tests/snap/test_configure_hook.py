@@ -340,3 +340,14 @@ def test_any_snap_values_give_a_config_or_a_keyed_error(settings_: dict[str, obj
         assert len(str(e).splitlines()) <= len(settings_)  # one line per bad key
         for line in str(e).splitlines():
             assert line.split(":")[0].split(" and ")[0] in names, line
+
+
+def test_the_daemon_cli_accepts_what_the_hook_writes(
+    snap: FakeSnap, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from grafana_agent_bridge import cli
+
+    snap.set(forward_urls="http://mimir:9009/api/v1/push", query_auth_token="t", log_level="debug")
+    assert snap.run_hook().returncode == 0
+    assert cli.main(["check-config", str(snap.config_file)]) == 0
+    assert capsys.readouterr().out.strip().endswith("OK")
