@@ -209,3 +209,23 @@ def test_bad_query_models_are_rejected_with_a_reason(body, message):
             interval_ms=1000,
             scrape_interval="",
         )
+
+
+def test_browser_utc_offset_is_ignored_like_current_grafana():
+    def start_for(model: bytes) -> str:
+        query = parse_query(
+            ref_id="A",
+            query_json=model,
+            from_ms=1_700_000_007_123,
+            to_ms=1_700_086_407_123,
+            max_data_points=2,
+            interval_ms=1000,
+            scrape_interval="",
+        )
+        assert query.step_ms == DAY
+        return query.requests()[0].params["start"]
+
+    utc_midnight = str(1_700_000_007_123 // DAY * DAY // 1000)
+    assert start_for(b'{"expr": "up", "interval": "1d", "utcOffsetSec": 3600}') == utc_midnight
+    shifted = start_for(b'{"expr": "up", "interval": "1d", "utcOffsetSecDoNotUse": 3600}')
+    assert int(shifted) == int(utc_midnight) - 3600

@@ -330,7 +330,9 @@ def parse_query(
     legend = _string_field(model, "legendFormat")
     model_interval_ms = _number_field(model, "intervalMs") or interval_ms
     interval_factor = _number_field(model, "intervalFactor")
-    utc_offset = _number_field(model, "utcOffsetSec")
+    # Current Grafana ignores the browser's utcOffsetSec (aligning by it dropped data near the
+    # end of the range); only the renamed "utcOffsetSecDoNotUse" still shifts the alignment.
+    utc_offset = _number_field(model, "utcOffsetSecDoNotUse")
     range_ms = to_ms - from_ms
     if range_ms < 0:
         raise QueryModelError("time range ends before it starts")

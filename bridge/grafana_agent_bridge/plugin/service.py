@@ -15,6 +15,7 @@ import logging
 import time
 import urllib.parse
 from collections.abc import Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import grpc
@@ -67,6 +68,7 @@ RESOURCE_CALLS = METRICS.counter(
 HEALTH_OK_MESSAGE = "Successfully queried the Prometheus API."
 HEALTH_ERROR_SUFFIX = " - There was an error returned querying the Prometheus API."
 RESOURCE_PREFIX = "api/v1/"
+QUERY_CONCURRENCY = 4
 # Headers of alert evaluations worth passing to the server, so its logs can name the rule.
 _FORWARDED_HEADERS = ("fromalert", "x-rule-", "x-grafana-org-id")
 
@@ -177,39 +179,61 @@ def query_data(request: pb.QueryDataRequest) -> pb.QueryDataResponse:
         settings = DatasourceSettings.from_proto(request.pluginContext.dataSourceInstanceSettings)
     except SettingsError as exc:
         settings_error = str(exc)
-    for query in request.queries:
-        out = response.responses[query.refId]
-        started = time.monotonic()
-        outcome = "ok"
-        try:
-            if settings is None:
-                raise QueryError(settings_error, status=400)
-            parsed = parse_query(
-                ref_id=query.refId,
-                query_json=query.json,
-                from_ms=query.timeRange.fromEpochMS,
-                to_ms=query.timeRange.toEpochMS,
-                max_data_points=query.maxDataPoints,
-                interval_ms=query.intervalMS,
-                scrape_interval=settings.scrape_interval,
-            )
-            frames = run_query(Upstream(settings), parsed, extra_headers, from_alert=from_alert)
-            out.frames.extend(frames)
-            out.status = 200
-        except QueryModelError as exc:
-            outcome = "bad_query"
-            out.error, out.status, out.errorSource = f"bad query: {exc}", 400, "downstream"
-        except QueryError as exc:
-            outcome = "bad_query" if 400 <= exc.status < 500 else "upstream_error"
-            out.error, out.status, out.errorSource = str(exc), exc.status, exc.source
-        except Exception as exc:  # a bug here must not fail the other refIds
-            outcome = "internal_error"
-            log.exception("query %s failed", query.refId)
-            out.error, out.status, out.errorSource = f"internal error: {exc}", 500, "plugin"
-        QUERIES.inc(1, outcome)
-        QUERY_SECONDS.observe(time.monotonic() - started)
-    log.debug("QueryData: %d queries, alert=%s", len(request.queries), from_alert)
+    queries = list(request.queries)
+
+    def answer(query: pb.DataQuery) -> pb.DataResponse:
+        return answer_query(query, settings, settings_error, extra_headers, from_alert)
+
+    if len(queries) == 1:
+        answers = [answer(queries[0])]
+    else:  # a dashboard row sends many refIds; Grafana runs them concurrently too
+        with ThreadPoolExecutor(max_workers=min(len(queries), QUERY_CONCURRENCY)) as pool:
+            answers = list(pool.map(answer, queries))
+    for query, out in zip(queries, answers, strict=True):
+        response.responses[query.refId].CopyFrom(out)
+    log.debug("QueryData: %d queries, alert=%s", len(queries), from_alert)
     return response
+
+
+def answer_query(
+    query: pb.DataQuery,
+    settings: DatasourceSettings | None,
+    settings_error: str,
+    extra_headers: Mapping[str, str],
+    from_alert: bool,
+) -> pb.DataResponse:
+    """One refId's answer: its frames, or its error with an HTTP-like status."""
+    out = pb.DataResponse()
+    started = time.monotonic()
+    outcome = "ok"
+    try:
+        if settings is None:
+            raise QueryError(settings_error, status=400)
+        parsed = parse_query(
+            ref_id=query.refId,
+            query_json=query.json,
+            from_ms=query.timeRange.fromEpochMS,
+            to_ms=query.timeRange.toEpochMS,
+            max_data_points=query.maxDataPoints,
+            interval_ms=query.intervalMS,
+            scrape_interval=settings.scrape_interval,
+        )
+        frames = run_query(Upstream(settings), parsed, extra_headers, from_alert=from_alert)
+        out.frames.extend(frames)
+        out.status = 200
+    except QueryModelError as exc:
+        outcome = "bad_query"
+        out.error, out.status, out.errorSource = f"bad query: {exc}", 400, "downstream"
+    except QueryError as exc:
+        outcome = "bad_query" if 400 <= exc.status < 500 else "upstream_error"
+        out.error, out.status, out.errorSource = str(exc), exc.status, exc.source
+    except Exception as exc:  # a bug here must not fail the other refIds
+        outcome = "internal_error"
+        log.exception("query %s failed", query.refId)
+        out.error, out.status, out.errorSource = f"internal error: {exc}", 500, "plugin"
+    QUERIES.inc(1, outcome)
+    QUERY_SECONDS.observe(time.monotonic() - started)
+    return out
 
 
 def check_health(request: pb.CheckHealthRequest) -> pb.CheckHealthResponse:
