@@ -243,11 +243,6 @@ class Store:
         elif rec.type == wal.RecordType.SAMPLES:
             refs, ts, values = wal.decode_samples(rec.payload)
             if len(refs):
-                unknown = [r for r in np.unique(refs).tolist() if r not in self._ref_labels]
-                if unknown:
-                    raise wal.CorruptRecordError(
-                        f"samples for undefined series refs {unknown[:5]}"
-                    )
                 info.add(rec.offset, len(refs), int(ts.max()))
                 refs_parts.append(refs)
                 ts_parts.append(ts)
@@ -270,24 +265,39 @@ class Store:
         """Group one segment's samples by series (one numpy sort) and append them to the head."""
         order = np.argsort(refs, kind="stable")
         refs, ts, values = refs[order], ts[order], values[order]
-        starts = np.flatnonzero(np.r_[True, refs[1:] != refs[:-1]])
-        ends = np.r_[starts[1:], len(refs)]
-        for lo, hi in zip(starts.tolist(), ends.tolist()):
-            labels = self._ref_labels[int(refs[lo])]
+        first = np.empty(len(refs), dtype=bool)
+        first[0] = True
+        np.not_equal(refs[1:], refs[:-1], out=first[1:])
+        starts = np.flatnonzero(first)
+        ends = np.empty_like(starts)
+        ends[:-1] = starts[1:]
+        ends[-1] = len(refs)
+        # The WAL holds only accepted samples, so each series ascends: check that in one
+        # vectorised step and filter only the series where it does not hold (damage).
+        ascending = np.ones(len(refs), dtype=bool)
+        np.greater(ts[1:], ts[:-1], out=ascending[1:])
+        ascending |= first
+        bad = set(refs[~ascending].tolist())
+        floor = self._min_valid_t - 1
+        for lo, hi, ref in zip(starts.tolist(), ends.tolist(), refs[starts].tolist()):
+            labels = self._ref_labels.get(ref)
+            if labels is None:
+                log.error("WAL samples for undefined series ref %d dropped", ref)
+                continue
             sid = self._index.add(labels)
             hs = self._head.get(sid)
             if hs is None:
                 hs = self._head[sid] = HeadSeries(sid, labels)
             t = ts[lo:hi]
             v = values[lo:hi]
-            floor = max(hs.last_t, self._min_valid_t - 1)
-            prev = np.maximum.accumulate(np.r_[np.int64(floor), t])[:-1]
-            keep = t > prev
-            if not keep.all():
+            low = max(hs.last_t, floor)
+            if ref in bad or int(t[0]) <= low:
+                prev = np.maximum.accumulate(np.concatenate(([low], t)))[:-1]
+                keep = t > prev
                 t, v = t[keep], v[keep]
-            hs.append_many(t, v)
-            self.stats_.replay_samples += len(t)
             if len(t):
+                hs.append_many(t, v)
+                self.stats_.replay_samples += len(t)
                 self._head_max_t = max(self._head_max_t, int(t[-1]))
         # Series whose samples all fell before the head boundary have nothing in the head.
         for sid in [s for s, hs in self._head.items() if hs.n == 0]:
