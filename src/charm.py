@@ -53,6 +53,8 @@ class GrafanaAgentBridgeCharm(ops.CharmBase):
     def __init__(self, framework: ops.Framework):
         super().__init__(framework)
         self._departing: set[str] = set()
+        # The charm's own traces go to Tempo over OTLP HTTP; buffered until related.
+        self.tracing = ops.tracing.Tracing(self, tracing_relation_name="charm-tracing")
         self.grafana_source = GrafanaSourceProvider(
             self, DATASOURCE_TYPE, relation_name=GRAFANA_SOURCE_RELATION
         )
