@@ -193,3 +193,25 @@ def test_metadata_and_exemplars_are_kept_across_restart(tmp_path: Path) -> None:
     assert labels == lbl("req_total") and exs[0].labels == (("trace_id", "abc"),)
     assert s.exemplars([eq("__name__", "req_total")], 2000, 3000) == []
     s.close()
+
+
+def test_stats_are_exposed_as_metrics(tmp_path: Path) -> None:
+    from grafana_agent_bridge.metrics import Registry
+    from grafana_agent_bridge.store.metrics import register_store_metrics
+
+    registry = Registry()
+    s = Store.open(tmp_path / "a", StoreOptions())
+    register_store_metrics(s, registry)
+    s.append([batch(lbl(i=str(i)), [1000], [1.0]) for i in range(3)])
+    s.append([batch(lbl(i="0"), [500], [1.0])])
+    text = registry.expose()
+    assert "# TYPE bridge_store_samples_appended_total counter" in text
+    assert "bridge_store_samples_appended_total 3\n" in text
+    assert "bridge_store_samples_rejected_total 1\n" in text
+    assert "bridge_store_series 3\n" in text
+    s.close()
+    # A reopened store takes over the same metrics.
+    s2 = Store.open(tmp_path / "b", StoreOptions())
+    register_store_metrics(s2, registry)
+    assert "bridge_store_series 0\n" in registry.expose()
+    s2.close()
