@@ -28,7 +28,7 @@ from grafana_agent_bridge.store import Store, StoreOptions
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "e2e"))
 import itertools
 
-from faultproxy import DROP, PASS, Fault, FaultProxy
+from faultproxy import DROP, PASS, SWALLOW, Fault, FaultProxy
 
 T0 = 1_700_000_000_000
 
@@ -216,35 +216,57 @@ def test_restart_resumes_without_gaps_or_duplicates(store: Store, receiver: Faul
     assert_complete_and_ordered(store, receiver)
 
 
-def test_unacknowledged_progress_is_resent_and_counted(
-    store: Store, receiver: FaultProxy, tmp_path: Path
+def crash(fm: ForwardManager) -> None:
+    """Stop the sender's threads the way ``kill -9`` would: nothing persisted on the way out."""
+    for sender in fm.senders:
+        sender._stop.set()
+        with sender._cond:
+            sender._cond.notify_all()
+        for q in sender._queues:
+            q.put(None)
+        for c in sender._clients:
+            c.abort()
+        for t in sender._threads:
+            t.join(5)
+
+
+@pytest.mark.parametrize("delivered_before_crash", [False, True])
+def test_resume_after_a_crash_resends_exactly_the_batch_in_flight(
+    store: Store, tmp_path: Path, delivered_before_crash: bool
 ) -> None:
-    """What was delivered but not yet persisted (a crash between acks) is sent again."""
-    total = fill(store, series=4, writes=5, per_write=25)
+    """Against a receiver that, like Prometheus, rejects a whole request holding an old sample:
+    whether or not the in-flight batch had reached it, everything arrives exactly once."""
+    receiver = FaultProxy(strict=True)
     state = tmp_path / "fwd"
-    # An ack interval longer than the test: nothing durable until stop().
-    fm = ForwardManager(store, config(receiver.url), Registry(), state_dir=state)
-    fm.senders[0]._ack_interval = 3600.0
-    fm.start()
-    wait_until(fm.caught_up)
-    wait_until((state / "forward-up.sent").exists)
-    time.sleep(0.4)  # one more tick writes the final mark
-    # Simulate the crash: the threads stop, but the position is never persisted.
-    sender = fm.senders[0]
-    sender._stop.set()
-    for q in sender._queues:
-        q.put(None)
-    for t in sender._threads:
-        t.join(5)
-    assert store.register("forward-up") == FeedPosition(1, 0)
-    fm2 = ForwardManager(store, config(receiver.url), Registry(), state_dir=state).start()
+    cfg = config(receiver.url, max_samples_per_send=50)
     try:
-        wait_until(fm2.caught_up)
+        first = fill(store, series=4, writes=5, per_write=25)
+        fm = ForwardManager(store, cfg, Registry(), state_dir=state).start()
+        wait_until(fm.caught_up)
+        acked_before = store.register("forward-up")
+        # The next batch gets in flight and the crash happens before the sender hears back.
+        receiver.set_mode(SWALLOW if delivered_before_crash else Fault("stall", stall_s=30))
+        before = receiver.arrivals
+        second = fill(store, series=4, writes=2, per_write=25, start=125)
+        wait_until(lambda: receiver.arrivals > before)
+        time.sleep(0.3)
+        crash(fm)
+        receiver.set_mode(PASS)
+        reg = Registry()
+        fm2 = ForwardManager(store, cfg, reg, state_dir=state).start()
+        try:
+            wait_until(fm2.caught_up)
+            third = fill(store, series=4, writes=1, per_write=25, start=175)
+            wait_until(lambda: receiver.received.total() == first + second + third)
+            wait_until(fm2.caught_up)
+        finally:
+            fm2.stop()
+        assert_complete_and_ordered(store, receiver)  # every sample once, in order
+        assert fm2.stats.resent.get("up") == second
+        assert fm2.stats.failed.get("up") == 0
+        assert acked_before < store.register("forward-up")
     finally:
-        fm2.stop()
-    assert receiver.received.total() == 2 * total
-    assert fm2.stats.resent.get("up") == total
-    assert_complete_and_ordered(store, receiver, duplicates=True)
+        receiver.close()
 
 
 class CountingFeed:
@@ -282,8 +304,8 @@ def test_outage_reads_only_a_bounded_window(store: Store, receiver: FaultProxy) 
         for k in range(10):
             total += fill(store, series=50, writes=2, per_write=20, start=k * 40)
         time.sleep(0.6)
-        window = 4 * 500 * 2  # max_inflight batches of shards x max_samples_per_send
-        assert feed.read_samples <= window
+        # One batch (shards x max_samples_per_send, plus the rest of the last record) at a time.
+        assert feed.read_samples <= 2 * 500 + 50
         wait_until(lambda: fm.stats.pending.get("up") == total)
         assert fm.stats.lag.get("up") > 0
         receiver.set_mode(PASS)

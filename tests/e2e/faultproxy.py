@@ -30,7 +30,8 @@ class Fault:
     """What to do with a request: pass it on, drop the connection, answer, or stall."""
 
     kind: str = "pass"
-    """``pass``, ``drop`` (close without answering), ``status``, ``stall`` (hold, then drop)."""
+    """``pass``, ``drop`` (close without answering), ``status``, ``stall`` (hold, then drop),
+    ``swallow`` (pass it on, then drop the connection: delivered, but the sender never hears)."""
     status: int = 0
     body: bytes = b""
     headers: tuple[tuple[str, str], ...] = ()
@@ -44,6 +45,7 @@ class Fault:
 
 PASS = Fault()
 DROP = Fault("drop")
+SWALLOW = Fault("swallow")
 
 
 @dataclass
@@ -71,11 +73,19 @@ class Received:
 
 
 class FaultProxy:
-    def __init__(self, upstream: str | None = None, port: int = 0) -> None:
+    """``strict``: as a receiver, reject (400, whole request) any sample not newer than the
+    series' newest, except an exact duplicate of it, as Prometheus's receiver does."""
+
+    def __init__(
+        self, upstream: str | None = None, port: int = 0, *, strict: bool = False
+    ) -> None:
         self.upstream = urlsplit(upstream) if upstream else None
+        self.strict = strict
         self.mode: Fault = PASS
         self.seen: list[Seen] = []
         self.received = Received()
+        self.arrivals = 0
+        """Requests that arrived (``seen`` lists them only once answered)."""
         self._once: list[Fault] = []
         self._lock = threading.Lock()
         self._release = threading.Event()
@@ -172,9 +182,14 @@ class FaultProxy:
         body = h.rfile.read(length)
         fault = self._next_fault()
         arrived = time.monotonic()
+        with self._lock:
+            self.arrivals += 1
         status = 0
         if fault.kind == "stall":
             self._release.wait(fault.stall_s or None)
+            fault = DROP
+        if fault.kind == "swallow":
+            status = self._pass(h, body)[0]
             fault = DROP
         if fault.kind == "drop":
             h.close_connection = True
@@ -215,10 +230,20 @@ class FaultProxy:
         except RemoteWriteError as e:
             return e.status, e.message.encode(), ()
         with self._lock:
+            skip: dict[int, int] = {}
+            if self.strict:
+                for k, s in enumerate(decoded.series):
+                    have = self.received.samples.get(s.labels)
+                    if not have or int(s.timestamps[0]) > have[-1][0]:
+                        continue
+                    if (int(s.timestamps[0]), float(s.values[0])) != have[-1]:
+                        return 400, b"out of order sample", ()
+                    skip[k] = 1  # an exact duplicate of the newest sample: accepted, not kept
             self.received.requests += 1
-            for s in decoded.series:
+            for k, s in enumerate(decoded.series):
+                lo = skip.get(k, 0)
                 self.received.samples.setdefault(s.labels, []).extend(
-                    zip(s.timestamps.tolist(), s.values.tolist())
+                    zip(s.timestamps[lo:].tolist(), s.values[lo:].tolist())
                 )
         return 204, b"", ()
 

@@ -22,8 +22,9 @@ per-request cost on our side (protobuf encoding) is what limits the catch-up rat
 class ForwardManager:
     """Store-and-forward from the local store (``feed``) to ``config.targets``.
 
-    ``state_dir`` (optional, e.g. ``<data_dir>/forward``) holds a cheap, non-durable note of
-    how far delivery got, used only to count samples a restart after a crash sends again.
+    ``state_dir`` (default ``<store path>/forward`` when ``feed`` is our ``Store``) holds a
+    small progress file per target that makes the resume after a crash exact (see
+    ``sender.py``); without it a restart re-sends from the last durable acknowledgement.
     """
 
     def __init__(
@@ -37,6 +38,8 @@ class ForwardManager:
         ack_interval_s: float = 1.0,
     ) -> None:
         self.stats = ForwardStats(registry)
+        if state_dir is None and isinstance(getattr(feed, "path", None), Path):
+            state_dir = feed.path / "forward"  # type: ignore[attr-defined]  # our Store
         state = Path(state_dir) if state_dir is not None else None
         if state is not None:
             state.mkdir(parents=True, exist_ok=True)

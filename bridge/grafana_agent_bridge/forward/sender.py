@@ -1,31 +1,37 @@
-"""Forwarding to one upstream: a durable cursor, sharded parallel sends, contiguous acks.
+"""Forwarding to one upstream: a durable cursor, sharded parallel sends, exact resume.
 
 Shape (after Prometheus's ``QueueManager``, with the local store in place of its WAL watcher)::
 
     feed.read ──► reader ──(series hash)──► shard 0..n-1 ──HTTP──► upstream
-                     ▲                           │
-                     └── in-flight window ◄──────┘──► acker ──► feed.acknowledge
+                     │                           │
+                     └── progress mark ◄─────────┘   acker ──► feed.acknowledge (1/s)
 
-- **Order.** A series always hashes to the same shard and a shard sends its queue in order,
-  so each series reaches the upstream in timestamp order while different series go in
-  parallel.
-- **Durability.** The cursor only moves past a feed batch once *every* shard has finished its
-  part of it *and* of every earlier batch (a contiguous prefix), so a restart resumes exactly
-  where delivery was complete. Anything sent after the last persisted ack is sent again after
-  a crash: at-least-once, and the receiver accepts exact duplicates.
-- **Memory.** At most ``max_inflight`` feed batches are held in memory; during an outage the
-  reader simply stops reading and the backlog stays in the store, so memory does not grow with
-  the outage's length.
+- **Order.** A series always hashes to the same shard and a shard sends its requests one after
+  another, so each series reaches the upstream in timestamp order while different series go
+  in parallel.
+- **Lockstep batches.** The reader hands one feed batch at a time to the shards and moves on
+  only when every shard has finished its part, so "delivered" is always a single position.
+  Before a batch goes out the reader notes (in a small file, no fsync: it has to survive
+  ``kill -9``, not power loss) which batch is in flight; after it, that it is done.
+- **Exact resume.** Receivers such as Prometheus reject a whole request when any sample in it
+  is older than what they hold (400 "out of order"), so blindly re-sending delivered data
+  after a crash would make them reject new data mixed into the same requests. After a crash
+  the in-flight batch is therefore re-read exactly (same records, same shards, same requests)
+  and re-sent on its own; each request then either was delivered before (the receiver answers
+  400 or accepts the exact duplicate: counted, not dropped) or was not (it is delivered now).
+  Everything before it is known delivered and skipped; everything after it was never sent.
+- **Memory.** One feed batch is held at a time; during an outage the backlog stays in the
+  store, so memory does not grow with the outage's length.
 """
 
 from __future__ import annotations
 
-import collections
 import logging
 import os
 import queue
 import threading
 import time
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,6 +57,15 @@ def consumer_name(target: ForwardTarget) -> str:
     return f"forward-{target.name}"
 
 
+def shard_of(labels: Labels, shards: int) -> int:
+    """A series' shard, the same in every process (``hash()`` of a str is salted per process,
+    and an exact resume needs the same requests as before the crash)."""
+    h = 0
+    for name, value in labels:
+        h = zlib.crc32(value.encode(), zlib.crc32(name.encode(), h))
+    return h % shards
+
+
 @dataclass
 class _Batch:
     """One feed batch on its way upstream."""
@@ -60,10 +75,29 @@ class _Batch:
     samples: int
     min_t: int
     remaining: int
-    """Shard parts not yet finished (delivered or dropped)."""
+    """Shard parts not yet finished (delivered, rejected, or found delivered before)."""
+    resume: bool = False
+    """Re-sent after an unclean stop: a 400 means "already delivered", not a drop."""
 
 
-_Item = tuple[_Batch, list[SeriesData]]
+@dataclass(frozen=True)
+class Mark:
+    """Delivery progress of a target as of the last batch boundary (see the module docstring)."""
+
+    delivered: FeedPosition
+    in_flight_end: FeedPosition
+    in_flight_samples: int
+    shards: int
+
+    def dump(self) -> str:
+        d, f = self.delivered, self.in_flight_end
+        fields = (d.segment, d.offset, f.segment, f.offset, self.in_flight_samples, self.shards)
+        return " ".join(map(str, fields)) + "\n"
+
+    @staticmethod
+    def parse(text: str) -> Mark:
+        ds, do, fs, fo, k, n = (int(x) for x in text.split())
+        return Mark(FeedPosition(ds, do), FeedPosition(fs, fo), k, n)
 
 
 def count_samples(series: list[SeriesData]) -> int:
@@ -71,11 +105,11 @@ def count_samples(series: list[SeriesData]) -> int:
 
 
 def plan_requests(series: list[SeriesData], limit: int) -> list[list[SeriesData]]:
-    """Cut a shard's queued series into requests of at most ``limit`` samples.
+    """Cut a shard's part of a batch into requests of at most ``limit`` samples.
 
-    Pieces of the same series (from consecutive feed batches) are joined first, so a request
-    names each series once, and a series split across requests keeps its timestamp order
-    because the requests are sent one after another.
+    Deterministic for the same input (an exact resume rebuilds the same requests). Pieces of
+    the same series are joined, so a request names each series once, and a series split
+    across requests keeps its timestamp order because the requests go one after another.
     """
     merged: dict[Labels, list[SeriesData]] = {}
     for s in series:
@@ -113,7 +147,6 @@ class TargetSender:
         stats: ForwardStats,
         *,
         shards: int = 4,
-        max_inflight: int = 4,
         ack_interval_s: float = 1.0,
         poll_interval_s: float = 0.05,
         state_dir: Path | None = None,
@@ -123,56 +156,69 @@ class TargetSender:
         self._feed = feed
         self._stats = stats
         self._label = target.name
+        self._shards = shards
         self._per_send = config.max_samples_per_send
         self._read_size = config.max_samples_per_send * shards
         self._min_backoff = duration_ms(config.min_backoff) / 1000
         self._max_backoff = duration_ms(config.max_backoff) / 1000
-        self._max_inflight = max_inflight
         self._ack_interval = ack_interval_s
         self._poll = poll_interval_s
-        self._mark_path = state_dir / f"{self.consumer}.sent" if state_dir else None
+        self._mark_path = state_dir / f"{self.consumer}.progress" if state_dir else None
 
         self._stop = threading.Event()
         self._cond = threading.Condition()
-        self._inflight: collections.deque[_Batch] = collections.deque()
-        self._inflight_samples = 0
+        self._current: _Batch | None = None
         self._delivered: FeedPosition | None = None
         self._acked: FeedPosition | None = None
-        self._marked: FeedPosition | None = None
-        self._resend_mark: FeedPosition | None = None
         self._caught_up = False
-        self._queues: list[queue.SimpleQueue[_Item | None]] = [
+        self._queues: list[queue.SimpleQueue[tuple[_Batch, list[SeriesData]] | None]] = [
             queue.SimpleQueue() for _ in range(shards)
         ]
         self._clients = [RemoteWriteClient(target) for _ in range(shards)]
         self._threads: list[threading.Thread] = []
+        self._shard_cache: dict[Labels, int] = {}
 
     # -- lifecycle --------------------------------------------------------------------------
 
     def start(self) -> None:
-        start = self._feed.register(self.consumer)
-        self._delivered = self._acked = start
-        self._resend_mark = self._read_mark()
-        if self._resend_mark is not None and start < self._resend_mark:
-            log.info(
-                "forward %s: resuming at %s; data up to %s was sent before an unclean stop "
-                "and will be sent again",
-                self._label,
-                start,
-                self._resend_mark,
-            )
-        self._stats.shards.set(len(self._queues), self._label)
+        acked = self._feed.register(self.consumer)
+        self._acked = acked
+        start, resume = self._resume_point(acked)
+        self._delivered = start
+        self._stats.shards.set(self._shards, self._label)
         name = f"forward-{self._label}"
-        self._threads = [threading.Thread(target=self._read_loop, args=(start,), name=name)]
+        self._threads = [threading.Thread(target=self._read_loop, args=(start, resume), name=name)]
         self._threads += [
             threading.Thread(target=self._shard_loop, args=(i,), name=f"{name}-{i}")
-            for i in range(len(self._queues))
+            for i in range(self._shards)
         ]
         self._threads.append(threading.Thread(target=self._ack_loop, name=f"{name}-ack"))
         for t in self._threads:
             t.daemon = True
             t.start()
         log.info("forward %s: sending to %s from %s", self._label, self.target.url, start)
+
+    def _resume_point(self, acked: FeedPosition) -> tuple[FeedPosition, Mark | None]:
+        """Where to start reading, and the batch that was in flight at an unclean stop."""
+        mark = self._read_mark()
+        if mark is None or mark.delivered < acked:
+            return acked, None
+        if mark.shards != self._shards:
+            log.warning(
+                "forward %s: the shard count changed since the last run; resuming from the "
+                "last acknowledged position (some samples will be sent twice)",
+                self._label,
+            )
+            return acked, None
+        if not (mark.delivered < mark.in_flight_end):
+            return mark.delivered, None
+        log.info(
+            "forward %s: resuming after an unclean stop: re-sending the %d samples that were "
+            "in flight (the upstream may already have them)",
+            self._label,
+            mark.in_flight_samples,
+        )
+        return mark.delivered, mark
 
     def stop(self, timeout_s: float = 10.0) -> None:
         """Stop sending (in-flight requests are cut short) and persist what was delivered."""
@@ -188,23 +234,24 @@ class TargetSender:
             t.join(max(0.0, deadline - time.monotonic()))
         for c in self._clients:
             c.close()
-        self._persist(force=True)
+        self._persist()
 
     # -- reading ----------------------------------------------------------------------------
 
-    def _read_loop(self, position: FeedPosition) -> None:
+    def _read_loop(self, position: FeedPosition, resume: Mark | None) -> None:
         while not self._stop.is_set():
-            with self._cond:
-                while len(self._inflight) >= self._max_inflight and not self._stop.is_set():
-                    self._cond.wait(0.5)
-            if self._stop.is_set():
-                return
             try:
-                if not (position < self._feed.end()):
+                if resume is not None:
+                    batch = self._feed.read(position, max(1, resume.in_flight_samples))
+                    # The same records as before the stop (records never change); trailing
+                    # sample-less records may end the re-read batch a little earlier.
+                    batch.next_position = max(batch.next_position, resume.in_flight_end)
+                elif not (position < self._feed.end()):
                     self._caught_up = True
                     self._stop.wait(self._poll)
                     continue
-                batch = self._feed.read(position, self._read_size)
+                else:
+                    batch = self._feed.read(position, self._read_size)
             except ShuttingDownError:
                 return
             except Exception:  # a store fault must not end forwarding for good
@@ -220,14 +267,31 @@ class TargetSender:
                 )
             if not batch.series and not (position < batch.next_position):
                 self._caught_up = True
+                resume = None
                 self._stop.wait(self._poll)
                 continue
             self._caught_up = False
-            self._dispatch(position, batch.next_position, batch.series)
+            if not self._send_batch(position, batch.next_position, batch.series, resume):
+                return
+            resume = None
             position = batch.next_position
 
-    def _dispatch(self, start: FeedPosition, end: FeedPosition, series: list[SeriesData]) -> None:
-        n_shards = len(self._queues)
+    def _shard(self, labels: Labels) -> int:
+        shard = self._shard_cache.get(labels)
+        if shard is None:
+            if len(self._shard_cache) > 200_000:
+                self._shard_cache.clear()
+            shard = self._shard_cache[labels] = shard_of(labels, self._shards)
+        return shard
+
+    def _send_batch(
+        self,
+        start: FeedPosition,
+        end: FeedPosition,
+        series: list[SeriesData],
+        resume: Mark | None,
+    ) -> bool:
+        """Hand a batch to the shards and wait until all are done; False when stopping."""
         parts: dict[int, list[SeriesData]] = {}
         samples = 0
         min_t = 0
@@ -235,18 +299,29 @@ class TargetSender:
             n = len(s.timestamps)
             if not n:
                 continue
-            parts.setdefault(hash(s.labels) % n_shards, []).append(s)
+            parts.setdefault(self._shard(s.labels), []).append(s)
             first = int(s.timestamps[0])
             min_t = first if samples == 0 else min(min_t, first)
             samples += n
-        batch = _Batch(start, end, samples, min_t, remaining=len(parts))
+        batch = _Batch(start, end, samples, min_t, len(parts), resume=resume is not None)
+        if resume is not None:
+            self._stats.resent.inc(samples, self._label)
+        if parts:
+            self._write_mark(Mark(start, end, samples, self._shards))
+            with self._cond:
+                self._current = batch
+            for shard, part in parts.items():
+                self._queues[shard].put((batch, part))
+            with self._cond:
+                while batch.remaining and not self._stop.is_set():
+                    self._cond.wait(0.5)
+                if batch.remaining:
+                    return False
         with self._cond:
-            self._inflight.append(batch)
-            self._inflight_samples += samples
-            if not parts:
-                self._advance()
-        for shard, part in parts.items():
-            self._queues[shard].put((batch, part))
+            self._current = None
+            self._delivered = end
+        self._write_mark(Mark(end, end, 0, self._shards))
+        return True
 
     # -- sending ----------------------------------------------------------------------------
 
@@ -257,32 +332,17 @@ class TargetSender:
             item = q.get()
             if item is None:
                 return
-            batches, series = [item[0]], list(item[1])
-            queued = count_samples(series)
-            stopping = False
-            # Join what else is queued (small batches when keeping up) into fuller requests.
-            while queued < self._per_send:
-                try:
-                    more = q.get_nowait()
-                except queue.Empty:
-                    break
-                if more is None:
-                    stopping = True
-                    break
-                batches.append(more[0])
-                series.extend(more[1])
-                queued += count_samples(more[1])
-            for request in plan_requests(series, self._per_send):
-                if not self._deliver(client, shard, request):
+            batch, part = item
+            for request in plan_requests(part, self._per_send):
+                if not self._deliver(client, shard, request, resume=batch.resume):
                     return
             with self._cond:
-                for b in batches:
-                    b.remaining -= 1
-                self._advance()
-            if stopping:
-                return
+                batch.remaining -= 1
+                self._cond.notify_all()
 
-    def _deliver(self, client: RemoteWriteClient, shard: int, request: list[SeriesData]) -> bool:
+    def _deliver(
+        self, client: RemoteWriteClient, shard: int, request: list[SeriesData], *, resume: bool
+    ) -> bool:
         """Send until delivered or rejected (True), or until stopped (False)."""
         n = count_samples(request)
         body = encode_write_request(request)
@@ -309,6 +369,17 @@ class TargetSender:
                     )
                 return True
             if result.outcome is Outcome.REJECTED:
+                if (resume or attempt) and result.status == 400:
+                    # The same request sent before (its answer lost, or before a crash) makes
+                    # an all-or-nothing receiver such as Prometheus answer 400 "out of order":
+                    # the samples are there already.
+                    log.info(
+                        "forward %s: %d re-sent samples were already upstream (HTTP 400: %s)",
+                        self._label,
+                        n,
+                        result.reason,
+                    )
+                    return True
                 self._stats.failed.inc(n, self._label)
                 self._stats.dropped.inc(n, self._label, "rejected")
                 log.warning(
@@ -342,51 +413,35 @@ class TargetSender:
 
     # -- progress ---------------------------------------------------------------------------
 
-    def _advance(self) -> None:
-        """Move the delivered position over finished batches at the head (caller holds cond)."""
-        moved = False
-        while self._inflight and self._inflight[0].remaining == 0:
-            b = self._inflight.popleft()
-            self._inflight_samples -= b.samples
-            self._delivered = b.next_position
-            if self._resend_mark is not None and b.start < self._resend_mark:
-                self._stats.resent.inc(b.samples, self._label)
-            moved = True
-        if moved:
-            self._cond.notify_all()
-
     def _ack_loop(self) -> None:
         tick = min(self._ack_interval, 0.25)
         last_ack = time.monotonic()
         while not self._stop.wait(tick):
             now = time.monotonic()
-            self._persist(force=now - last_ack >= self._ack_interval)
             if now - last_ack >= self._ack_interval:
                 last_ack = now
+                self._persist()
             self._update_gauges()
 
-    def _persist(self, *, force: bool) -> None:
-        """Write the cheap sent-mark every tick; the durable ack when ``force``."""
+    def _persist(self) -> None:
+        """Durably acknowledge what was delivered (lets the store's retention reclaim it)."""
         with self._cond:
             delivered = self._delivered
-        if delivered is None:
+        if delivered is None or self._acked is None or not (self._acked < delivered):
             return
-        self._write_mark(delivered)
-        if force and self._acked is not None and self._acked < delivered:
-            try:
-                self._feed.acknowledge(self.consumer, delivered)
-                self._acked = delivered
-            except ShuttingDownError:
-                pass
-            except Exception:
-                log.exception("forward %s: persisting the position failed", self._label)
+        try:
+            self._feed.acknowledge(self.consumer, delivered)
+            self._acked = delivered
+        except ShuttingDownError:
+            pass
+        except Exception:
+            log.exception("forward %s: persisting the position failed", self._label)
 
     def _update_gauges(self) -> None:
         with self._cond:
             delivered = self._delivered
-            oldest = self._inflight[0].min_t if self._inflight else None
-            inflight = self._inflight_samples
-        pending = inflight
+            current = self._current
+        pending = current.samples if current is not None else 0
         # Optional on a ChangeFeed: our store counts samples per WAL segment, so this is cheap.
         samples_after: Callable[[FeedPosition], int] | None = getattr(
             self._feed, "samples_after", None
@@ -397,30 +452,29 @@ class TargetSender:
             except Exception:
                 log.debug("forward %s: backlog size unavailable", self._label, exc_info=True)
         self._stats.pending.set(pending, self._label)
-        lag = 0.0 if oldest is None else max(0.0, time.time() - oldest / 1000)
+        lag = 0.0 if current is None else max(0.0, time.time() - current.min_t / 1000)
         self._stats.lag.set(lag, self._label)
 
-    def _read_mark(self) -> FeedPosition | None:
+    def _read_mark(self) -> Mark | None:
         if self._mark_path is None:
             return None
         try:
-            seg, off = self._mark_path.read_text().split()
-            return FeedPosition(int(seg), int(off))
-        except (OSError, ValueError):
+            return Mark.parse(self._mark_path.read_text())
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError) as e:
+            log.warning("forward %s: ignoring unreadable %s: %s", self._label, self._mark_path, e)
             return None
 
-    def _write_mark(self, position: FeedPosition) -> None:
-        """Where delivery had got to, without fsync: it survives ``kill -9`` (not power loss),
-        which is all it is for: counting what a restart sends twice."""
-        if self._mark_path is None or position == self._marked:
+    def _write_mark(self, mark: Mark) -> None:
+        if self._mark_path is None:
             return
         tmp = self._mark_path.with_name(self._mark_path.name + ".tmp")
         try:
-            tmp.write_text(f"{position.segment} {position.offset}\n")
+            tmp.write_text(mark.dump())
             os.replace(tmp, self._mark_path)
-            self._marked = position
-        except OSError:
-            log.debug("forward %s: could not write %s", self._label, tmp, exc_info=True)
+        except OSError as e:
+            log.warning("forward %s: could not record progress in %s: %s", self._label, tmp, e)
 
     # -- introspection (tests, status) ------------------------------------------------------
 
@@ -433,7 +487,7 @@ class TargetSender:
     def caught_up(self) -> bool:
         """True once the reader has found nothing new and nothing is in flight."""
         with self._cond:
-            return self._caught_up and not self._inflight
+            return self._caught_up and self._current is None
 
 
 def _result_class(result: SendResult) -> str:
