@@ -357,10 +357,13 @@ def _linreg(ts: I64, v: F64, intercept_t: int) -> tuple[float, float]:
             return math.nan, math.nan
         return 0.0, float(v[0])
     n = float(len(v))
+    with np.errstate(all="ignore"):
+        xv = x * v
+        xx = x * x
     sx = kahan_sum(x.tolist())
     sy = kahan_sum(v.tolist())
-    sxy = kahan_sum((x * v).tolist())
-    sx2 = kahan_sum((x * x).tolist())
+    sxy = kahan_sum(xv.tolist())
+    sx2 = kahan_sum(xx.tolist())
     cov = sxy - sx * sy / n
     var = sx2 - sx * sx / n
     with np.errstate(all="ignore"):
