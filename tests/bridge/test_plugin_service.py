@@ -159,3 +159,14 @@ def test_get_only_datasources_send_resource_posts_as_get(server):
     )
     assert reply.code == 200
     assert script.seen == [("GET", "/api/v1/series?start=1&match%5B%5D=up")]
+
+
+@pytest.mark.parametrize(
+    "path", ["../../etc/passwd", "api/v1/../../-/quit", "api/v1/%2e%2e/%2E%2E/-/quit", "metrics"]
+)
+def test_resource_calls_stay_inside_the_prometheus_api(server, path):
+    url, script = server
+    reply = call_resource(pb.CallResourceRequest(pluginContext=ctx(url), path=path, method="GET"))
+    assert reply.code == 404
+    assert json.loads(reply.body)["errorType"] == "not_found"
+    assert script.seen == []

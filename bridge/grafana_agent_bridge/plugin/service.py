@@ -314,7 +314,8 @@ def _call_resource_of(request: pb.CallResourceRequest) -> pb.CallResourceRespons
     and a POST the server answers with 400 or 405 is retried as GET.
     """
     path = request.path.lstrip("/")
-    if not path.startswith(RESOURCE_PREFIX) or ".." in path.split("/"):
+    segments = urllib.parse.unquote(path).split("/")
+    if not path.startswith(RESOURCE_PREFIX) or ".." in segments or "." in segments:
         return _json_error(404, "not_found", f"unknown resource {request.path!r}")
     try:
         settings = DatasourceSettings.from_proto(request.pluginContext.dataSourceInstanceSettings)
