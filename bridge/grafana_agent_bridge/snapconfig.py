@@ -66,10 +66,6 @@ def _scrape_targets(key: str, value: object) -> list[dict[str, object]]:
     return targets
 
 
-def _comma_list(key: str, value: object) -> list[str]:
-    return _as_list(key, value)
-
-
 @dataclass(frozen=True)
 class SnapKey:
     """One ``snap set`` key and where it lands in the bridge's configuration file."""
@@ -98,7 +94,7 @@ SNAP_KEYS: tuple[SnapKey, ...] = (
         "allowed-clients",
         "ingest.allowed_clients",
         "Comma-separated IPs/CIDRs allowed to remote-write; empty = anyone.",
-        _comma_list,
+        _as_list,
         "10.0.0.0/8,192.168.1.20",
     ),
     SnapKey(

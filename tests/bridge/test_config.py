@@ -371,6 +371,7 @@ def test_every_problem_is_reported_one_per_line() -> None:
         ("a: 1\na: 2\n", 'invalid YAML: duplicate key "a" (line 2'),
         ("storage: [1, 2", "invalid YAML: "),
         ("- 1\n- 2\n", "the top level must be a mapping, got a list"),
+        ("? [1, 2]\n: x\n", "invalid YAML: found an unhashable key (line 1"),
         ("just text", "the top level must be a mapping, got a string"),
     ],
 )
