@@ -140,14 +140,24 @@ class Prometheus:
         self.log.close()
 
 
-def bridge_config(data_dir: Path, port: int, forward_urls: list[str], **forward: object) -> str:
+def bridge_config(
+    data_dir: Path,
+    port: int,
+    forward_urls: list[str],
+    storage: dict[str, object] | None = None,
+    **forward: object,
+) -> str:
     targets = "".join(f"    - url: {u}\n      name: up{i}\n" for i, u in enumerate(forward_urls))
     extra = "".join(f"  {k}: {v}\n" for k, v in forward.items())
+    store = "".join(f"  {k}: {v}\n" for k, v in (storage or {}).items())
     return (
         f"listen_address: 127.0.0.1:{port}\n"
         f"data_dir: {data_dir}\n"
         "collect:\n  host: false\n  self: false\n"
-        "forward:\n" + (f"  targets:\n{targets}" if targets else "  targets: []\n") + extra
+        + (f"storage:\n{store}" if store else "")
+        + "forward:\n"
+        + (f"  targets:\n{targets}" if targets else "  targets: []\n")
+        + extra
     )
 
 
@@ -162,6 +172,7 @@ class Bridge:
         port: int | None = None,
         launcher: list[str] | None = None,
         env: dict[str, str] | None = None,
+        storage: dict[str, object] | None = None,
         **forward: object,
     ) -> None:
         workdir.mkdir(parents=True, exist_ok=True)
@@ -171,7 +182,7 @@ class Bridge:
         self.url = f"http://127.0.0.1:{self.port}"
         self.config = workdir / "bridge.yaml"
         self.config.write_text(
-            bridge_config(self.data_dir, self.port, forward_urls or [], **forward)
+            bridge_config(self.data_dir, self.port, forward_urls or [], storage, **forward)
         )
         self.log_path = workdir / "bridge.log"
         self.launcher = launcher or [sys.executable, "-m", "grafana_agent_bridge"]
