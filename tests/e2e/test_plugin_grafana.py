@@ -93,6 +93,42 @@ def expected_value(room: str, index: int) -> float:
     return 20.0 + index if room == "kitchen" else 10.0 + index / 2
 
 
+def push_known_series(url: str, end_ms: int | None = None) -> int:
+    """Remote-write the two known series (and one exemplar); return the last sample's time."""
+    if end_ms is None:
+        end_ms = (int(time.time()) // 60 - 1) * 60_000
+    times = np.array(
+        [end_ms - (SAMPLES - 1 - i) * STEP_S * 1000 for i in range(SAMPLES)], dtype=np.int64
+    )
+    series = [
+        SeriesBatch(
+            (("__name__", METRIC), ("job", "test"), ("room", room)),
+            times,
+            np.array([expected_value(room, i) for i in range(SAMPLES)], dtype=np.float64),
+            [Exemplar((("trace_id", TRACE_ID),), 60.0, end_ms)] if room == "kitchen" else [],
+        )
+        for room in ("hall", "kitchen")
+    ]
+    request = urllib.request.Request(
+        f"{url}/api/v1/write",
+        data=encode_write_request(series),
+        headers=REMOTE_WRITE_HEADERS,
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert response.status in (200, 204)
+    return end_ms
+
+
+def stop_process(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 @pytest.fixture(scope="module")
 def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prometheus]:
     """Debian's Prometheus with two known series of 41 samples, pushed by remote write."""
@@ -116,35 +152,10 @@ def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prometheus]
     )
     try:
         wait_until(lambda: http_ok(f"{url}/-/ready"), 30, "prometheus to be ready")
-        end_ms = (int(time.time()) // 60 - 1) * 60_000
-        times = np.array(
-            [end_ms - (SAMPLES - 1 - i) * STEP_S * 1000 for i in range(SAMPLES)], dtype=np.int64
-        )
-        series = [
-            SeriesBatch(
-                (("__name__", METRIC), ("job", "test"), ("room", room)),
-                times,
-                np.array([expected_value(room, i) for i in range(SAMPLES)], dtype=np.float64),
-                [Exemplar((("trace_id", TRACE_ID),), 60.0, end_ms)] if room == "kitchen" else [],
-            )
-            for room in ("hall", "kitchen")
-        ]
-        request = urllib.request.Request(
-            f"{url}/api/v1/write",
-            data=encode_write_request(series),
-            headers=REMOTE_WRITE_HEADERS,
-            method="POST",
-        )
-        with urllib.request.urlopen(request, timeout=10) as response:
-            assert response.status == 204
+        end_ms = push_known_series(url)
         yield Prometheus(url, end_ms)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc)
 
 
 @dataclass
