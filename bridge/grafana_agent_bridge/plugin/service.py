@@ -1,11 +1,11 @@
-"""The three ``pluginv2`` calls Grafana makes on a datasource plugin, and their gRPC wiring.
+"""The ``pluginv2`` calls Grafana makes on a datasource plugin, and their gRPC wiring.
 
 QueryData answers panels and alert rules, CheckHealth the "Save & test" button, CallResource the
-query editor's label and metric lookups. Each one reads the datasource settings Grafana sends with
-the call, asks the configured Prometheus-compatible server, and translates the answer. A failure
-is reported inside the answer (a per-refId error with an HTTP-like status, an ERROR health, a
-resource status code) and never as a broken gRPC call, because one failed refId must not hide the
-others from Grafana.
+query editor's label and metric lookups, CollectMetrics Grafana's scrape of the plugin. Each call
+reads the datasource settings Grafana sends with it, asks the configured Prometheus-compatible
+server, and translates the answer. A failure is reported inside the answer (a per-refId error
+with an HTTP-like status, an ERROR health, a resource status code) and never as a broken gRPC
+call, because one failed refId must not hide the others from Grafana.
 """
 
 from __future__ import annotations
