@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,6 +13,8 @@ import numpy as np
 import pytest
 import requests
 
+from grafana_agent_bridge.api.http import _DisconnectWatch
+from grafana_agent_bridge.api.params import Params
 from grafana_agent_bridge.config import BridgeConfig
 from grafana_agent_bridge.remote_write import REMOTE_WRITE_HEADERS, encode_write_request
 from grafana_agent_bridge.server import Daemon
@@ -393,3 +396,26 @@ def test_shutdown_answers_writes_with_503(tmp_path: Path) -> None:
     t = time.monotonic()
     daemon.stop()  # idempotent
     assert time.monotonic() - t < 1
+
+
+def test_client_disconnect_cancels_the_query(tmp_path: Path) -> None:
+    # The watcher sees a closed peer on a real socket pair...
+    server_side, client_side = socket.socketpair()
+    cancel = threading.Event()
+    with _DisconnectWatch(server_side, cancel):
+        assert not cancel.wait(0.4)  # an open, quiet connection is left alone
+        client_side.close()
+        assert cancel.wait(2)
+    server_side.close()
+    # ...and a canceled query ends as Prometheus's 499 "canceled", evaluated by the real engine.
+    daemon = start_daemon(tmp_path)
+    try:
+        assert write(daemon.listen_url(), [series("busy", [T0], [1])]).status_code == 204
+        api = daemon.http.query_api  # type: ignore[union-attr]
+        gone = threading.Event()
+        gone.set()
+        response = api.handle("/api/v1/query", Params(f"query=busy&time={T0 / 1000}", "", gone))
+        assert response is not None and response.status == 499
+        assert b'"errorType":"canceled"' in response.body
+    finally:
+        daemon.stop()

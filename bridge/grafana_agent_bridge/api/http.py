@@ -12,6 +12,7 @@ import gzip
 import hmac
 import ipaddress
 import logging
+import select
 import socket
 import ssl
 import threading
@@ -86,6 +87,10 @@ class BridgeHTTPServer(ThreadingHTTPServer):
         self._inflight = 0
         self._inflight_lock = threading.Condition()
 
+    def handle_error(self, request: object, client_address: object) -> None:
+        """A broken connection (reset, failed TLS handshake) is the client's business."""
+        log.debug("connection from %s failed", client_address, exc_info=True)
+
     @property
     def port(self) -> int:
         return self.server_address[1]
@@ -124,6 +129,47 @@ class BridgeHTTPServer(ThreadingHTTPServer):
 
 class _BodyTooLargeError(Exception):
     pass
+
+
+_QUERY_PATHS = frozenset({"/api/v1/query", "/api/v1/query_range"})
+
+
+class _DisconnectWatch:
+    """Sets ``cancel`` if the client closes its connection while its query runs.
+
+    Grafana abandons queries when a dashboard is refreshed or left; without this the 2-core
+    machine would keep evaluating them to the end. A readable socket with nothing to peek at
+    means the peer closed. (Not for TLS sockets, where peeking is not possible.)
+    """
+
+    def __init__(self, conn: socket.socket, cancel: threading.Event | None) -> None:
+        self.conn = conn
+        self.cancel = cancel
+        self.done = threading.Event()
+        self.thread: threading.Thread | None = None
+
+    def __enter__(self) -> _DisconnectWatch:
+        if self.cancel is not None and not isinstance(self.conn, ssl.SSLSocket):
+            self.thread = threading.Thread(
+                target=self._watch, name="disconnect-watch", daemon=True
+            )
+            self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.done.set()
+
+    def _watch(self) -> None:
+        assert self.cancel is not None
+        while not self.done.wait(0.25):
+            try:
+                readable, _, _ = select.select([self.conn], [], [], 0)
+                if readable and not self.conn.recv(1, socket.MSG_PEEK):
+                    self.cancel.set()
+                    return
+            except (OSError, ValueError):
+                self.cancel.set()
+                return
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -246,7 +292,12 @@ class _Handler(BaseHTTPRequestHandler):
                     return handler, Response(
                         400, encoding.error("bad_data", "form body is not valid UTF-8")
                     )
-        response = srv.query_api.handle(path, Params(query, form))
+        params = Params(query, form, threading.Event())
+        if path in _QUERY_PATHS:
+            with _DisconnectWatch(self.connection, params.cancel):
+                response = srv.query_api.handle(path, params)
+        else:
+            response = srv.query_api.handle(path, params)
         assert response is not None
         return handler, response
 

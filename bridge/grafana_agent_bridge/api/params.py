@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import re
+import threading
 from datetime import datetime, timezone
 from urllib.parse import parse_qs
 
@@ -37,7 +38,9 @@ def bad_data(message: str) -> ApiError:
 class Params:
     """Merged form-body and URL-query parameters; body values come first, like Go."""
 
-    def __init__(self, query: str, body: str = "") -> None:
+    def __init__(self, query: str, body: str = "", cancel: threading.Event | None = None) -> None:
+        self.cancel = cancel
+        """Set when the client has gone away: a running query stops (``canceled``, 499)."""
         self._values: dict[str, list[str]] = {}
         for source in (body, query):
             if not source:

@@ -154,7 +154,7 @@ class QueryAPI:
         timeout_ms = duration_param(params, "timeout")
         if timeout_ms is not None and timeout_ms > 0:
             timeout_s = min(timeout_s, timeout_ms / 1000.0)
-        opts: dict[str, Any] = {"timeout_s": timeout_s}
+        opts: dict[str, Any] = {"timeout_s": timeout_s, "cancel": params.cancel}
         lookback = duration_param(params, "lookback_delta")
         if lookback is not None and lookback > 0:
             opts["lookback_delta_ms"] = int(lookback)
