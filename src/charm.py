@@ -17,7 +17,7 @@ from cosl.reconciler import all_events, observe_events
 
 import exchange
 from charms.grafana_agent_bridge.v0.grafana_source import GrafanaSourceProvider, unit_number
-from config import CharmConfig, ConfigError, load
+from config import CharmConfig, ConfigError, load, unit_datasource_url
 from datasources import (
     DATASOURCE_TYPE,
     GrafanaAnswer,
@@ -92,6 +92,12 @@ class GrafanaAgentBridgeCharm(ops.CharmBase):
             logger.error("invalid config: %s", e)
             return None
 
+    @property
+    def _unit_number(self) -> int:
+        number = unit_number(self.unit.name)
+        assert number is not None  # Juju unit names are always <app>/<n>
+        return number
+
     def _live_units(self) -> set[int] | None:
         peer = self.model.get_relation(PEER_RELATION)
         if peer is None:
@@ -157,7 +163,10 @@ class GrafanaAgentBridgeCharm(ops.CharmBase):
         grafana_uids = self._grafana_uid_by_relation(snapshot)
         received = exchange.received(self.model)
         for relation in self.grafana_source.relations:
-            url = config.datasource_url or self.grafana_source.ingress_url(relation, config.port)
+            if config.datasource_url:
+                url = unit_datasource_url(config.datasource_url, self._unit_number)
+            else:
+                url = self.grafana_source.ingress_url(relation, config.port)
             if url is None:
                 logger.warning("no ingress address for relation %s yet", relation.id)
                 continue

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from urllib.parse import urlparse
 
 DEFAULT_PORT = 9099
+UNIT_PLACEHOLDER = "{unit}"
 
 _LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 _DURATION = re.compile(r"^(?:[0-9]+(?:ms|s|m|h|d|w|y))+$")
@@ -26,7 +27,7 @@ class ConfigError(ValueError):
 class CharmConfig:
     port: int
     datasource_url: str | None
-    """Operator override of the URL Grafana uses for this unit; None: the ingress address."""
+    """Operator override of the URL Grafana uses for the units; None: the ingress address."""
     scrape_interval: str
     exemplar_trace_id_label: str
 
@@ -39,7 +40,11 @@ def load(raw: Mapping[str, bool | int | float | str]) -> CharmConfig:
 
     url = str(raw.get("datasource-url", "")).strip()
     if url:
-        parsed = urlparse(url)
+        if "{" in url.replace(UNIT_PLACEHOLDER, ""):
+            raise ConfigError(
+                f"datasource-url: {url!r}: the only placeholder is {UNIT_PLACEHOLDER}"
+            )
+        parsed = urlparse(url.replace(UNIT_PLACEHOLDER, "0"))
         if parsed.scheme not in ("http", "https") or not parsed.hostname:
             raise ConfigError(f"datasource-url: {url!r} is not an http(s) URL with a host")
         try:
@@ -61,3 +66,8 @@ def load(raw: Mapping[str, bool | int | float | str]) -> CharmConfig:
         scrape_interval=interval,
         exemplar_trace_id_label=label,
     )
+
+
+def unit_datasource_url(template: str, unit_number: int) -> str:
+    """The override URL for one unit: ``{unit}`` becomes its number, so units stay distinct."""
+    return template.replace(UNIT_PLACEHOLDER, str(unit_number))

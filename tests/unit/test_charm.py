@@ -69,6 +69,17 @@ def test_datasource_url_config_overrides_the_address(ctx):
     assert host == "https://bridge-0.example.com:8443"
 
 
+def test_datasource_url_placeholder_keeps_units_distinct():
+    ctx1 = testing.Context(GrafanaAgentBridgeCharm, app_name=APP, unit_id=1)
+    source = grafana("grafana", None)
+    state = testing.State(
+        relations={source, peers(0)}, config={"datasource-url": "http://b{unit}.lan:9099"}
+    )
+    out = ctx1.run(ctx1.on.config_changed(), state)
+    host = out.get_relation(source.id).local_unit_data["grafana_source_host"]
+    assert host == "http://b1.lan:9099"
+
+
 def test_leader_describes_a_prometheus_datasource_with_the_json_data(ctx):
     source = grafana("grafana", None)
     state = testing.State(relations={source, peers()}, leader=True)

@@ -50,3 +50,13 @@ def test_invalid_values_name_the_option(key, value):
 @pytest.mark.parametrize("interval", ["15s", "1m30s", "500ms", "2h"])
 def test_prometheus_durations(interval):
     assert load({**DEFAULTS, "scrape-interval": interval}).scrape_interval == interval
+
+
+def test_unit_placeholder():
+    from config import unit_datasource_url
+
+    config = load({**DEFAULTS, "datasource-url": "https://bridge-{unit}.example.com:9099"})
+    assert config.datasource_url is not None
+    assert unit_datasource_url(config.datasource_url, 3) == "https://bridge-3.example.com:9099"
+    with pytest.raises(ConfigError, match="placeholder"):
+        load({**DEFAULTS, "datasource-url": "https://{host}:9099"})

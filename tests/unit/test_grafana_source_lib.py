@@ -269,3 +269,18 @@ def test_provider_rejects_a_wrong_endpoint():
     ctx = testing.Context(Wrong, meta=SOURCE_META)
     with pytest.raises(testing.errors.UncaughtCharmError):
         ctx.run(ctx.on.update_status(), testing.State())
+
+
+def test_consumer_new_leader_answers_under_its_own_grafana_uid():
+    rel = provider_relation({0: "h:1"})
+    state = testing.State(leader=True, relations={rel, testing.PeerRelation("grafana")})
+    ctx2 = testing.Context(GrafanaCharm, meta=GRAFANA_META, app_name="grafana", unit_id=2)
+    out, _ = run(ctx2, ctx2.on.relation_changed(rel, remote_unit=0), state)
+    assert out.get_relation(rel.id).local_app_data["grafana_uid"].endswith("_grafana_2")
+
+    ctx5 = testing.Context(GrafanaCharm, meta=GRAFANA_META, app_name="grafana", unit_id=5)
+    out5, charm = run(ctx5, ctx5.on.leader_elected(), out)
+    answer = out5.get_relation(rel.id).local_app_data
+    assert answer["grafana_uid"].endswith("_grafana_5")
+    assert answer["datasource_uids"] == out.get_relation(rel.id).local_app_data["datasource_uids"]
+    assert charm.seen == []  # the sources themselves did not change
