@@ -166,7 +166,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
         log.close()
 
 
-def _prom(env: Env, path: str, **params: object) -> tuple[str, object]:
+def _prom(env: Env, path: str, **params: str | float) -> tuple[str, object]:
     r = requests.get(f"{env.prom}/api/v1/{path}", params=params, timeout=30)
     body = r.json()
     if body["status"] != "success":
