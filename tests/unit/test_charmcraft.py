@@ -71,3 +71,11 @@ def test_config_defaults(meta):
     assert options["exemplar-trace-id-label"]["default"] == "trace_id"
     for name, option in options.items():
         assert option.get("description"), name
+
+
+def test_packed_dependencies_are_the_projects(meta):
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    packed = meta["parts"]["charm"]["charm-binary-python-packages"]
+    assert sorted(packed) == sorted(project["dependencies"])
