@@ -20,7 +20,7 @@ from types import FrameType
 
 from . import __version__, collect, tracing
 from .api import BridgeHTTPServer, QueryAPI, WriteAPI
-from .config import BridgeConfig, duration_ms
+from .config import BridgeConfig, ConfigError, duration_ms
 from .forward import ForwardManager
 from .metrics import REGISTRY, Registry
 from .promql import Engine
@@ -250,7 +250,7 @@ def run(config: BridgeConfig, *, print_banner: bool = True) -> int:
     signal.signal(signal.SIGINT, on_signal)
     try:
         daemon.start()
-    except OSError as e:
+    except (OSError, ConfigError) as e:  # port taken, unreadable TLS key or token file, ...
         log.error("cannot start: %s", e)
         daemon.stop()
         return 1

@@ -93,6 +93,7 @@ def test_host_metrics_from_this_machine() -> None:
         "node_filesystem_avail_bytes",
         "node_network_receive_bytes_total",
         "node_network_transmit_bytes_total",
+        "node_uname_info",
     ):
         assert required in names, required
     cpu = [dict(lb) for n, lb, _ in out.samples if n == "node_cpu_seconds_total"]
@@ -129,8 +130,18 @@ def test_host_metrics_values_from_known_files(tmp_path: Path) -> None:
     (proc / "self" / "mounts").write_text(
         f"/dev/x {tmp_path} ext4 rw,relatime 0 0\nproc /proc proc rw 0 0\n"
     )
+    (proc / "diskstats").write_text(
+        " 253       0 vda 10 0 20 30 40 0 50 60 0 70 80 0 0 0 0\n"
+        " 253       1 vda1 1 0 2 3 4 0 5 6 0 7 8 0 0 0 0\n"
+        "   7       0 loop0 1 0 2 3 4 0 5 6 0 7 8 0 0 0 0\n"
+    )
     out = HostCollector(proc=str(proc)).collect()
     got = {(n, lb): v for n, lb, v in out.samples}
+    assert got[("node_disk_read_bytes_total", (("device", "vda"),))] == 20 * 512
+    assert got[("node_disk_writes_completed_total", (("device", "vda"),))] == 40
+    assert got[("node_disk_io_time_seconds_total", (("device", "vda"),))] == 0.07
+    disks = {dict(lb)["device"] for n, lb, _ in out.samples if n.startswith("node_disk_")}
+    assert disks == {"vda"}  # partitions and loop devices excluded, as node_exporter does
     assert got[("node_cpu_seconds_total", (("cpu", "0"), ("mode", "user")))] == 1
     assert got[("node_cpu_seconds_total", (("cpu", "0"), ("mode", "idle")))] == 4
     assert got[("node_memory_MemTotal_bytes", ())] == 1024_000
@@ -148,7 +159,13 @@ def test_host_metrics_values_from_known_files(tmp_path: Path) -> None:
 def test_host_collector_skips_what_it_cannot_read(tmp_path: Path) -> None:
     (tmp_path / "loadavg").write_text("1 2 3 1/1 1\n")
     out = HostCollector(proc=str(tmp_path)).collect()
-    assert {n for n, _, _ in out.samples} == {"node_load1", "node_load5", "node_load15"}
+    assert {n for n, _, _ in out.samples} == {
+        "node_load1",
+        "node_load5",
+        "node_load15",
+        "node_uname_info",  # from uname(2), not /proc
+        "node_time_seconds",
+    }
 
 
 @pytest.fixture

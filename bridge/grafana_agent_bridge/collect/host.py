@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import time
 from pathlib import Path
 
 from .families import Collected
@@ -28,6 +29,8 @@ _FS_TYPES_EXCLUDED = re.compile(
 _MOUNTS_EXCLUDED = re.compile(
     r"^/(dev|proc|run/credentials/.+|sys|var/lib/docker/.+|var/lib/containers/storage/.+)($|/)"
 )
+# node_exporter's default: whole disks only (no partitions, RAM disks, loop devices).
+_DISKS_EXCLUDED = re.compile(r"^(z?ram|loop|fd|(h|s|v|xv)d[a-z]|nvme\d+n\d+p)\d+$")
 _NET_FIELDS = ("bytes", "packets", "errs", "drop", "fifo", "frame", "compressed", "multicast")
 _NET_TX_FIELDS = ("bytes", "packets", "errs", "drop", "fifo", "colls", "carrier", "compressed")
 
@@ -41,7 +44,15 @@ class HostCollector:
 
     def collect(self) -> Collected:
         out = Collected()
-        for part in (self._cpu, self._memory, self._load, self._filesystems, self._network):
+        for part in (
+            self._uname,
+            self._cpu,
+            self._memory,
+            self._load,
+            self._filesystems,
+            self._network,
+            self._disks,
+        ):
             try:
                 part(out)
             except (OSError, ValueError, IndexError) as e:
@@ -49,6 +60,23 @@ class HostCollector:
                     self._warned.add(part.__name__)
                     log.warning("host metrics: skipping %s: %s", part.__name__.lstrip("_"), e)
         return out
+
+    def _uname(self, out: Collected) -> None:
+        # Dashboards made for node_exporter pick their instance list from node_uname_info.
+        u = os.uname()
+        out.family("node_uname_info", "gauge", "Labeled system information as provided by uname.")
+        out.add(
+            "node_uname_info",
+            1.0,
+            sysname=u.sysname,
+            release=u.release,
+            version=u.version,
+            machine=u.machine,
+            nodename=u.nodename,
+            domainname="(none)",
+        )
+        out.family("node_time_seconds", "gauge", "System time in seconds since epoch (1970).")
+        out.add("node_time_seconds", time.time())
 
     def _read(self, relative: str) -> str:
         return (self.proc / relative).read_text()
@@ -142,6 +170,26 @@ class HostCollector:
                 out.add(f"node_network_receive_{f}_total", float(values[i]), device=device)
             for i, f in enumerate(_NET_TX_FIELDS):
                 out.add(f"node_network_transmit_{f}_total", float(values[8 + i]), device=device)
+
+    def _disks(self, out: Collected) -> None:
+        fields = {  # column in /proc/diskstats (after major, minor, name) → metric, scale
+            0: ("node_disk_reads_completed_total", 1.0),
+            2: ("node_disk_read_bytes_total", 512.0),
+            3: ("node_disk_read_time_seconds_total", 0.001),
+            4: ("node_disk_writes_completed_total", 1.0),
+            6: ("node_disk_written_bytes_total", 512.0),
+            7: ("node_disk_write_time_seconds_total", 0.001),
+            9: ("node_disk_io_time_seconds_total", 0.001),
+        }
+        for name, _ in fields.values():
+            out.family(name, "counter", f"Disk statistic {name[10:]}.")
+        for line in self._read("diskstats").splitlines():
+            parts = line.split()
+            if len(parts) < 14 or _DISKS_EXCLUDED.match(parts[2]):
+                continue
+            stats = parts[3:]
+            for column, (name, scale) in fields.items():
+                out.add(name, float(stats[column]) * scale, device=parts[2])
 
 
 def _metric_part(key: str) -> str:
