@@ -151,9 +151,23 @@ def test_write_body_limit_and_allow_list(tmp_path: Path) -> None:
             [series(f"m{i}", [T0], [float(i)], pad="x" * 50) for i in range(200)]
         )
         assert len(big) > 1000
-        r = requests.post(f"{url}/api/v1/write", data=big, headers=REMOTE_WRITE_HEADERS)
+        session = requests.Session()
+        r = session.post(f"{url}/api/v1/write", data=big, headers=REMOTE_WRITE_HEADERS)
+        assert r.status_code == 413 and r.json()["status"] == "error"
+        small = encode_write_request([series("ok", [T0], [1])])
+        r = session.post(f"{url}/api/v1/write", data=small, headers=REMOTE_WRITE_HEADERS)
+        assert r.status_code == 204  # the same keep-alive connection goes on
+        # chunked transfer encoding (a generator body), within and over the limit
+        r = session.post(
+            f"{url}/api/v1/write", data=iter([small[:5], small[5:]]), headers=REMOTE_WRITE_HEADERS
+        )
+        assert r.status_code == 204
+        r = requests.post(
+            f"{url}/api/v1/write",
+            data=iter([big[i : i + 300] for i in range(0, len(big), 300)]),
+            headers=REMOTE_WRITE_HEADERS,
+        )
         assert r.status_code == 413
-        assert write(url, [series("ok", [T0], [1])]).status_code == 204
     finally:
         daemon.stop()
     daemon = start_daemon(tmp_path, **{"ingest.allowed_clients": ["10.0.0.0/8"]})

@@ -35,6 +35,8 @@ log = logging.getLogger(__name__)
 MAX_FORM_BYTES = 8 << 20
 """Largest form-encoded query body; a PromQL query is never near this."""
 GZIP_MIN_BYTES = 1400
+DISCARD_MAX_BYTES = 256 << 20
+"""Oversized bodies up to this size are read and dropped so the 413 reaches the client."""
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -128,8 +130,12 @@ class BridgeHTTPServer(ThreadingHTTPServer):
         return any(ip in net for net in self.allowed_networks)
 
 
-class _BodyTooLargeError(Exception):
-    pass
+class _BodyError(Exception):
+    """The request body cannot be read: 413 (too large) or 400 (malformed framing)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 _QUERY_PATHS = frozenset({"/api/v1/query", "/api/v1/query_range"})
@@ -231,9 +237,8 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             with tracing.span(f"{method} {path}", **{"http.method": method, "http.target": path}):
                 handler, response = self._route(method, path, parts.query)
-        except _BodyTooLargeError as e:
-            response = Response(413, encoding.error("bad_data", str(e)))
-            self.close_connection = True
+        except _BodyError as e:
+            response = Response(e.status, encoding.error("bad_data", str(e)))
         except Exception:  # a bug must cost one request, never the server
             log.exception("internal error answering %s %s", method, path)
             response = Response(500, encoding.error("internal", "internal server error"))
@@ -337,16 +342,32 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             length = int(length_text)
         except ValueError:
+            length = -1
+        if length < 0:
             self.close_connection = True
-            raise _BodyTooLargeError(f"invalid Content-Length {length_text!r}") from None
-        if length > limit or length < 0:
-            raise _BodyTooLargeError(
-                f"request body of {length} bytes exceeds the limit of {limit}"
-            )
+            raise _BodyError(400, f"invalid Content-Length {length_text!r}")
+        if length > limit:
+            # Read and drop a moderately oversized body so that the client gets to read the
+            # 413 (a remote-write sender drops a request answered 4xx, but retries one whose
+            # connection was reset, forever). Far larger bodies get the connection closed.
+            if length <= DISCARD_MAX_BYTES:
+                self._discard(length)
+            else:
+                self.close_connection = True
+            raise _BodyError(413, f"request body of {length} bytes exceeds the limit of {limit}")
         body = self.rfile.read(length)
         if len(body) < length:
             self.close_connection = True
         return body
+
+    def _discard(self, length: int) -> None:
+        left = length
+        while left > 0:
+            chunk = self.rfile.read(min(left, 1 << 20))
+            if not chunk:
+                self.close_connection = True
+                return
+            left -= len(chunk)
 
     def _read_chunked(self, limit: int) -> bytes:
         chunks: list[bytes] = []
@@ -357,14 +378,15 @@ class _Handler(BaseHTTPRequestHandler):
                 size = int(line.split(b";", 1)[0].strip() or b"0", 16)
             except ValueError:
                 self.close_connection = True
-                raise _BodyTooLargeError("malformed chunked body") from None
+                raise _BodyError(400, "malformed chunked body") from None
             if size == 0:
                 while self.rfile.readline(1024) not in (b"\r\n", b"\n", b""):
                     pass
                 return b"".join(chunks)
             total += size
             if total > limit:
-                raise _BodyTooLargeError(f"request body exceeds the limit of {limit} bytes")
+                self.close_connection = True  # the rest of the body is still unread
+                raise _BodyError(413, f"request body exceeds the limit of {limit} bytes")
             chunks.append(self.rfile.read(size))
             self.rfile.readline(1024)
 
