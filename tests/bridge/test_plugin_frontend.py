@@ -32,7 +32,13 @@ global.define = (deps, factory) => {
   };
   const runtime = {
     DataSourceWithBackend: class { constructor(settings) { this.settings = settings; } },
-    getTemplateSrv: () => ({ replace: (s, vars, fmt) => s.replace("$job", vars.job.value) }),
+    getTemplateSrv: () => ({
+      replace: (s, vars, fmt) => {
+        results.replaceFormat = fmt;
+        for (const [name, v] of Object.entries(vars)) { s = s.split("$" + name).join(v.value); }
+        return s;
+      },
+    }),
   };
   const ui = new Proxy({}, { get: (_t, name) => name });
   const React = { createElement: (type, props, ...children) => ({ type, props, children }) };
@@ -56,8 +62,9 @@ results.filter = [
   ds.filterQuery({ expr: "  " }),
   ds.filterQuery({ expr: "up", hide: true }),
 ];
-results.applied = ds.applyTemplateVariables({ refId: "A", expr: 'up{job="$job"}' },
-                                             { job: { value: "node" } });
+results.applied = ds.applyTemplateVariables(
+  { refId: "A", expr: 'rate(up{job="$job"}[$__rate_interval]) * $__interval_ms' },
+  { job: { value: "node" }, __interval: { value: "1s" }, __interval_ms: { value: "1000" } });
 
 // Query editor: switch to instant, type a legend.
 let query = { refId: "A", expr: "up", range: true, instant: false };
@@ -106,7 +113,12 @@ def test_module_exports_a_backend_datasource_plugin(tmp_path):
     assert got["deps"] == ["@grafana/data", "@grafana/runtime", "@grafana/ui", "react"]
     assert got["defaultQuery"] == {"expr": "", "range": True, "instant": False}
     assert got["filter"] == [True, False, False]  # empty and hidden queries are not sent
-    assert got["applied"] == {"refId": "A", "expr": 'up{job="node"}'}
+    # Dashboard variables are replaced; time variables are left for the backend to compute.
+    assert got["applied"] == {
+        "refId": "A",
+        "expr": 'rate(up{job="node"}[$__rate_interval]) * $__interval_ms',
+    }
+    assert got["replaceFormat"] == "regex"
 
 
 def test_editors_write_what_the_backend_reads(tmp_path):

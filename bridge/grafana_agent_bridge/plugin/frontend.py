@@ -25,7 +25,11 @@ define(["@grafana/data", "@grafana/runtime", "@grafana/ui", "react"], function (
       return !query.hide && typeof query.expr === "string" && query.expr.trim() !== "";
     }
     applyTemplateVariables(query, scopedVars) {
-      var expr = runtime.getTemplateSrv().replace(query.expr, scopedVars, "regex");
+      // Leave the time variables to the backend, which computes them as Grafana's does.
+      var vars = Object.assign({}, scopedVars);
+      ["__interval", "__interval_ms", "__rate_interval", "__range", "__range_s", "__range_ms"]
+        .forEach(function (name) { delete vars[name]; });
+      var expr = runtime.getTemplateSrv().replace(query.expr, vars, "regex");
       return Object.assign({}, query, { expr: expr });
     }
   }
