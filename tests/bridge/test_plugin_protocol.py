@@ -158,6 +158,10 @@ def test_settings_carry_auth_headers_method_and_timeout():
 def test_unusable_settings_are_named(kwargs, message):
     with pytest.raises(SettingsError, match=message):
         DatasourceSettings.from_proto(settings(**kwargs))
+    null = DatasourceSettings.from_proto(
+        pb.DataSourceInstanceSettings(url="http://x", jsonData=b"null")
+    )
+    assert null.http_method == "POST"
     bad_json = pb.DataSourceInstanceSettings(url="http://x", jsonData=b"{")
     with pytest.raises(SettingsError, match="jsonData"):
         DatasourceSettings.from_proto(bad_json)

@@ -54,7 +54,7 @@ class DatasourceSettings:
         if parsed.scheme not in ("http", "https") or not parsed.netloc:
             raise SettingsError(f"datasource URL {url!r} is not an http(s) URL")
         try:
-            json_data = json.loads(settings.jsonData or b"{}")
+            json_data = json.loads(settings.jsonData or b"{}") or {}  # "null" means none
         except ValueError as exc:
             raise SettingsError(f"jsonData is not valid JSON: {exc}") from exc
         if not isinstance(json_data, dict):
