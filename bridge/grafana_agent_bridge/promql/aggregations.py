@@ -92,11 +92,17 @@ def aggregate(ev, node: pp.AggregateExpr, times: np.ndarray) -> Vector:  # type:
     ngroups = len(glabels)
     if ngroups == 0:
         return Vector.empty(nsteps)
-    order = np.argsort(gid, kind="stable")
-    sg = gid[order]
-    starts = np.flatnonzero(np.r_[True, sg[1:] != sg[:-1]])
-    pres = vec.present[order]
-    vals = vec.values[order]
+    if ngroups == 1:
+        sg = gid
+        starts = np.zeros(1, dtype=np.int64)
+        pres = vec.present
+        vals = vec.values
+    else:
+        order = np.argsort(gid, kind="stable")
+        sg = gid[order]
+        starts = np.flatnonzero(np.r_[True, sg[1:] != sg[:-1]])
+        pres = vec.present[order]
+        vals = vec.values[order]
     count = np.add.reduceat(pres.astype(np.int64), starts, axis=0)
     out_p = count > 0
     with np.errstate(all="ignore"):
@@ -162,7 +168,9 @@ def _accurate_sums(vals: F64, pres: np.ndarray, starts: np.ndarray, count: np.nd
     masked = np.where(pres, vals, 0.0)
     out = np.add.reduceat(masked, starts, axis=0)
     mags = np.add.reduceat(np.abs(masked), starts, axis=0)
-    risky = (mags * count * 1e-16 > np.abs(out) * 1e-12) & np.isfinite(mags) & (count > 1)
+    # Naive summation errs by at most about count * eps * mags; redo where that could exceed
+    # a billionth of the result (i.e. where the terms cancel), so results stay within 1e-6.
+    risky = (mags * count * 2.3e-16 > np.abs(out) * 1e-9) & np.isfinite(mags) & (count > 1)
     if risky.any():
         ends = np.r_[starts[1:], len(vals)]
         for g, j in zip(*np.nonzero(risky)):

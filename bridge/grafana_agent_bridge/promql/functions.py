@@ -68,6 +68,9 @@ def _mat(ev, node, times) -> Matrix:  # type: ignore[no-untyped-def]
 
 def _result(ev, m: Matrix, vals: F64, present: np.ndarray, *, keep_name: bool = False) -> Vector:  # type: ignore[no-untyped-def]
     keep = present.any(axis=1)
+    if keep.all():
+        labels = m.labels if keep_name else [drop_name(lb) for lb in m.labels]
+        return merge_rows(ev, labels, vals, present)
     idx = np.flatnonzero(keep)
     labels = [m.labels[i] if keep_name else drop_name(m.labels[i]) for i in idx]
     return merge_rows(ev, labels, vals[idx], present[idx])
@@ -109,48 +112,61 @@ def _extrapolated(ev, args, times, *, counter: bool, rate: bool) -> Vector:  # t
     cnt = hi - lo
     ok = cnt >= 2
     if counter:
-        for i, lb in enumerate(m.labels):
-            if ok[i].any():
-                name = _name(lb)
-                if name and not name.endswith(_COUNTER_SUFFIXES):
-                    ev.info(
-                        "PromQL info: metric might not be a counter, name does not end in "
-                        f"_total/_sum/_count/_bucket: {_q(name)}"
-                    )
+        rows = np.flatnonzero(ok.any(axis=1))
+        for name in sorted({_name(m.labels[i]) for i in rows}):
+            if name and not name.endswith(_COUNTER_SUFFIXES):
+                ev.info(
+                    "PromQL info: metric might not be a counter, name does not end in "
+                    f"_total/_sum/_count/_bucket: {_q(name)}"
+                )
     if not ok.any():
         return Vector.empty(m.nsteps)
+    # Cells without two samples compute garbage (indices clipped into range), then are masked.
     n = len(m.vals)
-    first_i = np.where(ok, lo, 0)
-    last_i = np.where(ok, hi - 1, 0)
-    first = m.vals[first_i] if n else np.zeros(lo.shape)
-    last = m.vals[last_i] if n else np.zeros(lo.shape)
+    first_i = np.minimum(lo, n - 1)
+    last_i = np.maximum(hi - 1, 0)
+    first = m.vals[first_i]
+    result = m.vals[last_i] - first
+    if counter:
+        result += _reset_corrections(m, lo, hi)
     with np.errstate(all="ignore"):
-        result = last - first
-        if counter and n:
-            prev = np.r_[0.0, m.vals[:-1]]
-            corr = np.where(m.vals < prev, prev, 0.0)
-            corr[m.offsets[:-1][np.diff(m.offsets) > 0]] = 0.0
-            result = result + window_reduce(np.add, corr, np.minimum(lo + 1, hi), hi, 0.0)
-        first_t = m.ts[first_i] if n else np.zeros(lo.shape, dtype=np.int64)
-        last_t = m.ts[last_i] if n else np.zeros(lo.shape, dtype=np.int64)
-        range_end = m.window_end[None, :]
-        range_start = range_end - m.range_ms
-        to_start = (first_t - range_start) / 1000.0
-        to_end = (range_end - last_t) / 1000.0
-        sampled = (last_t - first_t) / 1000.0
+        first_t = m.ts[first_i]
+        last_t = m.ts[last_i]
+        # Seconds: from the window start to the first sample, last sample to the window end.
+        to_start = (first_t - (m.window_end - m.range_ms)[None, :]) * 0.001
+        to_end = (m.window_end[None, :] - last_t) * 0.001
+        sampled = (last_t - first_t) * 0.001
         avg = sampled / np.maximum(cnt - 1, 1)
         threshold = avg * 1.1
-        to_start = np.where(to_start >= threshold, avg / 2, to_start)
+        half = avg * 0.5
+        np.copyto(to_start, half, where=to_start >= threshold)
         if counter:
             to_zero = sampled * (first / result)
-            use = (result > 0) & (first >= 0) & (to_zero < to_start)
-            to_start = np.where(use, to_zero, to_start)
-        to_end = np.where(to_end >= threshold, avg / 2, to_end)
+            np.copyto(to_start, to_zero, where=(result > 0) & (first >= 0) & (to_zero < to_start))
+        np.copyto(to_end, half, where=to_end >= threshold)
         factor = (sampled + to_start + to_end) / sampled
         if rate:
-            factor = factor / (m.range_ms / 1000.0)
-        result = result * factor
+            factor /= m.range_ms / 1000.0
+        result *= factor
     return _result(ev, m, result, ok)
+
+
+def _reset_corrections(m: Matrix, lo: I64, hi: I64) -> F64:
+    """Per window, the sum of the values just before each counter reset inside it."""
+    prev = np.r_[0.0, m.vals[:-1]]
+    drop = m.vals < prev
+    drop[m.offsets[:-1][np.diff(m.offsets) > 0]] = False
+    if not drop.any():
+        return np.zeros(lo.shape)
+    # Count resets per window exactly (integers); sum values only where there are any.
+    c = np.r_[0, np.cumsum(drop)]
+    lo1 = np.minimum(lo + 1, hi)
+    has = (c[hi] - c[lo1]) > 0
+    out = np.zeros(lo.shape)
+    if has.any():
+        corr = np.where(drop, prev, 0.0)
+        out[has] = window_reduce(np.add, corr, lo1[has], hi[has], 0.0)
+    return out
 
 
 def f_rate(ev, args, times):  # type: ignore[no-untyped-def]
@@ -259,7 +275,7 @@ def _sum_windows(m: Matrix) -> F64:
         res = window_reduce(np.add, m.vals, m.lo, m.hi, 0.0)
         mags = window_reduce(np.add, np.abs(m.vals), m.lo, m.hi, 0.0)
         cnt = m.hi - m.lo
-        risky = (mags * cnt * 1e-16 > np.abs(res) * 1e-12) & np.isfinite(mags) & (cnt > 1)
+        risky = (mags * cnt * 2.3e-16 > np.abs(res) * 1e-9) & np.isfinite(mags) & (cnt > 1)
     for s, j in zip(*np.nonzero(risky)):
         a, b = int(m.lo[s, j]), int(m.hi[s, j])
         res[s, j] = kahan_sum(m.vals[a:b].tolist())

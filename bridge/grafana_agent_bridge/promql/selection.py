@@ -21,33 +21,30 @@ class Flat:
     """Samples of many series, back to back, sorted by labels."""
 
     def __init__(self, series: Iterable[SeriesData], *, drop_stale: bool = False) -> None:
-        items = sorted(series, key=lambda s: s.labels)
-        self.labels: list[Labels] = []
-        ts_parts: list[np.ndarray] = []
-        val_parts: list[np.ndarray] = []
-        counts: list[int] = []
-        for s in items:
-            ts = np.asarray(s.timestamps, dtype=np.int64)
-            vals = np.asarray(s.values, dtype=np.float64)
-            if drop_stale and len(vals):
-                keep = ~stale_mask(vals)
-                if not keep.all():
-                    ts, vals = ts[keep], vals[keep]
-            if self.labels and self.labels[-1] == s.labels:
-                # The same series returned twice (should not happen): merge, keep order.
-                ts_parts[-1] = np.concatenate([ts_parts[-1], ts])
-                val_parts[-1] = np.concatenate([val_parts[-1], vals])
-                counts[-1] += len(ts)
-                continue
-            self.labels.append(s.labels)
-            ts_parts.append(ts)
-            val_parts.append(vals)
-            counts.append(len(ts))
-        self.ts: I64 = np.concatenate(ts_parts) if ts_parts else np.zeros(0, dtype=np.int64)
-        self.vals = np.concatenate(val_parts) if val_parts else np.zeros(0, dtype=np.float64)
-        self.offsets: I64 = np.zeros(len(counts) + 1, dtype=np.int64)
-        if counts:
-            np.cumsum(counts, out=self.offsets[1:])
+        items = list(series)
+        labels = [s.labels for s in items]
+        if any(labels[i] >= labels[i + 1] for i in range(len(labels) - 1)):
+            items = _dedupe(sorted(items, key=lambda s: s.labels))
+            labels = [s.labels for s in items]
+        self.labels: list[Labels] = labels
+        counts = np.fromiter((len(s.timestamps) for s in items), dtype=np.int64, count=len(items))
+        self.offsets: I64 = np.zeros(len(items) + 1, dtype=np.int64)
+        np.cumsum(counts, out=self.offsets[1:])
+        if items:
+            self.ts: I64 = np.concatenate([s.timestamps for s in items]).astype(
+                np.int64, copy=False
+            )
+            self.vals = np.concatenate([s.values for s in items]).astype(np.float64, copy=False)
+        else:
+            self.ts = np.zeros(0, dtype=np.int64)
+            self.vals = np.zeros(0, dtype=np.float64)
+        if drop_stale and len(self.vals):
+            stale = stale_mask(self.vals)
+            if stale.any():
+                keep = ~stale
+                self.ts, self.vals = self.ts[keep], self.vals[keep]
+                kept = np.r_[0, np.cumsum(keep)]
+                self.offsets = kept[self.offsets].astype(np.int64)
 
     @classmethod
     def from_arrays(
@@ -72,6 +69,7 @@ class Flat:
             z = np.zeros((nser, nsteps), dtype=np.int64)
             return z, z.copy()
         starts = ends - width_ms
+        shift = _shift_steps(ends, width_ms)
         lo_t = int(min(int(starts.min()), int(self.ts.min()) if len(self.ts) else 0)) - 1
         hi_t = int(max(int(ends.max()), int(self.ts.max()) if len(self.ts) else 0)) + 1
         span = hi_t - lo_t + 1
@@ -79,9 +77,18 @@ class Flat:
             sid = np.repeat(np.arange(nser, dtype=np.int64), np.diff(self.offsets))
             key = (self.ts - lo_t) + sid * span
             row = (np.arange(nser, dtype=np.int64) * span)[:, None]
-            hi = np.searchsorted(key, row + (ends - lo_t)[None, :], side="right")
+            hi = np.searchsorted(key, row + (ends - lo_t)[None, :], side="right").astype(np.int64)
+            if shift:
+                # Evenly spaced steps with the width a multiple of the step: a window starts
+                # where the window ``shift`` steps earlier ends, so only the first few starts
+                # need a search.
+                lo = np.empty_like(hi)
+                lo[:, shift:] = hi[:, :-shift]
+                first = row + (starts[:shift] - lo_t)[None, :]
+                lo[:, :shift] = np.searchsorted(key, first, side="right")
+                return lo, hi
             lo = np.searchsorted(key, row + (starts - lo_t)[None, :], side="right")
-            return lo.astype(np.int64), hi.astype(np.int64)
+            return lo.astype(np.int64), hi
         lo = np.empty((nser, nsteps), dtype=np.int64)
         hi = np.empty((nser, nsteps), dtype=np.int64)
         for i in range(nser):
@@ -90,6 +97,33 @@ class Flat:
             hi[i] = a + np.searchsorted(ts, ends, side="right")
             lo[i] = a + np.searchsorted(ts, starts, side="right")
         return lo, hi
+
+
+def _shift_steps(ends: I64, width_ms: int) -> int:
+    """``k`` when ``ends`` are evenly spaced by ``step`` and ``width == k * step`` (k < len)."""
+    if len(ends) < 3:
+        return 0
+    step = int(ends[1] - ends[0])
+    if step <= 0 or width_ms % step or width_ms // step >= len(ends):
+        return 0
+    if not (np.diff(ends) == step).all():
+        return 0
+    return width_ms // step
+
+
+def _dedupe(items: list[SeriesData]) -> list[SeriesData]:
+    """Merge a series the querier returned twice (it should not): one entry per label set."""
+    out: list[SeriesData] = []
+    for s in items:
+        if out and out[-1].labels == s.labels:
+            prev = out[-1]
+            ts = np.concatenate([prev.timestamps, s.timestamps])
+            vals = np.concatenate([prev.values, s.values])
+            order = np.argsort(ts, kind="stable")
+            out[-1] = SeriesData(s.labels, ts[order], vals[order])
+        else:
+            out.append(s)
+    return out
 
 
 def window_reduce(ufunc: np.ufunc, vals: np.ndarray, lo: I64, hi: I64, empty: float) -> np.ndarray:

@@ -8,6 +8,7 @@ step. A range vector keeps the raw samples of all its series in flat arrays and,
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -74,7 +75,16 @@ NAME_LABELS = frozenset({METRIC_NAME, "__type__", "__unit__"})
 labels Prometheus 3.x attaches when type-and-unit labels are enabled."""
 
 
+_NAME_KEY = (METRIC_NAME,)
+
+
 def drop_name(labels: Labels) -> Labels:
-    if labels and any(n in NAME_LABELS for n, _ in labels):
-        return tuple(p for p in labels if p[0] not in NAME_LABELS)
-    return labels
+    # Labels are sorted, so __name__ (and __type__/__unit__ next to it) is found by bisection:
+    # this runs once per series of every rate() and arithmetic result.
+    i = bisect_left(labels, _NAME_KEY)
+    n = len(labels)
+    if i == n or not labels[i][0].startswith("__"):
+        return labels
+    if labels[i][0] == METRIC_NAME and (i + 1 == n or not labels[i + 1][0].startswith("__")):
+        return labels[:i] + labels[i + 1 :]
+    return tuple(p for p in labels if p[0] not in NAME_LABELS)
