@@ -116,6 +116,8 @@ remote_write:
       batch_send_deadline: 500ms
       min_backoff: 50ms
       max_backoff: 1s
+    metadata_config:
+      send_interval: 1s
 """
     )
     prom_log = (tmp / "prometheus.log").open("wb")
@@ -279,3 +281,29 @@ def test_metadata_endpoints_match_prometheus(pair: tuple[str, str, float]) -> No
         b = requests.get(f"{bridge_url}/api/v1/{path}", params=params, timeout=10).json()["data"]
         key = lambda x: str(sorted(x.items())) if isinstance(x, dict) else x  # noqa: E731
         assert sorted(a, key=key) == sorted(b, key=key), path
+
+
+def test_prometheus_sender_saw_no_failures(pair: tuple[str, str, float]) -> None:
+    prom_url, bridge_url, _ = pair
+
+    def total(url: str, name: str) -> float:
+        text = requests.get(f"{url}/metrics", timeout=10).text
+        return sum(
+            float(line.rsplit(" ", 1)[1])
+            for line in text.splitlines()
+            if line.startswith(name) and not line.startswith("#")
+        )
+
+    assert total(prom_url, "prometheus_remote_storage_samples_failed_total") == 0
+    assert total(prom_url, "prometheus_remote_storage_samples_dropped_total") == 0
+    assert total(bridge_url, 'bridge_ingest_requests_total{code="204"}') > 0
+    assert total(bridge_url, 'bridge_ingest_requests_total{code="400"}') == 0
+    # Prometheus also sends metric metadata; the bridge keeps it for Grafana's metrics browser.
+    deadline = time.monotonic() + 10
+    while True:
+        meta = requests.get(f"{bridge_url}/api/v1/metadata", timeout=10).json()["data"]
+        if "e2e_requests_total" in meta or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert meta["e2e_requests_total"] == [{"type": "counter", "help": "Requests.", "unit": ""}]
+    assert meta["e2e_temperature"] == [{"type": "gauge", "help": "Temperature.", "unit": ""}]
