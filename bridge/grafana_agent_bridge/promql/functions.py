@@ -76,11 +76,17 @@ def _result(ev, m: Matrix, vals: F64, present: np.ndarray, *, keep_name: bool = 
     return merge_rows(ev, labels, vals[idx], present[idx])
 
 
-def _per_window(m: Matrix, fn: Callable[[I64, F64, int], float | None]) -> tuple[F64, np.ndarray]:
+def _per_window(
+    m: Matrix, fn: Callable[[I64, F64, int], float | None], ev: object = None
+) -> tuple[F64, np.ndarray]:
+    """``fn(timestamps, values, step)`` for every non-empty window: the exact but slow path."""
     nser, nsteps = m.lo.shape
     out = np.zeros((nser, nsteps))
     pres = np.zeros((nser, nsteps), dtype=bool)
+    check = getattr(ev, "check", None)
     for s in range(nser):
+        if check is not None:
+            check()  # a long Python loop must still honour the timeout and cancellation
         for j in range(nsteps):
             a, b = int(m.lo[s, j]), int(m.hi[s, j])
             if b <= a:
@@ -262,7 +268,7 @@ def _over_time(kind: str):  # type: ignore[no-untyped-def]
                 idx = np.where(ok, m.hi - 1 if kind == "ts_of_last" else m.lo, 0)
                 res = (m.ts[idx] / 1000.0) if len(m.ts) else np.zeros(cnt.shape)
             else:
-                res, ok = _per_window(m, _WINDOW_FNS[kind])
+                res, ok = _per_window(m, _WINDOW_FNS[kind], ev)
         return _result(ev, m, res, ok, keep_name=keep_name)
 
     return fn
@@ -354,7 +360,7 @@ def f_quantile_over_time(ev, args, times):  # type: ignore[no-untyped-def]
             "PromQL warning: quantile value should be between 0 and 1, got "
             + format_float(float(q[bad][0]))
         )
-    res, ok = _per_window(m, lambda ts, v, j: quantile(float(q[j]), v.tolist()))
+    res, ok = _per_window(m, lambda ts, v, j: quantile(float(q[j]), v.tolist()), ev)
     return _result(ev, m, res, ok)
 
 
@@ -395,7 +401,7 @@ def f_deriv(ev, args, times):  # type: ignore[no-untyped-def]
             return None
         return _linreg(ts, v, int(ts[0]))[0]
 
-    res, ok = _per_window(m, fn)
+    res, ok = _per_window(m, fn, ev)
     return _result(ev, m, res, ok)
 
 
@@ -409,7 +415,7 @@ def f_predict_linear(ev, args, times):  # type: ignore[no-untyped-def]
         slope, icpt = _linreg(ts, v, int(times[j]))
         return icpt + slope * float(dur[j])
 
-    res, ok = _per_window(m, fn)
+    res, ok = _per_window(m, fn, ev)
     return _result(ev, m, res, ok)
 
 
@@ -437,7 +443,7 @@ def f_double_exponential_smoothing(ev, args, times):  # type: ignore[no-untyped-
             s0, s1 = s1, x + y
         return s1
 
-    res, ok = _per_window(m, fn)
+    res, ok = _per_window(m, fn, ev)
     return _result(ev, m, res, ok)
 
 
