@@ -84,6 +84,7 @@ class FaultProxy:
         self.mode: Fault = PASS
         self.seen: list[Seen] = []
         self.received = Received()
+        self._conns: set[socket.socket] = set()
         self.arrivals = 0
         """Requests that arrived (``seen`` lists them only once answered)."""
         self._once: list[Fault] = []
@@ -122,8 +123,14 @@ class FaultProxy:
             self.set_mode(PASS)
 
     def refuse(self) -> None:
-        """Close the listening port: connections are refused, as when the upstream is down."""
+        """Close the listening port and cut open connections: new ones are refused, as when
+        the upstream host is down."""
         self._shutdown()
+        with self._lock:
+            conns = list(self._conns)
+        for c in conns:
+            with suppress(OSError):
+                c.shutdown(socket.SHUT_RDWR)
 
     def accept(self) -> None:
         """Listen again on the same port after ``refuse``."""
@@ -149,7 +156,20 @@ class FaultProxy:
             def log_message(self, format: str, *args: object) -> None:
                 pass
 
+            def setup(self) -> None:
+                super().setup()
+                with proxy._lock:
+                    proxy._conns.add(self.connection)
+
+            def finish(self) -> None:
+                with proxy._lock:
+                    proxy._conns.discard(self.connection)
+                super().finish()
+
             def do_POST(self) -> None:
+                if proxy._server is None:  # refusing: established connections die too
+                    self.close_connection = True
+                    return
                 proxy._handle(self)
 
         deadline = time.monotonic() + 5

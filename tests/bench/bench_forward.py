@@ -1,0 +1,207 @@
+"""Forwarding benchmark: crash loop, long outage (memory), catch-up rate, with real peers.
+
+    python tests/bench/bench_forward.py [--crash-cycles 100] [--outage-seconds 120]
+                                        [--series 100] [--interval 0.05]
+
+1. **Crash loop**: the bridge daemon is ``kill -9``-ed ``--crash-cycles`` times at random
+   moments while a pusher writes to it and it forwards to a real Prometheus. Printed: samples
+   acknowledged (204) vs present in the local store and upstream, and how many the restarts
+   re-sent.
+2. **Long outage**: two bridges get the same steady stream; one forwards to a Prometheus behind
+   the fault proxy, which refuses connections for ``--outage-seconds``, the other forwards
+   nowhere (the control). Printed: RSS of both at the start and end of the outage; the
+   difference is what forwarding costs, and it must not grow with the outage.
+3. **Catch-up**: when the upstream returns, the backlog drains while ingest continues.
+   Printed: drain time, delivery rate, and that rate as a multiple of the ingest rate; then
+   that every acknowledged sample is upstream.
+
+Asserts nothing (a shared 2-core box); the e2e tests assert the correctness parts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "e2e"))
+
+from faultproxy import FaultProxy
+from forward_support import Bridge, Prometheus, Pusher, compare, wait_until
+
+from grafana_agent_bridge.labels import Matcher, MatchType
+from grafana_agent_bridge.store import Store
+
+T = 'target="up0"'
+DROPPED = f'bridge_forward_samples_dropped_total{{{T},reason="rejected"}}'
+
+
+def rss_mib(bridge: Bridge) -> float:
+    assert bridge.proc is not None
+    for line in Path(f"/proc/{bridge.proc.pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def local_samples(data_dir: Path, metric: str) -> dict:
+    store = Store.open(data_dir)
+    try:
+        m = Matcher("__name__", MatchType.EQUAL, metric)
+        return {
+            s.labels: list(zip(s.timestamps.tolist(), s.values.tolist()))
+            for s in store.select([m], 0, 2**62)
+        }
+    finally:
+        store.close()
+
+
+def crash_loop(work: Path, cycles: int) -> None:
+    print(f"== crash loop: {cycles} x kill -9 during ingest + forwarding", flush=True)
+    prom = Prometheus(work / "prom")
+    proxy = FaultProxy(prom.write_url)
+    bridge = Bridge(work / "bridge", [proxy.url], max_backoff="500ms").start()
+    pusher = Pusher(bridge.url, metric="crash_bench", series=20, interval_s=0.02).start()
+    rng = random.Random(100)
+    resent = 0.0
+    started = time.monotonic()
+    try:
+        for i in range(cycles):
+            time.sleep(rng.uniform(0.1, 0.8))
+            with contextlib.suppress(OSError, AssertionError):
+                resent += bridge.metric(
+                    f"bridge_forward_samples_resent_after_restart_total{{{T}}}"
+                )
+            bridge.kill9()
+            bridge.start()
+            if (i + 1) % 20 == 0:
+                print(f"  {i + 1} cycles, {pusher.acked * 20} samples acked", flush=True)
+        pusher.stop()
+        wait_until(
+            lambda: bridge.metric(f"bridge_forward_samples_pending{{{T}}}", -1) == 0,
+            60,
+            "catch-up",
+        )
+        time.sleep(0.5)
+        resent += bridge.metric(f"bridge_forward_samples_resent_after_restart_total{{{T}}}")
+    finally:
+        pusher.stop()
+        bridge.stop()
+        proxy.close()
+    elapsed = time.monotonic() - started
+    expected = pusher.expected()
+    local = local_samples(bridge.data_dir, "crash_bench")
+    acked, missing_local = compare(expected, local)
+    remote = prom.samples("crash_bench", pusher.timestamp(pusher.acked) + 1)
+    _, missing_up = compare(expected, remote)
+    prom.stop()
+    print(
+        f"  {cycles} cycles in {elapsed:.0f}s: acked {acked}, present locally "
+        f"{sum(map(len, local.values()))} (missing {missing_local}), upstream "
+        f"{sum(map(len, remote.values()))} (missing {missing_up}), re-sent after restarts "
+        f"{resent:.0f}",
+        flush=True,
+    )
+
+
+def outage(work: Path, seconds: float, series: int, interval: float) -> None:
+    rate = series / interval
+    print(
+        f"== outage: {seconds:.0f}s upstream refused at {rate:.0f} samples/s "
+        f"({series} series every {interval}s)",
+        flush=True,
+    )
+    prom = Prometheus(work / "prom")
+    proxy = FaultProxy(prom.write_url)
+    fwd = Bridge(work / "fwd", [proxy.url]).start()
+    ctl = Bridge(work / "ctl").start()
+    start_ms = int(time.time() * 1000)
+    p_fwd = Pusher(fwd.url, "outage_bench", series, interval, start_ms).start()
+    p_ctl = Pusher(ctl.url, "outage_bench", series, interval, start_ms).start()
+    try:
+        time.sleep(5)
+        proxy.refuse()
+        time.sleep(2)
+        rss0 = (rss_mib(fwd), rss_mib(ctl))
+        t0, acked0 = time.monotonic(), p_fwd.acked
+        time.sleep(max(0.0, seconds - 2))
+        rss1 = (rss_mib(fwd), rss_mib(ctl))
+        ingest_rate = (p_fwd.acked - acked0) * series / (time.monotonic() - t0)
+        backlog = fwd.metric(f"bridge_forward_samples_pending{{{T}}}")
+        sent0 = fwd.metric(f"bridge_forward_samples_sent_total{{{T}}}")
+        print(
+            f"  RSS at outage start: forwarding bridge {rss0[0]:.1f} MiB, control "
+            f"{rss0[1]:.1f} MiB (difference {rss0[0] - rss0[1]:+.1f} MiB)\n"
+            f"  RSS at outage end:   forwarding bridge {rss1[0]:.1f} MiB, control "
+            f"{rss1[1]:.1f} MiB (difference {rss1[0] - rss1[1]:+.1f} MiB)\n"
+            f"  backlog {backlog:.0f} samples, lag "
+            f"{fwd.metric(f'bridge_forward_lag_seconds{{{T}}}'):.0f}s",
+            flush=True,
+        )
+        proxy.accept()
+        back = time.monotonic()
+        sent = f"bridge_forward_samples_sent_total{{{T}}}"
+        wait_until(lambda: fwd.metric(sent) > sent0, 60, "the first delivery")
+        first = time.monotonic()
+        sent1 = fwd.metric(sent)
+        wait_until(
+            lambda: fwd.metric(f"bridge_forward_samples_pending{{{T}}}") < series * 2,
+            600,
+            "the backlog to drain",
+        )
+        done = time.monotonic()
+        delivered = fwd.metric(sent) - sent1
+        rate_now = delivered / (done - first)
+        print(
+            f"  catch-up: first delivery {first - back:.1f}s after the upstream returned (the "
+            f"backoff sleep, max 5s); then {delivered:.0f} samples in {done - first:.2f}s = "
+            f"{rate_now:.0f}/s = {rate_now / ingest_rate:.1f}x the ingest rate "
+            f"({ingest_rate:.0f}/s, ingest continuing); whole drain {done - back:.1f}s",
+            flush=True,
+        )
+        p_fwd.stop()
+        p_ctl.stop()
+        wait_until(
+            lambda: fwd.metric(f"bridge_forward_samples_pending{{{T}}}") == 0, 60, "the tail"
+        )
+        metrics = fwd.metrics()
+    finally:
+        p_fwd.stop()
+        p_ctl.stop()
+        fwd.stop()
+        ctl.stop()
+        proxy.close()
+    remote = prom.samples("outage_bench", p_fwd.timestamp(p_fwd.acked) + 1)
+    acked, missing = compare(p_fwd.expected(), remote)
+    prom.stop()
+    print(
+        f"  sent {metrics[f'bridge_forward_samples_sent_total{{{T}}}']:.0f}, acked {acked}, "
+        f"received upstream {sum(map(len, remote.values()))} (missing {missing}), dropped "
+        f"{metrics.get(DROPPED, 0):.0f}",
+        flush=True,
+    )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--crash-cycles", type=int, default=100)
+    ap.add_argument("--outage-seconds", type=float, default=120)
+    ap.add_argument("--series", type=int, default=100)
+    ap.add_argument("--interval", type=float, default=0.05)
+    ap.add_argument("--skip-crash", action="store_true")
+    ap.add_argument("--skip-outage", action="store_true")
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory(prefix="bench-forward-") as tmp:
+        work = Path(tmp)
+        if not args.skip_crash:
+            crash_loop(work / "crash", args.crash_cycles)
+        if not args.skip_outage:
+            outage(work / "outage", args.outage_seconds, args.series, args.interval)
+
+
+if __name__ == "__main__":
+    main()
