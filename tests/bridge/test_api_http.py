@@ -314,6 +314,7 @@ def test_metadata_endpoints(bridge: str) -> None:
     assert get("label/job/values")["data"] == ["api", "node"]
     assert get("label/job/values", **{"match[]": "up{instance='a'}"})["data"] == ["node"]
     assert get("label/U__jo_62_/values")["data"] == ["api", "node"]  # U__ escaping of "job"
+    assert get("label/%6Aob/values")["data"] == ["api", "node"]  # percent-encoded path
     assert get("label/__name__/values")["data"] == ["other", "up"]
     s = get("series", **{"match[]": "up", "start": str(T0 / 1000 - 60), "end": str(T0 / 1000)})
     assert s["data"] == [

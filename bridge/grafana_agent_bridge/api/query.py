@@ -7,11 +7,13 @@ status and shows ``"<errorType>: <error>"`` to the user.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+from urllib.parse import unquote
 
 from .. import __version__
 from ..labels import Labels, Matcher
@@ -38,6 +40,9 @@ PROMETHEUS_COMPAT_VERSION = "2.53.0"
 (labels-match API, exemplars). Without ``features``, Grafana treats us as Prometheus, not Mimir."""
 
 TRUNCATED_WARNING = "results truncated due to limit"
+SLOW_QUERY_S = 2.0
+
+log = logging.getLogger(__name__)
 
 _queries = REGISTRY.counter(
     "bridge_queries_total", "PromQL queries answered, by kind and outcome.", ("kind", "outcome")
@@ -133,7 +138,7 @@ class QueryAPI:
             return fn
         prefix, suffix = "/api/v1/label/", "/values"
         if path.startswith(prefix) and path.endswith(suffix) and len(path) > len(prefix + suffix):
-            name = path[len(prefix) : -len(suffix)]
+            name = unquote(path[len(prefix) : -len(suffix)])
             return lambda p: self.label_values(name, p)
         return None
 
@@ -160,7 +165,7 @@ class QueryAPI:
             opts["lookback_delta_ms"] = int(lookback)
         return opts
 
-    def _run(self, kind: str, fn: Callable[[], Any], limit: int) -> Response:
+    def _run(self, kind: str, query: str, fn: Callable[[], Any], limit: int) -> Response:
         started = time.perf_counter()
         try:
             result = fn()
@@ -171,7 +176,10 @@ class QueryAPI:
                 message = f'invalid parameter "query": {message}'
             raise ApiError(e.error_type, message) from None
         finally:
-            _query_seconds.observe(time.perf_counter() - started, kind)
+            elapsed = time.perf_counter() - started
+            _query_seconds.observe(elapsed, kind)
+            if elapsed >= SLOW_QUERY_S:  # what an operator wants to know about first
+                log.info("slow %s query took %.1fs: %s", kind, elapsed, query[:500])
         _queries.inc(1, kind, "success")
         rtype: str = result.result_type
         value = result.value
@@ -187,7 +195,7 @@ class QueryAPI:
         opts = self._query_options(params)
         limit = limit_param(params)
         q = params.get("query")
-        return self._run("instant", lambda: self.engine.instant(q, t, **opts), limit)
+        return self._run("instant", q, lambda: self.engine.instant(q, t, **opts), limit)
 
     def query_range(self, params: Params) -> Response:
         start = self._required_time(params, "start")
@@ -213,6 +221,7 @@ class QueryAPI:
         q = params.get("query")
         return self._run(
             "range",
+            q,
             lambda: self.engine.range(q, start, end, step_ms, **opts),
             limit,
         )
