@@ -32,7 +32,9 @@ from .families import Collected
 log = logging.getLogger(__name__)
 
 _collections = REGISTRY.counter(
-    "bridge_collections_total", "Collection runs, by job and outcome.", ("job", "outcome")
+    "bridge_collections_total",
+    "Collection runs, by collection job and outcome.",
+    ("target", "outcome"),
 )
 
 
