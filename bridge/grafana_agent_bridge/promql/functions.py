@@ -814,16 +814,8 @@ def bucket_quantile(q: float, buckets: list[tuple[float, float]]) -> tuple[float
     return start + (end - start) * (rank / count), forced
 
 
-def f_histogram_quantile(ev, args, times):  # type: ignore[no-untyped-def]
-    q = _scalar(ev, args[0], times)
-    v = _vec(ev, args[1], times)
-    nsteps = len(times)
-    bad = (q < 0) | (q > 1) | np.isnan(q)
-    if bad.any():
-        ev.warn(
-            "PromQL warning: quantile value should be between 0 and 1, got "
-            + format_float(float(q[bad][0]))
-        )
+def _bucket_groups(ev, v: Vector) -> dict[Labels, list[tuple[int, float]]]:  # type: ignore[no-untyped-def]
+    """Classic histogram series grouped by their labels without ``le``: (row, upper bound)."""
     groups: dict[Labels, list[tuple[int, float]]] = {}
     for i, lb in enumerate(v.labels):
         d = dict(lb)
@@ -836,8 +828,24 @@ def f_histogram_quantile(ev, args, times):  # type: ignore[no-untyped-def]
                     f"{_q(le or '')} for metric name {_q(d.get(METRIC_NAME, ''))}"
                 )
             continue
-        key = tuple(p for p in lb if p[0] not in ("le", METRIC_NAME))
+        # Grouped with the name, which goes only from the result (Prometheus 3.x removes it
+        # late): two histograms that differ only by name are an error, not one histogram.
+        key = tuple(p for p in lb if p[0] != "le")
         groups.setdefault(key, []).append((i, parsed))
+    return groups
+
+
+def f_histogram_quantile(ev, args, times):  # type: ignore[no-untyped-def]
+    q = _scalar(ev, args[0], times)
+    v = _vec(ev, args[1], times)
+    nsteps = len(times)
+    bad = (q < 0) | (q > 1) | np.isnan(q)
+    if bad.any():
+        ev.warn(
+            "PromQL warning: quantile value should be between 0 and 1, got "
+            + format_float(float(q[bad][0]))
+        )
+    groups = _bucket_groups(ev, v)
     labels = list(groups)
     out = np.zeros((len(labels), nsteps))
     pres = np.zeros((len(labels), nsteps), dtype=bool)
@@ -860,7 +868,89 @@ def f_histogram_quantile(ev, args, times):  # type: ignore[no-untyped-def]
                 )
             out[g, j] = res
             pres[g, j] = True
-    return merge_rows(ev, labels, out, pres)
+    return merge_rows(ev, [drop_name(lb) for lb in labels], out, pres)
+
+
+def bucket_fraction(lower: float, upper: float, buckets: list[tuple[float, float]]) -> float:
+    """The fraction of observations in ``[lower, upper]`` from classic cumulative buckets.
+
+    Like Prometheus: linear interpolation inside a bucket; the lowest bucket starts at 0 when
+    its upper bound is positive (else at -Inf); a bound falling inside a bucket of infinite
+    width takes none of it.
+    """
+    bs = sorted(buckets, key=lambda b: b[0])
+    if not bs or not (math.isinf(bs[-1][0]) and bs[-1][0] > 0):
+        return math.nan
+    merged: list[list[float]] = []
+    for ub, c in bs:
+        if merged and merged[-1][0] == ub:
+            merged[-1][1] += c
+        else:
+            merged.append([ub, c])
+    prev = merged[0][1]
+    for b in merged[1:]:
+        b[1] = max(b[1], prev)
+        prev = b[1]
+    total = merged[-1][1]
+    if total == 0 or math.isnan(total) or math.isnan(lower) or math.isnan(upper):
+        return math.nan
+    if lower >= upper:
+        return 0.0
+    rank = 0.0
+    lower_rank = upper_rank = total
+    lower_set = upper_set = False
+    prev_ub = None
+    prev_cum = 0.0
+    for ub, cum in merged:
+        count = cum - prev_cum
+        lo_b = prev_ub if prev_ub is not None else (0.0 if ub > 0 else -math.inf)
+        if not lower_set and lo_b >= lower:
+            lower_rank, lower_set = rank, True
+        if not upper_set and lo_b >= upper:
+            upper_rank, upper_set = rank, True
+        if lower_set and upper_set:
+            break
+        if not lower_set and lo_b < lower < ub:
+            lower_rank = _position(rank, count, lo_b, ub, lower)
+            lower_set = True
+        if not upper_set and lo_b < upper < ub:
+            upper_rank = _position(rank, count, lo_b, ub, upper)
+            upper_set = True
+        if lower_set and upper_set:
+            break
+        rank += count
+        prev_ub, prev_cum = ub, cum
+    lower_rank = min(lower_rank, total)
+    upper_rank = min(upper_rank, total)
+    return (upper_rank - lower_rank) / total
+
+
+def _position(rank: float, count: float, lo_b: float, ub: float, x: float) -> float:
+    """The rank of ``x`` inside a bucket: interpolated, or at the finite end of an infinite
+    bucket (which thus contributes nothing)."""
+    if math.isinf(lo_b):
+        return rank + count
+    if math.isinf(ub):
+        return rank
+    return rank + count * (x - lo_b) / (ub - lo_b)
+
+
+def f_histogram_fraction(ev, args, times):  # type: ignore[no-untyped-def]
+    lower = _scalar(ev, args[0], times)
+    upper = _scalar(ev, args[1], times)
+    v = _vec(ev, args[2], times)
+    groups = _bucket_groups(ev, v)
+    labels = list(groups)
+    out = np.zeros((len(labels), len(times)))
+    pres = np.zeros((len(labels), len(times)), dtype=bool)
+    for g, key in enumerate(labels):
+        members = groups[key]
+        for j in range(len(times)):
+            bs = [(ub, float(v.values[i, j])) for i, ub in members if v.present[i, j]]
+            if bs:
+                out[g, j] = bucket_fraction(float(lower[j]), float(upper[j]), bs)
+                pres[g, j] = True
+    return merge_rows(ev, [drop_name(lb) for lb in labels], out, pres)
 
 
 def _unsupported(name: str):  # type: ignore[no-untyped-def]
@@ -940,6 +1030,7 @@ _FUNCS: dict[str, Callable[..., object]] = {
     "sort_by_label": _sort_by_label(False),
     "sort_by_label_desc": _sort_by_label(True),
     "histogram_quantile": f_histogram_quantile,
+    "histogram_fraction": f_histogram_fraction,
     "start": _scalar_fn("start"),
     "end": _scalar_fn("end"),
     "range": _scalar_fn("range"),
@@ -980,7 +1071,6 @@ for _k in (
     "histogram_count",
     "histogram_sum",
     "histogram_avg",
-    "histogram_fraction",
     "histogram_stddev",
     "histogram_stdvar",
     "histogram_quantiles",

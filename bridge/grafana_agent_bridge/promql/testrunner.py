@@ -69,7 +69,6 @@ _TIER3_FUNCS = {
     "histogram_count",
     "histogram_sum",
     "histogram_avg",
-    "histogram_fraction",
     "histogram_stddev",
     "histogram_stdvar",
     "histogram_quantiles",
@@ -260,12 +259,13 @@ class Runner:
                         if matches_all(lb, ms):
                             reasons.append(f"native histogram series {dict(lb).get(METRIC_NAME)}")
                             return True
+                    # load_with_nhcb adds a native histogram series named without _bucket;
+                    # the classic _bucket series stay float data the engine handles.
                     for name in nhcb:
-                        for ms2 in sets:
-                            for m in ms2:
-                                if m.name == METRIC_NAME and m.value.startswith(name):
-                                    reasons.append("load_with_nhcb (native histograms)")
-                                    return True
+                        named = [m for m in ms if m.name == METRIC_NAME]
+                        if named and all(m.matches(name) for m in named):
+                            reasons.append("load_with_nhcb (native histograms)")
+                            return True
             return True
 
         pp.walk(expr, visit)
