@@ -33,7 +33,7 @@ from ..storage import (
 )
 from . import wal
 from .block import Block, BlockSeries, CorruptBlockError, write_block
-from .head import NO_TIMESTAMP, HeadSeries
+from .head import NO_TIMESTAMP, TAIL, HeadSeries
 from .index import SeriesIndex
 from .options import StoreOptions
 from .state import read_json, write_json
@@ -45,6 +45,7 @@ REASON_DUPLICATE = "duplicate sample for timestamp"
 REASON_OUT_OF_BOUNDS = "out of bounds"
 _CONSUMER_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,200}$")
 _FEED_READ_BYTES = 4 * 1024 * 1024
+_NO_MIN = 2**63 - 1
 
 
 def _same_bits(a: float, b: float) -> bool:
@@ -61,7 +62,7 @@ class SegmentInfo:
     """Offsets of the segment's sample records, ascending."""
     cum: list[int] = field(default_factory=list)
     """Samples in the segment up to and including the record at the same index of ``marks``."""
-    max_t: int = int(NO_TIMESTAMP)
+    max_t: int = NO_TIMESTAMP
 
     @property
     def samples(self) -> int:
@@ -120,13 +121,15 @@ class Store:
         self._metadata: dict[str, MetricMetadata] = {}
         self._exemplars: deque[tuple[int, Exemplar]] = deque(maxlen=options.max_exemplars)
         self._last_exemplar_t: dict[int, int] = {}
-        self._min_valid_t = int(NO_TIMESTAMP)
+        self._min_valid_t = NO_TIMESTAMP
         self._closed = False
         self.stats_ = StoreStats()
         self._wal_dir = path / "wal"
         self._blocks_dir = path / "blocks"
         self._blocks: list[Block] = []
-        self._head_max_t = int(NO_TIMESTAMP)
+        self._head_max_t = NO_TIMESTAMP
+        self._head_min_t = _NO_MIN
+        """Oldest sample in the head (exact: lowered by appends, recomputed after a cut)."""
         self._compact_lock = threading.Lock()
         self._compact_wanted = threading.Event()
         self._compactor: threading.Thread | None = None
@@ -300,8 +303,9 @@ class Store:
                 self.stats_.replay_samples += len(t)
                 self._head_max_t = max(self._head_max_t, int(t[-1]))
         # Series whose samples all fell before the head boundary have nothing in the head.
-        for sid in [s for s, hs in self._head.items() if hs.n == 0]:
+        for sid in [s for s, hs in self._head.items() if not len(hs)]:
             del self._head[sid]
+        self._recompute_head_min()
 
     def _repair(self, path: Path, good_end: int, why: str, *, is_last: bool) -> None:
         size = path.stat().st_size
@@ -371,43 +375,64 @@ class Store:
             exemplars: list[tuple[int, Exemplar]] = []
             rejections = result.rejections
             duplicates = 0
+            by_labels = index.by_labels
+            head_get = head.get
+            one_hs: list[HeadSeries | None] = []
             for batch in series:
                 labels = batch.labels
                 ts = batch.timestamps
                 vals = batch.values
                 n = len(ts)
+                if n == 1 and len(vals) == 1:
+                    # Fast path, nearly every sample: a known series, its next sample.
+                    sid = by_labels.get(labels)
+                    if sid is not None and sid not in pending:
+                        hs = head_get(sid)
+                        if hs is not None:
+                            t = ts.item(0)
+                            v = vals.item(0)
+                            if t > hs.last_t and t >= min_valid:
+                                pending[sid] = [t, v, hs, sid]
+                                one_refs.append(sid)
+                                one_ts.append(t)
+                                one_vals.append(v)
+                                one_hs.append(hs)
+                                if batch.exemplars:
+                                    self._take_exemplars(sid, batch, exemplars)
+                                continue
                 if not labels or len(vals) != n:
                     rejections.append(Rejection(labels, None, "invalid series"))
                     continue
-                sid = index.get(labels)
+                sid = by_labels.get(labels)
                 if sid is None:
                     sid = index.add(labels)
                     added_ids.append(sid)
                 st = pending.get(sid)
                 if st is None:
-                    hs = head.get(sid)
+                    hs = head_get(sid)
                     if hs is None:
                         new_series.append((sid, labels))
-                        st = [int(NO_TIMESTAMP), 0.0, None, sid]
+                        st = [NO_TIMESTAMP, 0.0, None, sid]
                     else:
                         st = [hs.last_t, hs.last_v, hs, sid]
                     pending[sid] = st
                 if n == 1:
-                    t = int(ts[0])
-                    v = float(vals[0])
+                    t = ts.item(0)
+                    v = vals.item(0)
                     if t > st[0] and t >= min_valid:
                         st[0], st[1] = t, v
                         one_refs.append(sid)
                         one_ts.append(t)
                         one_vals.append(v)
+                        one_hs.append(None)
                     else:
                         duplicates += self._reject(
                             labels, t, v, st=st, min_valid=min_valid, rejections=rejections
                         )
                 elif n:
-                    t0 = int(ts[0])
+                    t0 = ts.item(0)
                     if t0 > st[0] and t0 >= min_valid and bool(np.all(ts[1:] > ts[:-1])):
-                        st[0], st[1] = int(ts[-1]), float(vals[-1])
+                        st[0], st[1] = ts.item(n - 1), vals.item(n - 1)
                         many.append((sid, ts, vals))
                     else:
                         keep_t: list[int] = []
@@ -425,13 +450,11 @@ class Store:
                             many.append(
                                 (sid, np.array(keep_t, np.int64), np.array(keep_v, np.float64))
                             )
-                for ex in batch.exemplars:
-                    if ex.timestamp > self._last_exemplar_t.get(sid, int(NO_TIMESTAMP)):
-                        exemplars.append((sid, ex))
+                if batch.exemplars:
+                    self._take_exemplars(sid, batch, exemplars)
             meta_changed = [m for m in metadata if self._metadata.get(m.metric_family_name) != m]
 
             # Column arrays for the WAL record and the head, in append order.
-            n_one = len(one_refs)
             if many:
                 refs = np.concatenate(
                     [np.array(one_refs, np.uint64)]
@@ -446,9 +469,11 @@ class Store:
                 all_ts = np.array(one_ts, np.int64)
                 all_vals = np.array(one_vals, np.float64)
             total = len(refs)
-            used = {int(r) for r in refs.tolist()} if total else set()
-            used.update(sid for sid, _ in exemplars)
-            new_series = [(sid, lb) for sid, lb in new_series if sid in used]
+            used: set[int] = set()
+            if new_series or added_ids:
+                used = set(refs.tolist()) if total else set()
+                used.update(sid for sid, _ in exemplars)
+                new_series = [(sid, lb) for sid, lb in new_series if sid in used]
 
             records: list[bytes] = []
             if new_series:
@@ -493,11 +518,24 @@ class Store:
             for sid in added_ids:
                 if sid not in used:
                     index.remove(sid)
-            for i in range(n_one):
-                hs = head[one_refs[i]]
-                hs.append_one(one_ts[i], one_vals[i])
+            for known, sid, t, v in zip(one_hs, one_refs, one_ts, one_vals):
+                hs = known
+                if hs is None:
+                    hs = head[sid]
+                    if hs.first_t == NO_TIMESTAMP:
+                        hs.first_t = t
+                        self._head_min_t = min(self._head_min_t, t)
+                # HeadSeries.append_one, inlined: this loop runs once per stored sample.
+                tail = hs.tail_t
+                tail.append(t)
+                hs.tail_v.append(v)
+                hs.last_t = t
+                hs.last_v = v
+                if len(tail) >= TAIL:
+                    hs.flush()
             for sid, t, v in many:
                 head[sid].append_many(t, v)
+                self._head_min_t = min(self._head_min_t, head[sid].first_t)
             for sid, ex in exemplars:
                 self._remember_exemplar(sid, ex)
             for m in meta_changed:
@@ -514,6 +552,16 @@ class Store:
         if self.options.compact_automatically:
             self.maybe_compact()
         return result
+
+    def _take_exemplars(
+        self, sid: int, batch: SeriesBatch, out: list[tuple[int, Exemplar]]
+    ) -> None:
+        """Exemplars newer than the series' last one (older ones are ignored, not errors)."""
+        last = self._last_exemplar_t.get(sid, NO_TIMESTAMP)
+        for ex in batch.exemplars:
+            if ex.timestamp > last:
+                out.append((sid, ex))
+                last = ex.timestamp
 
     @staticmethod
     def _reject(
@@ -592,15 +640,15 @@ class Store:
             except Exception:  # a failed compaction must not kill the daemon; retried later
                 log.exception("compaction failed")
 
-    def _head_min_t(self) -> int | None:
-        mins = [int(hs.ts[0]) for hs in self._head.values() if hs.n]
-        return min(mins) if mins else None
+    def _recompute_head_min(self) -> None:
+        mins = [hs.first_t for hs in self._head.values() if len(hs)]
+        self._head_min_t = min(mins) if mins else _NO_MIN
 
     def _compaction_due(self, *, force: bool) -> tuple[int, int] | None:
         """The block range ``[start, end)`` to cut next, or None."""
         with self._lock:
-            head_min = self._head_min_t()
-            if head_min is None:
+            head_min = self._head_min_t
+            if head_min == _NO_MIN:
                 return None
             bd = self.options.block_duration_ms
             start = head_min - head_min % bd
@@ -629,7 +677,7 @@ class Store:
             self._min_valid_t = max(self._min_valid_t, end)
             snapshot = []
             for hs in self._head.values():
-                if hs.n and hs.ts[0] < end:
+                if len(hs) and hs.first_t < end:
                     t, v = hs.window(start, end - 1)
                     if len(t):
                         snapshot.append(BlockSeries(hs.labels, t, v))
@@ -653,8 +701,9 @@ class Store:
             for sid in list(self._head):
                 hs = self._head[sid]
                 hs.drop_before(end)
-                if not hs.n:
+                if not len(hs):
                     del self._head[sid]
+            self._recompute_head_min()
             self.stats_.compactions += 1
             self.stats_.compaction_seconds += time.monotonic() - began
         log.info(
@@ -758,7 +807,7 @@ class Store:
             head_parts: dict[int, tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]] = {}
             for sid in sids:
                 hs = self._head.get(sid)
-                if hs is not None and hs.n and hs.ts[0] <= maxt and hs.last_t >= mint:
+                if hs is not None and len(hs) and hs.first_t <= maxt and hs.last_t >= mint:
                     t, v = hs.window(mint, maxt)
                     if len(t):
                         head_parts[sid] = (t, v)
@@ -792,7 +841,7 @@ class Store:
             for sid in sids:
                 hs = self._head.get(sid)
                 if (
-                    hs is not None and hs.n and hs.ts[0] <= maxt and hs.ts[hs.n - 1] >= mint
+                    hs is not None and len(hs) and hs.first_t <= maxt and hs.last_t >= mint
                 ) or any(b.has_data(sid, mint, maxt) for b in blocks):
                     found.append(sid)
             return found
@@ -1019,7 +1068,7 @@ class Store:
             s = self.stats_
             s.series = len(self._index)
             s.head_series = len(self._head)
-            s.head_samples = sum(hs.n for hs in self._head.values())
+            s.head_samples = sum(len(hs) for hs in self._head.values())
             s.wal_segments = len(self._segments)
             s.wal_bytes = sum(i.size for i in self._segments.values())
             s.blocks = len(self._blocks)

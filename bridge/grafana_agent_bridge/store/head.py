@@ -1,8 +1,10 @@
-"""The in-memory head: the recent samples of each series, in growable numpy arrays.
+"""The in-memory head: the recent samples of each series.
 
-Appends write into preallocated capacity (doubling when full), so the per-sample cost of the
-common one-sample-per-series remote-write request is two array stores. Readers copy the slice
-they need while holding the store's lock, so they never see a half-applied append.
+Each series keeps its samples in numpy arrays plus a short Python-list *tail* for the newest
+ones: the common remote-write request carries one sample per series, and a list append is
+several times cheaper than a numpy element store. The tail is moved into the arrays every
+``TAIL`` samples, and whenever the series is read, so readers (which hold the store's lock)
+always see plain arrays.
 """
 
 from __future__ import annotations
@@ -13,27 +15,45 @@ import numpy.typing as npt
 from ..labels import Labels
 
 _MIN_CAPACITY = 8
-NO_TIMESTAMP = np.iinfo(np.int64).min
+TAIL = 64
+NO_TIMESTAMP = int(np.iinfo(np.int64).min)
 
 
 class HeadSeries:
-    __slots__ = ("labels", "last_t", "last_v", "n", "sid", "ts", "values")
+    __slots__ = (
+        "first_t",
+        "labels",
+        "last_t",
+        "last_v",
+        "n",
+        "sid",
+        "tail_t",
+        "tail_v",
+        "ts",
+        "values",
+    )
 
     def __init__(self, sid: int, labels: Labels) -> None:
         self.sid = sid
         self.labels = labels
-        self.ts: npt.NDArray[np.int64] = np.empty(_MIN_CAPACITY, dtype=np.int64)
-        self.values: npt.NDArray[np.float64] = np.empty(_MIN_CAPACITY, dtype=np.float64)
+        self.ts: npt.NDArray[np.int64] = np.empty(0, dtype=np.int64)
+        self.values: npt.NDArray[np.float64] = np.empty(0, dtype=np.float64)
         self.n = 0
+        """Samples in the arrays (the tail comes on top)."""
+        self.tail_t: list[int] = []
+        self.tail_v: list[float] = []
         # Newest sample ever accepted (also after its data moved to a block): the ordering rule.
-        self.last_t: int = int(NO_TIMESTAMP)
+        self.last_t: int = NO_TIMESTAMP
         self.last_v: float = 0.0
+        self.first_t: int = NO_TIMESTAMP
+        """Oldest sample in the head, NO_TIMESTAMP when empty."""
 
-    @property
-    def min_t(self) -> int:
-        return int(self.ts[0]) if self.n else int(NO_TIMESTAMP)
+    def __len__(self) -> int:
+        return self.n + len(self.tail_t)
 
-    def _grow(self, need: int) -> None:
+    def _reserve(self, need: int) -> None:
+        if need <= len(self.ts):
+            return
         cap = max(_MIN_CAPACITY, len(self.ts))
         while cap < need:
             cap *= 2
@@ -43,26 +63,42 @@ class HeadSeries:
         values[: self.n] = self.values[: self.n]
         self.ts, self.values = ts, values
 
-    def append_one(self, t: int, v: float) -> None:
+    def flush(self) -> None:
+        """Move the tail into the arrays."""
+        k = len(self.tail_t)
+        if not k:
+            return
         n = self.n
-        if n == len(self.ts):
-            self._grow(n + 1)
-        self.ts[n] = t
-        self.values[n] = v
-        self.n = n + 1
+        self._reserve(n + k)
+        self.ts[n : n + k] = self.tail_t
+        self.values[n : n + k] = np.array(self.tail_v, dtype=np.float64)
+        self.n = n + k
+        self.tail_t = []
+        self.tail_v = []
+
+    def append_one(self, t: int, v: float) -> None:
+        """The hot path; callers have checked ordering. (Inlined in ``Store.append``.)"""
+        if self.first_t == NO_TIMESTAMP:
+            self.first_t = t
+        self.tail_t.append(t)
+        self.tail_v.append(v)
         self.last_t = t
         self.last_v = v
+        if len(self.tail_t) >= TAIL:
+            self.flush()
 
     def append_many(self, ts: npt.NDArray[np.int64], values: npt.NDArray[np.float64]) -> None:
         k = len(ts)
         if not k:
             return
+        self.flush()
         n = self.n
-        if n + k > len(self.ts):
-            self._grow(n + k)
+        self._reserve(n + k)
         self.ts[n : n + k] = ts
         self.values[n : n + k] = values
         self.n = n + k
+        if self.first_t == NO_TIMESTAMP:
+            self.first_t = int(ts[0])
         self.last_t = int(ts[-1])
         self.last_v = float(values[-1])
 
@@ -70,6 +106,7 @@ class HeadSeries:
         self, mint: int, maxt: int
     ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
         """A copy of the samples with ``mint <= t <= maxt``."""
+        self.flush()
         ts = self.ts[: self.n]
         lo = int(np.searchsorted(ts, mint, side="left"))
         hi = int(np.searchsorted(ts, maxt, side="right"))
@@ -77,22 +114,22 @@ class HeadSeries:
 
     def value_at(self, t: int) -> float | None:
         """The stored value at exactly ``t``, if any (for recognising a retried write)."""
+        self.flush()
         ts = self.ts[: self.n]
         k = int(np.searchsorted(ts, t, side="left"))
         return float(self.values[k]) if k < self.n and int(ts[k]) == t else None
 
     def drop_before(self, t: int) -> None:
         """Forget samples older than ``t`` (they are in a block now)."""
+        self.flush()
         ts = self.ts[: self.n]
         k = int(np.searchsorted(ts, t, side="left"))
-        if not k:
-            return
-        rest = self.n - k
-        new_ts = np.empty(max(_MIN_CAPACITY, rest), dtype=np.int64)
-        new_values = np.empty(max(_MIN_CAPACITY, rest), dtype=np.float64)
-        new_ts[:rest] = ts[k:]
-        new_values[:rest] = self.values[k : self.n]
-        self.ts, self.values, self.n = new_ts, new_values, rest
+        if k:
+            rest = self.n - k
+            self.ts = ts[k:].copy()
+            self.values = self.values[k : self.n].copy()
+            self.n = rest
+        self.first_t = int(self.ts[0]) if self.n else NO_TIMESTAMP
 
     def nbytes(self) -> int:
-        return self.ts.nbytes + self.values.nbytes
+        return self.ts.nbytes + self.values.nbytes + 16 * len(self.tail_t)

@@ -14,7 +14,8 @@ from ..labels import Labels, Matcher, MatchType
 
 class SeriesIndex:
     def __init__(self) -> None:
-        self._by_labels: dict[Labels, int] = {}
+        self.by_labels: dict[Labels, int] = {}
+        """Label set -> id; read directly on the ingest hot path."""
         self._labels: dict[int, Labels] = {}
         self._postings: dict[str, dict[str, set[int]]] = {}
         self.next_id = 1
@@ -23,7 +24,7 @@ class SeriesIndex:
         return len(self._labels)
 
     def get(self, labels: Labels) -> int | None:
-        return self._by_labels.get(labels)
+        return self.by_labels.get(labels)
 
     def labels(self, sid: int) -> Labels:
         return self._labels[sid]
@@ -36,13 +37,13 @@ class SeriesIndex:
 
     def add(self, labels: Labels, sid: int | None = None) -> int:
         """Register ``labels`` (idempotent); ``sid`` pins the id (WAL replay), else a new one."""
-        existing = self._by_labels.get(labels)
+        existing = self.by_labels.get(labels)
         if existing is not None:
             return existing
         if sid is None or sid in self._labels:
             sid = self.next_id
         self.next_id = max(self.next_id, sid + 1)
-        self._by_labels[labels] = sid
+        self.by_labels[labels] = sid
         self._labels[sid] = labels
         for name, value in labels:
             self._postings.setdefault(name, {}).setdefault(value, set()).add(sid)
@@ -52,7 +53,7 @@ class SeriesIndex:
         labels = self._labels.pop(sid, None)
         if labels is None:
             return
-        del self._by_labels[labels]
+        del self.by_labels[labels]
         for name, value in labels:
             values = self._postings[name]
             ids = values[value]
