@@ -434,3 +434,34 @@ def test_client_disconnect_cancels_the_query(tmp_path: Path) -> None:
         assert b'"errorType":"canceled"' in response.body
     finally:
         daemon.stop()
+
+
+def test_queries_beyond_the_concurrency_limit_wait_then_time_out(tmp_path: Path) -> None:
+    from grafana_agent_bridge.api import QueryAPI
+    from grafana_agent_bridge.promql import Engine
+    from grafana_agent_bridge.store import Store
+
+    store = Store.open(tmp_path / "q")
+    release = threading.Event()
+
+    class HeldEngine(Engine):
+        """The real engine, held at the start of each query until the test releases it."""
+
+        def instant(self, query: str, time_ms: int, **kw: object):  # type: ignore[override]
+            release.wait(5)
+            return super().instant(query, time_ms, **kw)  # type: ignore[arg-type]
+
+    api = QueryAPI(HeldEngine(store), store, timeout_s=0.3, max_concurrent_queries=1)
+    first: list = []
+    t = threading.Thread(
+        target=lambda: first.append(api.handle("/api/v1/query", Params("query=1")))
+    )
+    t.start()
+    time.sleep(0.05)
+    queued = api.handle("/api/v1/query", Params("query=2"))
+    assert queued is not None and queued.status == 503
+    assert b"query queue" in queued.body
+    release.set()
+    t.join(5)
+    assert first[0].status == 200
+    store.close()

@@ -41,6 +41,9 @@ PROMETHEUS_COMPAT_VERSION = "2.53.0"
 
 TRUNCATED_WARNING = "results truncated due to limit"
 SLOW_QUERY_S = 2.0
+MAX_CONCURRENT_QUERIES = 4
+"""Queries evaluated at once; more wait their turn (within their timeout). Evaluation holds the
+GIL most of the time, so more would not finish sooner, only hold more memory at once."""
 
 log = logging.getLogger(__name__)
 
@@ -108,6 +111,7 @@ class QueryAPI:
         config_yaml: Callable[[], str] = lambda: "",
         flags: Callable[[], dict[str, str]] = dict,
         now_ms: Callable[[], int] = lambda: int(time.time() * 1000),
+        max_concurrent_queries: int = MAX_CONCURRENT_QUERIES,
     ) -> None:
         self.engine = engine
         self.querier = querier
@@ -116,6 +120,7 @@ class QueryAPI:
         self._config_yaml = config_yaml
         self._flags = flags
         self._now_ms = now_ms
+        self._slots = threading.BoundedSemaphore(max_concurrent_queries)
         self.routes: dict[str, Callable[[Params], Response]] = {
             "/api/v1/query": self.query,
             "/api/v1/query_range": self.query_range,
@@ -167,6 +172,9 @@ class QueryAPI:
 
     def _run(self, kind: str, query: str, fn: Callable[[], Any], limit: int) -> Response:
         started = time.perf_counter()
+        if not self._slots.acquire(timeout=self.timeout_s):
+            _queries.inc(1, kind, "timeout")
+            raise ApiError("timeout", "query timed out in query queue")
         try:
             result = fn()
         except PromQLError as e:
@@ -176,6 +184,7 @@ class QueryAPI:
                 message = f'invalid parameter "query": {message}'
             raise ApiError(e.error_type, message) from None
         finally:
+            self._slots.release()
             elapsed = time.perf_counter() - started
             _query_seconds.observe(elapsed, kind)
             if elapsed >= SLOW_QUERY_S:  # what an operator wants to know about first
