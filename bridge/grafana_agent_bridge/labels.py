@@ -25,7 +25,7 @@ def make_labels(pairs: Mapping[str, str] | Iterable[tuple[str, str]]) -> Labels:
 
     Duplicate names are a caller error (remote-write validation reports them before this).
     """
-    items = pairs.items() if isinstance(pairs, Mapping) else pairs
+    items: Iterable[tuple[str, str]] = pairs.items() if isinstance(pairs, Mapping) else pairs
     return tuple(sorted((n, v) for n, v in items if v != ""))
 
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import cramjam
 import numpy as np
@@ -56,7 +57,7 @@ def _field(
     msg: descriptor_pb2.DescriptorProto,
     name: str,
     number: int,
-    ftype: int,
+    ftype: descriptor_pb2.FieldDescriptorProto.Type.ValueType,
     *,
     repeated: bool = False,
     type_name: str = "",
@@ -108,11 +109,12 @@ _pool = descriptor_pool.DescriptorPool()
 _pool.Add(_build_schema("prometheus", raw_labels=False))
 _pool.Add(_build_schema("grafana_agent_bridge.fastdecode", raw_labels=True))
 
-WriteRequest = message_factory.GetMessageClass(
+# Message classes built at run time: typed Any, since no generated stubs describe them.
+WriteRequest: Any = message_factory.GetMessageClass(
     _pool.FindMessageTypeByName("prometheus.WriteRequest")
 )
-Label = message_factory.GetMessageClass(_pool.FindMessageTypeByName("prometheus.Label"))
-_FastWriteRequest = message_factory.GetMessageClass(
+Label: Any = message_factory.GetMessageClass(_pool.FindMessageTypeByName("prometheus.Label"))
+_FastWriteRequest: Any = message_factory.GetMessageClass(
     _pool.FindMessageTypeByName("grafana_agent_bridge.fastdecode.WriteRequest")
 )
 
