@@ -85,12 +85,30 @@ class Daemon:
         cfg = self.config
         if tracing.setup(cfg.tracing):
             log.info("tracing requests to %s", cfg.tracing.traces_url())
+        q = cfg.query
+        # Listen first: a taken port fails at once rather than after a long WAL replay, and
+        # during the replay clients get 503 (retry later) instead of "connection refused".
+        host, port = cfg.listen
+        self.http = BridgeHTTPServer(
+            (host, port),
+            None,
+            None,
+            auth_token=q.resolve_auth_token(),
+            allowed_networks=cfg.ingest.allowed_networks(),
+            max_body_bytes=cfg.ingest.max_body_bytes,
+            ssl_context=self._ssl_context(),
+            registry=self.registry,
+            index_text=self.banner,
+        )
+        self._http_thread = threading.Thread(
+            target=self.http.serve_forever, kwargs={"poll_interval": 0.2}, name="http"
+        )
+        self._http_thread.start()
         data_dir = Path(cfg.data_dir)
         log.info("opening the store in %s (replaying the write-ahead log)", data_dir.resolve())
         started = time.monotonic()
         self.store = Store.open(data_dir, store_options(cfg))
         log.info("store ready in %.2fs", time.monotonic() - started)
-        q = cfg.query
         engine = Engine(
             self.store,
             lookback_delta_ms=duration_ms(q.lookback_delta),
@@ -106,22 +124,7 @@ class Daemon:
             flags=self._flags,
         )
         self.write_api = WriteAPI(self.store)
-        host, port = cfg.listen
-        self.http = BridgeHTTPServer(
-            (host, port),
-            query_api,
-            self.write_api,
-            auth_token=q.resolve_auth_token(),
-            allowed_networks=cfg.ingest.allowed_networks(),
-            max_body_bytes=cfg.ingest.max_body_bytes,
-            ssl_context=self._ssl_context(),
-            registry=self.registry,
-            index_text=self.banner,
-        )
-        self._http_thread = threading.Thread(
-            target=self.http.serve_forever, kwargs={"poll_interval": 0.2}, name="http"
-        )
-        self._http_thread.start()
+        self.http.attach(query_api, self.write_api)
         log.info("serving the Prometheus API and remote write on %s", self.listen_url())
         jobs = collect.build_jobs(cfg.collect, self.registry, self._self_instance())
         self.collection = collect.Collection(jobs, self.store)
@@ -253,6 +256,10 @@ def run(config: BridgeConfig, *, print_banner: bool = True) -> int:
         daemon.start()
     except (OSError, ConfigError) as e:  # port taken, unreadable TLS key or token file, ...
         log.error("cannot start: %s", e)
+        daemon.stop()
+        return 1
+    except Exception:
+        log.exception("cannot start")
         daemon.stop()
         return 1
     if print_banner:

@@ -465,3 +465,24 @@ def test_queries_beyond_the_concurrency_limit_wait_then_time_out(tmp_path: Path)
     t.join(5)
     assert first[0].status == 200
     store.close()
+
+
+def test_while_the_store_opens_the_api_answers_503_and_is_not_ready() -> None:
+    from grafana_agent_bridge.api import BridgeHTTPServer
+
+    srv = BridgeHTTPServer(("127.0.0.1", 0), None, None)
+    thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{srv.port}"
+        assert requests.get(f"{url}/-/healthy").status_code == 200
+        assert requests.get(f"{url}/-/ready").status_code == 503
+        r = requests.post(f"{url}/api/v1/query", data={"query": "1"})
+        assert r.status_code == 503 and r.json()["errorType"] == "unavailable"
+        assert r.headers["Retry-After"]
+        r = write(url, [series("x", [T0], [1])])
+        assert r.status_code == 503  # a sender retries: nothing is lost while starting
+    finally:
+        srv.shutdown()
+        srv.server_close()
+        thread.join()

@@ -58,8 +58,8 @@ class BridgeHTTPServer(ThreadingHTTPServer):
     def __init__(
         self,
         address: tuple[str, int],
-        query_api: QueryAPI,
-        write_api: WriteAPI,
+        query_api: QueryAPI | None,
+        write_api: WriteAPI | None,
         *,
         auth_token: str = "",
         allowed_networks: Sequence[Network] = (),
@@ -86,9 +86,16 @@ class BridgeHTTPServer(ThreadingHTTPServer):
         self.max_body_bytes = max_body_bytes
         self.registry = registry
         self.index_text = index_text
-        self.ready = True
+        self.ready = query_api is not None and write_api is not None
+        """``/-/ready`` answers 200; false while the store opens and once shutdown begins."""
         self._inflight = 0
         self._inflight_lock = threading.Condition()
+
+    def attach(self, query_api: QueryAPI, write_api: WriteAPI) -> None:
+        """Start answering the API (the server may listen before the store is open)."""
+        self.query_api = query_api
+        self.write_api = write_api
+        self.ready = True
 
     def handle_error(self, request: object, client_address: object) -> None:
         """A broken connection (reset, failed TLS handshake) is the client's business."""
@@ -261,6 +268,8 @@ class _Handler(BaseHTTPRequestHandler):
                     ),
                 )
             body = self._read_body(srv.max_body_bytes)
+            if srv.write_api is None:
+                return path, _starting()
             return path, srv.write_api.handle(
                 body, self.headers.get("Content-Type"), self.headers.get("Content-Encoding")
             )
@@ -274,6 +283,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _api(self, method: str, path: str, query: str) -> tuple[str, Response]:
         srv = self.srv
+        if srv.query_api is None:
+            return "other", _starting()
         route = srv.query_api.route(path)
         handler = path if path in srv.query_api.routes else "/api/v1/label/:name/values"
         if route is None:
@@ -414,6 +425,14 @@ class _Handler(BaseHTTPRequestHandler):
                 self.wfile.write(body)
         except (BrokenPipeError, ConnectionResetError, ssl.SSLError, TimeoutError):
             self.close_connection = True
+
+
+def _starting() -> Response:
+    return Response(
+        503,
+        encoding.error("unavailable", "the bridge is starting (replaying its write-ahead log)"),
+        headers={"Retry-After": "2"},
+    )
 
 
 def _method_not_allowed(allow: str) -> Response:
