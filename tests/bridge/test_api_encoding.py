@@ -165,3 +165,34 @@ def test_params_merge_body_and_query_and_repeat_match() -> None:
 )
 def test_utf8_label_name_unescaping(escaped: str, name: str) -> None:
     assert unescape_label_name(escaped) == name
+
+
+def test_matrix_fast_path_formats_exactly_like_format_value() -> None:
+    rng = np.random.default_rng(7)
+    tricky = [
+        0.0,
+        -0.0,
+        1.0,
+        1e16,
+        1e-5,
+        1e-7,
+        1e21,
+        1e20,
+        math.nan,
+        math.inf,
+        -math.inf,
+        123.0,
+        -5.0,
+        2.5e-300,
+        1.7976931348623157e308,
+        0.1,
+        1 / 3,
+        STALE_NAN,
+    ]
+    values = tricky + list(rng.uniform(-1, 1, 5000) * 10.0 ** rng.integers(-320, 300, 5000))
+    data = json.loads(
+        encoding.matrix_json(
+            [SeriesData((), np.arange(len(values), dtype=np.int64), np.array(values))]
+        )
+    )
+    assert [v for _, v in data[0]["values"]] == [encoding.format_value(x) for x in values]

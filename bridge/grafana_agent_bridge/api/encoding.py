@@ -73,16 +73,34 @@ def vector_json(samples: Iterable[tuple[Labels, int, float]]) -> str:
     )
 
 
-def _values_json(timestamps: np.ndarray, values: np.ndarray) -> str:
-    return ",".join(_pair(t, v) for t, v in zip(timestamps.tolist(), values.tolist()))
+def _values_json(timestamps: np.ndarray, values: np.ndarray, ts_cache: dict[int, str]) -> str:
+    """The ``values`` pairs of one series; the hot loop of large range answers.
+
+    ``repr`` already gives Go's digits for almost every value, so only the rare ones (integral
+    values' ``.0``, exponent forms, NaN and infinities) go through ``format_value``; step
+    timestamps repeat across the series of a range answer, so their text is cached.
+    """
+    parts = []
+    for t, v in zip(timestamps.tolist(), values.tolist()):
+        ts = ts_cache.get(t)
+        if ts is None:
+            ts = ts_cache[t] = format_timestamp(t)
+        text = repr(v)
+        if text[-2:] == ".0":
+            text = text[:-2]
+        elif "e" in text or "n" in text:
+            text = format_value(v)
+        parts.append(f'[{ts},"{text}"]')
+    return ",".join(parts)
 
 
 def matrix_json(series: Iterable[SeriesData]) -> str:
+    ts_cache: dict[int, str] = {}
     return (
         "["
         + ",".join(
             f'{{"metric":{_labels_json(s.labels)},'
-            f'"values":[{_values_json(s.timestamps, s.values)}]}}'
+            f'"values":[{_values_json(s.timestamps, s.values, ts_cache)}]}}'
             for s in series
         )
         + "]"
