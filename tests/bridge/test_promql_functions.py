@@ -1,0 +1,87 @@
+"""Pure helpers of the engine whose exact behaviour users see: RE2 translation, Go's template
+expansion in label_replace, Go's float formatting in count_values, bucket maths."""
+
+from __future__ import annotations
+
+import math
+import re
+
+import pytest
+
+from grafana_agent_bridge.promql.aggregations import format_float, kahan_sum, quantile
+from grafana_agent_bridge.promql.functions import (
+    bucket_fraction,
+    bucket_quantile,
+    expand_template,
+)
+from grafana_agent_bridge.promql.regex import compile_anchored, translate
+
+
+@pytest.mark.parametrize(
+    ("pattern", "text", "hit"),
+    [
+        ("(?i)prod", "PROD", True),
+        ("a(?i)b|c", "C", True),
+        ("a(?i)b|c", "aB", True),
+        ("a(?i)b|c", "AB", False),
+        ("((?i)PRO).*", "production", True),
+        ("[[:digit:]]+", "123", True),
+        ("[[:digit:]]+", "12a", False),
+        ("foo", "foobar", False),  # fully anchored
+        ("a.b", "a\nb", True),  # . matches newline (Prometheus 3.x)
+    ],
+)
+def test_re2_patterns_behave_like_prometheus(pattern: str, text: str, hit: bool) -> None:
+    assert (compile_anchored(pattern).match(text) is not None) is hit
+
+
+def test_translate_leaves_plain_patterns_alone() -> None:
+    assert translate("api-(server|gateway)") == "api-(server|gateway)"
+
+
+@pytest.mark.parametrize(
+    ("template", "expected"),
+    [("$1", "a"), ("${1}x", "ax"), ("$1x", ""), ("$name-$2", "a-b"), ("$$1", "$1"), ("$9", "")],
+)
+def test_go_template_expansion(template: str, expected: str) -> None:
+    m = re.compile(r"(?P<name>a)-(b)").match("a-b")
+    assert m is not None
+    assert expand_template(template, m) == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [(1.0, "1"), (0.1, "0.1"), (1e21, "1000000000000000000000"), (1e-7, "0.0000001"),
+     (-2.5, "-2.5"), (math.inf, "+Inf"), (-math.inf, "-Inf"), (math.nan, "NaN")],
+)  # fmt: skip
+def test_count_values_formats_like_go(value: float, text: str) -> None:
+    assert format_float(value) == text
+
+
+def test_kahan_sum_keeps_small_terms() -> None:
+    assert kahan_sum([1e100, 1.0, -1e100, 1.0]) == 2.0
+
+
+def test_quantile_interpolates_between_ranks() -> None:
+    assert quantile(0.5, [1, 2, 3, 4]) == 2.5
+    assert quantile(1.5, [1.0]) == math.inf
+    assert math.isnan(quantile(0.5, []))
+
+
+def test_bucket_quantile() -> None:
+    buckets = [(0.1, 10.0), (0.5, 30.0), (1.0, 40.0), (math.inf, 40.0)]
+    assert bucket_quantile(0.5, buckets)[0] == pytest.approx(0.1 + 0.4 * 0.5)
+    assert bucket_quantile(0.99, [(1.0, 1.0), (math.inf, 2.0)])[0] == 1.0  # highest bucket
+    value, forced = bucket_quantile(0.5, [(1.0, 5.0), (2.0, 4.0), (math.inf, 10.0)])
+    assert forced and value == pytest.approx(1.0)  # monotonicity fixed (an info is raised)
+    assert math.isnan(bucket_quantile(0.5, [(1.0, 5.0)])[0])  # no +Inf bucket
+
+
+def test_bucket_fraction() -> None:
+    buckets = [(1.0, 1.0), (2.0, 3.0), (3.0, 6.0), (math.inf, 100.0)]
+    assert bucket_fraction(0, 1.5, buckets) == pytest.approx(0.02)
+    assert bucket_fraction(4, 5, buckets) == 0.0  # inside the +Inf bucket: no interpolation
+    assert bucket_fraction(400, math.inf, buckets) == pytest.approx(0.94)
+    neg = [(-3.0, 10.0), (-2.0, 12.0), (-1.0, 15.0), (math.inf, 100.0)]
+    assert bucket_fraction(-4, -2, neg) == pytest.approx(0.02)
+    assert bucket_fraction(-math.inf, -1.5, neg) == pytest.approx(0.135)
