@@ -83,14 +83,15 @@ class HostCollector:
 
     def _cpu(self, out: Collected) -> None:
         out.family("node_cpu_seconds_total", "counter", "Seconds the CPUs spent in each mode.")
-        for line in self._read("stat").splitlines():
+        lines = self._read("stat").splitlines()
+        for line in lines:
             if not line.startswith("cpu") or line.startswith("cpu "):
                 continue
             fields = line.split()
             cpu = fields[0][3:]
             for mode, ticks in zip(CPU_MODES, fields[1:]):
                 out.add("node_cpu_seconds_total", int(ticks) / self.user_hz, cpu=cpu, mode=mode)
-        for line in self._read("stat").splitlines():
+        for line in lines:
             if line.startswith("btime "):
                 out.family("node_boot_time_seconds", "gauge", "Node boot time, in unixtime.")
                 out.add("node_boot_time_seconds", float(line.split()[1]))
