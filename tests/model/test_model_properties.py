@@ -1,0 +1,99 @@
+"""SPEC §5's datasource lifecycle holds for any event order, topology and operation sequence.
+
+Each example deploys our real charm (N units), one or two Grafanas built on our consumer
+library (same model or cross-model), and maybe a Tempo that shares its UIDs on the exchange;
+the simulator then runs Juju's hooks in a seeded random order while the operations (scale up
+and down, leader changes on both sides, relations removed and restored, config changes) happen
+between them. After every hook: no exchange entry Grafana has not assigned, no partial set,
+sorted. At quiescence: exactly one entry per live unit per Grafana on every exchange relation,
+the right Tempo in each Grafana's jsonData, every unit Active; then one more round of every
+hook writes nothing. A failure prints the seed and a one-line reproduction.
+"""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, note
+from hypothesis import strategies as st
+from model_world import (
+    QUIESCENCE,
+    GrafanaSpec,
+    Op,
+    Outcome,
+    TempoSpec,
+    Topology,
+    run_scenario,
+)
+
+seeds = st.integers(min_value=0, max_value=2**32 - 1)
+
+grafana_specs = st.builds(GrafanaSpec, units=st.integers(1, 2), cross_model=st.booleans())
+
+tempo_specs = st.builds(
+    TempoSpec,
+    registered_in=st.sets(st.integers(0, 1), max_size=2).map(lambda s: tuple(sorted(s))),
+    exchange=st.sampled_from(["send", "receive", "both"]),
+)
+
+topologies = st.builds(
+    Topology,
+    units=st.integers(1, 4),
+    grafanas=st.lists(grafana_specs, min_size=1, max_size=2).map(tuple),
+    tempo=st.none() | tempo_specs,
+)
+
+CHANGES = (
+    "scale_up",
+    "scale_down",
+    "leader",
+    "grafana_leader",
+    "grafana_scale",
+    "unrelate",
+    "relate",
+    "config",
+)
+
+operations = st.lists(
+    st.one_of(
+        st.builds(Op, st.just("steps"), st.integers(0, 60)),
+        st.builds(Op, st.sampled_from(CHANGES), st.integers(0, 3)),
+    ),
+    max_size=8,
+).map(tuple)
+
+
+def run(name: str, topology: Topology, ops: tuple[Op, ...], seed: int) -> Outcome:
+    reproduce = f"run_scenario({topology!r}, {ops!r}, seed={seed})"
+    note(f"seed {seed}; reproduce with: {reproduce}")
+    try:
+        outcome = run_scenario(topology, ops, seed=seed)
+    except AssertionError:
+        print(f"\nFAILED model run, seed {seed}; reproduce with:\n  {reproduce}")
+        raise
+    stats = outcome.to_quiescence
+    QUIESCENCE.append((name, topology.units, len(topology.grafanas), stats.events, stats.writes))
+    return outcome
+
+
+@given(topology=topologies, seed=seeds)
+def test_any_event_order_converges_without_partial_sets(topology: Topology, seed: int):
+    run("deploy", topology, (), seed)
+
+
+@given(topology=topologies, ops=operations, seed=seeds)
+def test_operations_during_hooks_converge_without_partial_sets(
+    topology: Topology, ops: tuple[Op, ...], seed: int
+):
+    run("operations", topology, ops, seed)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_acceptance_topology_three_units_two_grafanas(seed: int):
+    """Issue 2's acceptance topology, cross-model, with a Tempo in one Grafana only."""
+    topology = Topology(
+        units=3,
+        grafanas=(GrafanaSpec(units=2), GrafanaSpec(cross_model=False)),
+        tempo=TempoSpec(registered_in=(0,), exchange="send"),
+    )
+    outcome = run("acceptance", topology, (Op("steps", 40), Op("grafana_leader", 0)), seed)
+    assert outcome.to_quiescence.events > 0
