@@ -68,6 +68,7 @@ def test_exposition_parser_reads_the_format_examples() -> None:
     assert out.metadata["http_requests_total"].type == "counter"
     assert out.metadata["http_requests_total"].help == "The total number of HTTP requests."
     assert out.metadata["rpc_duration_seconds"].type == "summary"
+    assert out.timestamps == {0: 1395066363000, 1: 1395066363000}
 
 
 @pytest.mark.parametrize(
@@ -251,6 +252,12 @@ def test_scrape_target(store: Store) -> None:
         JobRunner(jobs[1], store, threading.Event()).run_once(now_ms=1000)
         (labels,) = _values(store, "metric_without_timestamp_and_labels")
         assert dict(labels)["job"] == "app" and dict(labels)["instance"] == f"127.0.0.1:{port}"
+        stamped = store.select(
+            [Matcher("__name__", MatchType.EQUAL, "http_requests_total")], 0, 10**13
+        )
+        assert {int(s.timestamps[0]) for s in stamped} == {1395066363000}  # honoured
+        plain = store.select([Matcher("__name__", MatchType.EQUAL, "negative")], 0, 10**13)
+        assert [int(s.timestamps[0]) for s in plain] == [1000]  # the scrape's time
         assert "scrape target" in describe(config.collect)
     finally:
         server.shutdown()

@@ -69,9 +69,11 @@ def parse(text: str) -> Collected:
                     types[name] = rest.lower()
             continue
         try:
-            name, labels, value = _sample(line)
+            name, labels, value, ts = _sample(line)
         except (ValueError, IndexError) as e:
             raise ExpositionError(f"line {lineno}: malformed sample {raw[:200]!r} ({e})") from None
+        if ts is not None:  # honoured, as Prometheus's honor_timestamps default does
+            out.timestamps[len(out.samples)] = ts
         out.samples.append((name, labels, value))
     for family in {*types, *helps}:
         mtype = types.get(family, "unknown")
@@ -79,7 +81,7 @@ def parse(text: str) -> Collected:
     return out
 
 
-def _sample(line: str) -> tuple[str, tuple[tuple[str, str], ...], float]:
+def _sample(line: str) -> tuple[str, tuple[tuple[str, str], ...], float, int | None]:
     m = _NAME.match(line)
     if m is None:
         raise ValueError("no metric name")
@@ -131,7 +133,8 @@ def _sample(line: str) -> tuple[str, tuple[tuple[str, str], ...], float]:
     if not rest or len(rest) > 2:
         raise ValueError("expected a value and an optional timestamp")
     value = parse_float(rest[0])
-    return name, tuple(sorted((k, v) for k, v in labels.items() if v)), value
+    ts = int(rest[1]) if len(rest) == 2 else None
+    return name, tuple(sorted((k, v) for k, v in labels.items() if v)), value, ts
 
 
 def family_of(name: str, known: dict[str, object]) -> str:

@@ -13,6 +13,9 @@ class Collected:
 
     samples: list[tuple[str, tuple[tuple[str, str], ...], float]] = field(default_factory=list)
     metadata: dict[str, MetricMetadata] = field(default_factory=dict)
+    timestamps: dict[int, int] = field(default_factory=dict)
+    """Explicit sample times (ms) by index into ``samples``, where the source gave one (an
+    exposition line with a timestamp); the others take the collection time."""
 
     def family(self, name: str, mtype: str, help_text: str) -> None:
         if name not in self.metadata:

@@ -106,7 +106,8 @@ class JobRunner:
         ):
             series[((METRIC_NAME, name), *target)] = value
         current = set(series)
-        batches = [_one(lb, t, v) for lb, v in series.items()]
+        stamped = self._explicit_times(collected)
+        batches = [_one(lb, stamped.get(lb, t), v) for lb, v in series.items()]
         batches += [_one(lb, t, STALE_NAN) for lb in self._previous - current]
         metadata = [m for m in (*collected.metadata.values(), *_SCRAPE_META)]
         new_metadata = [m for m in metadata if m not in self._sent_metadata]
@@ -126,18 +127,26 @@ class JobRunner:
             )
         return len(batches)
 
+    def _explicit_times(self, collected: Collected) -> dict[Labels, int]:
+        if not collected.timestamps:
+            return {}
+        keys = [self._target_labels(name, labels) for name, labels, _ in collected.samples]
+        return {keys[i]: ts for i, ts in collected.timestamps.items()}
+
     def _label(self, collected: Collected) -> dict[Labels, float]:
-        out: dict[Labels, float] = {}
-        for name, labels, value in collected.samples:
-            pairs = dict(labels)
-            for key in ("job", "instance"):
-                if key in pairs:
-                    pairs[f"exported_{key}"] = pairs.pop(key)
-            pairs[METRIC_NAME] = name
-            pairs["job"] = self.job.job
-            pairs["instance"] = self.job.instance
-            out[tuple(sorted((k, v) for k, v in pairs.items() if v))] = value
-        return out
+        return {
+            self._target_labels(name, labels): value for name, labels, value in collected.samples
+        }
+
+    def _target_labels(self, name: str, labels: Labels) -> Labels:
+        pairs = dict(labels)
+        for key in ("job", "instance"):
+            if key in pairs:
+                pairs[f"exported_{key}"] = pairs.pop(key)
+        pairs[METRIC_NAME] = name
+        pairs["job"] = self.job.job
+        pairs["instance"] = self.job.instance
+        return tuple(sorted((k, v) for k, v in pairs.items() if v))
 
 
 def _one(labels: Labels, t: int, value: float) -> SeriesBatch:
