@@ -171,11 +171,13 @@ class GrafanaAgentBridgeCharm(ops.CharmBase):
                 logger.warning("no ingress address for relation %s yet", relation.id)
                 continue
             grafana_uid = grafana_uids.get(relation.id)
-            tempo_uid = (
-                exchange.correlated_uid(received.datasources, grafana_uid, "tempo")
-                if grafana_uid
-                else None
-            )
+            if grafana_uid is None:
+                # The jsonData depends on which Grafana this is (its own Tempo for exemplar
+                # links), so until it has identified itself both extra keys stay null; this is
+                # also the only shape the published v0 schema accepts (Optional[Json[Any]]).
+                self.grafana_source.update_source(relation, url=url)
+                continue
+            tempo_uid = exchange.correlated_uid(received.datasources, grafana_uid, "tempo")
             if tempo_uid is None and received.unreadable:
                 # A garbled databag may be the Tempo we linked to: keep the link we published.
                 tempo_uid = self._published_tempo_uid(relation)

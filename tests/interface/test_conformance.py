@@ -38,13 +38,42 @@ SOURCE = _schema("grafana_datasource")
 EXCHANGE = _schema("grafana_datasource_exchange")
 
 
+def check_source_data(app: dict[str, str], unit: dict[str, str], grafana_known: bool) -> None:
+    """The published schema while Grafana is unknown; objects for the extras once it is.
+
+    The published model types both extra fields ``Optional[Json[Any]]`` (a JSON string under
+    pydantic v2), while grafana-k8s reads JSON objects: so they are null until the Grafana has
+    identified itself, and then validated with only those two fields read as objects.
+    """
+    data = json.loads(app["grafana_source_data"])
+    assert "extra_fields" in data and "secure_extra_fields" in data
+    if not grafana_known:
+        assert data["extra_fields"] is None and data["secure_extra_fields"] is None
+        SOURCE.ProviderSchema.model_validate({"app": app, "unit": unit})
+        return
+    assert isinstance(data["extra_fields"], dict)
+    assert data["secure_extra_fields"] is None or isinstance(data["secure_extra_fields"], dict)
+    as_strings = {
+        **data,
+        "extra_fields": json.dumps(data["extra_fields"]),
+        "secure_extra_fields": None
+        if data["secure_extra_fields"] is None
+        else json.dumps(data["secure_extra_fields"]),
+    }
+    SOURCE.ProviderSchema.model_validate(
+        {"app": {"grafana_source_data": json.dumps(as_strings)}, "unit": unit}
+    )
+
+
 def check_bridge_databags(state: testing.State, leader: bool) -> None:
     for relation in state.relations:
         app, unit = dict(relation.local_app_data), dict(relation.local_unit_data)
         if relation.endpoint == "grafana-source":
             SOURCE.ProviderUnitData.model_validate(unit)
             if leader:
-                SOURCE.ProviderSchema.model_validate({"app": app, "unit": unit})
+                assert isinstance(relation, testing.Relation)
+                remote = dict(relation.remote_app_data)
+                check_source_data(app, unit, grafana_known=_grafana_answered(remote))
             else:
                 assert app == {}
         elif relation.endpoint in ("send-datasource", "receive-datasource"):
@@ -56,6 +85,17 @@ def check_bridge_databags(state: testing.State, leader: bool) -> None:
             assert set(app) == {"datasources"}  # nothing else: cosl's publish() clears the bag
             uids = [ds.uid for ds in parsed.app.datasources]
             assert uids == sorted(uids)
+
+
+def _grafana_answered(remote: dict[str, str]) -> bool:
+    """Whether Grafana identified itself with a valid answer (these states start afresh)."""
+    if not remote.get("grafana_uid"):
+        return False
+    try:
+        uids = json.loads(remote.get("datasource_uids", "{}"))
+    except ValueError:
+        return False
+    return isinstance(uids, dict)
 
 
 def grafana(app: str, grafana_uid: str | None, units: list[int]) -> testing.Relation:
@@ -122,6 +162,15 @@ def test_the_schemas_reject_what_the_interface_forbids():
         EXCHANGE.ProviderSchema.model_validate({"app": {}})
     with pytest.raises(ValidationError):  # datasources must be fully specified
         EXCHANGE.ProviderSchema.model_validate({"app": {"datasources": '[{"type": "tempo"}]'}})
+    source = {"model": "m", "model_uuid": "u", "application": "a", "type": "t"}
+    with pytest.raises(ValidationError):  # the published quirk: an object is not Json[Any]
+        SOURCE.ProviderAppData.model_validate(
+            {
+                "grafana_source_data": json.dumps(
+                    {**source, "extra_fields": {"a": 1}, "secure_extra_fields": None}
+                )
+            }
+        )
     with pytest.raises(ValidationError):  # both extra keys are always written
         SOURCE.ProviderAppData.model_validate(
             {

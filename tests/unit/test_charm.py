@@ -80,7 +80,7 @@ def test_datasource_url_placeholder_keeps_units_distinct():
     assert host == "http://b1.lan:9099"
 
 
-def test_leader_describes_a_prometheus_datasource_with_the_json_data(ctx):
+def test_leader_describes_the_datasource_with_null_extras_until_grafana_identifies_itself(ctx):
     source = grafana("grafana", None)
     state = testing.State(relations={source, peers()}, leader=True)
     out = ctx.run(ctx.on.relation_joined(source, remote_unit=0), state)
@@ -88,6 +88,17 @@ def test_leader_describes_a_prometheus_datasource_with_the_json_data(ctx):
     assert data["type"] == "prometheus"
     assert data["application"] == APP
     assert data["model"] == out.model.name and data["model_uuid"] == out.model.uuid
+    # Both keys present and null: the jsonData depends on which Grafana this is.
+    assert data["extra_fields"] is None
+    assert data["secure_extra_fields"] is None
+
+
+def test_leader_describes_a_prometheus_datasource_with_the_json_data(ctx):
+    source = grafana("grafana", "g-1", [0])
+    state = testing.State(relations={source, peers()}, leader=True, config={"query-auth": False})
+    out = ctx.run(ctx.on.relation_changed(source, remote_unit=0), state)
+    data = source_data(out, source)
+    assert data["type"] == "prometheus"
     assert data["extra_fields"] == {
         "httpMethod": "POST",
         "timeInterval": "1m",
@@ -346,7 +357,7 @@ def test_a_tempo_known_before_grafana_answers_is_linked_once_it_does(ctx):
         },
     )
     out = settle(ctx, testing.State(relations={a, t, peers()}, leader=True))
-    assert "exemplarTraceIdDestinations" not in source_data(out, a)["extra_fields"]
+    assert source_data(out, a)["extra_fields"] is None  # which Grafana is it? not known yet
     a2 = answer(out.get_relation(a.id), "gA", [0])
     out = ctx.run(ctx.on.relation_changed(a2, remote_unit=0), replace_relation(out, a, a2))
     assert source_data(out, a)["extra_fields"]["exemplarTraceIdDestinations"] == [
@@ -505,7 +516,7 @@ def test_list_datasources_shows_each_units_uid_and_publication(ctx):
 
 def test_query_action_fails_clearly_until_the_workload_exists(ctx):
     with pytest.raises(testing.ActionFailed, match="not available yet"):
-        ctx.run(ctx.on.action("query", params={"expr": "up"}), testing.State())
+        ctx.run(ctx.on.action("query", params={"query": "up"}), testing.State())
 
 
 # -- charm tracing ----------------------------------------------------------------------------

@@ -61,7 +61,7 @@ def test_every_endpoint_of_the_spec(meta):
 def test_snap_resource_and_actions(meta):
     assert meta["resources"]["bridge-snap"]["type"] == "file"
     assert set(meta["actions"]) == {"list-datasources", "query"}
-    assert meta["actions"]["query"]["required"] == ["expr"]
+    assert meta["actions"]["query"]["required"] == ["query"]
 
 
 def test_config_defaults(meta):
@@ -69,6 +69,8 @@ def test_config_defaults(meta):
     assert options["port"] == {**options["port"], "type": "int", "default": 9099}
     assert options["datasource-url"]["default"] == ""
     assert options["exemplar-trace-id-label"]["default"] == "trace_id"
+    assert options["query-auth"] == {**options["query-auth"], "type": "boolean", "default": True}
+    assert options["snap-channel"]["default"] == "latest/stable"
     for name, option in options.items():
         assert option.get("description"), name
 
