@@ -5,7 +5,7 @@ Provider (the datasource): the leader writes ``grafana_source_data``; each unit 
 ``datasource_uids`` (and, not part of the published schema, ``grafana_base_url``).
 """
 
-from typing import Any, Optional
+from typing import Any
 
 from interface_tester.schema_base import DataBagSchema
 from pydantic import BaseModel, Field, Json
@@ -16,10 +16,10 @@ class GrafanaSourceData(BaseModel):
     model_uuid: str = Field(description="UUID of that model.")
     application: str = Field(description="Name of the datasource application.")
     type: str = Field(description="Grafana datasource type, e.g. prometheus.")
-    # As published: both keys are required (null allowed), and under pydantic v2 a non-null
-    # value must be a JSON *string*. See README.md beside `interfaces/`.
-    extra_fields: Optional[Json[Any]] = Field(description="Grafana jsonData.")
-    secure_extra_fields: Optional[Json[Any]] = Field(description="Grafana secureJsonData.")
+    # As published (Optional[Json[Any]]): both keys are required (null allowed), and under
+    # pydantic v2 a non-null value must be a JSON *string*. See README.md beside `interfaces/`.
+    extra_fields: Json[Any] | None = Field(description="Grafana jsonData.")
+    secure_extra_fields: Json[Any] | None = Field(description="Grafana secureJsonData.")
 
 
 class ProviderAppData(BaseModel):

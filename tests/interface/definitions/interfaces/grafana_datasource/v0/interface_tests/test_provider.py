@@ -21,4 +21,3 @@ def test_valid_datasource_published_when_grafana_has_said_nothing():
     tester.run("grafana-source-relation-joined")
     # THEN what it wrote is a complete, valid datasource description
     tester.assert_schema_valid()
-
