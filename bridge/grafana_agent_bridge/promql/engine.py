@@ -243,6 +243,7 @@ class Evaluator:
             return Vector.empty(0)
         mint = int(ends.min()) - self.lookback_ms + 1
         flat = Flat(self.select(vs, mint, int(ends.max())))
+        self.count_samples(len(flat) * len(ends))  # the dense series x steps result
         lo, hi = flat.windows(ends, self.lookback_ms)
         has = hi > lo
         last = np.where(has, hi - 1, 0)

@@ -302,7 +302,7 @@ class Runner:
         engine = Engine(
             handle.store,  # type: ignore[arg-type]
             lookback_delta_ms=300_000,
-            max_samples=10_000_000,
+            max_samples=10_000,
             timeout_s=100.0,
             default_subquery_step_ms=60_000,
         )
