@@ -293,6 +293,9 @@ HAND_WRITTEN = [
     "sum(dt_requests_total offset 5m)",
     "time() - timestamp(dt_flappy)",
     "-dt_temp_celsius",
+    "dt_temp_celsius @ end() - dt_temp_celsius",
+    "rate(dt_requests_total[5m] @ start())",
+    "sum_over_time(dt_temp_celsius[10m:1m] @ end() offset 2m)",
     "sgn(deriv(dt_temp_celsius[5m])) * exp(ln(abs(dt_temp_celsius)))",
 ]
 
