@@ -22,7 +22,13 @@ from grafana_agent_bridge.forward.backoff import Backoff, parse_retry_after
 from grafana_agent_bridge.forward.sender import plan_requests
 from grafana_agent_bridge.labels import make_labels
 from grafana_agent_bridge.metrics import Registry
-from grafana_agent_bridge.storage import FeedBatch, FeedPosition, SeriesBatch, SeriesData
+from grafana_agent_bridge.storage import (
+    FeedBatch,
+    FeedPosition,
+    MetricMetadata,
+    SeriesBatch,
+    SeriesData,
+)
 from grafana_agent_bridge.store import Store, StoreOptions
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "e2e"))
@@ -367,6 +373,44 @@ def test_headers_and_auth_are_sent(store: Store) -> None:
     assert seen["X-Scope-OrgID"] == "fleet"
     assert seen["Content-Encoding"] == "snappy"
     assert seen["X-Prometheus-Remote-Write-Version"] == "0.1.0"
+
+
+def test_metadata_is_forwarded(store: Store, receiver: FaultProxy) -> None:
+    meta = [MetricMetadata("m", "gauge", "A test gauge.", "seconds")]
+    store.append(
+        [SeriesBatch(make_labels({"__name__": "m"}), np.array([T0]), np.array([1.0]))], meta
+    )
+    fm = ForwardManager(store, config(receiver.url), Registry(), metadata_interval_s=0.1)
+    fm.start()
+    try:
+        wait_until(lambda: "m" in receiver.received.metadata)
+    finally:
+        fm.stop()
+    assert receiver.received.metadata["m"] == ("gauge", "A test gauge.", "seconds")
+    assert fm.stats.metadata.get("up") >= 1
+
+
+def test_a_down_target_does_not_hold_back_another(store: Store, receiver: FaultProxy) -> None:
+    down = FaultProxy()
+    down.set_mode(DROP)
+    cfg = ForwardConfig(
+        targets=[
+            ForwardTarget(name="up", url=receiver.url),
+            ForwardTarget(name="down", url=down.url),
+        ]
+    )
+    fm = ForwardManager(store, cfg, Registry()).start()
+    try:
+        total = fill(store, series=5, writes=3, per_write=10)
+        wait_until(lambda: receiver.received.total() == total)
+        wait_until(lambda: fm.stats.pending.get("down") == total)
+        assert fm.stats.sent.get("down") == 0
+        down.set_mode(PASS)
+        wait_until(lambda: down.received.total() == total)
+    finally:
+        fm.stop()
+        down.close()
+    assert store.register("forward-up") == store.register("forward-down") == store.end()
 
 
 # -- pure helpers -------------------------------------------------------------------------

@@ -74,6 +74,8 @@ class Received:
         default_factory=dict
     )
     requests: int = 0
+    metadata: dict[str, tuple[str, str, str]] = field(default_factory=dict)
+    """Metric family name → (type, help, unit), as last received."""
 
     def total(self) -> int:
         return sum(len(v) for v in self.samples.values())
@@ -266,6 +268,8 @@ class FaultProxy:
                         return 400, b"out of order sample", ()
                     skip[k] = 1  # an exact duplicate of the newest sample: accepted, not kept
             self.received.requests += 1
+            for m in decoded.metadata:
+                self.received.metadata[m.metric_family_name] = (m.type, m.help, m.unit)
             for k, s in enumerate(decoded.series):
                 lo = skip.get(k, 0)
                 self.received.samples.setdefault(s.labels, []).extend(

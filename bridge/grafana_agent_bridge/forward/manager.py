@@ -9,7 +9,7 @@ from pathlib import Path
 from ..config import ForwardConfig
 from ..metrics import Registry
 from ..storage import ChangeFeed
-from .sender import TargetSender
+from .sender import METADATA_INTERVAL_S, TargetSender
 from .stats import ForwardStats
 
 log = logging.getLogger(__name__)
@@ -36,6 +36,7 @@ class ForwardManager:
         state_dir: Path | str | None = None,
         shards: int = DEFAULT_SHARDS,
         ack_interval_s: float = 1.0,
+        metadata_interval_s: float = METADATA_INTERVAL_S,
     ) -> None:
         self.stats = ForwardStats(registry)
         if state_dir is None and isinstance(getattr(feed, "path", None), Path):
@@ -51,6 +52,7 @@ class ForwardManager:
                 self.stats,
                 shards=shards,
                 ack_interval_s=ack_interval_s,
+                metadata_interval_s=metadata_interval_s,
                 state_dir=state,
             )
             for target in config.targets

@@ -41,7 +41,7 @@ import numpy as np
 from ..config import ForwardConfig, ForwardTarget, duration_ms
 from ..labels import Labels
 from ..remote_write import encode_write_request
-from ..storage import ChangeFeed, FeedPosition, SeriesData, ShuttingDownError
+from ..storage import ChangeFeed, FeedPosition, MetricMetadata, SeriesData, ShuttingDownError
 from .backoff import Backoff
 from .client import Outcome, RemoteWriteClient, SendResult
 from .stats import ForwardStats
@@ -50,6 +50,12 @@ log = logging.getLogger(__name__)
 
 FAILURE_LOG_INTERVAL_S = 30.0
 """While an upstream keeps failing, one warning per shard per this many seconds is enough."""
+
+METADATA_INTERVAL_S = 60.0
+METADATA_PER_SEND = 500
+"""As Prometheus's ``metadata_config`` (send_interval 1m, max_samples_per_send 500): metric
+metadata (type, help, unit) is not in the sample stream, so all of it is sent periodically,
+best effort (a failed send waits for the next round)."""
 
 
 def consumer_name(target: ForwardTarget) -> str:
@@ -149,6 +155,7 @@ class TargetSender:
         shards: int = 4,
         ack_interval_s: float = 1.0,
         poll_interval_s: float = 0.05,
+        metadata_interval_s: float = METADATA_INTERVAL_S,
         state_dir: Path | None = None,
     ) -> None:
         self.target = target
@@ -163,6 +170,7 @@ class TargetSender:
         self._max_backoff = duration_ms(config.max_backoff) / 1000
         self._ack_interval = ack_interval_s
         self._poll = poll_interval_s
+        self._metadata_interval = metadata_interval_s
         self._mark_path = state_dir / f"{self.consumer}.progress" if state_dir else None
 
         self._stop = threading.Event()
@@ -174,7 +182,8 @@ class TargetSender:
         self._queues: list[queue.SimpleQueue[tuple[_Batch, list[SeriesData]] | None]] = [
             queue.SimpleQueue() for _ in range(shards)
         ]
-        self._clients = [RemoteWriteClient(target) for _ in range(shards)]
+        self._clients = [RemoteWriteClient(target) for _ in range(shards + 1)]
+        """One per shard, and the last one for metadata."""
         self._threads: list[threading.Thread] = []
         self._shard_cache: dict[Labels, int] = {}
 
@@ -193,6 +202,10 @@ class TargetSender:
             for i in range(self._shards)
         ]
         self._threads.append(threading.Thread(target=self._ack_loop, name=f"{name}-ack"))
+        if callable(getattr(self._feed, "metadata", None)):
+            self._threads.append(
+                threading.Thread(target=self._metadata_loop, name=f"{name}-metadata")
+            )
         for t in self._threads:
             t.daemon = True
             t.start()
@@ -410,6 +423,26 @@ class TargetSender:
                 return False
             attempt += 1
             self._stats.retried.inc(n, self._label)
+
+    def _metadata_loop(self) -> None:
+        client = self._clients[-1]
+        get: Callable[[], dict[str, list[MetricMetadata]]] = getattr(self._feed, "metadata")  # noqa: B009
+        while not self._stop.wait(min(5.0, self._metadata_interval)):
+            try:
+                items = [m for ms in get().values() for m in ms]
+            except Exception:
+                log.debug("forward %s: metadata unavailable", self._label, exc_info=True)
+                items = []
+            for lo in range(0, len(items), METADATA_PER_SEND):
+                chunk = items[lo : lo + METADATA_PER_SEND]
+                result = client.send(encode_write_request([], chunk))
+                self._stats.requests.inc(1, self._label, _result_class(result))
+                if result.outcome is not Outcome.DELIVERED:
+                    log.debug("forward %s: metadata not delivered: %s", self._label, result)
+                    break
+                self._stats.metadata.inc(len(chunk), self._label)
+            if self._stop.wait(max(0.0, self._metadata_interval - 5.0)):
+                return
 
     # -- progress ---------------------------------------------------------------------------
 

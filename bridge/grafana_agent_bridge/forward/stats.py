@@ -41,6 +41,11 @@ class ForwardStats:
             "(at-least-once delivery: the receiver accepts exact duplicates).",
             t,
         )
+        self.metadata: Counter = r.counter(
+            "bridge_forward_metadata_sent_total",
+            "Metric metadata entries (type, help, unit) delivered; all are re-sent every minute.",
+            t,
+        )
         self.requests: Counter = r.counter(
             "bridge_forward_requests_total",
             "Remote-write requests by result: 2xx, 4xx, 429, 5xx or network.",
