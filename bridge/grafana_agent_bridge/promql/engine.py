@@ -476,7 +476,9 @@ class Engine:
 def _guard(fn):  # type: ignore[no-untyped-def]
     """Run an evaluation, turning unexpected exceptions into ``internal`` PromQL errors."""
     try:
-        return fn()
+        # IEEE results (NaN, +-Inf) are PromQL's semantics, not warnings worth logging.
+        with np.errstate(all="ignore"):
+            return fn()
     except PromQLError:
         raise
     except RecursionError:
