@@ -173,6 +173,7 @@ class Bridge:
         launcher: list[str] | None = None,
         env: dict[str, str] | None = None,
         storage: dict[str, object] | None = None,
+        args: list[str] | None = None,
         **forward: object,
     ) -> None:
         workdir.mkdir(parents=True, exist_ok=True)
@@ -189,11 +190,12 @@ class Bridge:
         self.env = {**os.environ, **(env or {})}
         self.proc: subprocess.Popen[bytes] | None = None
         self.starts = 0
+        self.args = args or []
 
     def start(self, timeout: float = 30.0) -> Bridge:
         log = open(self.log_path, "ab")  # noqa: SIM115
         self.proc = subprocess.Popen(
-            [*self.launcher, "serve", "--config", str(self.config)],
+            [*self.launcher, "serve", "--config", str(self.config), *self.args],
             stdout=log,
             stderr=subprocess.STDOUT,
             env=self.env,

@@ -129,3 +129,22 @@ def test_rejected_batches_are_dropped_and_the_rest_flows(
     assert received >= (pusher.acked - rejected_until) * 5 - 5 * 5
     assert "HTTP 400" in bridge.log_text()
     assert "out of bounds: too old" in bridge.log_text()
+
+
+def test_forward_url_flags_add_targets(tmp_path: Path) -> None:
+    """``serve --forward-url URL`` (repeatable): each URL is a target, with its own cursor."""
+    a, b = FaultProxy(), FaultProxy()
+    bridge = Bridge(tmp_path / "bridge", args=["--forward-url", a.url, "--forward-url", b.url])
+    try:
+        bridge.start()
+        pusher = Pusher(bridge.url, series=3, interval_s=0.02).start()
+        time.sleep(0.5)
+        pusher.stop()
+        total = pusher.acked * 3
+        wait_until(lambda: a.received.total() == b.received.total() == total, 10, "delivery")
+        progress = list(bridge.data_dir.rglob("forward-*.progress"))  # one cursor per URL
+        assert len(progress) == 2, progress
+    finally:
+        bridge.stop()
+        a.close()
+        b.close()
