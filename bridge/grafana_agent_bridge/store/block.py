@@ -139,6 +139,16 @@ def _encode_group(series: Sequence[BlockSeries], level: int) -> tuple[bytes, lis
     return bytes(frame), [mode for mode, _ in encoded]
 
 
+def _segmented_cumsum(
+    a: npt.NDArray[np.int64], starts: npt.NDArray[np.int64], counts: npt.NDArray[np.int64]
+) -> npt.NDArray[np.int64]:
+    """Prefix sums restarting at each series start (exact under int64 wrap-around)."""
+    c = np.cumsum(a)
+    base = np.zeros(len(starts), dtype=np.int64)
+    base[1:] = c[starts[1:] - 1]
+    return c - np.repeat(base, counts)
+
+
 def _decode_group(frame: bytes, n: int) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.uint64]]:
     raw = bytes(cramjam.zstd.decompress(frame).read())
     if len(raw) != 16 * n:
@@ -277,6 +287,10 @@ class Block:
         self.table = table  # rows: group, start, count, mint, maxt, value mode
         self.sids: list[int] = []
         self.local: dict[int, int] = {}
+        self._row_group: list[int] | None = None
+        self._row_min: list[int] = []
+        self._row_max: list[int] = []
+        self._group_first_row: npt.NDArray[np.intp] | None = None
         try:
             # Kept open for the block's lifetime: a query still reading after retention has
             # unlinked the files keeps working.
@@ -332,36 +346,78 @@ class Block:
         self, sids: Sequence[int], mint: int, maxt: int
     ) -> dict[int, tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]]:
         """Samples of ``sids`` (those stored here) with ``mint <= t <= maxt``."""
+        if self._row_group is None:
+            self._row_group = self.table[:, 0].tolist()
+            self._row_min = self.table[:, 3].tolist()
+            self._row_max = self.table[:, 4].tolist()
+        row_group, row_min, row_max = self._row_group, self._row_min, self._row_max
         by_group: dict[int, list[tuple[int, int]]] = {}
+        local = self.local
+        bad = self.bad_groups
         for sid in sids:
-            i = self.local.get(sid)
-            if i is None:
+            i = local.get(sid)
+            if i is None or row_min[i] > maxt or row_max[i] < mint:
                 continue
-            g, _start, _count, smin, smax, _mode = (int(x) for x in self.table[i])
-            if smin > maxt or smax < mint or g in self.bad_groups:
-                continue
-            by_group.setdefault(g, []).append((sid, i))
+            g = row_group[i]
+            if g not in bad:
+                by_group.setdefault(g, []).append((sid, i))
         out: dict[int, tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]] = {}
         for g, members in by_group.items():
-            offset, length, crc, n, _s = self.groups[g]
             try:
-                frame = self._read(offset, length)
-                if zlib.crc32(frame) != crc:
-                    raise ValueError("checksum mismatch")
-                ts_enc, val_enc = _decode_group(frame, n)
+                first_row, ts, vals = self._decode(g)
             except (OSError, ValueError) as e:
                 log.error("block %s group %d unreadable (%s); skipping it", self.path, g, e)
                 self.bad_groups.add(g)
                 continue
+            starts = self.table[first_row : first_row + self.groups[g][4], 1]
+            mask = (ts >= mint) & (ts <= maxt)
+            kept = np.add.reduceat(mask, starts).tolist()
+            new_starts = (np.cumsum(kept) - kept).tolist()
+            ts_kept, vals_kept = ts[mask], vals[mask]
             for sid, i in members:
-                start, count, mode = (int(x) for x in self.table[i, [1, 2, 5]])
-                ts = decode_timestamps(ts_enc[start : start + count])
-                vals = decode_values(mode, val_enc[start : start + count])
-                lo = int(np.searchsorted(ts, mint, side="left"))
-                hi = int(np.searchsorted(ts, maxt, side="right"))
-                if hi > lo:
-                    out[sid] = (ts[lo:hi], vals[lo:hi])
+                k = i - first_row
+                c = kept[k]
+                if c:
+                    s = new_starts[k]
+                    out[sid] = (ts_kept[s : s + c], vals_kept[s : s + c])
         return out
+
+    def _decode(self, g: int) -> tuple[int, npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+        """Every sample of group ``g`` at once: (first index row, timestamps, values).
+
+        Per-series prefix sums and XOR chains are computed over the whole group in a few numpy
+        passes, subtracting each series' running total at its start; int64 wrap-around is
+        harmless there since the differences are exact modulo 2**64.
+        """
+        offset, length, crc, n, n_series = self.groups[g]
+        frame = self._read(offset, length)
+        if zlib.crc32(frame) != crc:
+            raise ValueError("checksum mismatch")
+        ts_enc, val_enc = _decode_group(frame, n)
+        if self._group_first_row is None:
+            self._group_first_row = np.searchsorted(self.table[:, 0], np.arange(len(self.groups)))
+        first_row = int(self._group_first_row[g])
+        rows = self.table[first_row : first_row + n_series]
+        starts, counts, modes = rows[:, 1], rows[:, 2], rows[:, 5]
+        with np.errstate(over="ignore"):
+            z = _unzigzag(ts_enc)
+            firsts = z[starts].copy()
+            z[starts] = 0
+            deltas = _segmented_cumsum(z, starts, counts)
+            ts = _segmented_cumsum(deltas, starts, counts) + np.repeat(firsts, counts)
+            values = np.empty(n, dtype=np.float64)
+            xor = np.repeat(modes == XOR_MODE, counts)
+            if xor.any():
+                acc = np.bitwise_xor.accumulate(val_enc)
+                before = np.zeros(len(starts), dtype=np.uint64)
+                before[1:] = acc[starts[1:] - 1]
+                values[xor] = (acc ^ np.repeat(before, counts)).view(np.float64)[xor]
+            if not xor.all():
+                ints = _segmented_cumsum(_unzigzag(val_enc), starts, counts)
+                scale = np.repeat(np.array([*_POW10, 1.0])[modes - 1], counts)
+                dec = ~xor
+                values[dec] = ints[dec] / scale[dec]
+        return first_row, ts, values
 
     def read_all(self) -> list[BlockSeries]:
         """Every readable series (for merging blocks)."""

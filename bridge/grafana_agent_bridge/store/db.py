@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import re
@@ -819,6 +820,9 @@ class Store:
                 parts.setdefault(sid, []).append(tv)
         for sid, tv in head_parts.items():
             parts.setdefault(sid, []).append(tv)
+        # Blocks are cut from the head at aligned, disjoint ranges, so pieces simply follow
+        # each other; only blocks that overlap (never written by this store) need a merge.
+        disjoint = all(a.maxt <= b.mint for a, b in itertools.pairwise(blocks))
         out: list[SeriesData] = []
         for sid, pieces in parts.items():
             if len(pieces) == 1:
@@ -826,8 +830,8 @@ class Store:
             else:
                 t = np.concatenate([p[0] for p in pieces])
                 v = np.concatenate([p[1] for p in pieces])
-                if not bool(np.all(t[1:] > t[:-1])):  # overlapping blocks: keep first of each t
-                    t, first = np.unique(t, return_index=True)
+                if not disjoint and not bool(np.all(t[1:] > t[:-1])):
+                    t, first = np.unique(t, return_index=True)  # keep the first of each t
                     v = v[first]
             out.append(SeriesData(labels_of[sid], t, v))
         out.sort(key=lambda s: s.labels)
