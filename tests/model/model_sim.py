@@ -272,15 +272,15 @@ class _MetadataYaml:
 
 @contextlib.contextmanager
 def _cached_metadata_yaml() -> Iterator[None]:
-    original = scenario_runtime.yaml
-    scenario_runtime.yaml = _CACHED_YAML
+    original = getattr(scenario_runtime, "yaml")  # noqa: B009
+    setattr(scenario_runtime, "yaml", _CACHED_YAML)  # noqa: B010
     try:
         yield
     finally:
-        scenario_runtime.yaml = original
+        setattr(scenario_runtime, "yaml", original)  # noqa: B010
 
 
-_CACHED_YAML = _MetadataYaml(scenario_runtime.yaml)
+_CACHED_YAML = _MetadataYaml(getattr(scenario_runtime, "yaml"))  # noqa: B009
 
 
 def remote_app_alias(app: str, relation_id: int) -> str:
