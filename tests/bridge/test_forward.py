@@ -7,6 +7,8 @@ end-to-end tests in ``tests/e2e/test_forward*.py`` use a real Prometheus instead
 from __future__ import annotations
 
 import logging
+import shutil
+import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -411,6 +413,47 @@ def test_a_down_target_does_not_hold_back_another(store: Store, receiver: FaultP
         fm.stop()
         down.close()
     assert store.register("forward-up") == store.register("forward-down") == store.end()
+
+
+@pytest.fixture
+def certificate(tmp_path: Path) -> tuple[Path, Path]:
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is not installed")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        [
+            *("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"),
+            *("-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1"),
+            *("-addext", "subjectAltName=IP:127.0.0.1"),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return cert, key
+
+
+@pytest.mark.parametrize("trust", ["skip-verify", "ca-file", "untrusted"])
+def test_https_targets(
+    store: Store, certificate: tuple[Path, Path], trust: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    receiver = FaultProxy(tls=certificate)
+    if trust == "ca-file":  # the system trust store, pointed at our CA as OpenSSL allows
+        monkeypatch.setenv("SSL_CERT_FILE", str(certificate[0]))
+    target = ForwardTarget(
+        name="up", url=receiver.url, tls_insecure_skip_verify=trust == "skip-verify"
+    )
+    cfg = ForwardConfig(targets=[target], max_backoff=timedelta(milliseconds=100))
+    total = fill(store, series=2, writes=2, per_write=5)
+    fm = ForwardManager(store, cfg, Registry()).start()
+    try:
+        if trust == "untrusted":
+            wait_until(lambda: fm.stats.requests.get("up", "network") >= 3)
+            assert receiver.received.total() == 0
+        else:
+            wait_until(lambda: receiver.received.total() == total)
+    finally:
+        fm.stop()
+        receiver.close()
 
 
 # -- pure helpers -------------------------------------------------------------------------

@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import http.client
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from urllib.parse import urlsplit
 
 PASS_HEADERS = ("Content-Type", "Content-Encoding", "X-Prometheus-Remote-Write-Version")
@@ -86,10 +88,17 @@ class FaultProxy:
     series' newest, except an exact duplicate of it, as Prometheus's receiver does."""
 
     def __init__(
-        self, upstream: str | None = None, port: int = 0, *, strict: bool = False
+        self,
+        upstream: str | None = None,
+        port: int = 0,
+        *,
+        strict: bool = False,
+        tls: tuple[Path, Path] | None = None,
     ) -> None:
         self.upstream = urlsplit(upstream) if upstream else None
         self.strict = strict
+        self.tls = tls
+        """(certificate, key) PEM files: serve HTTPS."""
         self.mode: Fault = PASS
         self.seen: list[Seen] = []
         self.received = Received()
@@ -108,7 +117,8 @@ class FaultProxy:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/api/v1/write"
+        scheme = "https" if self.tls else "http"
+        return f"{scheme}://127.0.0.1:{self.port}/api/v1/write"
 
     def set_mode(self, fault: Fault) -> None:
         with self._lock:
@@ -190,6 +200,10 @@ class FaultProxy:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.05)
+        if self.tls is not None:
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(*self.tls)
+            server.socket = ctx.wrap_socket(server.socket, server_side=True)
         self._server = server
         self.port = server.server_address[1]
         self._thread = threading.Thread(target=server.serve_forever, daemon=True)
