@@ -346,11 +346,12 @@ class Block:
         self, sids: Sequence[int], mint: int, maxt: int
     ) -> dict[int, tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]]:
         """Samples of ``sids`` (those stored here) with ``mint <= t <= maxt``."""
-        if self._row_group is None:
-            self._row_group = self.table[:, 0].tolist()
+        row_group = self._row_group
+        if row_group is None:
+            row_group = self._row_group = self.table[:, 0].tolist()
             self._row_min = self.table[:, 3].tolist()
             self._row_max = self.table[:, 4].tolist()
-        row_group, row_min, row_max = self._row_group, self._row_min, self._row_max
+        row_min, row_max = self._row_min, self._row_max
         by_group: dict[int, list[tuple[int, int]]] = {}
         local = self.local
         bad = self.bad_groups
