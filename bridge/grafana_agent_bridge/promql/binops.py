@@ -269,54 +269,81 @@ def _vector_vector(  # type: ignore[no-untyped-def]
                     )
 
     keep_set = set(match_names)
-    drop_set = set(match_names)
     out_labels: list[Labels] = []
     out_vals: list[np.ndarray] = []
     out_pres: list[np.ndarray] = []
     dropping = op in ARITHMETIC or return_bool
-    for i, s in enumerate(msig):
-        rows = one_rows.get(s)
-        if not rows:
-            continue
-        for r in rows:
-            p = many.present[i] & one.present[r]
-            if not p.any():
-                continue
-            lv, rv = (
-                (one.values[r], many.values[i]) if swapped else (many.values[i], one.values[r])
-            )
-            if op in COMPARISON:
-                ok = _compare(op, lv, rv)
-                if return_bool:
-                    vals = ok.astype(np.float64)
-                else:
-                    vals = lv.copy()
-                    p = p & ok
-                    if not p.any():
-                        continue
+    fill = mod.fill_values if mod is not None else None
+    fill_lhs = fill.lhs if fill is not None else None
+    fill_rhs = fill.rhs if fill is not None else None
+    # Like upstream, which swaps the operands of group_right before matching: fill_left
+    # always fills the "many" side and fill_right the "one" side.
+    fill_one, fill_many = fill_rhs, fill_lhs
+
+    def matching_labels(lb: Labels) -> Labels:
+        if on:
+            return tuple(x for x in lb if x[0] in keep_set)
+        return tuple(x for x in lb if x[0] not in keep_set)
+
+    def emit(mv: np.ndarray, ov: np.ndarray, p: np.ndarray, lb: Labels) -> None:
+        lv, rv = (ov, mv) if swapped else (mv, ov)
+        if op in COMPARISON:
+            ok = _compare(op, lv, rv)
+            if return_bool:
+                vals = ok.astype(np.float64)
             else:
-                vals = _arith(op, lv, rv)
-            lb = many.labels[i]
-            if dropping:
-                lb = _drop_name(lb)
-            if card == "OneToOne":
-                if on:
-                    lb = tuple(x for x in lb if x[0] in keep_set)
-                else:
-                    lb = tuple(x for x in lb if x[0] not in drop_set)
-            if include:
-                d = dict(lb)
-                od = dict(one.labels[r])
-                for name in include:
-                    v = od.get(name, "")
-                    if v:
-                        d[name] = v
-                    else:
-                        d.pop(name, None)
-                lb = tuple(sorted(d.items()))
+                vals = np.array(lv, dtype=np.float64, copy=True)
+                p = p & ok
+        else:
+            vals = _arith(op, lv, rv)
+        if p.any():
             out_labels.append(lb)
-            out_vals.append(vals)
+            out_vals.append(np.broadcast_to(vals, (nsteps,)).copy())
             out_pres.append(p)
+
+    def result_labels(i: int, one_labels: Labels) -> Labels:
+        lb = many.labels[i]
+        if dropping:
+            lb = _drop_name(lb)
+        if card == "OneToOne":
+            lb = matching_labels(lb)
+        if include:
+            d = dict(lb)
+            od = dict(one_labels)
+            for name in include:
+                v = od.get(name, "")
+                if v:
+                    d[name] = v
+                else:
+                    d.pop(name, None)
+            lb = tuple(sorted(d.items()))
+        return lb
+
+    one_any = {sg: one.present[rows].any(axis=0) for sg, rows in one_rows.items()}
+    for i, s in enumerate(msig):
+        for r in one_rows.get(s, ()):
+            p = many.present[i] & one.present[r]
+            if p.any():
+                emit(many.values[i], one.values[r], p, result_labels(i, one.labels[r]))
+        if fill_one is not None:
+            # fill(): the "one" side is missing at these steps; its value is the fill value.
+            missing = one_any.get(s)
+            p = many.present[i] if missing is None else many.present[i] & ~missing
+            if p.any():
+                emit(many.values[i], np.full(nsteps, fill_one), p, result_labels(i, ()))
+    if fill_many is not None:
+        many_rows: dict[Labels, list[int]] = {}
+        for i, s in enumerate(msig):
+            many_rows.setdefault(s, []).append(i)
+        for s, rows in one_rows.items():
+            mrows = many_rows.get(s)
+            many_any = many.present[mrows].any(axis=0) if mrows else np.zeros(nsteps, bool)
+            for r in rows:
+                p = one.present[r] & ~many_any
+                if p.any():
+                    # A series for the match group alone stands in for the missing side.
+                    lb = matching_labels(_drop_name(one.labels[r]))
+                    emit(np.full(nsteps, fill_many), one.values[r], p, lb)
     if not out_labels:
         return Vector.empty(nsteps)
     msg = (
