@@ -79,7 +79,7 @@ _TIER3_FUNCS = {
     "min_of",
     "max_of",
 }
-_TIER3_AGGS = {"limitk", "limit_ratio"}
+_TIER3_AGGS = {"limit_ratio"}
 
 
 def file_tier(path: Path) -> int:
