@@ -672,7 +672,7 @@ def _sorter(desc: bool):  # type: ignore[no-untyped-def]
     def fn(ev, args, times):  # type: ignore[no-untyped-def]
         v = _vec(ev, args[0], times)
         if len(times) != 1 or not v.labels:
-            return v
+            return Vector(v.labels, v.values, v.present)  # order only matters for instant
         vals = v.values[:, 0]
         nan = np.isnan(vals)
         key = -vals if desc else vals
@@ -691,7 +691,7 @@ def _sort_by_label(desc: bool):  # type: ignore[no-untyped-def]
         v = _vec(ev, args[0], times)
         names = [_str(ev, a, times) for a in args[1:]]
         if len(times) != 1 or not v.labels:
-            return v
+            return Vector(v.labels, v.values, v.present)  # order only matters for instant
 
         def key(i: int) -> tuple[object, ...]:
             d = dict(v.labels[i])
