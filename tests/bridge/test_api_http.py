@@ -341,6 +341,12 @@ def test_status_endpoints_and_method_rules(bridge: str) -> None:
     }
     assert requests.get(f"{bridge}/api/v1/status/config").json()["data"]["yaml"]
     assert requests.get(f"{bridge}/api/v1/status/flags").json()["status"] == "success"
+    formatted = requests.post(
+        f"{bridge}/api/v1/format_query", data={"query": "sum by(a)(rate(x{a='b'}[5m]))+1"}
+    ).json()
+    assert formatted == {"status": "success", "data": 'sum by (a) (rate(x{a="b"}[5m])) + 1'}
+    bad = requests.get(f"{bridge}/api/v1/format_query", params={"query": "sum("})
+    assert bad.status_code == 400
     assert requests.post(f"{bridge}/api/v1/no_such_thing").status_code == 405
     r = requests.get(f"{bridge}/api/v1/no_such_thing")
     assert r.status_code == 404 and r.json()["errorType"] == "not_found"

@@ -33,7 +33,7 @@ from .params import (
     time_param,
     unescape_label_name,
 )
-from .selectors import parse_matches, query_selectors
+from .selectors import format_promql, parse_matches, query_selectors
 
 PROMETHEUS_COMPAT_VERSION = "2.53.0"
 """What ``status/buildinfo`` reports: a semver Grafana maps to a known Prometheus feature set
@@ -128,6 +128,7 @@ class QueryAPI:
             "/api/v1/labels": self.labels,
             "/api/v1/metadata": self.metadata,
             "/api/v1/query_exemplars": self.query_exemplars,
+            "/api/v1/format_query": self.format_query,
             "/api/v1/status/buildinfo": self.buildinfo,
             "/api/v1/status/config": self.status_config,
             "/api/v1/status/flags": self.status_flags,
@@ -336,6 +337,10 @@ class QueryAPI:
                 seen.setdefault(labels, exemplars)
         groups = sorted(seen.items())
         return ok(RawJSON(encoding.exemplars_json(groups)))
+
+    def format_query(self, params: Params) -> Response:
+        """The query pretty-printed (Grafana's query editor "Format query" action)."""
+        return ok(format_promql(params.get("query")))
 
     # --- status -------------------------------------------------------------------------
 

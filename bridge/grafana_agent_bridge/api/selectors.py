@@ -73,6 +73,16 @@ def parse_matches(values: list[str]) -> list[list[Matcher]]:
     return out
 
 
+def format_promql(query: str) -> str:
+    """``query`` in the parser's canonical, indented layout."""
+    try:
+        return pp.parse(query).prettify()
+    except BaseException as e:
+        if isinstance(e, (KeyboardInterrupt, SystemExit)):
+            raise
+        raise bad_data(f'invalid parameter "query": {e}') from None
+
+
 def query_selectors(query: str) -> list[list[Matcher]]:
     """Every vector selector in a PromQL query, for ``query_exemplars``."""
     return [ms for vs in _walk(_parse(query)) for ms in vector_matcher_sets(vs)]
