@@ -215,3 +215,13 @@ def test_stats_are_exposed_as_metrics(tmp_path: Path) -> None:
     register_store_metrics(s2, registry)
     assert "bridge_store_series 0\n" in registry.expose()
     s2.close()
+
+
+def test_a_second_open_of_the_same_directory_is_refused(tmp_path: Path) -> None:
+    from grafana_agent_bridge.store import StoreLockedError
+
+    s = Store.open(tmp_path, StoreOptions())
+    with pytest.raises(StoreLockedError, match="in use"):
+        Store.open(tmp_path, StoreOptions())
+    s.close()
+    Store.open(tmp_path, StoreOptions()).close()  # free again once closed

@@ -20,7 +20,7 @@ Write semantics (what the ingest layer reports to remote-write clients):
   raised; after ``close()`` appends raise ``ShuttingDownError``.
 """
 
-from .db import Store, StoreStats
+from .db import Store, StoreLockedError, StoreStats
 from .options import StoreOptions
 
-__all__ = ["Store", "StoreOptions", "StoreStats"]
+__all__ = ["Store", "StoreLockedError", "StoreOptions", "StoreStats"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import itertools
 import logging
 import os
@@ -106,6 +107,10 @@ class StoreStats:
     replay_samples: int = 0
 
 
+class StoreLockedError(Exception):
+    """Another process (or another open ``Store``) already uses this data directory."""
+
+
 class Store:
     """An embedded TSDB. Use ``Store.open``; see the package docstring for the semantics."""
 
@@ -134,6 +139,8 @@ class Store:
         self._compact_lock = threading.Lock()
         self._compact_wanted = threading.Event()
         self._compactor: threading.Thread | None = None
+        self._syncs: list[threading.Thread] = []
+        self._lock_fd = -1
         self._feed_dir = path / "feed"
         self._writer: wal.SegmentWriter | None = None
 
@@ -147,7 +154,33 @@ class Store:
         return store
 
     def _open(self) -> None:
-        for d in (self.path, self._wal_dir, self._feed_dir, self._blocks_dir):
+        self.path.mkdir(parents=True, exist_ok=True)
+        self._take_lock()
+        try:
+            self._load()
+        except BaseException:
+            self._release_lock()
+            raise
+
+    def _take_lock(self) -> None:
+        """One writer per data directory: two would interleave WAL segments and corrupt them."""
+        fd = os.open(self.path / "lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as e:
+            os.close(fd)
+            raise StoreLockedError(
+                f"the data directory {self.path} is in use by another process"
+            ) from e
+        self._lock_fd = fd
+
+    def _release_lock(self) -> None:
+        if self._lock_fd >= 0:
+            os.close(self._lock_fd)  # closing the descriptor releases the flock
+            self._lock_fd = -1
+
+    def _load(self) -> None:
+        for d in (self._wal_dir, self._feed_dir, self._blocks_dir):
             d.mkdir(parents=True, exist_ok=True)
         state = read_json(self.path / "head.json") or {}
         self._min_valid_t = int(state.get("min_valid_t", NO_TIMESTAMP))
@@ -186,10 +219,15 @@ class Store:
         self._compact_wanted.set()
         if self._compactor is not None:
             self._compactor.join()
+        for t in self._syncs:
+            t.join()
         with self._lock:
             if self._writer is not None:
                 self._writer.close(sync=True)
                 self._writer = None
+            for b in self._blocks:
+                b.close()
+        self._release_lock()
 
     def __enter__(self) -> Store:
         return self
@@ -338,7 +376,13 @@ class Store:
         the head's series and the metadata so it can be read without its predecessors."""
         previous = self._writer.index if self._writer else max(self._segments, default=0)
         if self._writer is not None:
-            self._writer.close(sync=True)
+            # fsync the finished segment off the append path: appends wait for the lock, and
+            # page cache already protects the data from a crash of this process.
+            sync = threading.Thread(
+                target=self._writer.close, kwargs={"sync": True}, name="wal-sync", daemon=True
+            )
+            sync.start()
+            self._syncs = [t for t in self._syncs if t.is_alive()] + [sync]
         index = max(previous, max(self._segments, default=0)) + 1
         self._writer = wal.SegmentWriter(self._wal_dir, index, create=True)
         info = self._segments[index] = SegmentInfo(index, size=self._writer.size)
