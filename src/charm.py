@@ -8,14 +8,19 @@ own small ``_reconcile_*`` method, called in dependency order from :meth:`_recon
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+import secrets
 from dataclasses import dataclass
+from pathlib import Path
 
 import ops
+from charmlibs.interfaces.tracing import TracingEndpointRequirer
 from cosl.reconciler import all_events, observe_events
 
 import exchange
+import remote_write
 from charms.grafana_agent_bridge.v0.grafana_source import GrafanaSourceProvider, unit_number
 from config import CharmConfig, ConfigError, load, unit_datasource_url
 from datasources import (
@@ -24,7 +29,17 @@ from datasources import (
     UidRecord,
     json_data,
     next_record,
+    secure_json_data,
     waiting_for,
+)
+from workload import (
+    DAEMON,
+    SNAP_NAME,
+    QueryError,
+    SettingsRejectedError,
+    SnapWorkload,
+    Workload,
+    WorkloadError,
 )
 
 logger = logging.getLogger(__name__)
@@ -32,6 +47,11 @@ logger = logging.getLogger(__name__)
 PEER_RELATION = "peers"
 GRAFANA_SOURCE_RELATION = "grafana-source"
 UID_RECORD_KEY = "datasource-uids"
+WORKLOAD_TRACING_RELATION = "workload-tracing"
+SNAP_RESOURCE = "bridge-snap"
+QUERY_TOKEN_LABEL = "query-auth-token"
+QUERY_TOKEN_SECRET_KEY = "query-auth-secret-id"
+QUERY_TOKEN_FINGERPRINT_KEY = "query-auth-token-sha256"
 
 # Stop and remove tear the unit down: reconciling towards "up" then is pointless.
 RECONCILE_EVENTS = all_events - {ops.StopEvent, ops.RemoveEvent}
@@ -50,6 +70,8 @@ class Snapshot:
 
 
 class GrafanaAgentBridgeCharm(ops.CharmBase):
+    _stored = ops.StoredState()
+
     def __init__(self, framework: ops.Framework):
         super().__init__(framework)
         self._departing: set[str] = set()
@@ -58,6 +80,16 @@ class GrafanaAgentBridgeCharm(ops.CharmBase):
         self.grafana_source = GrafanaSourceProvider(
             self, DATASOURCE_TYPE, relation_name=GRAFANA_SOURCE_RELATION
         )
+        # The bridge's own traces: Tempo's OTLP HTTP receiver goes into the snap settings.
+        self.workload_tracing = TracingEndpointRequirer(
+            self, relation_name=WORKLOAD_TRACING_RELATION, protocols=["otlp_http"]
+        )
+        self.workload: Workload = SnapWorkload()
+        self._stored.set_default(installed_source="")
+        self._workload_issue: ops.StatusBase | None = None
+        # Before the reconcile: a rotated token must be in place when the reconcile reads it.
+        framework.observe(self.on.secret_rotate, self._on_secret_rotate)
+        framework.observe(self.on.remove, self._on_remove)
         observe_events(self, RECONCILE_EVENTS, self._on_event)
         framework.observe(self.on.collect_unit_status, self._on_collect_unit_status)
         framework.observe(self.on.list_datasources_action, self._on_list_datasources)
@@ -82,8 +114,10 @@ class GrafanaAgentBridgeCharm(ops.CharmBase):
         config = self._config()
         if config is None:
             return  # Bad config changes nothing that depends on it; the status says why.
-        self._reconcile_grafana_sources(config, snapshot)
-        # The workload (snap, ports, remote-write, tracing, query auth) plugs in here.
+        token = self._query_token(config, create=True)
+        self._reconcile_grafana_sources(config, snapshot, token)
+        self._reconcile_remote_write(config)
+        self._reconcile_workload(config, token)
 
     def _config(self) -> CharmConfig | None:
         try:
@@ -159,7 +193,9 @@ class GrafanaAgentBridgeCharm(ops.CharmBase):
                 result.setdefault(kept.relation_id, grafana_uid)
         return result
 
-    def _reconcile_grafana_sources(self, config: CharmConfig, snapshot: Snapshot) -> None:
+    def _reconcile_grafana_sources(
+        self, config: CharmConfig, snapshot: Snapshot, token: str | None
+    ) -> None:
         grafana_uids = self._grafana_uid_by_relation(snapshot)
         received = exchange.received(self.model)
         for relation in self.grafana_source.relations:
@@ -184,8 +220,8 @@ class GrafanaAgentBridgeCharm(ops.CharmBase):
             self.grafana_source.update_source(
                 relation,
                 url=url,
-                extra_fields=json_data(config, tempo_uid),
-                secure_extra_fields=self._datasource_secure_fields(),
+                extra_fields=json_data(config, tempo_uid, auth_header=bool(token)),
+                secure_extra_fields=secure_json_data(token),
             )
 
     def _published_tempo_uid(self, relation: ops.Relation) -> str | None:
@@ -200,20 +236,236 @@ class GrafanaAgentBridgeCharm(ops.CharmBase):
         except (ValueError, KeyError, IndexError, TypeError):
             return None
 
-    def _datasource_secure_fields(self) -> dict[str, str] | None:
-        """Grafana's ``secureJsonData``: the query API's auth header, once the workload has one."""
+    # -- query authentication -------------------------------------------------------------
+
+    def _query_token(self, config: CharmConfig, *, create: bool = False) -> str | None:
+        """The bearer token of the query API: "" when off, None while not known yet.
+
+        The leader keeps it in an application secret (created on first need) and shares the
+        secret's ID in the peer application data; every unit reads the latest revision, so a
+        rotation reaches every bridge and, through the leader, every Grafana.
+        """
+        if not config.query_auth:
+            return ""
+        secret = self._query_token_secret(create=create)
+        if secret is None:
+            return None
+        try:
+            token = secret.get_content(refresh=True).get("token", "")
+        except (ops.SecretNotFoundError, ops.ModelError) as e:
+            logger.warning("cannot read the query token: %s", e)
+            return None
+        return token or None
+
+    def _query_token_secret(self, *, create: bool) -> ops.Secret | None:
+        peer = self.model.get_relation(PEER_RELATION)
+        if self.unit.is_leader():
+            try:
+                secret = self.model.get_secret(label=QUERY_TOKEN_LABEL)
+            except ops.SecretNotFoundError:
+                if not create:
+                    return None
+                secret = self.app.add_secret(
+                    {"token": secrets.token_urlsafe(32)},
+                    label=QUERY_TOKEN_LABEL,
+                    description="Bearer token of the grafana-agent-bridge query API",
+                )
+            if peer is not None:
+                secret_id = secret.id or secret.get_info().id
+                if peer.data[self.app].get(QUERY_TOKEN_SECRET_KEY) != secret_id:
+                    peer.data[self.app][QUERY_TOKEN_SECRET_KEY] = secret_id
+                self._share_token_fingerprint(peer, secret)
+            return secret
+        secret_id = peer.data[self.app].get(QUERY_TOKEN_SECRET_KEY) if peer else None
+        if not secret_id:
+            return None
+        try:
+            return self.model.get_secret(id=secret_id, label=QUERY_TOKEN_LABEL)
+        except (ops.SecretNotFoundError, ops.ModelError) as e:
+            logger.warning("cannot find the query token secret: %s", e)
+            return None
+
+    def _share_token_fingerprint(self, peer: ops.Relation, secret: ops.Secret) -> None:
+        """Tell the peers when the token changed (leader).
+
+        The units of the owning application get no secret-changed for its own secret, so a
+        new revision reaches them as a peer relation-changed: a short digest of the token
+        (never the token) in the peer application data changes with it.
+        """
+        try:
+            token = secret.get_content(refresh=True).get("token", "")
+        except (ops.SecretNotFoundError, ops.ModelError):
+            return
+        fingerprint = hashlib.sha256(token.encode()).hexdigest()[:16]
+        if peer.data[self.app].get(QUERY_TOKEN_FINGERPRINT_KEY) != fingerprint:
+            peer.data[self.app][QUERY_TOKEN_FINGERPRINT_KEY] = fingerprint
+
+    def _on_secret_rotate(self, event: ops.SecretRotateEvent) -> None:
+        if event.secret.label != QUERY_TOKEN_LABEL or not self.unit.is_leader():
+            return
+        event.secret.set_content({"token": secrets.token_urlsafe(32)})
+        logger.info("rotated the query token")
+
+    # -- remote write ---------------------------------------------------------------------
+
+    def _remote_units_data(self, endpoint: str) -> list[ops.RelationDataContent]:
+        return [
+            relation.data[unit]
+            for relation in sorted(self.model.relations.get(endpoint, ()), key=lambda r: r.id)
+            for unit in sorted(relation.units, key=lambda u: u.name)
+        ]
+
+    def _reconcile_remote_write(self, config: CharmConfig) -> None:
+        for relation in self.model.relations.get(remote_write.RECEIVE_ENDPOINT, ()):
+            host = self._ingress_host(relation)
+            if host is None:
+                continue
+            bag = relation.data[self.unit]
+            for key, value in remote_write.unit_databag(host, config.port).items():
+                if bag.get(key) != value:
+                    bag[key] = value
+        if not self.unit.is_leader():
+            return
+        senders = sorted(
+            self.model.relations.get(remote_write.RECEIVE_ENDPOINT, ()), key=lambda r: r.id
+        )
+        rules = remote_write.upstream_alert_rules(
+            relation.data[relation.app] for relation in senders if relation.app is not None
+        )
+        for relation in self.model.relations.get(remote_write.SEND_ENDPOINT, ()):
+            bag = relation.data[self.app]
+            if bag.get(remote_write.ALERT_RULES_KEY, "") != rules:
+                bag[remote_write.ALERT_RULES_KEY] = rules
+
+    def _ingress_host(self, relation: ops.Relation) -> str | None:
+        try:
+            binding = self.model.get_binding(relation)
+            address = binding.network.ingress_address if binding else None
+        except ops.ModelError as e:
+            logger.warning("no network for relation %s: %s", relation.id, e)
+            return None
+        if address is None:
+            return None
+        return str(address)
+
+    # -- workload -------------------------------------------------------------------------
+
+    def _snap_settings(self, config: CharmConfig, token: str | None) -> dict[str, str | None]:
+        """The snap keys the charm manages (docs/configuration.md, "The charm's contract")."""
+        tracing = ""
+        if self.workload_tracing.is_ready():  # non-leaders must not fall back to app data
+            tracing = self.workload_tracing.get_endpoint("otlp_http") or ""
+        settings: dict[str, str | None] = {
+            "listen-address": f"0.0.0.0:{config.port}",
+            "allowed-clients": ",".join(
+                remote_write.allowed_clients(
+                    self._remote_units_data(remote_write.RECEIVE_ENDPOINT)
+                )
+            ),
+            "forward-urls": ",".join(
+                remote_write.forward_urls(self._remote_units_data(remote_write.SEND_ENDPOINT))
+            ),
+            "tracing-endpoint": tracing,
+            "retention-time": config.retention_time,
+            "retention-size": config.retention_size,
+        }
+        if token is not None:  # unknown yet: keep what the bridge has until the leader shares it
+            settings["query-auth-token"] = token
+        return settings
+
+    def _snap_file(self) -> Path | None:
+        """The attached ``bridge-snap`` resource, when there is a non-empty one."""
+        try:
+            path = self.model.resources.fetch(SNAP_RESOURCE)
+        except (ops.ModelError, NameError, RuntimeError):
+            # Juju: ModelError when nothing is attached; ops.testing raises RuntimeError.
+            return None
+        return path if path.exists() and path.stat().st_size > 0 else None
+
+    def _ensure_installed(self, config: CharmConfig) -> bool:
+        """Install what is asked for when it is not what is installed; False on failure."""
+        snap_file = self._snap_file()
+        if snap_file is not None:
+            digest = hashlib.sha256(snap_file.read_bytes()).hexdigest()
+            wanted = f"resource:{digest}"
+        else:
+            wanted = f"store:{config.snap_channel}"
+        try:
+            installed = self.workload.installed()
+            if installed is not None and self._stored.installed_source == wanted:
+                return True
+            self.unit.status = ops.MaintenanceStatus(f"installing the {SNAP_NAME} snap")
+            if snap_file is not None:
+                self.workload.install_from_file(snap_file)
+            else:
+                self.workload.install_from_store(config.snap_channel)
+        except WorkloadError as e:
+            logger.error("snap install failed: %s", e)
+            self._stored.installed_source = ""
+            self._workload_issue = ops.BlockedStatus(f"snap install failed: {e}")
+            return False
+        self._stored.installed_source = wanted
+        logger.info("installed the %s snap (%s)", SNAP_NAME, wanted)
+        return True
+
+    def _reconcile_workload(self, config: CharmConfig, token: str | None) -> None:
+        self.unit.set_ports(config.port)
+        if not self._ensure_installed(config):
+            return
+        try:
+            if self.workload.apply_settings(self._snap_settings(config, token)):
+                logger.info("applied new bridge settings")
+        except SettingsRejectedError as e:
+            self._workload_issue = ops.BlockedStatus(f"bridge config invalid: {e}")
+        except WorkloadError as e:
+            self._workload_issue = ops.BlockedStatus(f"snap config failed: {e}")
+
+    def _on_remove(self, _: ops.RemoveEvent) -> None:
+        try:
+            self.workload.remove()
+        except WorkloadError as e:
+            logger.error("cannot remove the %s snap: %s", SNAP_NAME, e)
+
+    def _workload_status(self, config: CharmConfig) -> ops.StatusBase | None:
+        """The workload's problem, if any: one exact line per kind."""
+        if self._workload_issue is not None:
+            return self._workload_issue
+        try:
+            installed = self.workload.installed()
+        except WorkloadError as e:
+            return ops.BlockedStatus(f"snap install failed: {e}")
+        if installed is None:
+            return ops.BlockedStatus(f"snap missing: {SNAP_NAME} is not installed")
+        if not self.workload.service_active():
+            return ops.BlockedStatus(f"service down: {DAEMON} is not active")
+        reason = self.workload.not_ready_reason(config.port)
+        if reason is not None:
+            return ops.WaitingStatus(f"bridge not ready: {reason}")
+        if self._query_token(config) is None:
+            return ops.WaitingStatus("waiting for the leader to share the query token")
         return None
 
     # -- status ---------------------------------------------------------------------------
 
     def _on_collect_unit_status(self, event: ops.CollectStatusEvent) -> None:
+        later: list[ops.StatusBase] = []  # workload waits, after the datasource waits
         try:
-            load(self.config)
+            config = load(self.config)
         except ConfigError as e:
             event.add_status(ops.BlockedStatus(f"invalid config: {e}"))
+        else:
+            # ops shows the highest priority, the first added among equals: a workload
+            # Waiting goes after the datasource waits, which say more while those exist.
+            workload = self._workload_status(config)
+            if isinstance(workload, ops.BlockedStatus):
+                event.add_status(workload)
+            elif workload is not None:
+                later.append(workload)
         snapshot = self._snapshot()
         if snapshot.record is None or snapshot.live_units is None:
             event.add_status(ops.WaitingStatus("waiting for the peer relation"))
+            for status in later:
+                event.add_status(status)
             return
         waits: list[str] = []
         missing = snapshot.planned_units - len(snapshot.live_units)
@@ -225,6 +477,9 @@ class GrafanaAgentBridgeCharm(ops.CharmBase):
             waits.append(f"UIDs from grafana {waiting.app} for unit{plural} {units}")
         if waits:
             event.add_status(ops.WaitingStatus("waiting for " + "; ".join(waits)))
+        for status in later:
+            event.add_status(status)
+        if waits:
             return
         published = len(snapshot.record.entries())
         grafanas = len(snapshot.answers)
@@ -267,8 +522,30 @@ class GrafanaAgentBridgeCharm(ops.CharmBase):
         )
 
     def _on_query(self, event: ops.ActionEvent) -> None:
-        event.fail(
-            "query is not available yet: this charm revision does not run the bridge workload"
+        try:
+            config = load(self.config)
+        except ConfigError as e:
+            event.fail(f"invalid config: {e}")
+            return
+        token = self._query_token(config)
+        if token is None:
+            event.fail("the query token is not known yet: the leader has not shared it")
+            return
+        expr = str(event.params.get("query", "")).strip()
+        if not expr:
+            event.fail("the query parameter is empty")
+            return
+        time = event.params.get("time")
+        try:
+            data = self.workload.query(config.port, token, expr, str(time) if time else None)
+        except QueryError as e:
+            event.fail(str(e))
+            return
+        event.set_results(
+            {
+                "result-type": str(data.get("resultType", "")),
+                "result": json.dumps(data.get("result", []), separators=(",", ":")),
+            }
         )
 
 

@@ -17,6 +17,8 @@ UNIT_PLACEHOLDER = "{unit}"
 
 _LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 _DURATION = re.compile(r"^(?:[0-9]+(?:ms|s|m|h|d|w|y))+$")
+_SIZE = re.compile(r"^[0-9]+(?:\.[0-9]+)?\s*(?:[kmgt]i?b|b)?$", re.IGNORECASE)
+_CHANNEL = re.compile(r"^[a-z0-9][a-z0-9.+_-]*(?:/[a-z0-9][a-z0-9.+_-]*){0,2}$")
 
 
 class ConfigError(ValueError):
@@ -30,6 +32,10 @@ class CharmConfig:
     """Operator override of the URL Grafana uses for the units; None: the ingress address."""
     scrape_interval: str
     exemplar_trace_id_label: str
+    snap_channel: str = "latest/stable"
+    query_auth: bool = True
+    retention_time: str = "15d"
+    retention_size: str = "0"
 
 
 def load(raw: Mapping[str, bool | int | float | str]) -> CharmConfig:
@@ -60,11 +66,31 @@ def load(raw: Mapping[str, bool | int | float | str]) -> CharmConfig:
     if not _LABEL_NAME.match(label):
         raise ConfigError(f"exemplar-trace-id-label: {label!r} is not a Prometheus label name")
 
+    channel = str(raw.get("snap-channel", "latest/stable")).strip()
+    if not _CHANNEL.match(channel):
+        raise ConfigError(f"snap-channel: {channel!r} is not a channel like latest/stable")
+
+    query_auth = raw.get("query-auth", True)
+    if not isinstance(query_auth, bool):
+        raise ConfigError(f"query-auth: {query_auth!r} is not true or false")
+
+    retention_time = str(raw.get("retention-time", "15d")).strip()
+    if retention_time != "0" and not _DURATION.match(retention_time):
+        raise ConfigError(f"retention-time: {retention_time!r} is not a duration like 15d")
+
+    retention_size = str(raw.get("retention-size", "0")).strip()
+    if not _SIZE.match(retention_size):
+        raise ConfigError(f"retention-size: {retention_size!r} is not a size like 10GB or 0")
+
     return CharmConfig(
         port=port,
         datasource_url=url.rstrip("/") or None,
         scrape_interval=interval,
         exemplar_trace_id_label=label,
+        snap_channel=channel,
+        query_auth=query_auth,
+        retention_time=retention_time,
+        retention_size=retention_size,
     )
 
 

@@ -34,8 +34,17 @@ DATASOURCE_TYPE = "prometheus"
 PROMETHEUS_VERSION = "2.53.0"
 
 
-def json_data(config: CharmConfig, tempo_uid: str | None) -> dict[str, Any]:
-    """Grafana's ``jsonData`` for our datasource (the provider's ``extra_fields``)."""
+AUTH_HEADER = "Authorization"
+
+
+def json_data(
+    config: CharmConfig, tempo_uid: str | None, *, auth_header: bool = False
+) -> dict[str, Any]:
+    """Grafana's ``jsonData`` for our datasource (the provider's ``extra_fields``).
+
+    With ``auth_header``, Grafana sends header 1 on every query; its value (the bearer token)
+    travels in ``secureJsonData`` (:func:`secure_json_data`), which Grafana stores encrypted.
+    """
     data: dict[str, Any] = {
         "httpMethod": "POST",
         "timeInterval": config.scrape_interval,
@@ -44,11 +53,18 @@ def json_data(config: CharmConfig, tempo_uid: str | None) -> dict[str, Any]:
         # The bridge serves no rules: Grafana must not offer to manage alerts in it.
         "manageAlerts": False,
     }
+    if auth_header:
+        data["httpHeaderName1"] = AUTH_HEADER
     if tempo_uid:
         data["exemplarTraceIdDestinations"] = [
             {"datasourceUid": tempo_uid, "name": config.exemplar_trace_id_label}
         ]
     return data
+
+
+def secure_json_data(token: str | None) -> dict[str, str] | None:
+    """Grafana's ``secureJsonData``: the value of the auth header, when queries need a token."""
+    return {"httpHeaderValue1": f"Bearer {token}"} if token else None
 
 
 @dataclass(frozen=True)

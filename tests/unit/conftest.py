@@ -6,10 +6,20 @@ from typing import Any
 
 import pytest
 from charm_builders import APP, Writes
+from fake_workload import FakeWorkload
 from ops import testing
 from scenario.mocking import _MockModelBackend
 
+import charm
 from charm import GrafanaAgentBridgeCharm
+
+
+@pytest.fixture(autouse=True)
+def machine(monkeypatch: pytest.MonkeyPatch) -> FakeWorkload:
+    """The unit's machine for the whole test: every hook's charm gets this workload."""
+    fake = FakeWorkload()
+    monkeypatch.setattr(charm, "SnapWorkload", lambda: fake)
+    return fake
 
 
 @pytest.fixture

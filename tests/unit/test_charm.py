@@ -514,11 +514,6 @@ def test_list_datasources_shows_each_units_uid_and_publication(ctx):
     assert results["published"] == 3
 
 
-def test_query_action_fails_clearly_until_the_workload_exists(ctx):
-    with pytest.raises(testing.ActionFailed, match="not available yet"):
-        ctx.run(ctx.on.action("query", params={"query": "up"}), testing.State())
-
-
 # -- charm tracing ----------------------------------------------------------------------------
 
 
