@@ -155,6 +155,7 @@ class Daemon:
             self.write_api.shutting_down = True
         if self.http is not None:
             self.http.ready = False
+            self.http.stopping = True
             if self._http_thread is not None and self._http_thread.is_alive():
                 self.http.shutdown()  # waits for serve_forever, so only if it runs
             if not self.http.drain(DRAIN_TIMEOUT_S):

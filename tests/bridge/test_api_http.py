@@ -408,12 +408,17 @@ def test_tls(tmp_path: Path) -> None:
 def test_shutdown_answers_writes_with_503(tmp_path: Path) -> None:
     daemon = start_daemon(tmp_path)
     assert daemon.write_api is not None
+    url = daemon.listen_url()
+    session = requests.Session()  # a keep-alive connection that outlives the accept loop
+    assert session.get(f"{url}/api/v1/query", params={"query": "1"}).status_code == 200
     daemon.write_api.shutting_down = True
     try:
-        r = write(daemon.listen_url(), [series("x", [T0], [1])])
+        r = write(url, [series("x", [T0], [1])])
         assert r.status_code == 503 and r.headers["Retry-After"]
     finally:
         daemon.stop()
+    r = session.get(f"{url}/api/v1/query", params={"query": "1"})
+    assert r.status_code == 503 and r.json()["errorType"] == "unavailable"
     t = time.monotonic()
     daemon.stop()  # idempotent
     assert time.monotonic() - t < 1

@@ -88,6 +88,8 @@ class BridgeHTTPServer(ThreadingHTTPServer):
         self.index_text = index_text
         self.ready = query_api is not None and write_api is not None
         """``/-/ready`` answers 200; false while the store opens and once shutdown begins."""
+        self.stopping = False
+        """Set at shutdown: API requests on still-open connections get 503."""
         self._inflight = 0
         self._inflight_lock = threading.Condition()
 
@@ -285,6 +287,8 @@ class _Handler(BaseHTTPRequestHandler):
         srv = self.srv
         if srv.query_api is None:
             return "other", _starting()
+        if srv.stopping:  # keep-alive connections outlive the accept loop; the store closes
+            return "other", _unavailable("the bridge is shutting down")
         route = srv.query_api.route(path)
         handler = path if path in srv.query_api.routes else "/api/v1/label/:name/values"
         if route is None:
@@ -428,11 +432,11 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 def _starting() -> Response:
-    return Response(
-        503,
-        encoding.error("unavailable", "the bridge is starting (replaying its write-ahead log)"),
-        headers={"Retry-After": "2"},
-    )
+    return _unavailable("the bridge is starting (replaying its write-ahead log)")
+
+
+def _unavailable(message: str) -> Response:
+    return Response(503, encoding.error("unavailable", message), headers={"Retry-After": "2"})
 
 
 def _method_not_allowed(allow: str) -> Response:
