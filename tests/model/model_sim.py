@@ -77,6 +77,10 @@ class App:
     leader: int | None = None
     next_number: int = 0
     address_base: str = "10.0.0"
+    around_hook: Callable[[Unit], contextlib.AbstractContextManager[Any]] | None = None
+    """Entered around each hook of a unit: gives the charm that unit's machine (if any)."""
+    secrets: dict[str, testing.Secret] = field(default_factory=dict)
+    """Application-owned secrets, by id: the leader creates them, every unit can read them."""
 
     @property
     def live_units(self) -> list[Unit]:
@@ -319,6 +323,7 @@ class Simulation:
         actions_meta: dict[str, Any] | None = None,
         config: dict[str, str | int | float | bool] | None = None,
         address_base: str = "10.0.0",
+        around_hook: Callable[[Unit], contextlib.AbstractContextManager[Any]] | None = None,
     ) -> App:
         """Deploy an application: its units install, join their peers, and one leads."""
         app = App(
@@ -330,6 +335,7 @@ class Simulation:
             actions_meta,
             dict(config or {}),
             address_base=address_base,
+            around_hook=around_hook,
         )
         self.apps[name] = app
         for endpoint, spec in app.endpoints().items():
@@ -654,8 +660,10 @@ class Simulation:
             )
             for endpoint in app.endpoints()
         }
+        own_secrets = {s for s in unit.state.secrets if s.owner != "app"}
         return dataclasses.replace(
             unit.state,
+            secrets=own_secrets | set(app.secrets.values()),
             relations={self._project(rel, unit) for rel in visible},
             leader=app.leader == unit.number,
             planned_units=app.planned_units,
@@ -697,11 +705,21 @@ class Simulation:
         ops_event = self._ops_event(unit, event, state)
         before_sets = _relation_set_calls[0]
         try:
-            with _counting_relation_sets(), _cached_metadata_yaml():
+            around = unit.app.around_hook
+            with (
+                _counting_relation_sets(),
+                _cached_metadata_yaml(),
+                around(unit) if around else contextlib.nullcontext(),
+            ):
                 out = unit.ctx.run(ops_event, state)
         except Exception as e:
             raise SimulationError(f"seed {self.seed}: hook {event} raised {e!r}") from e
         unit.state = out
+        for secret in out.secrets:
+            if secret.owner == "app":
+                if unit.app.leader != unit.number and unit.app.secrets.get(secret.id) != secret:
+                    raise SimulationError(f"{unit.name} (not leader) changed app secret")
+                unit.app.secrets[secret.id] = secret
         self.stats.events += 1
         _bump(self.stats.events_by_app, unit.app.name)
         _bump(self.stats.relation_sets_by_app, unit.app.name, _relation_set_calls[0] - before_sets)

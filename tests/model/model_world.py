@@ -10,15 +10,20 @@ nothing left to run. :func:`run_scenario` ties them together and returns the cou
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import yaml
 from model_charms import GRAFANA_META, TEMPO_META, GrafanaLikeCharm, TempoLikeCharm
-from model_sim import App, Event, ModelInfo, Simulation, SimulationError, Stats, Write
+from model_machine import FakeMachine
+from model_sim import App, Event, ModelInfo, Simulation, SimulationError, Stats, Unit, Write
 
+import charm
 from charm import GrafanaAgentBridgeCharm
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -86,6 +91,8 @@ class World:
     topology: Topology
     grafanas: list[str]
     tempo: str | None
+    machines: dict[str, FakeMachine]
+    """Our units' machines (snapd and the daemon), by unit name."""
     source_relations: dict[str, int] = field(default_factory=dict)
     """Grafana app -> id of its grafana-source relation with us (if related now)."""
 
@@ -98,6 +105,14 @@ def build(topology: Topology, seed: int) -> World:
     """Deploy and relate everything at once; no hook has run yet."""
     sim = Simulation(seed)
     meta, config_meta, actions_meta = charm_metadata()
+    machines: dict[str, FakeMachine] = {}
+
+    @contextlib.contextmanager
+    def on_its_machine(unit: Unit) -> Iterator[None]:
+        machine = machines.setdefault(unit.name, FakeMachine())
+        with mock.patch.object(charm, "SnapWorkload", lambda: machine):
+            yield
+
     sim.add_app(
         OUR_APP,
         GrafanaAgentBridgeCharm,
@@ -107,8 +122,9 @@ def build(topology: Topology, seed: int) -> World:
         config_meta=config_meta,
         actions_meta=actions_meta,
         address_base="10.20.0",
+        around_hook=on_its_machine,
     )
-    world = World(sim, topology, [], None)
+    world = World(sim, topology, [], None, machines)
     for index, spec in enumerate(topology.grafanas):
         name = f"grafana{'' if index == 0 else index + 1}"
         sim.add_app(
