@@ -25,6 +25,7 @@ from .forward import ForwardManager
 from .metrics import REGISTRY, Registry
 from .promql import Engine
 from .store import Store, StoreOptions
+from .store.metrics import register_store_metrics
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +110,7 @@ class Daemon:
         started = time.monotonic()
         self.store = Store.open(data_dir, store_options(cfg))
         log.info("store ready in %.2fs", time.monotonic() - started)
+        register_store_metrics(self.store, self.registry)
         engine = Engine(
             self.store,
             lookback_delta_ms=duration_ms(q.lookback_delta),

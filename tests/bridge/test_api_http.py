@@ -355,6 +355,7 @@ def test_status_endpoints_and_method_rules(bridge: str) -> None:
     assert requests.get(f"{bridge}/-/ready").status_code == 200
     m = requests.get(f"{bridge}/metrics").text
     assert "bridge_http_requests_total" in m
+    assert "bridge_store_" in m  # the store's statistics, wired by the daemon
 
 
 def test_large_answers_are_gzipped_when_asked(bridge: str) -> None:
