@@ -175,11 +175,6 @@ class Daemon:
         tracing.shutdown()
         log.info("stopped")
 
-    def wait(self) -> None:
-        """Block until ``stop`` is called (from a signal handler or another thread)."""
-        while not self._stopped.wait(1.0):
-            pass
-
     # --- what it tells people --------------------------------------------------------------
 
     def _scheme(self) -> str:
@@ -246,12 +241,17 @@ class Daemon:
 
 
 def run(config: BridgeConfig, *, print_banner: bool = True) -> int:
-    """Run the daemon until SIGTERM/SIGINT; the exit status for the CLI."""
+    """Run the daemon until SIGTERM/SIGINT; the exit status for the CLI.
+
+    The signal handler only records the request; the main thread stops the daemon, so a
+    signal during start-up (a long WAL replay) still ends with the store closed.
+    """
     daemon = Daemon(config)
+    stop_requested = threading.Event()
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
         log.info("received %s", signal.Signals(signum).name)
-        threading.Thread(target=daemon.stop, name="shutdown").start()
+        stop_requested.set()
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
@@ -265,11 +265,9 @@ def run(config: BridgeConfig, *, print_banner: bool = True) -> int:
         log.exception("cannot start")
         daemon.stop()
         return 1
-    if print_banner:
+    if print_banner and not stop_requested.is_set():
         print(daemon.banner(), flush=True)
-    daemon.wait()
-    # stop() runs in the signal's thread; give it time to close the store before exiting.
-    for t in threading.enumerate():
-        if t.name == "shutdown":
-            t.join()
+    while not stop_requested.wait(1.0):
+        pass
+    daemon.stop()
     return 0

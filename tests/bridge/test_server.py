@@ -165,3 +165,18 @@ def test_no_tracing_means_no_exporter(tmp_path: Path) -> None:
             assert s is None
     finally:
         daemon.stop()
+
+
+def test_sigterm_during_startup_still_closes_the_store(tmp_path: Path) -> None:
+    port = free_port()
+    proc = _spawn(tmp_path / "data", port)
+    assert proc.stderr is not None
+    seen = b""
+    while b"opening the store" not in seen:  # the signal handlers are installed by now
+        line = proc.stderr.readline()
+        assert line, seen
+        seen += line
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(20) == 0
+    rest = proc.stderr.read()
+    assert b"stopped" in rest
