@@ -54,6 +54,9 @@ def _parser() -> argparse.ArgumentParser:
     q.add_argument("expr", metavar="PROMQL")
     q.add_argument("--url", default=DEFAULT_QUERY_URL, help=f"bridge URL ({DEFAULT_QUERY_URL})")
     q.add_argument("--time", help="evaluation time (unix seconds or RFC 3339; default now)")
+    q.add_argument("--start", help="range query: first evaluation time (with --end, --step)")
+    q.add_argument("--end", help="range query: last evaluation time (default now)")
+    q.add_argument("--step", default="15s", help="range query: resolution (default 15s)")
     q.add_argument("--token", default="", help="bearer token, if the query API needs one")
     q.add_argument("--output", "-o", choices=("table", "json"), default="table")
 
@@ -120,9 +123,14 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 
 def cmd_query(args: argparse.Namespace) -> int:
     params = {"query": args.expr}
-    if args.time:
-        params["time"] = args.time
-    url = args.url.rstrip("/") + "/api/v1/query"
+    if args.start:
+        end = args.end or f"{time.time():.3f}"
+        params.update({"start": args.start, "end": end, "step": args.step})
+        url = args.url.rstrip("/") + "/api/v1/query_range"
+    else:
+        if args.time:
+            params["time"] = args.time
+        url = args.url.rstrip("/") + "/api/v1/query"
     req = urllib.request.Request(
         url,
         data=urllib.parse.urlencode(params).encode(),

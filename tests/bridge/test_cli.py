@@ -124,6 +124,14 @@ def test_query_prints_a_table_or_json(bridge: str, capsys: pytest.CaptureFixture
     assert cli.main(["query", "temp * 2", "--url", bridge, "--time", t, "-o", "json"]) == 0
     answer = json.loads(capsys.readouterr().out)
     assert answer["data"]["result"][0]["value"] == [1700000010, "43"]
+    rng = ["query", "temp", "--url", bridge, "--start", "1700000000", "--end", t, "--step", "5"]
+    assert cli.main(rng) == 0
+    rows = capsys.readouterr().out.splitlines()[1:]
+    assert [r.split()[1:] for r in rows] == [
+        ["21.5", "2023-11-14T22:13:20.000Z"],
+        ["21.5", "2023-11-14T22:13:25.000Z"],
+        ["21.5", "2023-11-14T22:13:30.000Z"],
+    ]
     assert cli.main(["query", "sum(", "--url", bridge]) == 1
     assert "bad_data" in capsys.readouterr().err
     assert cli.main(["query", "1", "--url", "http://127.0.0.1:9"]) == 1
