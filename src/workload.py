@@ -265,5 +265,6 @@ def _hook_message(error: Exception) -> str:
     text = _reason(error)
     marker = 'run hook "configure":'
     if marker in text:
-        text = text.split(marker, 1)[1].strip().rstrip(")").strip()
+        text = text.split(marker, 1)[1].strip()
+        text = text[:-1].strip() if text.endswith(")") else text  # snapd's closing paren only
     return text
