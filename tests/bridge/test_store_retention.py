@@ -16,7 +16,7 @@ MINUTE = 60_000
 def _store(path: Path, **kw) -> Store:
     opts = dict(
         block_duration_ms=10 * MINUTE,
-        wal_segment_bytes=8 * 1024,
+        wal_segment_bytes=2 * 1024,
         compact_automatically=False,
         zstd_level=1,
     )
@@ -84,8 +84,9 @@ def test_size_retention_forces_wal_out_and_the_consumer_learns_what_it_lost(
     s = _store(tmp_path)
     pos = s.register("upstream")
     total = _fill(s, 60)
+    st = s.stats()
     s.close()
-    limit = 60 * 1024
+    limit = (st.blocks_bytes + st.wal_bytes) // 2
     s = _store(tmp_path, retention_size_bytes=limit)
     s.compact()
     st = s.stats()

@@ -282,8 +282,8 @@ class Store:
                 if sid != ref:
                     # Same labels under two refs (a series recreated): both refs name it.
                     self._index.reserve(ref)
-        elif rec.type == wal.RecordType.SAMPLES:
-            refs, ts, values = wal.decode_samples(rec.payload)
+        elif rec.type in wal.SAMPLE_TYPES:
+            refs, ts, values = wal.decode_sample_record(rec)
             if len(refs):
                 info.add(rec.offset, len(refs), int(ts.max()))
                 refs_parts.append(refs)
@@ -527,8 +527,7 @@ class Store:
                 )
             samples_offset = sum(len(r) for r in records)
             if total:
-                payload = wal.encode_samples(refs, all_ts, all_vals)
-                records.append(wal.encode_record(wal.RecordType.SAMPLES, payload))
+                records.append(wal.encode_samples_record(refs, all_ts, all_vals))
             if exemplars:
                 payload = wal.encode_exemplars(exemplars)
                 records.append(wal.encode_record(wal.RecordType.EXEMPLARS, payload))
@@ -1035,8 +1034,13 @@ class Store:
             stop = end.offset if seg == end.segment else None
             records, at_end, corrupt = self._read_records(seg, offset, stop)
             for rec in records:
-                if rec.type == wal.RecordType.SAMPLES:
-                    refs, ts, vals = wal.decode_samples(rec.payload)
+                if rec.type in wal.SAMPLE_TYPES:
+                    try:
+                        refs, ts, vals = wal.decode_sample_record(rec)
+                    except wal.CorruptRecordError as e:
+                        log.error("feed: WAL segment %d offset %d: %s", seg, rec.offset, e)
+                        offset = rec.end
+                        continue
                     refs_parts.append(refs)
                     ts_parts.append(ts)
                     val_parts.append(vals)
