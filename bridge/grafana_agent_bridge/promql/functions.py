@@ -139,9 +139,9 @@ def _extrapolated(ev, args, times, *, counter: bool, rate: bool) -> Vector:  # t
         first_t = m.ts[first_i]
         last_t = m.ts[last_i]
         # Seconds: from the window start to the first sample, last sample to the window end.
-        to_start = (first_t - (m.window_end - m.range_ms)[None, :]) * 0.001
-        to_end = (m.window_end[None, :] - last_t) * 0.001
-        sampled = (last_t - first_t) * 0.001
+        to_start = (first_t - (m.window_end - m.range_ms)[None, :]) / 1000.0
+        to_end = (m.window_end[None, :] - last_t) / 1000.0
+        sampled = (last_t - first_t) / 1000.0
         avg = sampled / np.maximum(cnt - 1, 1)
         threshold = avg * 1.1
         half = avg * 0.5
