@@ -115,3 +115,25 @@ def test_a_consumer_registered_later_starts_at_the_oldest_retained_segment(tmp_p
     assert pos == FeedPosition(min(_wal_files(tmp_path)), 0)
     assert s.read(pos, 10).skipped_samples == 0
     s.close()
+
+
+def test_acknowledged_wal_is_reclaimed_in_the_background_without_new_blocks(
+    tmp_path: Path,
+) -> None:
+    import time
+
+    s = _store(tmp_path, compact_automatically=True, housekeeping_interval_s=0.1)
+    pos = s.register("upstream")
+    _fill(s, 40)
+    segments = len(_wal_files(tmp_path))
+    while True:
+        b = s.read(pos, 100_000)
+        if not b.series:
+            break
+        pos = b.next_position
+    s.acknowledge("upstream", pos)
+    deadline = time.monotonic() + 10
+    while len(_wal_files(tmp_path)) >= segments and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(_wal_files(tmp_path)) < segments
+    s.close()

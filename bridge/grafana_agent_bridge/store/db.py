@@ -675,7 +675,9 @@ class Store:
 
     def _compact_loop(self) -> None:
         while True:
-            self._compact_wanted.wait()
+            # Also wake up now and then without appends: retention and WAL truncation (after
+            # a feed consumer acknowledged) must not wait for the next block to be due.
+            self._compact_wanted.wait(self.options.housekeeping_interval_s)
             self._compact_wanted.clear()
             if self._closed:
                 return

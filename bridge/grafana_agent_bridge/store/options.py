@@ -29,4 +29,7 @@ class StoreOptions:
     max_exemplars: int = 100_000
     """Exemplars kept in memory, newest first out (Prometheus's default circular buffer size)."""
     compact_automatically: bool = True
-    """Cut blocks and apply retention as appends go (tests may switch this off)."""
+    """Cut blocks and apply retention in a background thread (tests may switch this off and
+    call ``Store.compact()`` themselves)."""
+    housekeeping_interval_s: float = 60.0
+    """How often the background thread applies retention and WAL truncation when idle."""
