@@ -48,7 +48,10 @@ def pip_install(*args: str | Path) -> None:
 def serve(args: list[str]) -> int:
     ensure_venv()
     pip_install(ROOT / "bridge")
-    data_dir = ["--data-dir", str(ROOT / "data")] if "--data-dir" not in args else []
+    # Keep the data beside the checkout unless the user chose a place (a flag, or a config
+    # file's data_dir, which a --data-dir flag would override).
+    chosen = any(a == f or a.startswith(f + "=") for a in args for f in ("--data-dir", "--config"))
+    data_dir = [] if chosen else ["--data-dir", str(ROOT / "data")]
     os.execv(BIN / "grafana-agent-bridge", ["grafana-agent-bridge", "serve", *data_dir, *args])
 
 
