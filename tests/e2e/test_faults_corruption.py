@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import time
 import urllib.parse
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +22,15 @@ from grafana_agent_bridge.remote_write import REMOTE_WRITE_HEADERS, encode_write
 from grafana_agent_bridge.storage import SeriesBatch
 
 SERIES = 10
+
+
+@pytest.fixture
+def bridges() -> Iterator[list[Bridge]]:
+    """Bridges a test starts (each with its own options); always stopped afterwards."""
+    started: list[Bridge] = []
+    yield started
+    for b in started:
+        b.stop()
 
 
 def push(bridge: Bridge, labels: list[Labels], times: list[int], tick0: int) -> int:
@@ -62,8 +72,12 @@ def flip(path: Path, offset: int, n: int = 8) -> None:
 
 
 @pytest.mark.parametrize("damage", ["truncate", "flip"])
-def test_damaged_newest_wal_segment_keeps_the_valid_prefix(tmp_path: Path, damage: str) -> None:
-    bridge = Bridge(tmp_path / "bridge").start()
+def test_damaged_newest_wal_segment_keeps_the_valid_prefix(
+    tmp_path: Path, damage: str, bridges: list[Bridge]
+) -> None:
+    bridge = Bridge(tmp_path / "bridge")
+    bridges.append(bridge)
+    bridge.start()
     labels = series_labels("corr_wal", SERIES)
     base = int(time.time() * 1000) - 30 * 60_000
     ticks = 60
@@ -103,8 +117,10 @@ def test_damaged_newest_wal_segment_keeps_the_valid_prefix(tmp_path: Path, damag
     assert metrics["bridge_store_wal_bytes_dropped_total"] > 0
 
 
-def test_damaged_blocks_lose_only_their_own_range(tmp_path: Path) -> None:
-    bridge = Bridge(tmp_path / "bridge", storage={"block_duration": "1m"}).start()
+def test_damaged_blocks_lose_only_their_own_range(tmp_path: Path, bridges: list[Bridge]) -> None:
+    bridge = Bridge(tmp_path / "bridge", storage={"block_duration": "1m"})
+    bridges.append(bridge)
+    bridge.start()
     labels = series_labels("corr_blk", SERIES)
     base = (int(time.time() * 1000) - 20 * 60_000) // 60_000 * 60_000
     step, per_request, requests = 5_000, 6, 14  # 7 minutes of data, 30 s per request

@@ -48,8 +48,9 @@ def bridge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bridge]:
         )
         assert http_post(b.url, "/api/v1/write", body, REMOTE_WRITE_HEADERS)[0] == 204
     yield b
-    assert b.alive(), "the daemon died during fuzzing"
+    alive = b.alive()
     b.stop()
+    assert alive, "the daemon died during fuzzing"
 
 
 def check(bridge: Bridge, status: int, body: bytes, what: object) -> None:
