@@ -178,7 +178,7 @@ def test_backoff_doubles_up_to_the_cap(store: Store, receiver: FaultProxy) -> No
     gaps = [b - a for a, b in itertools.pairwise(times)]
     expected = [0.04, 0.08, 0.16, 0.32, 0.32, 0.32]
     for gap, want in zip(gaps, expected):
-        assert want * 0.9 <= gap <= want + 0.15, (gaps, expected)
+        assert want * 0.9 <= gap <= want + 0.25, (gaps, expected)  # +request time
 
 
 def test_4xx_is_dropped_counted_and_logged(
