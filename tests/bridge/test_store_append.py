@@ -225,3 +225,34 @@ def test_a_second_open_of_the_same_directory_is_refused(tmp_path: Path) -> None:
         Store.open(tmp_path, StoreOptions())
     s.close()
     Store.open(tmp_path, StoreOptions()).close()  # free again once closed
+
+
+def test_disk_full_at_segment_rotation_recovers_without_losing_series_refs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    opts = StoreOptions(wal_segment_bytes=400, compact_automatically=False)
+    s = Store.open(tmp_path, opts)
+    acked = 0
+    real_write = wal_mod.os.write
+    for k in range(60):
+        if 20 <= k < 28 or k == 40:  # the disk is full for a while, across rotations
+            monkeypatch.setattr(wal_mod.os, "write", _enospc)
+        else:
+            monkeypatch.setattr(wal_mod.os, "write", real_write)
+        try:
+            s.append([batch(lbl(i=str(i)), [k * 1000], [float(k)]) for i in range(5)])
+            acked += 5
+        except StorageFullError:
+            assert 20 <= k < 28 or k == 40
+    monkeypatch.setattr(wal_mod.os, "write", real_write)
+    assert acked == 51 * 5
+    assert s.stats().wal_segments > 3
+    s.close()
+    s = Store.open(tmp_path, opts)
+    assert s.stats().replay_samples == acked
+    assert sum(len(d.timestamps) for d in s.select([], *ALL)) == acked
+    s.close()
+
+
+def _enospc(fd: int, data) -> int:
+    raise OSError(errno.ENOSPC, "No space left on device")

@@ -140,6 +140,7 @@ class Store:
         self._compact_wanted = threading.Event()
         self._compactor: threading.Thread | None = None
         self._syncs: list[threading.Thread] = []
+        self._checkpoint_due = False
         self._lock_fd = -1
         self._feed_dir = path / "feed"
         self._writer: wal.SegmentWriter | None = None
@@ -203,6 +204,7 @@ class Store:
             self.stats_.replay_seconds,
         )
         self._start_segment()
+        self._write_checkpoint()
         if self.options.compact_automatically:
             self._compactor = threading.Thread(
                 target=self._compact_loop, name="store-compactor", daemon=True
@@ -372,20 +374,28 @@ class Store:
     # -- WAL writing ------------------------------------------------------------------------
 
     def _start_segment(self) -> None:
-        """Close the active segment (fsync) and open the next, beginning with a checkpoint of
-        the head's series and the metadata so it can be read without its predecessors."""
-        previous = self._writer.index if self._writer else max(self._segments, default=0)
-        if self._writer is not None:
-            # fsync the finished segment off the append path: appends wait for the lock, and
-            # page cache already protects the data from a crash of this process.
+        """Open the next segment and hand the finished one to a background fsync.
+
+        A segment begins with a checkpoint of the head's series and the metadata, so it can be
+        read without its predecessors (which retention or the feed may delete). If that write
+        fails (disk full) the checkpoint stays due and goes in front of the next append.
+        """
+        index = max(self._writer.index if self._writer else 0, max(self._segments, default=0)) + 1
+        new = wal.SegmentWriter(self._wal_dir, index, create=True)
+        old, self._writer = self._writer, new
+        self._segments[index] = SegmentInfo(index, size=new.size)
+        self._checkpoint_due = True
+        if old is not None:
+            # fsync off the append path: appends wait for the lock, and the page cache already
+            # protects the data from a crash of this process.
             sync = threading.Thread(
-                target=self._writer.close, kwargs={"sync": True}, name="wal-sync", daemon=True
+                target=old.close, kwargs={"sync": True}, name="wal-sync", daemon=True
             )
             sync.start()
             self._syncs = [t for t in self._syncs if t.is_alive()] + [sync]
-        index = max(previous, max(self._segments, default=0)) + 1
-        self._writer = wal.SegmentWriter(self._wal_dir, index, create=True)
-        info = self._segments[index] = SegmentInfo(index, size=self._writer.size)
+        self.stats_.wal_segments = len(self._segments)
+
+    def _checkpoint_records(self) -> bytes:
         records = []
         live = [(sid, hs.labels) for sid, hs in self._head.items()]
         if live:
@@ -393,9 +403,17 @@ class Store:
         if self._metadata:
             payload = wal.encode_metadata(list(self._metadata.values()))
             records.append(wal.encode_record(wal.RecordType.METADATA, payload))
-        if records:
-            _, info.size = self._writer.write(b"".join(records))
-        self.stats_.wal_segments = len(self._segments)
+        return b"".join(records)
+
+    def _write_checkpoint(self) -> None:
+        assert self._writer is not None
+        try:
+            data = self._checkpoint_records()
+            if data:
+                self._segments[self._writer.index].size = self._writer.write(data)[1]
+            self._checkpoint_due = False
+        except OSError as e:
+            log.error("cannot write the WAL checkpoint yet (%s); the next append retries", e)
 
     # -- Appender ---------------------------------------------------------------------------
 
@@ -537,19 +555,20 @@ class Store:
             if records:
                 data = b"".join(records)
                 try:
-                    if self._writer.size + len(
-                        data
-                    ) > self.options.wal_segment_bytes and self._writer.size > len(wal.MAGIC):
+                    size = self._writer.size
+                    if size > len(wal.MAGIC) and size + len(data) > self.options.wal_segment_bytes:
                         self._start_segment()
-                    start, end = self._writer.write(data)
+                    prefix = self._checkpoint_records() if self._checkpoint_due else b""
+                    start, end = self._writer.write(prefix + data)
                 except OSError as e:
                     for sid in added_ids:
                         index.remove(sid)
                     raise StorageFullError(f"cannot write the WAL: {e}") from e
+                self._checkpoint_due = False
                 info = self._segments[self._writer.index]
                 info.size = end
                 if total:
-                    info.add(start + samples_offset, total, int(all_ts.max()))
+                    info.add(start + len(prefix) + samples_offset, total, int(all_ts.max()))
             else:
                 for sid in added_ids:
                     if sid not in used:

@@ -284,8 +284,14 @@ class SegmentWriter:
         flags = os.O_WRONLY | os.O_APPEND | (os.O_CREAT | os.O_EXCL if create else 0)
         self.fd = os.open(self.path, flags, 0o644)
         if create:
-            self._write_all(MAGIC)
-            _fsync_dir(wal_dir)
+            try:
+                self._write_all(MAGIC)
+                _fsync_dir(wal_dir)
+            except OSError:
+                # No half-made segment may stay behind: the next attempt reuses its number.
+                os.close(self.fd)
+                self.path.unlink(missing_ok=True)
+                raise
         self.size = os.fstat(self.fd).st_size
 
     def _write_all(self, data: bytes) -> None:
