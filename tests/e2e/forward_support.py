@@ -147,7 +147,11 @@ def bridge_config(
     storage: dict[str, object] | None = None,
     **forward: object,
 ) -> str:
-    targets = "".join(f"    - url: {u}\n      name: up{i}\n" for i, u in enumerate(forward_urls))
+    timeout = forward.pop("target_timeout", None)
+    per_target = f"      timeout: {timeout}\n" if timeout else ""
+    targets = "".join(
+        f"    - url: {u}\n      name: up{i}\n{per_target}" for i, u in enumerate(forward_urls)
+    )
     extra = "".join(f"  {k}: {v}\n" for k, v in forward.items())
     store = "".join(f"  {k}: {v}\n" for k, v in (storage or {}).items())
     return (

@@ -34,12 +34,14 @@ def test_outage_then_recovery_delivers_everything_in_order(
     tmp_path: Path, upstream: tuple[Prometheus, FaultProxy]
 ) -> None:
     prom, proxy = upstream
-    bridge = Bridge(tmp_path / "bridge", [proxy.url], max_backoff="1s").start()
+    bridge = Bridge(
+        tmp_path / "bridge", [proxy.url], max_backoff="1s", target_timeout="1s"
+    ).start()
     pusher = Pusher(bridge.url, series=50, interval_s=0.05).start()  # 1000 samples/s
     try:
         wait_until(lambda: m(bridge, "samples_sent_total") > 0, 10, "first delivery")
 
-        # The outage, in four flavours, 6 s in all.
+        # The outage, in five flavours, 8.5 s in all.
         proxy.refuse()
         time.sleep(1.5)
         proxy.accept()
@@ -49,11 +51,13 @@ def test_outage_then_recovery_delivers_everything_in_order(
         time.sleep(1.5)
         proxy.set_mode(Fault.answer(429, "too many requests", retry_after="1"))
         time.sleep(1.5)
+        proxy.set_mode(Fault("stall", stall_s=30))  # requests hang: the 1 s timeout ends them
+        time.sleep(2.5)
         pending = m(bridge, "samples_pending")
         lag = m(bridge, "lag_seconds")
         sent_before = m(bridge, "samples_sent_total")
-        assert pending >= 4000, pending  # ~6 s of 1000 samples/s, kept locally
-        assert lag >= 4.0, lag
+        assert pending >= 6000, pending  # ~8.5 s of 1000 samples/s, kept locally
+        assert lag >= 6.0, lag
 
         proxy.set_mode(PASS)
         wait_until(lambda: m(bridge, "samples_sent_total") > sent_before, 10, "a delivery")
