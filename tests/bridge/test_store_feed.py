@@ -104,3 +104,26 @@ def test_invalid_consumer_name_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="consumer"):
         s.register("../../etc")
     s.close()
+
+
+def test_large_segments_are_read_a_window_at_a_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from grafana_agent_bridge.store import db
+
+    monkeypatch.setattr(db, "_FEED_READ_BYTES", 64)  # smaller than one record: must widen
+    s = Store.open(tmp_path, StoreOptions())
+    write_scrapes(s, 4, range(30))
+    batches, end = _drain(s, s.register("up"), max_samples=10)
+    assert end == s.end()
+    assert sum(len(x.timestamps) for b in batches for x in b.series) == 120
+    s.close()
+
+
+def test_a_position_past_the_end_is_treated_as_caught_up(tmp_path: Path) -> None:
+    s = Store.open(tmp_path, StoreOptions())
+    write_scrapes(s, 2, range(3))
+    end = s.end()
+    b = s.read(FeedPosition(end.segment + 5, 0), 100)
+    assert b.series == [] and b.next_position == end
+    s.close()

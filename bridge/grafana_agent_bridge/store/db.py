@@ -1038,7 +1038,14 @@ class Store:
             end = self.end()
             segments = sorted(self._segments)
             labels_of = self._ref_labels
-        if not (position < end):
+        if end < position:
+            # Past the end of the log (only a damaged or replaced WAL does that): the consumer
+            # is caught up with everything there is.
+            log.warning(
+                "feed position %s is past the end of the WAL %s; using the end", position, end
+            )
+            return FeedBatch([], end)
+        if position == end:
             return FeedBatch([], position)
         skipped = 0
         if position.segment not in self._segments:
@@ -1096,7 +1103,7 @@ class Store:
             return [], True, "segment deleted"
         limit = _FEED_READ_BYTES
         while True:
-            read_to = available if offset <= len(wal.MAGIC) else min(available, offset + limit)
+            read_to = min(available, max(offset, len(wal.MAGIC)) + limit)
             try:
                 res = wal.read_segment(path, offset, read_to)
             except FileNotFoundError:
