@@ -11,6 +11,7 @@ import enum
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import cast
 
 Labels = tuple[tuple[str, str], ...]
 """Sorted by name, names unique, no empty values (an empty value means "label absent")."""
@@ -25,7 +26,10 @@ def make_labels(pairs: Mapping[str, str] | Iterable[tuple[str, str]]) -> Labels:
 
     Duplicate names are a caller error (remote-write validation reports them before this).
     """
-    items: Iterable[tuple[str, str]] = pairs.items() if isinstance(pairs, Mapping) else pairs
+    if isinstance(pairs, Mapping):
+        items: Iterable[tuple[str, str]] = cast("Mapping[str, str]", pairs).items()
+    else:
+        items = pairs
     return tuple(sorted((n, v) for n, v in items if v != ""))
 
 
