@@ -8,7 +8,9 @@ group, for every step at once. The per-element ones (``topk``, ``quantile``,
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 import numpy as np
 import promql_parser as pp
@@ -16,6 +18,9 @@ import promql_parser as pp
 from ..labels import Labels
 from .errors import EvaluationError
 from .values import F64, NAME_LABELS, Scalar, String, Vector
+
+if TYPE_CHECKING:
+    from .engine import Evaluator
 
 
 def format_float(v: float) -> str:
@@ -40,7 +45,7 @@ def _grouping(node: pp.AggregateExpr) -> tuple[bool, list[str]]:
     return (not by), list(mod.labels)
 
 
-def group_key_fn(without: bool, names: list[str]):  # type: ignore[no-untyped-def]
+def group_key_fn(without: bool, names: list[str]) -> Callable[[Labels], Labels]:
     if without:
         drop = set(names) | NAME_LABELS
         return lambda lb: tuple(p for p in lb if p[0] not in drop)
@@ -48,19 +53,23 @@ def group_key_fn(without: bool, names: list[str]):  # type: ignore[no-untyped-de
     return lambda lb: tuple(p for p in lb if p[0] in keep)
 
 
-def _param_values(ev, node: pp.AggregateExpr, times: np.ndarray) -> F64:  # type: ignore[no-untyped-def]
+def _param_values(ev: Evaluator, node: pp.AggregateExpr, times: np.ndarray) -> F64:
+    if node.param is None:
+        raise EvaluationError(f"{node.op} needs a parameter")
     v = ev.eval(node.param, times)
     if not isinstance(v, Scalar):
         raise EvaluationError("expected scalar parameter")
     return v.values
 
 
-def aggregate(ev, node: pp.AggregateExpr, times: np.ndarray) -> Vector:  # type: ignore[no-untyped-def]
+def aggregate(ev: Evaluator, node: pp.AggregateExpr, times: np.ndarray) -> Vector:
     op = str(node.op)
     nsteps = len(times)
     param_str = None
     param = None
     if op == "count_values":
+        if node.param is None:
+            raise EvaluationError("count_values needs a label name")
         pv = ev.eval(node.param, times)
         if not isinstance(pv, String):
             raise EvaluationError("count_values parameter must be a string")
@@ -199,7 +208,9 @@ def _welford(vals: F64, pres: np.ndarray, sg: np.ndarray, ngroups: int) -> F64:
     return aux / cnt
 
 
-def _topk(ev, op: str, vec: Vector, gid: np.ndarray, *, ngroups: int, param: F64) -> Vector:  # type: ignore[no-untyped-def]
+def _topk(
+    ev: Evaluator, op: str, vec: Vector, gid: np.ndarray, *, ngroups: int, param: F64
+) -> Vector:
     nsteps = vec.values.shape[1]
     if np.isnan(param).any():
         raise EvaluationError("Parameter value is NaN")
@@ -266,7 +277,9 @@ def quantile(q: float, values: list[float]) -> float:
     return vs[lower] * (1 - weight) + vs[upper] * weight
 
 
-def _quantile(ev, vec: Vector, gid: np.ndarray, glabels: list[Labels], param: F64) -> Vector:  # type: ignore[no-untyped-def]
+def _quantile(
+    ev: Evaluator, vec: Vector, gid: np.ndarray, glabels: list[Labels], param: F64
+) -> Vector:
     nsteps = vec.values.shape[1]
     if ((param < 0) | (param > 1) | np.isnan(param)).any():
         bad = param[(param < 0) | (param > 1) | np.isnan(param)][0]

@@ -6,6 +6,7 @@ its errors for ambiguous matches, evaluated for all steps at once.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 import promql_parser as pp
@@ -17,6 +18,9 @@ from .values import F64, Bool, Scalar, Vector, drop_name
 ARITHMETIC = {"+", "-", "*", "/", "%", "^", "atan2"}
 COMPARISON = {"==", "!=", ">", "<", ">=", "<="}
 SET_OPS = {"and", "or", "unless"}
+
+if TYPE_CHECKING:
+    from .engine import Evaluator
 
 
 def _arith(op: str, a: F64, b: F64) -> F64:
@@ -145,7 +149,7 @@ def _group_any(sigs: list[Labels], present: Bool) -> tuple[dict[Labels, int], Bo
     return index, out
 
 
-def binary(ev, node: pp.BinaryExpr, times: np.ndarray):  # type: ignore[no-untyped-def]
+def binary(ev: Evaluator, node: pp.BinaryExpr, times: np.ndarray) -> Vector | Scalar:
     op = str(node.op)
     mod = node.modifier
     return_bool = bool(mod.return_bool) if mod is not None else False
@@ -170,7 +174,9 @@ def binary(ev, node: pp.BinaryExpr, times: np.ndarray):  # type: ignore[no-untyp
     return _vector_vector(ev, op=op, lhs=lhs, rhs=rhs, mod=mod, return_bool=return_bool)
 
 
-def _vector_scalar(ev, op: str, vec: Vector, s: F64, return_bool: bool, *, swap: bool) -> Vector:  # type: ignore[no-untyped-def]
+def _vector_scalar(
+    ev: Evaluator, op: str, vec: Vector, s: F64, return_bool: bool, *, swap: bool
+) -> Vector:
     sv = s[None, :]
     if op in COMPARISON:
         a, b = (sv, vec.values) if swap else (vec.values, sv)
@@ -190,7 +196,9 @@ def _vector_scalar(ev, op: str, vec: Vector, s: F64, return_bool: bool, *, swap:
     )
 
 
-def _set_op(ev, op: str, lhs: Vector, rhs: Vector, mod: pp.BinModifier | None) -> Vector:  # type: ignore[no-untyped-def]
+def _set_op(
+    ev: Evaluator, op: str, lhs: Vector, rhs: Vector, mod: pp.BinModifier | None
+) -> Vector:
     sig, _, _ = _signature_fn(mod)
     lsig = [sig(lb) for lb in lhs.labels]
     rsig = [sig(lb) for lb in rhs.labels]
@@ -223,8 +231,14 @@ def _fmt_labels(lb: Labels) -> str:
     return "{" + ", ".join(f'{n}="{v}"' for n, v in lb) + "}"
 
 
-def _vector_vector(  # type: ignore[no-untyped-def]
-    ev, *, op: str, lhs: Vector, rhs: Vector, mod: pp.BinModifier | None, return_bool: bool
+def _vector_vector(
+    ev: Evaluator,
+    *,
+    op: str,
+    lhs: Vector,
+    rhs: Vector,
+    mod: pp.BinModifier | None,
+    return_bool: bool,
 ) -> Vector:
     card = str(mod.card).rsplit(".", 1)[-1] if mod is not None else "OneToOne"
     sig, on, match_names = _signature_fn(mod)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import cast
@@ -473,7 +474,7 @@ class Engine:
         return QueryResult("matrix", series, ev.warnings, ev.infos)
 
 
-def _guard(fn):  # type: ignore[no-untyped-def]
+def _guard(fn: Callable[[], Value]) -> Value:
     """Run an evaluation, turning unexpected exceptions into ``internal`` PromQL errors."""
     try:
         # IEEE results (NaN, +-Inf) are PromQL's semantics, not warnings worth logging.

@@ -10,23 +10,30 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import promql_parser as pp
 
-from ..labels import METRIC_NAME, Labels, MatchType
+from ..labels import METRIC_NAME, Labels
 from . import regex as re2
 from .aggregations import format_float, kahan_sum, quantile
 from .binops import merge_rows
 from .errors import EvaluationError
 from .selection import window_reduce
-from .values import F64, I64, Matrix, Scalar, String, Vector, drop_name
+from .values import F64, I64, Matrix, Scalar, String, Value, Vector, drop_name
+
+if TYPE_CHECKING:
+    from .engine import Evaluator
+
+Args = list[Any]
+FuncImpl = Callable[["Evaluator", Args, I64], Value]
 
 _COUNTER_SUFFIXES = ("_total", "_sum", "_count", "_bucket")
 _LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 
 
-def call(ev, node: pp.Call, times: I64):  # type: ignore[no-untyped-def]
+def call(ev: Evaluator, node: pp.Call, times: I64) -> Value:
     name = node.func.name
     args = list(node.args)
     fn = _FUNCS.get(name)
@@ -38,35 +45,37 @@ def call(ev, node: pp.Call, times: I64):  # type: ignore[no-untyped-def]
 # --- helpers -----------------------------------------------------------------------------------
 
 
-def _vec(ev, node, times) -> Vector:  # type: ignore[no-untyped-def]
+def _vec(ev: Evaluator, node: pp.Expr, times: I64) -> Vector:
     v = ev.eval(node, times)
     if not isinstance(v, Vector):
         raise EvaluationError("expected instant vector argument")
     return v
 
 
-def _scalar(ev, node, times) -> F64:  # type: ignore[no-untyped-def]
+def _scalar(ev: Evaluator, node: pp.Expr, times: I64) -> F64:
     v = ev.eval(node, times)
     if not isinstance(v, Scalar):
         raise EvaluationError("expected scalar argument")
     return v.values
 
 
-def _str(ev, node, times) -> str:  # type: ignore[no-untyped-def]
+def _str(ev: Evaluator, node: pp.Expr, times: I64) -> str:
     v = ev.eval(node, times)
     if not isinstance(v, String):
         raise EvaluationError("expected string argument")
     return v.value
 
 
-def _mat(ev, node, times) -> Matrix:  # type: ignore[no-untyped-def]
+def _mat(ev: Evaluator, node: pp.Expr, times: I64) -> Matrix:
     v = ev.eval(node, times)
     if not isinstance(v, Matrix):
         raise EvaluationError("expected range vector argument")
     return v
 
 
-def _result(ev, m: Matrix, vals: F64, present: np.ndarray, *, keep_name: bool = False) -> Vector:  # type: ignore[no-untyped-def]
+def _result(
+    ev: Evaluator, m: Matrix, vals: F64, present: np.ndarray, *, keep_name: bool = False
+) -> Vector:
     keep = present.any(axis=1)
     if keep.all():
         labels = m.labels if keep_name else [drop_name(lb) for lb in m.labels]
@@ -112,7 +121,7 @@ def _q(s: str) -> str:
 # --- counters and gauges over windows -----------------------------------------------------------
 
 
-def _extrapolated(ev, args, times, *, counter: bool, rate: bool) -> Vector:  # type: ignore[no-untyped-def]
+def _extrapolated(ev: Evaluator, args: Args, times: I64, *, counter: bool, rate: bool) -> Vector:
     m = _mat(ev, args[0], times)
     lo, hi = m.lo, m.hi
     cnt = hi - lo
@@ -175,19 +184,19 @@ def _reset_corrections(m: Matrix, lo: I64, hi: I64) -> F64:
     return out
 
 
-def f_rate(ev, args, times):  # type: ignore[no-untyped-def]
+def f_rate(ev: Evaluator, args: Args, times: I64) -> Value:
     return _extrapolated(ev, args, times, counter=True, rate=True)
 
 
-def f_increase(ev, args, times):  # type: ignore[no-untyped-def]
+def f_increase(ev: Evaluator, args: Args, times: I64) -> Value:
     return _extrapolated(ev, args, times, counter=True, rate=False)
 
 
-def f_delta(ev, args, times):  # type: ignore[no-untyped-def]
+def f_delta(ev: Evaluator, args: Args, times: I64) -> Value:
     return _extrapolated(ev, args, times, counter=False, rate=False)
 
 
-def _instant_delta(ev, args, times, *, rate: bool) -> Vector:  # type: ignore[no-untyped-def]
+def _instant_delta(ev: Evaluator, args: Args, times: I64, *, rate: bool) -> Vector:
     m = _mat(ev, args[0], times)
     ok = (m.hi - m.lo) >= 2
     if not ok.any():
@@ -205,15 +214,15 @@ def _instant_delta(ev, args, times, *, rate: bool) -> Vector:  # type: ignore[no
     return _result(ev, m, res, ok)
 
 
-def f_irate(ev, args, times):  # type: ignore[no-untyped-def]
+def f_irate(ev: Evaluator, args: Args, times: I64) -> Value:
     return _instant_delta(ev, args, times, rate=True)
 
 
-def f_idelta(ev, args, times):  # type: ignore[no-untyped-def]
+def f_idelta(ev: Evaluator, args: Args, times: I64) -> Value:
     return _instant_delta(ev, args, times, rate=False)
 
 
-def _transitions(ev, args, times, kind: str) -> Vector:  # type: ignore[no-untyped-def]
+def _transitions(ev: Evaluator, args: Args, times: I64, kind: str) -> Vector:
     m = _mat(ev, args[0], times)
     cnt = m.hi - m.lo
     ok = cnt >= 1
@@ -230,19 +239,19 @@ def _transitions(ev, args, times, kind: str) -> Vector:  # type: ignore[no-untyp
     return _result(ev, m, res, ok)
 
 
-def f_changes(ev, args, times):  # type: ignore[no-untyped-def]
+def f_changes(ev: Evaluator, args: Args, times: I64) -> Value:
     return _transitions(ev, args, times, "changes")
 
 
-def f_resets(ev, args, times):  # type: ignore[no-untyped-def]
+def f_resets(ev: Evaluator, args: Args, times: I64) -> Value:
     return _transitions(ev, args, times, "resets")
 
 
 # --- *_over_time ---------------------------------------------------------------------------------
 
 
-def _over_time(kind: str):  # type: ignore[no-untyped-def]
-    def fn(ev, args, times):  # type: ignore[no-untyped-def]
+def _over_time(kind: str) -> FuncImpl:
+    def fn(ev: Evaluator, args: Args, times: I64) -> Value:
         m = _mat(ev, args[0], times)
         cnt = m.hi - m.lo
         ok = cnt > 0
@@ -351,7 +360,7 @@ _WINDOW_FNS: dict[str, Callable[[I64, F64, int], float | None]] = {
 }
 
 
-def f_quantile_over_time(ev, args, times):  # type: ignore[no-untyped-def]
+def f_quantile_over_time(ev: Evaluator, args: Args, times: I64) -> Value:
     q = _scalar(ev, args[0], times)
     m = _mat(ev, args[1], times)
     bad = (q < 0) | (q > 1) | np.isnan(q)
@@ -364,7 +373,7 @@ def f_quantile_over_time(ev, args, times):  # type: ignore[no-untyped-def]
     return _result(ev, m, res, ok)
 
 
-def f_absent_over_time(ev, args, times):  # type: ignore[no-untyped-def]
+def f_absent_over_time(ev: Evaluator, args: Args, times: I64) -> Value:
     m = _mat(ev, args[0], times)
     any_p = np.zeros(len(times), dtype=bool)
     if m.labels:
@@ -393,7 +402,7 @@ def _linreg(ts: I64, v: F64, intercept_t: int) -> tuple[float, float]:
     return slope, sy / n - slope * sx / n
 
 
-def f_deriv(ev, args, times):  # type: ignore[no-untyped-def]
+def f_deriv(ev: Evaluator, args: Args, times: I64) -> Value:
     m = _mat(ev, args[0], times)
 
     def fn(ts: I64, v: F64, j: int) -> float | None:
@@ -405,7 +414,7 @@ def f_deriv(ev, args, times):  # type: ignore[no-untyped-def]
     return _result(ev, m, res, ok)
 
 
-def f_predict_linear(ev, args, times):  # type: ignore[no-untyped-def]
+def f_predict_linear(ev: Evaluator, args: Args, times: I64) -> Value:
     m = _mat(ev, args[0], times)
     dur = _scalar(ev, args[1], times)
 
@@ -419,7 +428,7 @@ def f_predict_linear(ev, args, times):  # type: ignore[no-untyped-def]
     return _result(ev, m, res, ok)
 
 
-def f_double_exponential_smoothing(ev, args, times):  # type: ignore[no-untyped-def]
+def f_double_exponential_smoothing(ev: Evaluator, args: Args, times: I64) -> Value:
     m = _mat(ev, args[0], times)
     sf = _scalar(ev, args[1], times)
     tf = _scalar(ev, args[2], times)
@@ -450,8 +459,8 @@ def f_double_exponential_smoothing(ev, args, times):  # type: ignore[no-untyped-
 # --- instant-vector math ---------------------------------------------------------------------
 
 
-def _elementwise(f: Callable[[F64], F64]):  # type: ignore[no-untyped-def]
-    def fn(ev, args, times):  # type: ignore[no-untyped-def]
+def _elementwise(f: Callable[[F64], F64]) -> FuncImpl:
+    def fn(ev: Evaluator, args: Args, times: I64) -> Value:
         v = _vec(ev, args[0], times)
         with np.errstate(all="ignore"):
             vals = f(v.values)
@@ -464,7 +473,7 @@ def _sgn(x: F64) -> F64:
     return np.where(np.isnan(x), x, np.sign(x))
 
 
-def f_round(ev, args, times):  # type: ignore[no-untyped-def]
+def f_round(ev: Evaluator, args: Args, times: I64) -> Value:
     v = _vec(ev, args[0], times)
     to = _scalar(ev, args[1], times) if len(args) > 1 else np.ones(len(times))
     with np.errstate(all="ignore"):
@@ -473,7 +482,7 @@ def f_round(ev, args, times):  # type: ignore[no-untyped-def]
     return merge_rows(ev, [drop_name(lb) for lb in v.labels], vals, v.present.copy())
 
 
-def f_clamp(ev, args, times):  # type: ignore[no-untyped-def]
+def f_clamp(ev: Evaluator, args: Args, times: I64) -> Value:
     v = _vec(ev, args[0], times)
     lo = _scalar(ev, args[1], times)
     hi = _scalar(ev, args[2], times)
@@ -482,21 +491,21 @@ def f_clamp(ev, args, times):  # type: ignore[no-untyped-def]
     return merge_rows(ev, [drop_name(lb) for lb in v.labels], vals, present)
 
 
-def f_clamp_min(ev, args, times):  # type: ignore[no-untyped-def]
+def f_clamp_min(ev: Evaluator, args: Args, times: I64) -> Value:
     v = _vec(ev, args[0], times)
     lo = _scalar(ev, args[1], times)
     vals = np.maximum(v.values, lo[None, :])
     return merge_rows(ev, [drop_name(lb) for lb in v.labels], vals, v.present.copy())
 
 
-def f_clamp_max(ev, args, times):  # type: ignore[no-untyped-def]
+def f_clamp_max(ev: Evaluator, args: Args, times: I64) -> Value:
     v = _vec(ev, args[0], times)
     hi = _scalar(ev, args[1], times)
     vals = np.minimum(v.values, hi[None, :])
     return merge_rows(ev, [drop_name(lb) for lb in v.labels], vals, v.present.copy())
 
 
-def f_timestamp(ev, args, times):  # type: ignore[no-untyped-def]
+def f_timestamp(ev: Evaluator, args: Args, times: I64) -> Value:
     v = _vec(ev, args[0], times)
     if v.sample_ts is not None:
         vals = v.sample_ts / 1000.0
@@ -505,20 +514,20 @@ def f_timestamp(ev, args, times):  # type: ignore[no-untyped-def]
     return merge_rows(ev, [drop_name(lb) for lb in v.labels], vals, v.present.copy())
 
 
-def f_time(ev, args, times):  # type: ignore[no-untyped-def]
+def f_time(ev: Evaluator, args: Args, times: I64) -> Value:
     return Scalar(times / 1000.0)
 
 
-def f_pi(ev, args, times):  # type: ignore[no-untyped-def]
+def f_pi(ev: Evaluator, args: Args, times: I64) -> Value:
     return Scalar(np.full(len(times), math.pi))
 
 
-def f_vector(ev, args, times):  # type: ignore[no-untyped-def]
+def f_vector(ev: Evaluator, args: Args, times: I64) -> Value:
     s = _scalar(ev, args[0], times)
     return Vector([()], s[None, :].copy(), np.ones((1, len(times)), dtype=bool))
 
 
-def f_scalar(ev, args, times):  # type: ignore[no-untyped-def]
+def f_scalar(ev: Evaluator, args: Args, times: I64) -> Value:
     v = _vec(ev, args[0], times)
     out = np.full(len(times), np.nan)
     if v.labels:
@@ -530,8 +539,8 @@ def f_scalar(ev, args, times):  # type: ignore[no-untyped-def]
     return Scalar(out)
 
 
-def _date_fn(kind: str):  # type: ignore[no-untyped-def]
-    def fn(ev, args, times):  # type: ignore[no-untyped-def]
+def _date_fn(kind: str) -> FuncImpl:
+    def fn(ev: Evaluator, args: Args, times: I64) -> Value:
         if args:
             v = _vec(ev, args[0], times)
         else:
@@ -617,7 +626,7 @@ def _set_label(lb: Labels, name: str, value: str) -> Labels:
     return tuple(sorted(d.items()))
 
 
-def f_label_replace(ev, args, times):  # type: ignore[no-untyped-def]
+def f_label_replace(ev: Evaluator, args: Args, times: I64) -> Value:
     v = _vec(ev, args[0], times)
     dst = _str(ev, args[1], times)
     repl = _str(ev, args[2], times)
@@ -651,7 +660,7 @@ def _utf8_ok(name: str) -> bool:
     return True
 
 
-def f_label_join(ev, args, times):  # type: ignore[no-untyped-def]
+def f_label_join(ev: Evaluator, args: Args, times: I64) -> Value:
     v = _vec(ev, args[0], times)
     dst = _str(ev, args[1], times)
     sep = _str(ev, args[2], times)
@@ -668,8 +677,8 @@ def f_label_join(ev, args, times):  # type: ignore[no-untyped-def]
 # --- ordering ------------------------------------------------------------------------------------
 
 
-def _sorter(desc: bool):  # type: ignore[no-untyped-def]
-    def fn(ev, args, times):  # type: ignore[no-untyped-def]
+def _sorter(desc: bool) -> FuncImpl:
+    def fn(ev: Evaluator, args: Args, times: I64) -> Value:
         v = _vec(ev, args[0], times)
         if len(times) != 1 or not v.labels:
             return Vector(v.labels, v.values, v.present)  # order only matters for instant
@@ -686,8 +695,8 @@ def _natural_key(s: str) -> list[object]:
     return [(0, int(p), p) if p.isdigit() else (1, 0, p) for p in re.split(r"(\d+)", s) if p]
 
 
-def _sort_by_label(desc: bool):  # type: ignore[no-untyped-def]
-    def fn(ev, args, times):  # type: ignore[no-untyped-def]
+def _sort_by_label(desc: bool) -> FuncImpl:
+    def fn(ev: Evaluator, args: Args, times: I64) -> Value:
         v = _vec(ev, args[0], times)
         names = [_str(ev, a, times) for a in args[1:]]
         if len(times) != 1 or not v.labels:
@@ -737,7 +746,7 @@ def _absent_result(node: pp.Expr, missing: np.ndarray) -> Vector:
     return Vector([_absent_labels(node)], np.ones((1, len(missing))), missing[None, :].copy())
 
 
-def f_absent(ev, args, times):  # type: ignore[no-untyped-def]
+def f_absent(ev: Evaluator, args: Args, times: I64) -> Value:
     v = _vec(ev, args[0], times)
     any_p = np.zeros(len(times), dtype=bool)
     if v.labels:
@@ -814,7 +823,7 @@ def bucket_quantile(q: float, buckets: list[tuple[float, float]]) -> tuple[float
     return start + (end - start) * (rank / count), forced
 
 
-def _bucket_groups(ev, v: Vector) -> dict[Labels, list[tuple[int, float]]]:  # type: ignore[no-untyped-def]
+def _bucket_groups(ev: Evaluator, v: Vector) -> dict[Labels, list[tuple[int, float]]]:
     """Classic histogram series grouped by their labels without ``le``: (row, upper bound)."""
     groups: dict[Labels, list[tuple[int, float]]] = {}
     for i, lb in enumerate(v.labels):
@@ -835,7 +844,7 @@ def _bucket_groups(ev, v: Vector) -> dict[Labels, list[tuple[int, float]]]:  # t
     return groups
 
 
-def f_histogram_quantile(ev, args, times):  # type: ignore[no-untyped-def]
+def f_histogram_quantile(ev: Evaluator, args: Args, times: I64) -> Value:
     q = _scalar(ev, args[0], times)
     v = _vec(ev, args[1], times)
     nsteps = len(times)
@@ -935,7 +944,7 @@ def _position(rank: float, count: float, lo_b: float, ub: float, x: float) -> fl
     return rank + count * (x - lo_b) / (ub - lo_b)
 
 
-def f_histogram_fraction(ev, args, times):  # type: ignore[no-untyped-def]
+def f_histogram_fraction(ev: Evaluator, args: Args, times: I64) -> Value:
     lower = _scalar(ev, args[0], times)
     upper = _scalar(ev, args[1], times)
     v = _vec(ev, args[2], times)
@@ -953,15 +962,15 @@ def f_histogram_fraction(ev, args, times):  # type: ignore[no-untyped-def]
     return merge_rows(ev, [drop_name(lb) for lb in labels], out, pres)
 
 
-def _unsupported(name: str):  # type: ignore[no-untyped-def]
-    def fn(ev, args, times):  # type: ignore[no-untyped-def]
+def _unsupported(name: str) -> FuncImpl:
+    def fn(ev: Evaluator, args: Args, times: I64) -> Value:
         raise EvaluationError(f"function {name}() is not supported (native histograms)")
 
     return fn
 
 
-def _scalar_fn(kind: str):  # type: ignore[no-untyped-def]
-    def fn(ev, args, times):  # type: ignore[no-untyped-def]
+def _scalar_fn(kind: str) -> FuncImpl:
+    def fn(ev: Evaluator, args: Args, times: I64) -> Value:
         if kind == "start":
             return Scalar(np.full(len(times), ev.start_ms / 1000.0))
         if kind == "end":
@@ -999,7 +1008,7 @@ _MATH: dict[str, Callable[[F64], F64]] = {
     "rad": np.radians,
 }
 
-_FUNCS: dict[str, Callable[..., object]] = {
+_FUNCS: dict[str, FuncImpl] = {
     "rate": f_rate,
     "increase": f_increase,
     "delta": f_delta,
@@ -1077,5 +1086,3 @@ for _k in (
     "info",
 ):
     _FUNCS[_k] = _unsupported(_k)
-
-del MatchType

@@ -26,7 +26,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TextIO, cast
+from typing import Any, TextIO, cast
 
 import numpy as np
 import promql_parser as pp
@@ -344,7 +344,7 @@ class Runner:
 _RANGE_UNSAFE = re.compile(r"\b(start|end|range|step)\s*\(")
 
 
-def _range_rerun(engine: Engine, cmd: EvalCmd, res) -> str | None:  # type: ignore[no-untyped-def]
+def _range_rerun(engine: Engine, cmd: EvalCmd, res: QueryResult) -> str | None:
     """Upstream's hidden check: an instant query re-run as a range query from t-1m to t+1m
     must give the same result at the middle step."""
     if (
@@ -442,7 +442,8 @@ def _fmt(lb: Labels) -> str:
     return "{" + ", ".join(f'{n}="{v}"' for n, v in lb) + "}"
 
 
-def _compare(cmd: EvalCmd, res) -> str | None:  # type: ignore[no-untyped-def]
+def _compare(cmd: EvalCmd, result: QueryResult) -> str | None:
+    res: Any = result  # value's shape depends on result_type
     if cmd.expected_string is not None:
         if res.result_type != "string":
             return f"expected string, got {res.result_type}"
