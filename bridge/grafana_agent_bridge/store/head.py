@@ -15,6 +15,7 @@ import numpy.typing as npt
 from ..labels import Labels
 
 _MIN_CAPACITY = 8
+_STEP = 128
 TAIL = 16
 NO_TIMESTAMP = int(np.iinfo(np.int64).min)
 
@@ -54,9 +55,14 @@ class HeadSeries:
     def _reserve(self, need: int) -> None:
         if need <= len(self.ts):
             return
+        # Double while small, then grow in steps of _STEP samples: a head series holds up to
+        # 1.5 block durations (720 samples at 15 s), and doubling would leave up to half of
+        # that capacity unused; the extra copies are a few per series per block.
         cap = max(_MIN_CAPACITY, len(self.ts))
-        while cap < need:
+        while cap < need and cap < _STEP:
             cap *= 2
+        if cap < need:
+            cap = -(-need // _STEP) * _STEP
         ts = np.empty(cap, dtype=np.int64)
         values = np.empty(cap, dtype=np.float64)
         ts[: self.n] = self.ts[: self.n]
