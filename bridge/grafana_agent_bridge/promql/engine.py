@@ -228,7 +228,9 @@ class Evaluator:
         return [conv(list(vs.matchers.matchers))]
 
     def select(self, vs: pp.VectorSelector, mint: int, maxt: int) -> list[SeriesData]:
-        sets = self.matcher_sets(vs)
+        return self.select_sets(self.matcher_sets(vs), mint, maxt)
+
+    def select_sets(self, sets: list[list[Matcher]], mint: int, maxt: int) -> list[SeriesData]:
         if len(sets) == 1:
             out = list(self.querier.select(sets[0], mint, maxt))
         else:
@@ -243,10 +245,14 @@ class Evaluator:
 
     def vector_selector(self, vs: pp.VectorSelector, times: I64) -> Vector:
         ends = self.anchors(vs.at, vs.offset, times)
+        return self.instant_vector(self.matcher_sets(vs), ends)
+
+    def instant_vector(self, matcher_sets: list[list[Matcher]], ends: I64) -> Vector:
+        """The latest sample of every matching series in ``(end - lookback, end]``, per step."""
         if len(ends) == 0:
             return Vector.empty(0)
         mint = int(ends.min()) - self.lookback_ms + 1
-        flat = Flat(self.select(vs, mint, int(ends.max())))
+        flat = Flat(self.select_sets(matcher_sets, mint, int(ends.max())))
         self.count_samples(len(flat) * len(ends))  # the dense series x steps result
         lo, hi = flat.windows(ends, self.lookback_ms)
         has = hi > lo

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import promql_parser as pp
 
-from ..labels import METRIC_NAME, Labels
+from ..labels import METRIC_NAME, Labels, Matcher, MatchType
 from . import regex as re2
 from .aggregations import format_float, kahan_sum, quantile
 from .binops import merge_rows
@@ -962,6 +962,90 @@ def f_histogram_fraction(ev: Evaluator, args: Args, times: I64) -> Value:
     return merge_rows(ev, [drop_name(lb) for lb in labels], out, pres)
 
 
+_IDENTIFYING = ("instance", "job")
+
+
+def f_info(ev: Evaluator, args: Args, times: I64) -> Value:
+    """``info(v, {selector})`` (experimental): add the data labels of info series (default
+    ``target_info``) that share ``instance`` and ``job`` with each series of ``v``."""
+    v = _vec(ev, args[0], times)
+    sel = args[1] if len(args) > 1 else None
+    matchers: list[Matcher] = []
+    if sel is not None:
+        if not isinstance(sel, pp.VectorSelector):
+            raise EvaluationError("info() expects a label selector as its second argument")
+        matchers = ev.matcher_sets(sel)[0]
+    name_m = [m for m in matchers if m.name == METRIC_NAME]
+    data_m = [m for m in matchers if m.name != METRIC_NAME]
+    if not name_m:
+        name_m = [Matcher(METRIC_NAME, MatchType.EQUAL, "target_info")]
+    elif all(m.type in (MatchType.NOT_EQUAL, MatchType.NOT_REGEX) for m in name_m):
+        name_m = [*name_m, Matcher(METRIC_NAME, MatchType.REGEX, ".+_info")]
+    info = ev.instant_vector([name_m], times)
+    usable = [
+        i
+        for i, lb in enumerate(info.labels)
+        if all(m.matches(dict(lb).get(m.name, "")) for m in data_m)
+    ]
+    by_id: dict[tuple[str, ...], list[int]] = {}
+    for i in usable:
+        d = dict(info.labels[i])
+        by_id.setdefault(tuple(d.get(n, "") for n in _IDENTIFYING), []).append(i)
+    wanted = {m.name for m in data_m}
+    required = any(not m.matches("") for m in data_m)
+    nsteps = len(times)
+    out_labels: list[Labels] = []
+    out_vals: list[np.ndarray] = []
+    out_pres: list[np.ndarray] = []
+    for r, lb in enumerate(v.labels):
+        base = dict(lb)
+        if all(m.matches(base.get(METRIC_NAME, "")) for m in name_m):
+            out_labels.append(lb)  # info series themselves are not enriched
+            out_vals.append(v.values[r])
+            out_pres.append(v.present[r])
+            continue
+        cands = by_id.get(tuple(base.get(n, "") for n in _IDENTIFYING), [])
+        for j in np.flatnonzero(v.present[r]):
+            live = [c for c in cands if info.present[c, j]]
+            if live:
+                # Per info metric, the series with the latest sample wins; metrics combine.
+                ts = info.sample_ts
+                best: dict[str, int] = {}
+                for c in live:
+                    name = _name(info.labels[c])
+                    t = int(ts[c, j]) if ts is not None else 0
+                    if name not in best or t > int(ts[best[name], j] if ts is not None else 0):
+                        best[name] = c
+                d = dict(base)
+                for c in best.values():
+                    for n, val in info.labels[c]:
+                        if n in (METRIC_NAME, *_IDENTIFYING) or n in base:
+                            continue
+                        if wanted and n not in wanted:
+                            continue
+                        if d.get(n, val) != val:
+                            raise EvaluationError(
+                                f"info(): conflicting label {n}: {d[n]!r} and {val!r} "
+                                "from different info metrics"
+                            )
+                        d[n] = val
+                new = tuple(sorted(d.items()))
+            elif required:
+                continue
+            else:
+                new = lb
+            row = np.zeros(nsteps)
+            pres = np.zeros(nsteps, dtype=bool)
+            row[j] = v.values[r, j]
+            pres[j] = True
+            out_labels.append(new)
+            out_vals.append(row)
+            out_pres.append(pres)
+    if not out_labels:
+        return Vector.empty(nsteps)
+    return merge_rows(ev, out_labels, np.array(out_vals), np.array(out_pres))
+
+
 def _unsupported(name: str) -> FuncImpl:
     def fn(ev: Evaluator, args: Args, times: I64) -> Value:
         raise EvaluationError(f"function {name}() is not supported (native histograms)")
@@ -1040,6 +1124,7 @@ _FUNCS: dict[str, FuncImpl] = {
     "sort_by_label_desc": _sort_by_label(True),
     "histogram_quantile": f_histogram_quantile,
     "histogram_fraction": f_histogram_fraction,
+    "info": f_info,
     "start": _scalar_fn("start"),
     "end": _scalar_fn("end"),
     "range": _scalar_fn("range"),
@@ -1083,6 +1168,5 @@ for _k in (
     "histogram_stddev",
     "histogram_stdvar",
     "histogram_quantiles",
-    "info",
 ):
     _FUNCS[_k] = _unsupported(_k)

@@ -75,7 +75,6 @@ _TIER3_FUNCS = {
     "histogram_stddev",
     "histogram_stdvar",
     "histogram_quantiles",
-    "info",
     "min_of",
     "max_of",
 }
