@@ -256,9 +256,14 @@ class TargetSender:
             try:
                 if resume is not None:
                     batch = self._feed.read(position, max(1, resume.in_flight_samples))
-                    # The same records as before the stop (records never change); trailing
-                    # sample-less records may end the re-read batch a little earlier.
-                    batch.next_position = max(batch.next_position, resume.in_flight_end)
+                    if resume.in_flight_end < batch.next_position:
+                        # Not the same records (a WAL repair cut them): new data is mixed in,
+                        # so a 400 can no longer mean "already delivered".
+                        resume = None
+                    else:
+                        # The same records as before the stop; trailing sample-less records
+                        # may end the re-read batch a little earlier.
+                        batch.next_position = resume.in_flight_end
                 elif not (position < self._feed.end()):
                     self._caught_up = True
                     self._stop.wait(self._poll)
