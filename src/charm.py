@@ -69,6 +69,15 @@ class Snapshot:
     """The UID record as it should be now; None without the peer relation."""
 
 
+def _file_digest(path: Path) -> str:
+    """SHA-256 of a file, read in chunks (a snap is tens of MiB)."""
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
 class GrafanaAgentBridgeCharm(ops.CharmBase):
     _stored = ops.StoredState()
 
@@ -280,7 +289,8 @@ class GrafanaAgentBridgeCharm(ops.CharmBase):
         if not secret_id:
             return None
         try:
-            return self.model.get_secret(id=secret_id, label=QUERY_TOKEN_LABEL)
+            # By ID only: a non-leader may not relabel its application's own secret.
+            return self.model.get_secret(id=secret_id)
         except (ops.SecretNotFoundError, ops.ModelError) as e:
             logger.warning("cannot find the query token secret: %s", e)
             return None
@@ -386,8 +396,7 @@ class GrafanaAgentBridgeCharm(ops.CharmBase):
         """Install what is asked for when it is not what is installed; False on failure."""
         snap_file = self._snap_file()
         if snap_file is not None:
-            digest = hashlib.sha256(snap_file.read_bytes()).hexdigest()
-            wanted = f"resource:{digest}"
+            wanted = f"resource:{_file_digest(snap_file)}"
         else:
             wanted = f"store:{config.snap_channel}"
         try:
