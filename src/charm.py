@@ -4,6 +4,10 @@
 Every event runs one reconcile that computes the desired relation data from scratch and writes
 only what differs; the status is computed in one collect-status handler. Each concern has its
 own small ``_reconcile_*`` method, called in dependency order from :meth:`_reconcile`.
+
+The workload (the grafana-agent-bridge snap and its HTTP API) is reached only through
+:class:`workload.Workload`; the charm drives the snap with ``snap set`` keys, never its
+configuration file (docs/configuration.md, "The charm's contract").
 """
 
 from __future__ import annotations

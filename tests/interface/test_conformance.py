@@ -254,3 +254,59 @@ def test_bridge_and_consumer_talk_to_each_other():
     assert record["published"][grafana_uid] == {
         "0": f"juju_{b_out.model.name}_{b_out.model.uuid}_{APP}_0"
     }
+
+
+# -- prometheus_remote_write and tracing, both of our sides ------------------------------------
+
+
+def _remote_write_world() -> testing.State:
+    sender = testing.Relation(
+        "receive-remote-write",
+        remote_app_name="agent",
+        remote_app_data={
+            "alert_rules": json.dumps({"groups": [{"name": "g", "rules": [{"alert": "A"}]}]})
+        },
+        remote_units_data={0: {"ingress-address": "10.0.0.9"}},
+    )
+    upstream = testing.Relation(
+        "send-remote-write",
+        remote_app_name="prometheus",
+        remote_units_data={0: {"remote_write": json.dumps({"url": "http://p:9090/api/v1/write"})}},
+    )
+    tracing = testing.Relation("workload-tracing", remote_app_name="tempo")
+    return testing.State(
+        leader=True, relations={sender, upstream, tracing, testing.PeerRelation("peers")}
+    )
+
+
+@pytest.mark.parametrize("leader", [True, False])
+def test_remote_write_and_tracing_databags_follow_the_interfaces(leader: bool):
+    from charmlibs.interfaces.tracing import TracingRequirerAppData
+
+    ctx = testing.Context(GrafanaAgentBridgeCharm, app_name=APP)
+    state = dataclasses.replace(_remote_write_world(), leader=leader)
+    for event in (ctx.on.install(), ctx.on.config_changed(), ctx.on.update_status()):
+        state = ctx.run(event, state)
+    for relation in state.relations:
+        app, unit = dict(relation.local_app_data), dict(relation.local_unit_data)
+        mine = {k: v for k, v in unit.items() if k not in testing.Relation("x").local_unit_data}
+        if relation.endpoint == "receive-remote-write":
+            # provider: each unit's {"url": ...} under `remote_write`; no app data.
+            assert set(mine) == {"remote_write"}
+            url = json.loads(mine["remote_write"])["url"]
+            assert url.startswith("http://") and url.endswith(":9099/api/v1/write")
+            assert app == {}
+        elif relation.endpoint == "send-remote-write":
+            # requirer: the senders' rule groups on the leader; nothing in the unit databag.
+            assert mine == {}
+            if leader:
+                assert set(json.loads(app["alert_rules"])) == {"groups"}
+            else:
+                assert app == {}
+        elif relation.endpoint == "workload-tracing":
+            # requirer v2: the leader asks for otlp_http with an empty remote side.
+            if leader:
+                parsed = TracingRequirerAppData.load(app)
+                assert [str(p) for p in parsed.receivers] == ["otlp_http"]
+            else:
+                assert app == {}
