@@ -22,7 +22,7 @@ _COMMON: dict[str, Any] = {
 # and the one-line reproduction printed on failure are enough to replay it.
 settings.register_profile(
     "ci",
-    max_examples=6,
+    max_examples=10,
     derandomize=True,
     phases=[Phase.explicit, Phase.reuse, Phase.generate],
     **_COMMON,

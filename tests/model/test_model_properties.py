@@ -12,16 +12,25 @@ hook writes nothing. A failure prints the seed and a one-line reproduction.
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from hypothesis import given, note
 from hypothesis import strategies as st
+from hypothesis.control import currently_in_test_context
 from model_world import (
+    OUR_APP,
     QUIESCENCE,
     GrafanaSpec,
+    Invariants,
     Op,
     Outcome,
     TempoSpec,
     Topology,
+    World,
+    apply,
+    build,
+    exchange_relation_ids,
     run_scenario,
 )
 
@@ -64,7 +73,8 @@ operations = st.lists(
 
 def run(name: str, topology: Topology, ops: tuple[Op, ...], seed: int) -> Outcome:
     reproduce = f"run_scenario({topology!r}, {ops!r}, seed={seed})"
-    note(f"seed {seed}; reproduce with: {reproduce}")
+    if currently_in_test_context():
+        note(f"seed {seed}; reproduce with: {reproduce}")
     try:
         outcome = run_scenario(topology, ops, seed=seed)
     except AssertionError:
@@ -97,3 +107,64 @@ def test_acceptance_topology_three_units_two_grafanas(seed: int):
     )
     outcome = run("acceptance", topology, (Op("steps", 40), Op("grafana_leader", 0)), seed)
     assert outcome.to_quiescence.events > 0
+
+
+def per_grafana(world: World) -> dict[str, tuple[str, ...]]:
+    """Our published uids per ``grafana_uid``, as the first exchange relation holds them."""
+    rel_ids = exchange_relation_ids(world)
+    raw = world.sim.app_bag(rel_ids[0], OUR_APP).get("datasources", "[]")
+    result: dict[str, list[str]] = {}
+    for entry in json.loads(raw):
+        result.setdefault(entry["grafana_uid"], []).append(entry["uid"])
+    return {g: tuple(uids) for g, uids in result.items()}
+
+
+def settle_then(topology: Topology, seed: int, change: Op) -> dict[str, list[tuple[str, ...]]]:
+    """Settle, make one change, and record each Grafana's distinct published sets until
+    quiescence (every invariant is checked on the way)."""
+    world = build(topology, seed)
+    invariants = Invariants(world)
+    world.sim.observers.append(invariants)
+    world.sim.run()
+    history = {g: [uids] for g, uids in per_grafana(world).items()}
+
+    def record(*_: object) -> None:
+        for grafana_uid, uids in per_grafana(world).items():
+            if history[grafana_uid][-1] != uids:
+                history[grafana_uid].append(uids)
+
+    world.sim.observers.append(record)
+    apply(world, change)
+    invariants.observe()
+    world.sim.run()
+    invariants.check_quiescent()
+    invariants.check_no_flapping()
+    return history
+
+
+TWO_GRAFANAS = Topology(
+    units=3,
+    grafanas=(GrafanaSpec(), GrafanaSpec(cross_model=False)),
+    tempo=TempoSpec(registered_in=(0, 1), exchange="both"),
+)
+
+
+def unit_numbers(uids: tuple[str, ...]) -> list[int]:
+    return sorted(int(uid.rsplit("_", 1)[1]) for uid in uids)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_scale_up_replaces_each_grafanas_set_in_one_write(seed: int):
+    """The 3-unit set stays until the 4-unit set is complete, then changes once."""
+    history = settle_then(TWO_GRAFANAS, seed, Op("scale_up", 1))
+    assert len(history) == 2
+    for sets in history.values():
+        assert [unit_numbers(s) for s in sets] == [[0, 1, 2], [0, 1, 2, 3]]
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_scale_down_drops_the_departed_unit_in_one_write(seed: int):
+    history = settle_then(TWO_GRAFANAS, seed, Op("scale_down", 1))
+    assert len(history) == 2
+    for sets in history.values():
+        assert [unit_numbers(s) for s in sets] == [[0, 1, 2], [0, 2]]
