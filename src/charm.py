@@ -263,6 +263,8 @@ class GrafanaAgentBridgeCharm(ops.CharmBase):
         secret = self._query_token_secret(create=create)
         if secret is None:
             return None
+        if create and self.unit.is_leader():
+            self._apply_rotation_policy(secret, config.query_auth_rotation)
         try:
             token = secret.get_content(refresh=True).get("token", "")
         except (ops.SecretNotFoundError, ops.ModelError) as e:
@@ -298,6 +300,16 @@ class GrafanaAgentBridgeCharm(ops.CharmBase):
         except (ops.SecretNotFoundError, ops.ModelError) as e:
             logger.warning("cannot find the query token secret: %s", e)
             return None
+
+    def _apply_rotation_policy(self, secret: ops.Secret, policy: str) -> None:
+        """Juju then sends secret-rotate on schedule; :meth:`_on_secret_rotate` replaces it."""
+        try:
+            current = secret.get_info().rotation
+            wanted = ops.SecretRotate(policy)
+            if (current or ops.SecretRotate.NEVER) != wanted:
+                secret.set_info(rotate=wanted)
+        except (ops.SecretNotFoundError, ops.ModelError) as e:
+            logger.warning("cannot set the query token's rotation policy: %s", e)
 
     def _share_token_fingerprint(self, peer: ops.Relation, secret: ops.Secret) -> None:
         """Tell the peers when the token changed (leader).

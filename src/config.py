@@ -21,6 +21,10 @@ _SIZE = re.compile(r"^[0-9]+(?:\.[0-9]+)?\s*(?:[kmgt]i?b|b)?$", re.IGNORECASE)
 _CHANNEL = re.compile(r"^[a-z0-9][a-z0-9.+_-]*(?:/[a-z0-9][a-z0-9.+_-]*){0,2}$")
 
 
+# Juju's secret rotation policies (ops.SecretRotate values).
+ROTATION_POLICIES = ("never", "hourly", "daily", "weekly", "monthly", "quarterly", "yearly")
+
+
 class ConfigError(ValueError):
     """A config option has an invalid value; the message names the option."""
 
@@ -34,6 +38,7 @@ class CharmConfig:
     exemplar_trace_id_label: str
     snap_channel: str = "latest/stable"
     query_auth: bool = True
+    query_auth_rotation: str = "never"
     retention_time: str = "15d"
     retention_size: str = "0"
 
@@ -74,6 +79,12 @@ def load(raw: Mapping[str, bool | int | float | str]) -> CharmConfig:
     if not isinstance(query_auth, bool):
         raise ConfigError(f"query-auth: {query_auth!r} is not true or false")
 
+    rotation = str(raw.get("query-auth-rotation", "never")).strip()
+    if rotation not in ROTATION_POLICIES:
+        raise ConfigError(
+            f"query-auth-rotation: {rotation!r} is not one of {', '.join(ROTATION_POLICIES)}"
+        )
+
     retention_time = str(raw.get("retention-time", "15d")).strip()
     if retention_time != "0" and not _DURATION.match(retention_time):
         raise ConfigError(f"retention-time: {retention_time!r} is not a duration like 15d")
@@ -89,6 +100,7 @@ def load(raw: Mapping[str, bool | int | float | str]) -> CharmConfig:
         exemplar_trace_id_label=label,
         snap_channel=channel,
         query_auth=query_auth,
+        query_auth_rotation=rotation,
         retention_time=retention_time,
         retention_size=retention_size,
     )

@@ -10,6 +10,7 @@ import dataclasses
 import json
 from pathlib import Path
 
+import ops
 import pytest
 from charm_builders import APP, grafana, peers, replace_relation, settle, source_data
 from fake_workload import FakeWorkload
@@ -339,6 +340,25 @@ def test_leader_creates_the_token_secret_and_shares_it(ctx, machine: FakeWorkloa
     assert data["secure_extra_fields"] == {"httpHeaderValue1": f"Bearer {token}"}
     settle(ctx, out)
     assert machine.restarts == 1  # the token is created once, not per event
+
+
+def test_rotation_policy_from_config(ctx):
+    secret = token_secret("old")
+    state = testing.State(
+        leader=True,
+        relations={peer_with_secret(secret)},
+        secrets={secret},
+        config={"query-auth-rotation": "weekly"},
+    )
+    out = ctx.run(ctx.on.config_changed(), state)
+    assert out.get_secret(id=secret.id).rotate == ops.SecretRotate.WEEKLY
+    bad = dataclasses.replace(out, config={"query-auth-rotation": "fortnightly"})
+    out = ctx.run(ctx.on.config_changed(), bad)
+    assert out.get_secret(id=secret.id).rotate == ops.SecretRotate.WEEKLY  # changes nothing
+    assert out.unit_status == testing.BlockedStatus(
+        "invalid config: query-auth-rotation: 'fortnightly' is not one of never, hourly, daily,"
+        " weekly, monthly, quarterly, yearly"
+    )
 
 
 def test_non_leader_uses_the_shared_token(ctx, machine: FakeWorkload):
