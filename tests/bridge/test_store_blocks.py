@@ -172,3 +172,22 @@ def test_regex_selector_reads_only_matching_series_from_blocks(tmp_path: Path) -
     got = s.select([Matcher("i", MatchType.REGEX, "1.")], *ALL)
     assert sorted(d.labels for d in got) == sorted(lbl("load", i=str(i)) for i in range(10, 20))
     s.close()
+
+
+def test_repeated_block_reads_hit_the_bounded_group_cache(tmp_path: Path) -> None:
+    from grafana_agent_bridge.store.block import GroupCache
+
+    series = _series(30, 200)
+    path = write_block(tmp_path, series, 0, 2**62, group_samples=1000, level=1)
+    cache = GroupCache(max_bytes=3 * 1000 * 16)  # room for about three groups
+    block = Block(path, cache)
+    ids: dict = {}
+    block.bind(lambda lb: ids.setdefault(lb, len(ids) + 1))
+    first = block.read([1, 2], *ALL)
+    again = block.read([1, 2], *ALL)
+    assert cache.hits >= 1
+    for sid in (1, 2):
+        assert first[sid][0].tolist() == again[sid][0].tolist()
+        assert first[sid][1].view(np.uint64).tolist() == again[sid][1].view(np.uint64).tolist()
+    block.read(list(ids.values()), *ALL)  # touches every group: the oldest are evicted
+    assert cache._bytes <= cache.max_bytes

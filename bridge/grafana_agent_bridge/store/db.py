@@ -34,7 +34,7 @@ from ..storage import (
     StorageFullError,
 )
 from . import wal
-from .block import Block, BlockSeries, CorruptBlockError, write_block
+from .block import Block, BlockSeries, CorruptBlockError, GroupCache, write_block
 from .head import NO_TIMESTAMP, TAIL, HeadSeries
 from .index import SeriesIndex
 from .options import StoreOptions
@@ -133,6 +133,7 @@ class Store:
         self._wal_dir = path / "wal"
         self._blocks_dir = path / "blocks"
         self._blocks: list[Block] = []
+        self._group_cache = GroupCache(options.block_cache_bytes)
         self._head_max_t = NO_TIMESTAMP
         self._head_min_t = _NO_MIN
         """Oldest sample in the head (exact: lowered by appends, recomputed after a cut)."""
@@ -672,7 +673,7 @@ class Store:
             if not p.is_dir() or p.name.endswith(".corrupt"):
                 continue
             try:
-                block = Block(p)
+                block = Block(p, self._group_cache)
             except CorruptBlockError as e:
                 self.stats_.blocks_corrupt += 1
                 aside = p.with_name(p.name + ".corrupt")
@@ -758,7 +759,7 @@ class Store:
             )
         with self._lock:
             if path is not None:
-                block = Block(path)
+                block = Block(path, self._group_cache)
                 block.bind(self._index.add)
                 self._blocks.append(block)
                 self._blocks.sort(key=lambda b: (b.mint, b.maxt))
@@ -799,6 +800,7 @@ class Store:
                 for b in doomed:
                     log.info("retention: deleting block %s [%d, %d)", b.id, b.mint, b.maxt)
                     shutil.rmtree(b.path, ignore_errors=True)
+                    self._group_cache.drop_block(b.id)
                 self.stats_.retention_blocks_deleted += len(doomed)
                 self._forget_unused_series()
             self._truncate_wal(cutoff)

@@ -26,6 +26,8 @@ class StoreOptions:
     ones make a single-series read decompress less."""
     zstd_level: int = 9
     """Compression level of block groups (cut in the background of an append, rarely)."""
+    block_cache_bytes: int = 32 * 1024 * 1024
+    """Memory for recently decoded block groups (repeated dashboard queries skip decoding)."""
     max_exemplars: int = 100_000
     """Exemplars kept in memory, newest first out (Prometheus's default circular buffer size)."""
     compact_automatically: bool = True
