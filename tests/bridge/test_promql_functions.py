@@ -85,3 +85,15 @@ def test_bucket_fraction() -> None:
     neg = [(-3.0, 10.0), (-2.0, 12.0), (-1.0, 15.0), (math.inf, 100.0)]
     assert bucket_fraction(-4, -2, neg) == pytest.approx(0.02)
     assert bucket_fraction(-math.inf, -1.5, neg) == pytest.approx(0.135)
+
+
+@pytest.mark.parametrize("pattern", ["a(?=b)", "a(?!b)", "(?<=a)b", r"(a)\1", "(?P<n>a)(?P=n)"])
+def test_perl_only_syntax_is_rejected_like_re2(pattern: str) -> None:
+    with pytest.raises(re.error):
+        compile_anchored(pattern)
+
+
+def test_re2_literal_quoting() -> None:
+    rx = compile_anchored(r"\Qa.b\E.*")
+    assert rx.match("a.bc") is not None
+    assert rx.match("axbc") is None

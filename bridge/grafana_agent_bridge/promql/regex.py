@@ -90,8 +90,42 @@ def _scope_inline_flags(pattern: str) -> str:
     return "".join(out)
 
 
+_QUOTED = re.compile(r"\\Q(.*?)(?:\\E|$)", re.DOTALL)
+
+
+def _reject_perl_only(pattern: str) -> None:
+    """RE2 has no lookaround and no backreferences; Prometheus rejects such patterns, so must
+    we (Python would accept them and select different series)."""
+    i, n = 0, len(pattern)
+    in_class = False
+    while i < n:
+        c = pattern[i]
+        if c == "\\":
+            if not in_class and i + 1 < n and pattern[i + 1] in "123456789":
+                raise re.error(f"invalid escape sequence: \\{pattern[i + 1]}")
+            i += 2
+            continue
+        if in_class:
+            in_class = c != "]"
+        elif c == "[":
+            in_class = True
+            if pattern.startswith("^", i + 1):
+                i += 1
+            if pattern.startswith("]", i + 1):
+                i += 1
+        elif pattern.startswith(("(?=", "(?!", "(?<=", "(?<!", "(?P="), i):
+            raise re.error("invalid or unsupported Perl syntax")
+        i += 1
+
+
 def translate(pattern: str) -> str:
-    """Rewrite an RE2 pattern into an equivalent Python pattern (unchanged when already valid)."""
+    """Rewrite an RE2 pattern into an equivalent Python pattern (unchanged when already valid).
+
+    Raises ``re.error`` for Perl-only syntax RE2 rejects (lookaround, backreferences).
+    """
+    if "\\Q" in pattern:
+        pattern = _QUOTED.sub(lambda m: re.escape(m.group(1)), pattern)
+    _reject_perl_only(pattern)
     out = _scope_inline_flags(pattern.replace("\\z", "\\Z"))
 
     def posix(m: re.Match[str]) -> str:
