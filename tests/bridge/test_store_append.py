@@ -256,3 +256,26 @@ def test_disk_full_at_segment_rotation_recovers_without_losing_series_refs(
 
 def _enospc(fd: int, data) -> int:
     raise OSError(errno.ENOSPC, "No space left on device")
+
+
+def test_samples_too_far_in_the_future_are_rejected(tmp_path: Path) -> None:
+    import time
+
+    now = int(time.time() * 1000)
+    s = Store.open(tmp_path / "a", StoreOptions(max_future_ms=60_000))
+    res = s.append(
+        [
+            batch(lbl(i="us"), [now * 1000], [1.0]),  # microseconds by mistake
+            batch(lbl(i="ok"), [now, now + 30_000], [1.0, 2.0]),
+            batch(lbl(i="mixed"), [now, now + 3_600_000], [1.0, 2.0]),
+        ]
+    )
+    assert sorted((r.labels, r.reason) for r in res.rejections) == [
+        (lbl(i="mixed"), "too far in the future"),
+        (lbl(i="us"), "too far in the future"),
+    ]
+    assert res.accepted_samples == 3
+    s.close()
+    s = Store.open(tmp_path / "b", StoreOptions(max_future_ms=0))
+    assert not s.append([batch(lbl(), [now * 1000], [1.0])]).rejections
+    s.close()

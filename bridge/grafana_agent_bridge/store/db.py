@@ -45,6 +45,7 @@ log = logging.getLogger(__name__)
 REASON_OUT_OF_ORDER = "out of order sample"
 REASON_DUPLICATE = "duplicate sample for timestamp"
 REASON_OUT_OF_BOUNDS = "out of bounds"
+REASON_TOO_NEW = "too far in the future"
 _CONSUMER_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,200}$")
 _FEED_READ_BYTES = 4 * 1024 * 1024
 _NO_MIN = 2**63 - 1
@@ -428,6 +429,8 @@ class Store:
             index = self._index
             head = self._head
             min_valid = self._min_valid_t
+            future = self.options.max_future_ms
+            max_t = int(time.time() * 1000) + future if future > 0 else _NO_MIN
             new_series: list[tuple[int, Labels]] = []
             added_ids: list[int] = []
             # Per series touched by this write: [last_t, last_v, HeadSeries | None, sid].
@@ -455,7 +458,7 @@ class Store:
                         if hs is not None:
                             t = ts.item(0)
                             v = vals.item(0)
-                            if t > hs.last_t and t >= min_valid:
+                            if hs.last_t < t <= max_t and t >= min_valid:
                                 pending[sid] = [t, v, hs, sid]
                                 one_refs.append(sid)
                                 one_ts.append(t)
@@ -483,7 +486,7 @@ class Store:
                 if n == 1:
                     t = ts.item(0)
                     v = vals.item(0)
-                    if t > st[0] and t >= min_valid:
+                    if st[0] < t <= max_t and t >= min_valid:
                         st[0], st[1] = t, v
                         one_refs.append(sid)
                         one_ts.append(t)
@@ -491,24 +494,34 @@ class Store:
                         one_hs.append(None)
                     else:
                         duplicates += self._reject(
-                            labels, t, v, st=st, min_valid=min_valid, rejections=rejections
+                            labels, t, v, st=st, bounds=(min_valid, max_t), rejections=rejections
                         )
                 elif n:
                     t0 = ts.item(0)
-                    if t0 > st[0] and t0 >= min_valid and bool(np.all(ts[1:] > ts[:-1])):
+                    if (
+                        t0 > st[0]
+                        and t0 >= min_valid
+                        and ts.item(n - 1) <= max_t
+                        and bool(np.all(ts[1:] > ts[:-1]))
+                    ):
                         st[0], st[1] = ts.item(n - 1), vals.item(n - 1)
                         many.append((sid, ts, vals))
                     else:
                         keep_t: list[int] = []
                         keep_v: list[float] = []
                         for t, v in zip(ts.tolist(), vals.tolist()):
-                            if t > st[0] and t >= min_valid:
+                            if st[0] < t <= max_t and t >= min_valid:
                                 st[0], st[1] = t, v
                                 keep_t.append(t)
                                 keep_v.append(v)
                             else:
                                 duplicates += self._reject(
-                                    labels, t, v, st=st, min_valid=min_valid, rejections=rejections
+                                    labels,
+                                    t,
+                                    v,
+                                    st=st,
+                                    bounds=(min_valid, max_t),
+                                    rejections=rejections,
                                 )
                         if keep_t:
                             many.append(
@@ -634,10 +647,14 @@ class Store:
         v: float,
         *,
         st: list,
-        min_valid: int,
+        bounds: tuple[int, int],
         rejections: list[Rejection],
     ) -> int:
-        """Classify a sample that is not newer than its series' newest; 1 if an exact duplicate."""
+        """Classify a sample the fast path refused; 1 if it is an exact duplicate (accepted)."""
+        min_valid, max_t = bounds
+        if t > max_t:
+            rejections.append(Rejection(labels, t, REASON_TOO_NEW))
+            return 0
         if t == st[0]:
             if _same_bits(v, st[1]):
                 return 1

@@ -14,6 +14,11 @@ class StoreOptions:
     retention_size_bytes: int = 0
     """Cap on blocks + WAL bytes; 0 = unlimited. The oldest blocks go first, then old WAL
     segments even if a feed consumer still needs them (it is told via ``skipped_samples``)."""
+    max_future_ms: int = 10 * 60_000
+    """Samples stamped later than now + this are rejected ("too far in the future"; 0 = no
+    limit). One sample in milliseconds-times-1000 would otherwise stretch the head, cut
+    blocks early and turn hours of real samples into "out of bounds" (as in Mimir's
+    creation grace period)."""
     block_duration_ms: int = 2 * HOUR_MS
     """Width of the immutable blocks cut from the head (aligned to multiples of it)."""
     wal_segment_bytes: int = 128 * 1024 * 1024
