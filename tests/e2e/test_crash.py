@@ -64,6 +64,7 @@ def _assert_all_present(got: dict[str, dict[int, float]], acked: list[int]) -> N
             if series.get(k * STEP) != _value(i, k):
                 missing += 1
     assert missing == 0, f"{missing} acknowledged samples missing or wrong"
+    print(f"{len(acked) * N_SERIES} acknowledged samples, all present after the kills")
 
 
 def _start_daemon(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
