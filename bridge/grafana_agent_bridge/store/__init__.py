@@ -7,9 +7,11 @@ Write semantics (what the ingest layer reports to remote-write clients):
 - Samples of a series must arrive in ascending timestamp order. A sample older than the
   series' newest is rejected with ``"out of order sample"``; one at the same timestamp with
   different value bits with ``"duplicate sample for timestamp"``; one older than the head's
-  lower bound (data already cut into a block) with ``"out of bounds"``.
-- An exact duplicate (same timestamp, same value bits, e.g. a retried request) is accepted
-  and counted in ``accepted_samples`` but not stored twice.
+  lower bound (data already cut into a block) with ``"out of bounds"``; one stamped more than
+  ``max_future_ms`` (10 min) after the wall clock with ``"too far in the future"``.
+- An exact duplicate (same timestamp, same value bits, e.g. a retried request, also for an
+  older sample still in the head) is accepted and counted in ``accepted_samples`` but not
+  stored twice.
 - **A partly invalid write keeps its valid samples**: every sample not rejected is stored, the
   rejected ones are listed in ``AppendResult.rejections`` (the API answers 400 naming them).
   This differs from Prometheus, which rolls the whole request back; keeping the valid part
@@ -18,6 +20,12 @@ Write semantics (what the ingest layer reports to remote-write clients):
   survives ``kill -9``; fsync happens when a WAL segment is closed and on ``close()``.
 - On a write error (disk full) nothing of the write is kept and ``StorageFullError`` is
   raised; after ``close()`` appends raise ``ShuttingDownError``.
+
+Layout of the data directory: ``wal/`` (segments), ``blocks/<id>/`` (immutable blocks),
+``feed/`` (consumer positions, and what retention took from consumers), ``head.json`` (the
+head's lower bound) and ``lock`` (one process at a time: a second ``Store.open`` raises
+``StoreLockedError``). Damage found on open (torn or corrupt WAL tail, corrupt block) is
+repaired or set aside, logged and counted in ``Store.stats()``, never fatal.
 """
 
 from .db import Store, StoreLockedError, StoreStats
