@@ -97,3 +97,32 @@ def test_re2_literal_quoting() -> None:
     rx = compile_anchored(r"\Qa.b\E.*")
     assert rx.match("a.bc") is not None
     assert rx.match("axbc") is None
+
+
+def test_vectorised_histogram_quantile_matches_the_exact_path() -> None:
+    """The all-steps-at-once path must agree with bucket_quantile on every regular step."""
+    import numpy as np
+
+    from grafana_agent_bridge.labels import make_labels
+    from grafana_agent_bridge.promql.functions import _bucket_quantile_steps
+    from grafana_agent_bridge.promql.values import Vector
+
+    rng = np.random.default_rng(3)
+    bounds = [0.1, 0.5, 1.0, 5.0, math.inf]
+    nsteps = 200
+    counts = np.cumsum(rng.integers(0, 5, (len(bounds), nsteps)), axis=0).astype(float)
+    counts[2, 7] -= 3  # non-monotonic: forced fix
+    counts[:, 9] = 0  # no observations
+    present = np.ones(counts.shape, dtype=bool)
+    present[1, 11] = False  # a missing bucket: left to the exact path
+    labels = [make_labels({"le": str(b)}) for b in bounds]
+    q = rng.choice([0.0, 0.25, 0.5, 0.9, 0.99, 1.0], nsteps)
+    fast = _bucket_quantile_steps(q, Vector(labels, counts, present), list(enumerate(bounds)))
+    assert fast is not None
+    res, done, forced = fast
+    assert forced and not done[11] and done.sum() == nsteps - 1
+    for j in np.flatnonzero(done):
+        want = bucket_quantile(
+            float(q[j]), [(b, float(counts[i, j])) for i, b in enumerate(bounds)]
+        )
+        assert res[j] == pytest.approx(want[0], nan_ok=True), j

@@ -767,6 +767,13 @@ def _parse_le(s: str) -> float | None:
         return None
 
 
+def _go_div(a: float, b: float) -> float:
+    """Float division as Go does it: x/0 is +-Inf, 0/0 is NaN (Python raises)."""
+    if b == 0:
+        return math.nan if a == 0 or math.isnan(a) else math.copysign(math.inf, a)
+    return a / b
+
+
 def bucket_quantile(q: float, buckets: list[tuple[float, float]]) -> tuple[float, bool]:
     """Prometheus's ``BucketQuantile`` over (upper bound, cumulative count) pairs."""
     if math.isnan(q):
@@ -820,7 +827,7 @@ def bucket_quantile(q: float, buckets: list[tuple[float, float]]) -> tuple[float
         start = merged[b - 1][0]
         count -= merged[b - 1][1]
         rank -= merged[b - 1][1]
-    return start + (end - start) * (rank / count), forced
+    return start + (end - start) * _go_div(rank, count), forced
 
 
 def _bucket_groups(ev: Evaluator, v: Vector) -> dict[Labels, list[tuple[int, float]]]:
@@ -864,7 +871,20 @@ def f_histogram_quantile(ev: Evaluator, args: Args, times: I64) -> Value:
         for i, _ in members:
             name = dict(v.labels[i]).get(METRIC_NAME, "")
             break
-        for j in range(nsteps):
+        steps = range(nsteps)
+        fast = _bucket_quantile_steps(q, v, members)
+        if fast is not None:
+            res_fast, done, forced_any = fast
+            out[g] = res_fast
+            pres[g] = done
+            if forced_any:
+                ev.info(
+                    "PromQL info: input to histogram_quantile needed to be fixed for "
+                    "monotonicity (see https://prometheus.io/docs/prometheus/latest/querying/"
+                    f"functions/#histogram_quantile) for metric name {_q(name)}"
+                )
+            steps = [j for j in range(nsteps) if not done[j]]
+        for j in steps:
             bs = [(ub, float(v.values[i, j])) for i, ub in members if v.present[i, j]]
             if not bs:
                 continue
@@ -878,6 +898,47 @@ def f_histogram_quantile(ev: Evaluator, args: Args, times: I64) -> Value:
             out[g, j] = res
             pres[g, j] = True
     return merge_rows(ev, [drop_name(lb) for lb in labels], out, pres)
+
+
+def _bucket_quantile_steps(
+    q: F64, v: Vector, members: list[tuple[int, float]]
+) -> tuple[F64, np.ndarray, bool] | None:
+    """``bucket_quantile`` for all steps of one histogram at once, for the regular steps: all
+    buckets present, no NaN, distinct bounds ending in +Inf, 0 <= q <= 1. Returns (results,
+    which steps were done, whether monotonicity had to be forced); irregular steps are left to
+    the exact per-step path."""
+    if len(members) < 2:
+        return None
+    order = sorted(members, key=lambda m: m[1])
+    bounds = np.array([ub for _, ub in order])
+    if not (math.isinf(bounds[-1]) and bounds[-1] > 0) or (np.diff(bounds) == 0).any():
+        return None
+    rows = [i for i, _ in order]
+    counts = v.values[rows]
+    regular = v.present[rows].all(axis=0) & ~np.isnan(counts).any(axis=0)
+    regular &= (q >= 0) & (q <= 1)
+    if not regular.any():
+        return None
+    fixed = np.maximum.accumulate(np.where(np.isnan(counts), -np.inf, counts), axis=0)
+    diff = fixed - counts
+    tolerance = 1e-12 * np.abs(fixed)
+    forced = bool(((diff > tolerance) & regular[None, :]).any())
+    total = fixed[-1]
+    rank = q * total
+    below = fixed[:-1] >= rank[None, :]
+    b = np.where(below.any(axis=0), np.argmax(below, axis=0), len(bounds) - 1)
+    cols = np.arange(len(q))
+    prev_b = np.maximum(b - 1, 0)
+    start = np.where(b > 0, bounds[prev_b], 0.0)
+    end = bounds[np.minimum(b, len(bounds) - 1)]
+    count = fixed[b, cols] - np.where(b > 0, fixed[prev_b, cols], 0.0)
+    r = rank - np.where(b > 0, fixed[prev_b, cols], 0.0)
+    with np.errstate(all="ignore"):  # 0/0 is NaN, as in Go
+        res = start + (end - start) * (r / count)
+    res = np.where(b == len(bounds) - 1, bounds[-2], res)
+    res = np.where((b == 0) & (bounds[0] <= 0), bounds[0], res)
+    res = np.where(total == 0, np.nan, res)
+    return np.where(regular, res, 0.0), regular, forced
 
 
 def bucket_fraction(lower: float, upper: float, buckets: list[tuple[float, float]]) -> float:
