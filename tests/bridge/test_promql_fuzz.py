@@ -155,6 +155,9 @@ def vec(d: int = 0) -> str:
     return rng.choice(
         [
             "histogram_quantile(0.9, rate(c_bucket[2m]))",
+            "histogram_quantile(0, rate(c_bucket[2m]))",
+            "histogram_quantile(1, c_bucket)",
+            "histogram_fraction(-Inf, 0, rate(c_bucket[1m]))",
             "histogram_fraction(0, 0.5, c_bucket)",
             'label_replace(a, "x", "$1", "i", "(.*)")',
             'label_join(a, "x", "-", "i", "j")',

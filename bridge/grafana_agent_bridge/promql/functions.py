@@ -353,7 +353,7 @@ def _mad(ts: I64, v: F64, j: int) -> float | None:
 
 _WINDOW_FNS: dict[str, Callable[[I64, F64, int], float | None]] = {
     "stdvar": lambda ts, v, j: _stdvar(v),
-    "stddev": lambda ts, v, j: math.sqrt(_stdvar(v)) if not math.isnan(_stdvar(v)) else math.nan,
+    "stddev": lambda ts, v, j: float(np.sqrt(_stdvar(v))),
     "mad": _mad,
     "ts_of_max": _ts_of("max"),
     "ts_of_min": _ts_of("min"),
