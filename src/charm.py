@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import ops
-from charmlibs.interfaces.tracing import TracingEndpointRequirer
+from charmlibs.interfaces.tracing import ProtocolNotRequestedError, TracingEndpointRequirer
 from cosl.reconciler import all_events, observe_events
 
 import exchange
@@ -378,9 +378,7 @@ class GrafanaAgentBridgeCharm(ops.CharmBase):
 
     def _snap_settings(self, config: CharmConfig, token: str | None) -> dict[str, str | None]:
         """The snap keys the charm manages (docs/configuration.md, "The charm's contract")."""
-        tracing = ""
-        if self.workload_tracing.is_ready():  # non-leaders must not fall back to app data
-            tracing = self.workload_tracing.get_endpoint("otlp_http") or ""
+        tracing = self._workload_tracing_endpoint()
         settings: dict[str, str | None] = {
             "listen-address": f"0.0.0.0:{config.port}",
             "allowed-clients": ",".join(
@@ -398,6 +396,21 @@ class GrafanaAgentBridgeCharm(ops.CharmBase):
         if token is not None:  # unknown yet: keep what the bridge has until the leader shares it
             settings["query-auth-token"] = token
         return settings
+
+    def _workload_tracing_endpoint(self) -> str:
+        """Tempo's OTLP HTTP receiver for the bridge, or "" (no tracing).
+
+        ``get_endpoint`` falls back to reading our own application databag when the provider
+        offers no such receiver, which a non-leader may not do: so it is guarded by
+        ``is_ready()`` and the fallback's refusal means "no endpoint" too.
+        """
+        if not self.workload_tracing.is_ready():
+            return ""
+        try:
+            return self.workload_tracing.get_endpoint("otlp_http") or ""
+        except (ops.RelationDataAccessError, ProtocolNotRequestedError) as e:
+            logger.info("no otlp_http receiver for the bridge's traces: %s", e)
+            return ""
 
     def _snap_file(self) -> Path | None:
         """The attached ``bridge-snap`` resource, when there is a non-empty one."""

@@ -306,6 +306,27 @@ def test_non_leader_waits_for_the_tracing_provider_without_error(ctx, machine: F
     assert machine.settings["tracing-endpoint"] == "http://tempo:4318"
 
 
+@pytest.mark.parametrize("leader", [True, False])
+def test_a_tracing_provider_without_otlp_http_means_no_tracing(ctx, machine, leader):
+    zipkin_only = {
+        "receivers": json.dumps(
+            [{"protocol": {"name": "zipkin", "type": "http"}, "url": "http://tempo:9411"}]
+        )
+    }
+    tracing = testing.Relation("workload-tracing", remote_app_data=zipkin_only)
+    state = testing.State(leader=leader, relations={tracing, peers()})
+    ctx.run(ctx.on.relation_changed(tracing), state)
+    assert machine.settings["tracing-endpoint"] == ""
+
+
+def test_changes_arriving_together_restart_the_bridge_once(ctx, machine: FakeWorkload):
+    out = settle(ctx, testing.State(leader=True, relations={peers()}))
+    assert machine.restarts == 1
+    config = {"port": 9200, "retention-time": "30d", "query-auth": False}
+    ctx.run(ctx.on.config_changed(), dataclasses.replace(out, config=config))
+    assert machine.restarts == 2
+
+
 def test_both_tracing_endpoints_at_once(ctx, machine: FakeWorkload):
     charm_tracing = testing.Relation("charm-tracing", remote_app_data=RECEIVERS)
     workload = testing.Relation(
