@@ -308,6 +308,8 @@ class Simulation:
         self.next_relation_id = 1
         self.observers: list[Callable[[Simulation, Event, list[Write]], None]] = []
         """Called after every hook with the writes it made (invariants hook in here)."""
+        self.held: list[Callable[[Event], bool]] = []
+        """Hooks matching any of these wait (a busy or slow unit agent) until released."""
 
     # -- building the model ----------------------------------------------------------------
 
@@ -522,6 +524,8 @@ class Simulation:
     def _eligible(self, index: int) -> bool:
         """Whether Juju could run this hook now, given the hooks queued before it."""
         event = self.queue[index]
+        if any(hold(event) for hold in self.held):
+            return False
         earlier = [e for e in self.queue[:index] if e.unit == event.unit]
         unit = self._unit(event.unit)
         if unit is None:
@@ -555,7 +559,7 @@ class Simulation:
         """Run one eligible hook chosen by the seeded generator; None when nothing can run."""
         eligible = [i for i in range(len(self.queue)) if self._eligible(i)]
         if not eligible:
-            if self.queue:
+            if self.queue and not self.held:
                 raise SimulationError(
                     f"seed {self.seed}: hooks stuck: {[str(e) for e in self.queue]}"
                 )
@@ -590,9 +594,17 @@ class Simulation:
                     f"seed {self.seed}: no quiescence after {self.stats.events} hooks "
                     f"(pending: {[str(e) for e in self.queue[:10]]})"
                 )
-            self.step()
+            if self.step() is None:
+                break  # only held hooks are left
             ran += 1
         return ran
+
+    def hold(self, predicate: Callable[[Event], bool]) -> None:
+        """Delay matching hooks (as a slow unit agent would) until :meth:`release`."""
+        self.held.append(predicate)
+
+    def release(self) -> None:
+        self.held.clear()
 
     # -- running one hook ------------------------------------------------------------------
 
