@@ -486,3 +486,22 @@ def test_grafana_rejoining_keeps_the_registration_consistent(ctx):
     again = replace_relation(out, source, dataclasses.replace(out.get_relation(source.id)))
     assert source_data(settle(ctx, again), source)["secure_extra_fields"] == first
     assert APP in source_data(out, source)["application"]
+
+
+GARBAGE = ["", "null", "[]", '"text"', "{", '{"url": 5}', '{"groups": "x"}', '{"groups": [1]}']
+
+
+@pytest.mark.parametrize("junk", GARBAGE)
+@pytest.mark.parametrize("leader", [True, False])
+def test_garbage_in_remote_write_and_tracing_databags_never_raises(ctx, machine, junk, leader):
+    good = json.dumps({"url": "http://10.9.0.1:9090/api/v1/write"})
+    up = upstream({0: {"remote_write": junk}, 1: {"remote_write": good}})
+    senders = sender("agent", {0: {"egress-subnets": junk, "ingress-address": junk}}, rules=None)
+    senders = dataclasses.replace(senders, remote_app_data={"alert_rules": junk})
+    tracing = testing.Relation("workload-tracing", remote_app_data={"receivers": junk})
+    state = testing.State(leader=leader, relations={up, senders, tracing, peers()})
+    out = ctx.run(ctx.on.relation_changed(up, remote_unit=0), state)
+    assert machine.settings["forward-urls"] == "http://10.9.0.1:9090/api/v1/write"
+    assert machine.settings["allowed-clients"] == "127.0.0.1,::1"
+    assert machine.settings["tracing-endpoint"] == ""
+    assert "alert_rules" not in out.get_relation(up.id).local_app_data
