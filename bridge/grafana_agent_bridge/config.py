@@ -460,6 +460,12 @@ class CollectConfig(_Section):
         default=True,
         description='Store the bridge\'s own `/metrics` (`job="grafana-agent-bridge"`).',
     )
+    rootfs: str = Field(
+        default="/",
+        description="Where the host's root filesystem is visible, for filesystem metrics. "
+        "`/` normally; inside a strict snap the host's is at `/var/lib/snapd/hostfs` (the snap "
+        "sets this itself), and then mounts are read from PID 1's mount table.",
+    )
     scrape: list[ScrapeTarget] = Field(
         default_factory=list,
         description="Extra Prometheus exposition endpoints to scrape, each a mapping with "
@@ -470,6 +476,8 @@ class CollectConfig(_Section):
     def _check(self) -> CollectConfig:
         if self.interval <= timedelta(0):
             raise ValueError("interval: must be greater than 0")
+        if not self.rootfs.startswith("/"):
+            raise ValueError(f"rootfs: must be an absolute path, not {_quote(self.rootfs)}")
         seen: set[str] = set()
         for i, target in enumerate(self.scrape):
             if target.job_name in seen:

@@ -154,13 +154,17 @@ def _snap_key_for(path: str) -> str:
     return " and ".join(names)
 
 
+SNAP_HOSTFS = "/var/lib/snapd/hostfs"
+
+
 def build_config(settings: Mapping[str, object], data_dir: str) -> BridgeConfig:
     """The bridge configuration for these snap settings (unset keys keep the defaults).
 
     Raises:
         SnapSettingError: one line per invalid setting, each starting with its snap key.
     """
-    overrides: dict[str, object] = {"data_dir": data_dir}
+    # Inside the strict snap the host's root filesystem is only visible under hostfs.
+    overrides: dict[str, object] = {"data_dir": data_dir, "collect.rootfs": SNAP_HOSTFS}
     problems: list[str] = []
     for key in SNAP_KEYS:
         if key.name not in settings:

@@ -157,6 +157,28 @@ def test_host_metrics_values_from_known_files(tmp_path: Path) -> None:
     assert mounts == {str(tmp_path)}  # proc is excluded, as node_exporter does
 
 
+def test_host_collector_measures_the_hosts_mounts_under_rootfs(tmp_path: Path) -> None:
+    # As inside a strict snap: the host's mount table is PID 1's, its root is under rootfs,
+    # and the labels name the host's own mountpoints.
+    proc, hostfs = tmp_path / "proc", tmp_path / "hostfs"
+    (proc / "1").mkdir(parents=True)
+    (hostfs / "srv").mkdir(parents=True)
+    (proc / "1" / "mounts").write_text("/dev/sda1 / ext4 rw 0 0\n/dev/sdb1 /srv xfs ro 0 0\n")
+    (proc / "self").mkdir()
+    (proc / "self" / "mounts").write_text("/dev/loop9 /snap/core24/1 squashfs ro 0 0\n")
+    out = HostCollector(proc=str(proc), rootfs=str(hostfs)).collect()
+    sizes = {
+        dict(lb)["mountpoint"]: v for n, lb, v in out.samples if n == "node_filesystem_size_bytes"
+    }
+    assert set(sizes) == {"/", "/srv"}
+    st = os.statvfs(hostfs / "srv")
+    assert sizes["/srv"] == st.f_blocks * st.f_frsize
+    readonly = {
+        dict(lb)["mountpoint"]: v for n, lb, v in out.samples if n == "node_filesystem_readonly"
+    }
+    assert readonly == {"/": 0.0, "/srv": 1.0}
+
+
 def test_host_collector_skips_what_it_cannot_read(tmp_path: Path) -> None:
     (tmp_path / "loadavg").write_text("1 2 3 1/1 1\n")
     out = HostCollector(proc=str(tmp_path)).collect()

@@ -122,7 +122,10 @@ def test_no_settings_writes_the_defaults_with_data_under_snap_common(snap: FakeS
     result = snap.run_hook()
     assert result.returncode == 0, result.stderr
     cfg = load_config(snap.config_file)
-    assert cfg == BridgeConfig(data_dir=str(snap.common / "data"))
+    # The defaults, with data under $SNAP_COMMON and host filesystems seen through hostfs.
+    assert cfg == BridgeConfig().with_overrides(
+        {"data_dir": str(snap.common / "data"), "collect.rootfs": "/var/lib/snapd/hostfs"}
+    )
     assert stat.S_IMODE(snap.config_file.stat().st_mode) == 0o600  # may hold the query token
 
 

@@ -33,7 +33,14 @@ def build_jobs(config: CollectConfig, registry: Registry, self_instance: str) ->
     interval = config.interval.total_seconds()
     jobs: list[Job] = []
     if config.host:
-        jobs.append(Job(HOST_JOB, socket.gethostname(), HostCollector().collect, interval))
+        jobs.append(
+            Job(
+                HOST_JOB,
+                socket.gethostname(),
+                HostCollector(rootfs=config.rootfs).collect,
+                interval,
+            )
+        )
     if config.self:
         jobs.append(Job(SELF_JOB, self_instance, SelfCollector(registry).collect, interval))
     for target in config.scrape:

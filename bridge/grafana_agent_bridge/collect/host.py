@@ -36,9 +36,14 @@ _NET_TX_FIELDS = ("bytes", "packets", "errs", "drop", "fifo", "colls", "carrier"
 
 
 class HostCollector:
-    def __init__(self, proc: str = "/proc", sys: str = "/sys") -> None:
+    def __init__(self, proc: str = "/proc", sys: str = "/sys", rootfs: str = "/") -> None:
         self.proc = Path(proc)
         self.sys = Path(sys)
+        # Where the host's root filesystem is visible. A strict snap runs in its own mount
+        # namespace on the core base, so its "/" is not the host's: there the host's mounts
+        # come from PID 1's mount table and are measured under the hostfs path, while the
+        # labels keep the host's own mountpoints (node_exporter's --path.rootfs).
+        self.rootfs = Path(rootfs)
         self.user_hz = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
         self._warned: set[str] = set()
 
@@ -129,7 +134,9 @@ class HostCollector:
         for suffix, help_text in names.items():
             out.family(f"node_filesystem_{suffix}", "gauge", help_text)
         seen: set[tuple[str, str]] = set()
-        for line in self._read("self/mounts").splitlines():
+        host_view = self.rootfs != Path("/")
+        mount_table = self._read("1/mounts" if host_view else "self/mounts")
+        for line in mount_table.splitlines():
             fields = line.split()
             if len(fields) < 4:
                 continue
@@ -141,7 +148,7 @@ class HostCollector:
                 continue
             seen.add((device, mountpoint))
             try:
-                st = os.statvfs(mountpoint)
+                st = os.statvfs(self.rootfs / mountpoint.lstrip("/") if host_view else mountpoint)
             except OSError:
                 continue
             labels = {"device": device, "fstype": fstype, "mountpoint": mountpoint}
