@@ -174,30 +174,47 @@ def test_scale_down_drops_the_departed_unit_in_one_write(seed: int):
 @pytest.mark.xfail(
     strict=True,
     raises=SimulationError,
-    reason="charm bug: datasources.next_record filters the kept complete set by the leader's own "
-    "peer view, so a new leader that has not yet run relation-joined for a live peer publishes a "
-    "partial set (and republishes the full one once it has)",
+    reason="charm bug: datasources.next_record trusts the leader's own peer view (and a count "
+    "against planned_units), so a new leader that has not yet run relation-joined for a live "
+    "peer publishes a partial set (and republishes the full one once it has)",
 )
-def test_new_leader_that_has_not_seen_a_peer_join_keeps_that_units_entry():
+@pytest.mark.parametrize("handover", ["leader moves", "leader removed"])
+def test_new_leader_that_has_not_seen_a_peer_join_keeps_that_units_entry(handover: str):
     """A new leader whose peer view lags (a peer's relation-joined still queued on it) must not
     treat the unseen unit as departed: the published set stays complete.
 
     Deterministic: bridge/1's agent is slow to run relation-joined for bridge/2 on the peer
-    relation; meanwhile bridge/0 publishes the complete set, then leadership moves to bridge/1.
-    Today bridge/1's leader-elected publishes only units 0 and 1 (SPEC §5: never a partial set;
-    the last complete set stays, minus *departed* units, and bridge/2 has not departed).
+    relation; meanwhile bridge/0 publishes the complete set; then leadership moves to bridge/1,
+    either by lease or because bridge/0 is removed (and bridge/1 has not run its departed hook
+    yet). Today bridge/1's leader-elected publishes only units 0 and 1: in the first case the
+    kept set is cut down to its view ({0, 1}, fewer than planned), in the second its view
+    {0, 1} has as many units as planned (2) and passes for complete. SPEC §5: never a partial
+    set; the last complete set stays, minus *departed* units, and bridge/2 has not departed.
     """
     world = build(Topology(units=3, tempo=TempoSpec(registered_in=(0,))), seed=0)
     invariants = Invariants(world)
     world.sim.observers.append(invariants)
     peer_id = next(r.id for r in world.sim.relations.values() if r.is_peer and r.involves(OUR_APP))
-    world.sim.hold(
-        lambda e: e.unit == f"{OUR_APP}/1" and e.relation == peer_id and e.remote == f"{OUR_APP}/2"
-    )
+
+    def slow(remote: int) -> None:
+        world.sim.hold(
+            lambda e: (
+                e.unit == f"{OUR_APP}/1"
+                and e.relation == peer_id
+                and e.remote == f"{OUR_APP}/{remote}"
+            )
+        )
+
+    slow(2)
     world.sim.run()
     assert [unit_numbers(s) for s in per_grafana(world).values()] == [[0, 1, 2]]
-    apply(world, Op("leader", 1))
-    world.sim.run()  # bridge/1 leads while it has not seen bridge/2 join: must keep all three
+    if handover == "leader moves":
+        apply(world, Op("leader", 1))
+    else:
+        slow(0)
+        apply(world, Op("scale_down", 0))
+    invariants.observe()
+    world.sim.run()  # bridge/1 leads before it has seen bridge/2 join: must keep its entry
     world.sim.release()
     world.sim.run()
     invariants.check_quiescent()
