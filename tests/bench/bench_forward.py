@@ -108,41 +108,76 @@ def crash_loop(work: Path, cycles: int) -> None:
     )
 
 
+def pid_rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def prom_metric(prom: Prometheus, name: str) -> float:
+    from forward_support import http_get, parse_metrics
+
+    status, body = http_get(prom.url, "/metrics")
+    if status != 200:
+        return float("nan")
+    return sum(v for k, v in parse_metrics(body.decode()).items() if k.split("{")[0] == name)
+
+
 def outage(work: Path, seconds: float, series: int, interval: float) -> None:
+    """The bridge and, side by side on the same stream, Prometheus as a relay (its remote-write
+    receiver feeding its own remote_write queue), each behind its own fault proxy."""
     rate = series / interval
     print(
         f"== outage: {seconds:.0f}s upstream refused at {rate:.0f} samples/s "
-        f"({series} series every {interval}s)",
+        f"({series} series every {interval}s); bridge and Prometheus relay side by side",
         flush=True,
     )
-    prom = Prometheus(work / "prom")
-    proxy = FaultProxy(prom.write_url)
+    upstream = Prometheus(work / "upstream")
+    proxy = FaultProxy(upstream.write_url)
+    proxy_rel = FaultProxy(upstream.write_url)
+    relay = Prometheus(
+        work / "relay",
+        "remote_write:\n"
+        f"  - url: {proxy_rel.url}\n"
+        "    queue_config:\n      min_backoff: 30ms\n      max_backoff: 5s\n"
+        "      batch_send_deadline: 1s\n",
+    )
     fwd = Bridge(work / "fwd", [proxy.url]).start()
     ctl = Bridge(work / "ctl").start()
     start_ms = int(time.time() * 1000)
     p_fwd = Pusher(fwd.url, "outage_bench", series, interval, start_ms).start()
     p_ctl = Pusher(ctl.url, "outage_bench", series, interval, start_ms).start()
+    p_rel = Pusher(relay.url, "relay_bench", series, interval, start_ms).start()
+    rel_sent = "prometheus_remote_storage_samples_total"
     try:
         time.sleep(5)
         proxy.refuse()
+        proxy_rel.refuse()
         time.sleep(2)
-        rss0 = (rss_mib(fwd), rss_mib(ctl))
+        rss0 = (rss_mib(fwd), rss_mib(ctl), pid_rss_mib(relay.proc.pid))
         t0, acked0 = time.monotonic(), p_fwd.acked
         time.sleep(max(0.0, seconds - 2))
-        rss1 = (rss_mib(fwd), rss_mib(ctl))
+        rss1 = (rss_mib(fwd), rss_mib(ctl), pid_rss_mib(relay.proc.pid))
         ingest_rate = (p_fwd.acked - acked0) * series / (time.monotonic() - t0)
         backlog = fwd.metric(f"bridge_forward_samples_pending{{{T}}}")
         sent0 = fwd.metric(f"bridge_forward_samples_sent_total{{{T}}}")
         print(
             f"  RSS at outage start: forwarding bridge {rss0[0]:.1f} MiB, control "
-            f"{rss0[1]:.1f} MiB (difference {rss0[0] - rss0[1]:+.1f} MiB)\n"
+            f"{rss0[1]:.1f} MiB (difference {rss0[0] - rss0[1]:+.1f} MiB); Prometheus relay "
+            f"{rss0[2]:.1f} MiB\n"
             f"  RSS at outage end:   forwarding bridge {rss1[0]:.1f} MiB, control "
-            f"{rss1[1]:.1f} MiB (difference {rss1[0] - rss1[1]:+.1f} MiB)\n"
+            f"{rss1[1]:.1f} MiB (difference {rss1[0] - rss1[1]:+.1f} MiB); Prometheus relay "
+            f"{rss1[2]:.1f} MiB\n"
+            f"  growth over the outage: bridge {rss1[0] - rss0[0]:+.1f} MiB (control "
+            f"{rss1[1] - rss0[1]:+.1f}), Prometheus relay {rss1[2] - rss0[2]:+.1f} MiB\n"
             f"  backlog {backlog:.0f} samples, lag "
             f"{fwd.metric(f'bridge_forward_lag_seconds{{{T}}}'):.0f}s",
             flush=True,
         )
+        rel0 = prom_metric(relay, rel_sent)
         proxy.accept()
+        proxy_rel.accept()
         back = time.monotonic()
         sent = f"bridge_forward_samples_sent_total{{{T}}}"
         wait_until(lambda: fwd.metric(sent) > sent0, 60, "the first delivery")
@@ -157,31 +192,57 @@ def outage(work: Path, seconds: float, series: int, interval: float) -> None:
         delivered = fwd.metric(sent) - sent1
         rate_now = delivered / (done - first)
         print(
-            f"  catch-up: first delivery {first - back:.1f}s after the upstream returned (the "
-            f"backoff sleep, max 5s); then {delivered:.0f} samples in {done - first:.2f}s = "
-            f"{rate_now:.0f}/s = {rate_now / ingest_rate:.1f}x the ingest rate "
+            f"  bridge catch-up: first delivery {first - back:.1f}s after the upstream returned "
+            f"(the backoff sleep, max 5s); then {delivered:.0f} samples in {done - first:.2f}s "
+            f"= {rate_now:.0f}/s = {rate_now / ingest_rate:.1f}x the ingest rate "
             f"({ingest_rate:.0f}/s, ingest continuing); whole drain {done - back:.1f}s",
+            flush=True,
+        )
+        # Prometheus: drained when its sent counter has covered everything pushed to it.
+        want = p_rel.acked * series
+        deadline = time.monotonic() + 300
+        while prom_metric(relay, rel_sent) < want and time.monotonic() < deadline:
+            time.sleep(0.2)
+        rel_done = time.monotonic()
+        rel_delivered = prom_metric(relay, rel_sent) - rel0
+        print(
+            f"  Prometheus relay catch-up: {rel_delivered:.0f} samples sent in "
+            f"{rel_done - back:.1f}s after the upstream returned (whole drain; bridge "
+            f"{done - back:.1f}s)",
             flush=True,
         )
         p_fwd.stop()
         p_ctl.stop()
+        p_rel.stop()
         wait_until(
             lambda: fwd.metric(f"bridge_forward_samples_pending{{{T}}}") == 0, 60, "the tail"
         )
+        time.sleep(3)  # the relay's batch_send_deadline
         metrics = fwd.metrics()
     finally:
         p_fwd.stop()
         p_ctl.stop()
+        p_rel.stop()
         fwd.stop()
         ctl.stop()
         proxy.close()
-    remote = prom.samples("outage_bench", p_fwd.timestamp(p_fwd.acked) + 1)
+        proxy_rel.close()
+        relay.stop()
+    remote = upstream.samples("outage_bench", p_fwd.timestamp(p_fwd.acked) + 1)
     acked, missing = compare(p_fwd.expected(), remote)
-    prom.stop()
+    rel_remote = upstream.samples("relay_bench", p_rel.timestamp(p_rel.acked) + 1)
+    rel_expected = {
+        tuple((n, v if n != "__name__" else "relay_bench") for n, v in lb): s
+        for lb, s in p_rel.expected().items()
+    }
+    rel_acked, rel_missing = compare(rel_expected, rel_remote)
+    upstream.stop()
     print(
-        f"  sent {metrics[f'bridge_forward_samples_sent_total{{{T}}}']:.0f}, acked {acked}, "
-        f"received upstream {sum(map(len, remote.values()))} (missing {missing}), dropped "
-        f"{metrics.get(DROPPED, 0):.0f}",
+        f"  bridge: sent {metrics[f'bridge_forward_samples_sent_total{{{T}}}']:.0f}, acked "
+        f"{acked}, received upstream {sum(map(len, remote.values()))} (missing {missing}), "
+        f"dropped {metrics.get(DROPPED, 0):.0f}\n"
+        f"  Prometheus relay: acked {rel_acked}, received upstream "
+        f"{sum(map(len, rel_remote.values()))} (missing {rel_missing})",
         flush=True,
     )
 

@@ -95,12 +95,16 @@ def parse_metrics(text: str) -> dict[str, float]:
 
 
 class Prometheus:
-    """A real Prometheus with its remote-write receiver on, in a temporary directory."""
+    """A real Prometheus with its remote-write receiver on, in a temporary directory.
 
-    def __init__(self, workdir: Path) -> None:
+    ``extra_config`` is appended to its configuration (e.g. a ``remote_write`` section, which
+    makes it a relay: Prometheus forwards what it receives, as the bridge does).
+    """
+
+    def __init__(self, workdir: Path, extra_config: str = "") -> None:
         binary = require_prometheus()
         workdir.mkdir(parents=True, exist_ok=True)
-        (workdir / "prometheus.yml").write_text("global:\n  scrape_interval: 1h\n")
+        (workdir / "prometheus.yml").write_text("global:\n  scrape_interval: 1h\n" + extra_config)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.write_url = f"{self.url}/api/v1/write"
