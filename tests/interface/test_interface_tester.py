@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from interface_tester import InterfaceTester
 
 
@@ -26,3 +27,11 @@ def test_grafana_datasource_exchange_both_roles(
         repo=interfaces_repo, interface_name="grafana_datasource_exchange", interface_version=0
     )
     grafana_datasource_exchange_tester.run()
+
+
+@pytest.mark.parametrize("endpoint", ["workload-tracing", "charm-tracing"])
+def test_tracing_v2_requirer(tracing_tester: InterfaceTester, interfaces_repo, endpoint: str):
+    tracing_tester.configure(
+        repo=interfaces_repo, interface_name="tracing", interface_version=2, endpoint=endpoint
+    )
+    tracing_tester.run()
