@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -276,6 +276,10 @@ def _over_time(kind: str) -> FuncImpl:
             elif kind in ("ts_of_last", "ts_of_first"):
                 idx = np.where(ok, m.hi - 1 if kind == "ts_of_last" else m.lo, 0)
                 res = (m.ts[idx] / 1000.0) if len(m.ts) else np.zeros(cnt.shape)
+            elif kind in ("stdvar", "stddev"):
+                res, ok = _variance_windows(ev, m)
+                if kind == "stddev":
+                    res = np.sqrt(res)
             else:
                 res, ok = _per_window(m, _WINDOW_FNS[kind], ev)
         return _result(ev, m, res, ok, keep_name=keep_name)
@@ -317,17 +321,6 @@ def _incremental_mean(v: F64) -> float:
     return mean
 
 
-def _stdvar(v: F64) -> float:
-    """Prometheus's incremental variance (exactly zero for identical values)."""
-    mean = 0.0
-    aux = 0.0
-    for i, x in enumerate(v.tolist()):
-        delta = x - mean
-        mean += delta / (i + 1)
-        aux += delta * (x - mean)
-    return aux / len(v)
-
-
 def _ts_of(kind: str) -> Callable[[I64, F64, int], float | None]:
     def fn(ts: I64, v: F64, j: int) -> float | None:
         best = None
@@ -352,8 +345,6 @@ def _mad(ts: I64, v: F64, j: int) -> float | None:
 
 
 _WINDOW_FNS: dict[str, Callable[[I64, F64, int], float | None]] = {
-    "stdvar": lambda ts, v, j: _stdvar(v),
-    "stddev": lambda ts, v, j: float(np.sqrt(_stdvar(v))),
     "mad": _mad,
     "ts_of_max": _ts_of("max"),
     "ts_of_min": _ts_of("min"),
@@ -381,51 +372,86 @@ def f_absent_over_time(ev: Evaluator, args: Args, times: I64) -> Value:
     return _absent_result(args[0], ~any_p)
 
 
-def _linreg(ts: I64, v: F64, intercept_t: int) -> tuple[float, float]:
-    x = (ts - intercept_t) / 1000.0
-    if (v == v[0]).all():
-        if math.isinf(v[0]):
-            return math.nan, math.nan
-        return 0.0, float(v[0])
-    n = float(len(v))
-    with np.errstate(all="ignore"):
-        xv = x * v
-        xx = x * x
-    sx = kahan_sum(x.tolist())
-    sy = kahan_sum(v.tolist())
-    sxy = kahan_sum(xv.tolist())
-    sx2 = kahan_sum(xx.tolist())
+def _padded_windows(
+    ev: Evaluator, m: Matrix, min_count: int
+) -> Iterator[tuple[I64, I64, I64, F64, np.ndarray]]:
+    """Windows with at least ``min_count`` samples, in chunks, as padded 2-D arrays:
+    (series index, step index, timestamps, values, mask). This runs per-window statistics as
+    numpy reductions along rows instead of a Python loop per window."""
+    cnt = m.hi - m.lo
+    rows, cols = np.nonzero(cnt >= min_count)
+    if not len(rows):
+        return
+    longest = int(cnt[rows, cols].max())
+    chunk = max(1, 2_000_000 // longest)
+    for a in range(0, len(rows), chunk):
+        ev.check()
+        ss, jj = rows[a : a + chunk], cols[a : a + chunk]
+        lo = m.lo[ss, jj]
+        ln = cnt[ss, jj]
+        width = np.arange(int(ln.max()))
+        mask = width[None, :] < ln[:, None]
+        idx = np.where(mask, lo[:, None] + width[None, :], lo[:, None])
+        yield ss, jj, m.ts[idx], m.vals[idx], mask
+
+
+def _linreg_rows(t: I64, v: F64, mask: np.ndarray, intercept: I64) -> tuple[F64, F64]:
+    """Prometheus's ``linearRegression`` for every row: (slope, intercept at ``intercept``)."""
+    n = mask.sum(axis=1).astype(np.float64)
+    x = np.where(mask, (t - intercept[:, None]) / 1000.0, 0.0)
+    y = np.where(mask, v, 0.0)
+    sx = x.sum(axis=1)
+    sy = y.sum(axis=1)
+    sxy = (x * y).sum(axis=1)
+    sxx = (x * x).sum(axis=1)
     cov = sxy - sx * sy / n
-    var = sx2 - sx * sx / n
-    with np.errstate(all="ignore"):
-        slope = float(np.float64(cov) / np.float64(var))
-    return slope, sy / n - slope * sx / n
+    var = sxx - sx * sx / n
+    slope = cov / var
+    icpt = sy / n - slope * sx / n
+    first = v[:, 0]
+    const = ((v == first[:, None]) | ~mask).all(axis=1)
+    inf = np.isinf(first)
+    slope = np.where(const, np.where(inf, np.nan, 0.0), slope)
+    icpt = np.where(const, np.where(inf, np.nan, first), icpt)
+    return slope, icpt
 
 
 def f_deriv(ev: Evaluator, args: Args, times: I64) -> Value:
     m = _mat(ev, args[0], times)
-
-    def fn(ts: I64, v: F64, j: int) -> float | None:
-        if len(v) < 2:
-            return None
-        return _linreg(ts, v, int(ts[0]))[0]
-
-    res, ok = _per_window(m, fn, ev)
+    res = np.zeros(m.lo.shape)
+    ok = np.zeros(m.lo.shape, dtype=bool)
+    for ss, jj, t, v, mask in _padded_windows(ev, m, 2):
+        res[ss, jj] = _linreg_rows(t, v, mask, t[:, 0])[0]
+        ok[ss, jj] = True
     return _result(ev, m, res, ok)
 
 
 def f_predict_linear(ev: Evaluator, args: Args, times: I64) -> Value:
     m = _mat(ev, args[0], times)
     dur = _scalar(ev, args[1], times)
-
-    def fn(ts: I64, v: F64, j: int) -> float | None:
-        if len(v) < 2:
-            return None
-        slope, icpt = _linreg(ts, v, int(times[j]))
-        return icpt + slope * float(dur[j])
-
-    res, ok = _per_window(m, fn, ev)
+    res = np.zeros(m.lo.shape)
+    ok = np.zeros(m.lo.shape, dtype=bool)
+    for ss, jj, t, v, mask in _padded_windows(ev, m, 2):
+        slope, icpt = _linreg_rows(t, v, mask, times[jj])
+        res[ss, jj] = icpt + slope * dur[jj]
+        ok[ss, jj] = True
     return _result(ev, m, res, ok)
+
+
+def _variance_windows(ev: Evaluator, m: Matrix) -> tuple[F64, np.ndarray]:
+    """Population variance per window (exactly 0 when all values are equal, like upstream's
+    incremental algorithm)."""
+    res = np.zeros(m.lo.shape)
+    ok = np.zeros(m.lo.shape, dtype=bool)
+    for ss, jj, _, v, mask in _padded_windows(ev, m, 1):
+        n = mask.sum(axis=1)
+        y = np.where(mask, v, 0.0)
+        mean = y.sum(axis=1) / n
+        var = np.where(mask, (v - mean[:, None]) ** 2, 0.0).sum(axis=1) / n
+        const = ((v == v[:, :1]) | ~mask).all(axis=1) & np.isfinite(v[:, 0])
+        res[ss, jj] = np.where(const, 0.0, var)
+        ok[ss, jj] = True
+    return res, ok
 
 
 def f_double_exponential_smoothing(ev: Evaluator, args: Args, times: I64) -> Value:
