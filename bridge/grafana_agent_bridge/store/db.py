@@ -886,15 +886,18 @@ class Store:
 
     def select(self, matchers: Sequence[Matcher], mint: int, maxt: int) -> Iterable[SeriesData]:
         with self._lock:
-            sids = self._index.select(matchers)
-            labels_of = {sid: self._index.labels(sid) for sid in sids}
+            # In label order, so the result needs no sort of label tuples.
+            sids = self._index.in_label_order(self._index.select(matchers))
+            labels_of = self._index.labels
             head_parts: dict[int, tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]] = {}
+            head_get = self._head.get
             for sid in sids:
-                hs = self._head.get(sid)
-                if hs is not None and len(hs) and hs.first_t <= maxt and hs.last_t >= mint:
+                hs = head_get(sid)
+                if hs is not None and hs.first_t <= maxt and hs.last_t >= mint:
                     t, v = hs.window(mint, maxt)
                     if len(t):
                         head_parts[sid] = (t, v)
+            labels = [labels_of(sid) for sid in sids]
             blocks = [b for b in self._blocks if b.overlaps(mint, maxt)]
         # Blocks are immutable: read them without holding up appends.
         parts: dict[int, list[tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]]] = {}
@@ -907,7 +910,10 @@ class Store:
         # each other; only blocks that overlap (never written by this store) need a merge.
         disjoint = all(a.maxt <= b.mint for a, b in itertools.pairwise(blocks))
         out: list[SeriesData] = []
-        for sid, pieces in parts.items():
+        for sid, lbls in zip(sids, labels):
+            pieces = parts.get(sid)
+            if not pieces:
+                continue
             if len(pieces) == 1:
                 t, v = pieces[0]
             else:
@@ -916,8 +922,7 @@ class Store:
                 if not disjoint and not bool(np.all(t[1:] > t[:-1])):
                     t, first = np.unique(t, return_index=True)  # keep the first of each t
                     v = v[first]
-            out.append(SeriesData(labels_of[sid], t, v))
-        out.sort(key=lambda s: s.labels)
+            out.append(SeriesData(lbls, t, v))
         return out
 
     def _sids_in_window(self, matchers: Sequence[Matcher], mint: int, maxt: int) -> list[int]:

@@ -113,9 +113,10 @@ class HeadSeries:
     ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
         """A copy of the samples with ``mint <= t <= maxt``."""
         self.flush()
-        ts = self.ts[: self.n]
-        lo = int(np.searchsorted(ts, mint, side="left"))
-        hi = int(np.searchsorted(ts, maxt, side="right"))
+        n = self.n
+        ts = self.ts[:n]
+        lo = 0 if self.first_t >= mint else int(ts.searchsorted(mint, side="left"))
+        hi = n if self.last_t <= maxt else int(ts.searchsorted(maxt, side="right"))
         return ts[lo:hi].copy(), self.values[lo:hi].copy()
 
     def value_at(self, t: int) -> float | None:

@@ -19,6 +19,7 @@ class SeriesIndex:
         self._labels: dict[int, Labels] = {}
         self._postings: dict[str, dict[str, set[int]]] = {}
         self.next_id = 1
+        self._rank: dict[int, int] | None = None
 
     def __len__(self) -> int:
         return len(self._labels)
@@ -45,6 +46,7 @@ class SeriesIndex:
         self.next_id = max(self.next_id, sid + 1)
         self.by_labels[labels] = sid
         self._labels[sid] = labels
+        self._rank = None
         for name, value in labels:
             self._postings.setdefault(name, {}).setdefault(value, set()).add(sid)
         return sid
@@ -53,6 +55,7 @@ class SeriesIndex:
         labels = self._labels.pop(sid, None)
         if labels is None:
             return
+        self._rank = None
         del self.by_labels[labels]
         for name, value in labels:
             values = self._postings[name]
@@ -62,6 +65,15 @@ class SeriesIndex:
                 del values[value]
                 if not values:
                     del self._postings[name]
+
+    def in_label_order(self, sids: Iterable[int]) -> list[int]:
+        """``sids`` sorted by their label sets, through a rank table rebuilt only after the
+        set of series changed (comparing label tuples for 10 k series costs ~40 ms)."""
+        rank = self._rank
+        if rank is None:
+            order = sorted(self._labels, key=self._labels.__getitem__)
+            rank = self._rank = {sid: i for i, sid in enumerate(order)}
+        return sorted(sids, key=rank.__getitem__)
 
     def reserve(self, sid: int) -> None:
         """Never hand out ``sid`` again in this process (it is used in a retained WAL segment)."""
