@@ -126,3 +126,20 @@ def test_vectorised_histogram_quantile_matches_the_exact_path() -> None:
             float(q[j]), [(b, float(counts[i, j])) for i, b in enumerate(bounds)]
         )
         assert res[j] == pytest.approx(want[0], nan_ok=True), j
+
+
+def test_vectorised_quantile_matches_the_exact_one() -> None:
+    import numpy as np
+
+    from grafana_agent_bridge.promql.aggregations import quantile_sorted
+
+    rng = np.random.default_rng(5)
+    for _ in range(50):
+        n = int(rng.integers(1, 9))
+        vals = rng.normal(0, 10, n)
+        if rng.random() < 0.2:
+            vals[0] = math.inf
+        for q in (0.0, 0.3, 0.5, 0.99, 1.0, -1.0, 2.0):
+            padded = np.sort(np.r_[vals, [np.inf] * 3])[None, :]
+            got = quantile_sorted(padded, np.array([n]), np.array([q]))[0]
+            assert got == pytest.approx(quantile(q, vals.tolist()), nan_ok=True)

@@ -258,6 +258,20 @@ def _topk(
     return Vector([vec.labels[i] for i in idx], vec.values[idx], present[idx])
 
 
+def quantile_sorted(srt: F64, n: np.ndarray, q: F64) -> F64:
+    """``quantile`` along axis 1 of ``srt`` (rows sorted ascending, the first ``n`` entries
+    valid, no NaN): linear interpolation between closest ranks, +-Inf outside [0, 1]."""
+    rows = np.arange(srt.shape[0])
+    rank = np.where(np.isfinite(q), q, 0.0) * (n - 1)
+    lower = np.clip(np.floor(rank), 0, np.maximum(n - 1, 0)).astype(np.int64)
+    upper = np.minimum(n - 1, lower + 1)
+    weight = rank - np.floor(rank)
+    with np.errstate(all="ignore"):
+        res = srt[rows, lower] * (1 - weight) + srt[rows, upper] * weight
+    res = np.where(q < 0, -np.inf, np.where(q > 1, np.inf, res))
+    return np.where(np.isnan(q), np.nan, res)
+
+
 def quantile(q: float, values: list[float]) -> float:
     """Prometheus's ``quantile`` with linear interpolation between closest ranks."""
     if not values:
@@ -291,12 +305,16 @@ def _quantile(
     out_p = np.zeros((len(glabels), nsteps), dtype=bool)
     for g in range(len(glabels)):
         rows = np.flatnonzero(gid == g)
-        for j in range(nsteps):
-            p = vec.present[rows, j]
-            if not p.any():
-                continue
-            out[g, j] = quantile(float(param[j]), vec.values[rows[p], j].tolist())
-            out_p[g, j] = True
+        pres = vec.present[rows]
+        vals = vec.values[rows]
+        n = pres.sum(axis=0)
+        out_p[g] = n > 0
+        nan = (np.isnan(vals) & pres).any(axis=0)
+        # Steps without NaN at once: sort each column, absent values last.
+        srt = np.sort(np.where(pres, vals, np.inf), axis=0).T
+        out[g] = quantile_sorted(srt, n, param)
+        for j in np.flatnonzero(nan):  # NaN sorts first in Prometheus: the exact path
+            out[g, j] = quantile(float(param[j]), vals[pres[:, j], j].tolist())
     keep = out_p.any(axis=1)
     return Vector([glabels[i] for i in np.flatnonzero(keep)], out[keep], out_p[keep])
 

@@ -17,7 +17,7 @@ import promql_parser as pp
 
 from ..labels import METRIC_NAME, Labels, Matcher, MatchType
 from . import regex as re2
-from .aggregations import format_float, kahan_sum, quantile
+from .aggregations import format_float, kahan_sum, quantile, quantile_sorted
 from .binops import merge_rows
 from .errors import EvaluationError
 from .selection import window_reduce
@@ -360,7 +360,16 @@ def f_quantile_over_time(ev: Evaluator, args: Args, times: I64) -> Value:
             "PromQL warning: quantile value should be between 0 and 1, got "
             + format_float(float(q[bad][0]))
         )
-    res, ok = _per_window(m, lambda ts, v, j: quantile(float(q[j]), v.tolist()), ev)
+    res = np.zeros(m.lo.shape)
+    ok = np.zeros(m.lo.shape, dtype=bool)
+    for ss, jj, _, v, mask in _padded_windows(ev, m, 1):
+        n = mask.sum(axis=1)
+        srt = np.sort(np.where(mask, v, np.inf), axis=1)
+        res[ss, jj] = quantile_sorted(srt, n, q[jj])
+        ok[ss, jj] = True
+        nan = (np.isnan(v) & mask).any(axis=1)
+        for k in np.flatnonzero(nan):  # NaN sorts first in Prometheus: the exact path
+            res[ss[k], jj[k]] = quantile(float(q[jj[k]]), v[k][mask[k]].tolist())
     return _result(ev, m, res, ok)
 
 
