@@ -62,7 +62,7 @@ def run(server: Server, payloads: list[tuple[bytes, int]], first_block_samples: 
 
 
 def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(description="Ingest benchmark against Prometheus.")
     p.add_argument("--series", type=int, default=10_000)
     p.add_argument("--scrapes", type=int, default=192, help="15 s scrapes (192 = 48 min)")
     p.add_argument("--block-minutes", type=int, default=30)

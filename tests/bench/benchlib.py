@@ -146,7 +146,7 @@ def wait_ready(url: str, proc: subprocess.Popen, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"{proc.args[0]} exited with {proc.returncode}")
+            raise RuntimeError(f"{proc.args!r} exited with {proc.returncode}")
         try:
             if requests.get(url, timeout=1).status_code == 200:
                 return
@@ -162,6 +162,10 @@ class Server:
     proc: subprocess.Popen
     port: int
     data: Path
+
+    def blocks(self) -> Iterator[tuple[Path, int]]:
+        """(block dir, samples) of every persisted block."""
+        raise NotImplementedError
 
     @property
     def pid(self) -> int:
