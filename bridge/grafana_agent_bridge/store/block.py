@@ -338,11 +338,11 @@ class Block:
             raise CorruptBlockError(str(e)) from e
         self.labels = labels
         self.table = table  # rows: group, start, count, mint, maxt, value mode
-        self.sids: list[int] = []
-        self.local: dict[int, int] = {}
-        self._row_group: list[int] | None = None
-        self._row_min: list[int] = []
-        self._row_max: list[int] = []
+        # Store-wide ids of the rows, and the same sorted (with the row of each) for lookups:
+        # numpy rather than dicts, since a long retention keeps hundreds of blocks loaded.
+        self.sids: npt.NDArray[np.int64] = np.empty(0, dtype=np.int64)
+        self._sorted_sids: npt.NDArray[np.int64] = self.sids
+        self._sorted_rows: npt.NDArray[np.intp] = np.empty(0, dtype=np.intp)
         self._group_first_row: npt.NDArray[np.intp] | None = None
         try:
             # Kept open for the block's lifetime: a query still reading after retention has
@@ -353,10 +353,39 @@ class Block:
         except OSError as e:
             raise CorruptBlockError(str(e)) from e
 
-    def bind(self, intern: Callable[[Labels], int]) -> None:
-        """Map the block's series to store-wide ids (after WAL replay has pinned its ids)."""
-        self.sids = [intern(lb) for lb in self.labels]
-        self.local = {sid: i for i, sid in enumerate(self.sids)}
+    def bind(
+        self, intern: Callable[[Labels], int], canonical: Callable[[int], Labels] | None = None
+    ) -> None:
+        """Map the block's series to store-wide ids (after WAL replay has pinned its ids) and,
+        with ``canonical``, share the index's label tuples instead of keeping this block's."""
+        sids = [intern(lb) for lb in self.labels]
+        if canonical is not None:
+            self.labels = [canonical(sid) for sid in sids]
+        self.sids = np.array(sids, dtype=np.int64)
+        self._sorted_rows = np.argsort(self.sids, kind="stable")
+        self._sorted_sids = self.sids[self._sorted_rows]
+
+    def _rows(self, sids: Sequence[int] | npt.NDArray[np.int64]) -> tuple[np.ndarray, np.ndarray]:
+        """(sids stored here, their rows), in the order given."""
+        q = np.asarray(sids, dtype=np.int64)
+        if not len(q) or not len(self._sorted_sids):
+            return q[:0], np.empty(0, dtype=np.intp)
+        pos = np.searchsorted(self._sorted_sids, q)
+        pos[pos >= len(self._sorted_sids)] = 0
+        hit = self._sorted_sids[pos] == q
+        return q[hit], self._sorted_rows[pos[hit]]
+
+    def _live(self, rows: np.ndarray, mint: int, maxt: int) -> np.ndarray:
+        """Mask of ``rows`` with samples in the window, in readable groups."""
+        tab = self.table[rows]
+        live = (tab[:, 3] <= maxt) & (tab[:, 4] >= mint)
+        if self.bad_groups:
+            live &= ~np.isin(tab[:, 0], list(self.bad_groups))
+        return live
+
+    def sids_with_data(self, sids: Sequence[int], mint: int, maxt: int) -> set[int]:
+        q, rows = self._rows(sids)
+        return set(q[self._live(rows, mint, maxt)].tolist())
 
     @property
     def corrupt_series(self) -> int:
@@ -388,33 +417,17 @@ class Block:
     def overlaps(self, mint: int, maxt: int) -> bool:
         return self.mint <= maxt and mint < self.maxt
 
-    def has_data(self, sid: int, mint: int, maxt: int) -> bool:
-        i = self.local.get(sid)
-        if i is None:
-            return False
-        row = self.table[i]
-        return bool(row[3] <= maxt and row[4] >= mint and row[0] not in self.bad_groups)
-
     def read(
         self, sids: Sequence[int], mint: int, maxt: int
     ) -> dict[int, tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]]:
         """Samples of ``sids`` (those stored here) with ``mint <= t <= maxt``."""
-        row_group = self._row_group
-        if row_group is None:
-            row_group = self._row_group = self.table[:, 0].tolist()
-            self._row_min = self.table[:, 3].tolist()
-            self._row_max = self.table[:, 4].tolist()
-        row_min, row_max = self._row_min, self._row_max
+        q, rows = self._rows(sids)
+        live = self._live(rows, mint, maxt)
+        q, rows = q[live], rows[live]
+        groups = self.table[rows, 0]
         by_group: dict[int, list[tuple[int, int]]] = {}
-        local = self.local
-        bad = self.bad_groups
-        for sid in sids:
-            i = local.get(sid)
-            if i is None or row_min[i] > maxt or row_max[i] < mint:
-                continue
-            g = row_group[i]
-            if g not in bad:
-                by_group.setdefault(g, []).append((sid, i))
+        for sid, i, g in zip(q.tolist(), rows.tolist(), groups.tolist()):
+            by_group.setdefault(g, []).append((sid, i))
         out: dict[int, tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]] = {}
         for g, members in by_group.items():
             try:
@@ -485,8 +498,10 @@ class Block:
 
     def read_all(self) -> list[BlockSeries]:
         """Every readable series (for merging blocks)."""
-        sids = self.sids
+        sids = self.sids.tolist()
         data = self.read(sids, np.iinfo(np.int64).min, np.iinfo(np.int64).max)
         return [
-            BlockSeries(self.labels[self.local[sid]], *data[sid]) for sid in sids if sid in data
+            BlockSeries(self.labels[row], *data[sid])
+            for row, sid in enumerate(sids)
+            if sid in data
         ]

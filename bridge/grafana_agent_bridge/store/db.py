@@ -196,7 +196,7 @@ class Store:
             self._min_valid_t = max(self._min_valid_t, b.maxt)
         self._replay()
         for b in self._blocks:
-            b.bind(self._index.add)
+            b.bind(self._index.add, self._index.labels)
         self.stats_.replay_seconds = time.monotonic() - started
         log.info(
             "store opened: %d series, %d samples replayed from %d WAL segments in %.2fs",
@@ -777,7 +777,7 @@ class Store:
         with self._lock:
             if path is not None:
                 block = Block(path, self._group_cache)
-                block.bind(self._index.add)
+                block.bind(self._index.add, self._index.labels)
                 self._blocks.append(block)
                 self._blocks.sort(key=lambda b: (b.mint, b.maxt))
             write_json(self.path / "head.json", {"min_valid_t": self._min_valid_t})
@@ -826,7 +826,7 @@ class Store:
         """Drop index entries of series left in neither the head nor any block."""
         used = set(self._head)
         for b in self._blocks:
-            used.update(b.sids)
+            used.update(b.sids.tolist())
         for sid in [s for s in self._index.all_ids() if s not in used]:
             self._index.remove(sid)
 
@@ -928,13 +928,16 @@ class Store:
     def _sids_in_window(self, matchers: Sequence[Matcher], mint: int, maxt: int) -> list[int]:
         with self._lock:
             sids = self._index.select(matchers)
+            in_blocks: set[int] = set()
+            for b in self._blocks:
+                if b.overlaps(mint, maxt):
+                    in_blocks |= b.sids_with_data(sids, mint, maxt)
             found = []
-            blocks = [b for b in self._blocks if b.overlaps(mint, maxt)]
             for sid in sids:
                 hs = self._head.get(sid)
-                if (
+                if sid in in_blocks or (
                     hs is not None and len(hs) and hs.first_t <= maxt and hs.last_t >= mint
-                ) or any(b.has_data(sid, mint, maxt) for b in blocks):
+                ):
                     found.append(sid)
             return found
 
