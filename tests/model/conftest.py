@@ -6,10 +6,12 @@ CI is reproducible), ``dev`` (more examples, random), ``deep`` (an afternoon's w
 
 from __future__ import annotations
 
+import logging
 import os
 import statistics
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, Phase, settings
 from model_world import QUIESCENCE
 
@@ -30,6 +32,12 @@ settings.register_profile(
 settings.register_profile("dev", max_examples=40, **_COMMON)
 settings.register_profile("deep", max_examples=500, **_COMMON)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+@pytest.fixture(autouse=True)
+def quiet_hooks(caplog: pytest.LogCaptureFixture) -> None:
+    """Thousands of hooks log at DEBUG: keep only warnings, or a failure's report drowns."""
+    caplog.set_level(logging.WARNING)
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
