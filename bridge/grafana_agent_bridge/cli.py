@@ -214,7 +214,9 @@ def _delegate(module: str, argv: list[str], extra: str) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     if args_list and args_list[0] == "promql-test":
-        return _delegate("grafana_agent_bridge.promql.testrunner", args_list[1:], "plugin")
+        from .promql.testrunner import main as promql_test_main  # core: no extra needed
+
+        return promql_test_main(args_list[1:])
     if args_list and args_list[0] == "plugin":
         return _delegate("grafana_agent_bridge.plugin.cli", args_list[1:], "plugin")
     parser = _parser()
