@@ -27,7 +27,7 @@ from grafana_agent_bridge.labels import make_labels
 from grafana_agent_bridge.remote_write import REMOTE_WRITE_HEADERS, encode_write_request
 from grafana_agent_bridge.storage import SeriesBatch
 
-SERIES, PER_REQUEST, STEP = 20, 20, 100
+SERIES, PER_REQUEST, STEP = 20, 50, 10
 
 LAUNCHER = """
 import errno, os, sys
@@ -54,6 +54,7 @@ class Writer:
         self.acked = 0
         self.statuses: list[int] = []
         self.last_error = ""
+        self.rng = np.random.default_rng(7)
 
     def times(self, k: int) -> list[int]:
         return [self.base + (k * PER_REQUEST + j) * STEP for j in range(PER_REQUEST)]
@@ -62,7 +63,8 @@ class Writer:
         k = self.acked
         ts = np.array(self.times(k), dtype=np.int64)
         body = encode_write_request(
-            SeriesBatch(lb, ts, ts.astype(np.float64) / 1000 + i)
+            # Random values: the store compresses its WAL, and the disk must still fill up.
+            SeriesBatch(lb, ts, self.rng.random(len(ts)) + i)
             for i, lb in enumerate(self.labels)
         )
         status, answer = http_post(self.bridge.url, "/api/v1/write", body, REMOTE_WRITE_HEADERS)
@@ -122,13 +124,13 @@ def run_disk_full_episode(bridge: Bridge, fill, free, receiver: FaultProxy) -> N
         assert writer.send_next() == 204
     fill()
     first_failure = None
-    for _ in range(400):
+    for _ in range(2000):  # ~8 KiB per request against a 3 MiB filesystem
         status = writer.send_next()
         if status != 204:
             first_failure = status
             break
     assert first_failure is not None, "the disk never filled up"
-    assert 500 <= first_failure < 600, first_failure
+    assert 500 <= first_failure < 600, (first_failure, writer.last_error[:300], writer.acked)
     assert "No space left on device" in writer.last_error, writer.last_error
     # Still full: the same request keeps failing with 5xx, the daemon keeps serving reads.
     assert 500 <= writer.send_next() < 600
