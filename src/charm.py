@@ -173,7 +173,9 @@ class GrafanaAgentBridgeCharm(ops.CharmBase):
         if peer is None or live is None:
             return Snapshot(live, planned, answers, None)
         previous = UidRecord.from_json(peer.data[self.app].get(UID_RECORD_KEY, ""))
-        return Snapshot(live, planned, answers, next_record(previous, answers, live, planned))
+        departing = {n for n in map(unit_number, self._departing) if n is not None}
+        record = next_record(previous, answers, live, planned, departing)
+        return Snapshot(live, planned, answers, record)
 
     def _reconcile_uid_record(self, snapshot: Snapshot) -> None:
         peer = self.model.get_relation(PEER_RELATION)

@@ -94,19 +94,20 @@ class UidRecord:
     grafanas: dict[str, GrafanaRecord] = field(default_factory=dict[str, GrafanaRecord])
     published: dict[str, dict[int, str]] = field(default_factory=dict[str, dict[int, str]])
     """The last complete set of each Grafana, by ``grafana_uid``."""
+    departed: frozenset[int] = frozenset()
+    """Unit numbers a leader saw depart (relation-departed) that some Grafana may still list."""
 
     def to_json(self) -> str:
-        return json.dumps(
-            {
-                "grafanas": {
-                    g: {"relation": r.relation_id, "app": r.app, "uids": _str_keys(r.uids)}
-                    for g, r in self.grafanas.items()
-                },
-                "published": {g: _str_keys(u) for g, u in self.published.items()},
+        data: dict[str, Any] = {
+            "grafanas": {
+                g: {"relation": r.relation_id, "app": r.app, "uids": _str_keys(r.uids)}
+                for g, r in self.grafanas.items()
             },
-            sort_keys=True,
-            separators=(",", ":"),
-        )
+            "published": {g: _str_keys(u) for g, u in self.published.items()},
+        }
+        if self.departed:  # absent when empty: records written before it stay byte-identical
+            data["departed"] = sorted(self.departed)
+        return json.dumps(data, sort_keys=True, separators=(",", ":"))
 
     @classmethod
     def from_json(cls, raw: str) -> UidRecord:
@@ -120,10 +121,11 @@ class UidRecord:
                 for g, r in data["grafanas"].items()
             }
             published = {str(g): _int_keys(u) for g, u in data["published"].items()}
+            departed = frozenset(int(n) for n in data.get("departed", []))
         except (ValueError, KeyError, TypeError, AttributeError) as e:
             logger.error("unreadable UID record in peer data (%s); starting afresh", e)
             return cls()
-        return cls(grafanas, published)
+        return cls(grafanas, published, departed)
 
     def entries(self) -> list[dict[str, str]]:
         """The exchange entries: every published UID, sorted by uid so the databag is stable."""
@@ -145,35 +147,54 @@ def _int_keys(raw: Any) -> dict[int, str]:
     return {int(n): str(u) for n, u in raw.items()}  # pyright: ignore[reportUnknownArgumentType, reportUnknownVariableType]
 
 
-def is_complete(uids: dict[int, str], live: set[int], planned: int) -> bool:
-    """Whether a Grafana knows every live unit and no planned unit is still to come."""
-    return len(live) >= planned and live <= uids.keys()
-
-
 def next_record(
-    previous: UidRecord, answers: Iterable[GrafanaAnswer], live: set[int], planned: int
+    previous: UidRecord,
+    answers: Iterable[GrafanaAnswer],
+    live: set[int],
+    planned: int,
+    departing: Iterable[int] = (),
 ) -> UidRecord:
-    """The new record from the previous one and what the relations say now."""
+    """The new record from the previous one and what the relations say now.
+
+    The leader's own peer view can lag behind the model: a new leader may not have run
+    relation-joined for a live peer yet, nor relation-departed for a unit that is gone. So a
+    unit of the last complete set is dropped only when a leader saw it depart (``departing``
+    now, or ``previous.departed``), or when it is not live and its Grafana no longer lists it;
+    and a set is complete only when it also covers every such unit that is still there.
+    """
+    answers = sorted(answers, key=lambda a: a.relation_id)
+    departed = set(previous.departed) | set(departing)
     grafanas: dict[str, GrafanaRecord] = {}
-    for answer in sorted(answers, key=lambda a: a.relation_id):
+    for answer in answers:
         if answer.grafana_uid is not None:
-            uids = {n: u for n, u in answer.uids_by_unit.items() if n in live}
-            grafanas[answer.grafana_uid] = GrafanaRecord(answer.relation_id, answer.app, uids)
+            grafanas[answer.grafana_uid] = GrafanaRecord(
+                answer.relation_id, answer.app, dict(answer.uids_by_unit)
+            )
             continue
         for grafana_uid, kept in previous.grafanas.items():
             if kept.relation_id == answer.relation_id:
-                uids = {n: u for n, u in kept.uids.items() if n in live}
-                grafanas[grafana_uid] = GrafanaRecord(kept.relation_id, answer.app, uids)
+                grafanas[grafana_uid] = GrafanaRecord(kept.relation_id, answer.app, kept.uids)
 
     published: dict[str, dict[int, str]] = {}
-    for grafana_uid, record in grafanas.items():
-        if is_complete(record.uids, live, planned):
-            published[grafana_uid] = dict(record.uids)
+    for grafana_uid, record in list(grafanas.items()):
+        known = {n: u for n, u in record.uids.items() if n not in departed}
+        before = previous.published.get(grafana_uid, {})
+        # Units of the last complete set that are still around, seen by us or not.
+        still_there = {n for n in before if n not in departed and (n in live or n in known)}
+        required = (live - departed) | still_there
+        uids = {n: u for n, u in known.items() if n in required}
+        grafanas[grafana_uid] = GrafanaRecord(record.relation_id, record.app, uids)
+        if len(required) >= planned and required <= uids.keys():
+            published[grafana_uid] = uids
             continue
-        kept_set = {n: u for n, u in previous.published.get(grafana_uid, {}).items() if n in live}
+        kept_set = {n: u for n, u in before.items() if n in still_there}
         if kept_set:
             published[grafana_uid] = kept_set
-    return UidRecord(grafanas, published)
+
+    # Remember a departure while a Grafana still lists the unit (it may linger there, and a
+    # leader whose peer view lags would otherwise take it back); unit numbers are not reused.
+    remembered = frozenset(n for n in departed if any(n in a.uids_by_unit for a in answers))
+    return UidRecord(grafanas, published, remembered)
 
 
 @dataclass(frozen=True)

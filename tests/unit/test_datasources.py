@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from datasources import GrafanaAnswer, UidRecord, is_complete, next_record, waiting_for
+from datasources import GrafanaAnswer, UidRecord, next_record, waiting_for
 
 
 def ans(rel: int, guid: str | None, units: dict[int, str]) -> GrafanaAnswer:
@@ -68,16 +68,47 @@ units = st.frozensets(st.integers(0, 5), min_size=1)
     )
 )
 def test_published_entries_are_always_a_subset_of_a_once_complete_set(steps):
-    """Whatever happens, only live units with a UID from a complete set are published."""
+    """Whatever happens, only units with a UID from a complete set are published, and each is
+    either live or still listed by Grafana (a lagging peer view must not drop it)."""
     record = UidRecord()
     ever_complete: set[int] = set()
     for live, planned, answered in steps:
         uids = {n: f"uid{n}" for n in answered}
+        before = {int(e["uid"][3:]) for e in record.entries()}
         record = next_record(record, [ans(1, "g", uids)], set(live), planned)
-        if is_complete({n: u for n, u in uids.items() if n in live}, set(live), planned):
-            ever_complete |= set(live)
-            assert {e["uid"] for e in record.entries()} == {f"uid{n}" for n in live}
+        required = set(live) | (before & set(uids))
         published = {int(e["uid"][3:]) for e in record.entries()}
-        assert published <= set(live) & ever_complete
+        if len(required) >= planned and required <= set(uids):
+            ever_complete |= required
+            assert published == required
+        else:
+            assert published == before & (set(live) | set(uids))  # the kept set
+        assert published <= ever_complete & (set(live) | set(uids))
         entries = record.entries()
         assert entries == sorted(entries, key=lambda e: e["uid"])
+
+
+def test_a_unit_the_leader_has_not_seen_join_stays_published():
+    complete = next_record(UidRecord(), [ans(1, "g", {0: "a", 1: "b", 2: "c"})], {0, 1, 2}, 3)
+    # A new leader that has not run relation-joined for unit 2 yet: its view is {0, 1}.
+    lagging = next_record(complete, [ans(1, "g", {0: "a", 1: "b", 2: "c"})], {0, 1}, 3)
+    assert lagging.published == complete.published
+    # Same when the departing old leader (0) still counts and makes the view look complete.
+    handover = next_record(complete, [ans(1, "g", {0: "a", 1: "b", 2: "c"})], {0, 1}, 2)
+    assert handover.published == complete.published
+
+
+def test_a_departure_seen_once_is_remembered_while_grafana_lists_the_unit():
+    uids = {0: "a", 1: "b", 2: "c"}
+    complete = next_record(UidRecord(), [ans(1, "g", uids)], {0, 1, 2}, 3)
+    departed = next_record(complete, [ans(1, "g", uids)], {0, 1}, 2, departing=[2])
+    assert departed.published == {"g": {0: "a", 1: "b"}}
+    assert departed.departed == {2}
+    assert UidRecord.from_json(departed.to_json()) == departed
+    # Another leader still sees unit 2 in its peer view: the departure is not undone.
+    other = next_record(departed, [ans(1, "g", uids)], {0, 1, 2}, 2)
+    assert other.published == {"g": {0: "a", 1: "b"}}
+    # Once Grafana forgets unit 2, so does the record.
+    forgotten = next_record(other, [ans(1, "g", {0: "a", 1: "b"})], {0, 1}, 2)
+    assert forgotten.departed == frozenset()
+    assert forgotten.published == {"g": {0: "a", 1: "b"}}
