@@ -24,6 +24,9 @@ status), exactly what the next ``Context.run`` needs. The same seed and the same
 always give the same run. Access rules (only the leader writes application data, a unit
 writes only its own unit databag) are enforced by ops itself while the hook runs.
 
+During ``relation-departed`` the departing unit is still listed (as ``related-units`` does
+in Juju); it is gone from the next hook on.
+
 Known simplifications: hooks are atomic and never run concurrently; a dying unit is not told
 ``relation-departed`` about its remote units on non-peer relations (ops.testing would name the
 departing unit after the remote application), it goes straight to ``relation-broken``; the
@@ -711,8 +714,6 @@ class Simulation:
                 rel.sees.setdefault(unit.name, set())
             elif event.kind == "relation_joined" and event.remote:
                 rel.sees.setdefault(unit.name, set()).add(event.remote)
-            elif event.kind == "relation_departed" and event.remote:
-                rel.sees.setdefault(unit.name, set()).discard(event.remote)
         state = self._state_for(unit, event)
         ops_event = self._ops_event(unit, event, state)
         before_sets = _relation_set_calls[0]
@@ -740,6 +741,9 @@ class Simulation:
         # What Juju changes *after* the hook ran.
         if event.kind == "start":
             unit.started = True
+        if rel is not None and event.kind == "relation_departed" and event.remote:
+            # Juju still lists the departing unit during relation-departed, not after it.
+            rel.sees.setdefault(unit.name, set()).discard(event.remote)
         if rel is not None and event.kind == "relation_broken":
             rel.in_scope.discard(unit.name)
             rel.sees.pop(unit.name, None)

@@ -18,7 +18,6 @@ import pytest
 from hypothesis import given, note
 from hypothesis import strategies as st
 from hypothesis.control import currently_in_test_context
-from model_sim import SimulationError
 from model_world import (
     OUR_APP,
     QUIESCENCE,
@@ -171,13 +170,6 @@ def test_scale_down_drops_the_departed_unit_in_one_write(seed: int):
         assert [unit_numbers(s) for s in sets] == [[0, 1, 2], [0, 2]]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=SimulationError,
-    reason="charm bug: datasources.next_record trusts the leader's own peer view (and a count "
-    "against planned_units), so a new leader that has not yet run relation-joined for a live "
-    "peer publishes a partial set (and republishes the full one once it has)",
-)
 @pytest.mark.parametrize("handover", ["leader moves", "leader removed"])
 def test_new_leader_that_has_not_seen_a_peer_join_keeps_that_units_entry(handover: str):
     """A new leader whose peer view lags (a peer's relation-joined still queued on it) must not
@@ -186,10 +178,9 @@ def test_new_leader_that_has_not_seen_a_peer_join_keeps_that_units_entry(handove
     Deterministic: bridge/1's agent is slow to run relation-joined for bridge/2 on the peer
     relation; meanwhile bridge/0 publishes the complete set; then leadership moves to bridge/1,
     either by lease or because bridge/0 is removed (and bridge/1 has not run its departed hook
-    yet). Today bridge/1's leader-elected publishes only units 0 and 1: in the first case the
-    kept set is cut down to its view ({0, 1}, fewer than planned), in the second its view
-    {0, 1} has as many units as planned (2) and passes for complete. SPEC §5: never a partial
-    set; the last complete set stays, minus *departed* units, and bridge/2 has not departed.
+    yet). Found by this simulator: bridge/1's leader-elected used to publish only units 0 and 1
+    (its own view cut the kept set down; with bridge/0 removed, {0, 1} even matched
+    planned_units and passed for complete). Fixed in the charm by ca2289b.
     """
     world = build(Topology(units=3, tempo=TempoSpec(registered_in=(0,))), seed=0)
     invariants = Invariants(world)
