@@ -51,6 +51,7 @@ logger = logging.getLogger(__name__)
 PEER_RELATION = "peers"
 GRAFANA_SOURCE_RELATION = "grafana-source"
 UID_RECORD_KEY = "datasource-uids"
+DEPARTED_KEY = "departed-units"
 WORKLOAD_TRACING_RELATION = "workload-tracing"
 SNAP_RESOURCE = "bridge-snap"
 QUERY_TOKEN_LABEL = "query-auth-token"
@@ -122,6 +123,7 @@ class GrafanaAgentBridgeCharm(ops.CharmBase):
 
     def _reconcile(self) -> None:
         snapshot = self._snapshot()
+        self._reconcile_departures(snapshot)
         self._reconcile_uid_record(snapshot)
         self._reconcile_exchange(snapshot)
         config = self._config()
@@ -174,8 +176,40 @@ class GrafanaAgentBridgeCharm(ops.CharmBase):
             return Snapshot(live, planned, answers, None)
         previous = UidRecord.from_json(peer.data[self.app].get(UID_RECORD_KEY, ""))
         departing = {n for n in map(unit_number, self._departing) if n is not None}
+        departing |= self._departures_seen_by_peers(peer)
         record = next_record(previous, answers, live, planned, departing)
         return Snapshot(live, planned, answers, record)
+
+    def _departures_seen_by_peers(self, peer: ops.Relation) -> set[int]:
+        """Unit numbers any unit (this one included) saw depart, from the peer unit databags.
+
+        A unit may run relation-departed before it becomes leader; what it saw then must still
+        count once it leads, so every unit notes departures in its own peer databag.
+        """
+        seen: set[int] = set()
+        for unit in {*peer.units, self.unit}:
+            seen |= self._departures_noted_by(peer, unit)
+        return seen
+
+    def _reconcile_departures(self, snapshot: Snapshot) -> None:
+        """Note the units seen to depart in this unit's peer databag, while Grafana lists them."""
+        peer = self.model.get_relation(PEER_RELATION)
+        if peer is None:
+            return
+        listed = {n for a in snapshot.answers for n in a.uids_by_unit}
+        mine = self._departures_noted_by(peer, self.unit)
+        mine |= {n for n in map(unit_number, self._departing) if n is not None}
+        keep = sorted(n for n in mine if n in listed)
+        raw = json.dumps(keep) if keep else ""
+        if peer.data[self.unit].get(DEPARTED_KEY, "") != raw:
+            peer.data[self.unit][DEPARTED_KEY] = raw
+
+    @staticmethod
+    def _departures_noted_by(peer: ops.Relation, unit: ops.Unit) -> set[int]:
+        try:
+            return {int(n) for n in json.loads(peer.data[unit].get(DEPARTED_KEY, "[]"))}
+        except (ValueError, TypeError):
+            return set()
 
     def _reconcile_uid_record(self, snapshot: Snapshot) -> None:
         peer = self.model.get_relation(PEER_RELATION)

@@ -526,3 +526,27 @@ def test_charm_tracing_requests_otlp_http_and_traces_the_reconcile(ctx):
     )
     assert json.loads(out.get_relation(tracing.id).local_app_data["receivers"]) == ["otlp_http"]
     assert any(span.name == "ops.main" for span in ctx.trace_data)
+
+
+def test_a_departure_seen_before_becoming_leader_still_counts(ctx):
+    # Unit 0 leads and published {0, 1, 2}; unit 2 is removed. Unit 1 (this one, unit_id=1)
+    # runs relation-departed for 2 as a non-leader, then becomes leader before the old leader
+    # recorded the departure, while Grafana still lists unit 2.
+    ctx1 = testing.Context(GrafanaAgentBridgeCharm, app_name=APP, unit_id=1)
+    a = grafana("grafana-a", "gA", [0, 1, 2])
+    ex = testing.Relation("send-datasource")
+    leader_view = settle(
+        ctx, testing.State(relations={a, ex, peers(1, 2)}, leader=True, planned_units=3)
+    )
+    record = leader_view.get_relation(settled_peer_id(leader_view)).local_app_data
+    peer = testing.PeerRelation("peers", local_app_data=dict(record), peers_data={0: {}, 2: {}})
+    state = testing.State(relations={a, ex, peer}, leader=False, planned_units=2)
+    out = ctx1.run(ctx1.on.relation_departed(peer, remote_unit=2, departing_unit=2), state)
+    noted = out.get_relation(peer.id).local_unit_data["departed-units"]
+    assert json.loads(noted) == [2]
+
+    after = out.get_relation(peer.id)
+    gone = dataclasses.replace(after, peers_data={0: {}})
+    promoted = dataclasses.replace(replace_relation(out, after, gone), leader=True)
+    elected = ctx1.run(ctx1.on.leader_elected(), promoted)
+    assert exchange_out(elected, ex) == by_uid(entries("grafana-a", "gA", [0, 1]))
