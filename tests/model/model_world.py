@@ -71,7 +71,9 @@ class Op:
     remove the ``arg``-th live unit; ``leader``: move our leadership to the ``arg``-th unit;
     ``grafana_leader``: move Grafana ``arg``'s leadership to its next unit; ``grafana_scale``:
     add a unit to Grafana ``arg``; ``unrelate``/``relate``: remove or restore Grafana ``arg``'s
-    grafana-source relation; ``config``: set the exemplar label to variant ``arg``.
+    grafana-source relation; ``config``: set the exemplar label to variant ``arg``; ``slow``:
+    the ``arg``-th unit's agent runs no peer joined/departed hook until all operations are done
+    (its view of its peers lags, e.g. just before it becomes leader).
     """
 
     kind: str
@@ -189,6 +191,16 @@ def apply(world: World, op: Op) -> None:
             sim.unrelate(world.source_relations.pop(name))
     elif op.kind == "relate":
         relate_grafana(world, op.arg % len(world.grafanas))
+    elif op.kind == "slow":
+        victim = f"{OUR_APP}/{live[op.arg % len(live)]}"
+        peers = {r.id for r in sim.relations.values() if r.is_peer and r.involves(OUR_APP)}
+        sim.hold(
+            lambda e: (
+                e.unit == victim
+                and e.relation in peers
+                and e.kind in ("relation_joined", "relation_departed")
+            )
+        )
     elif op.kind == "config":
         sim.set_config(OUR_APP, **{"exemplar-trace-id-label": LABELS[op.arg % len(LABELS)]})
     else:
@@ -413,6 +425,8 @@ def run_scenario(topology: Topology, ops: tuple[Op, ...] = (), *, seed: int) -> 
     for op in ops:
         apply(world, op)
         invariants.observe()
+    world.sim.run()
+    world.sim.release()
     world.sim.run()
     invariants.check_quiescent()
     settled = world.sim.stats.copy()

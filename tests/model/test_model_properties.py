@@ -3,11 +3,12 @@
 Each example deploys our real charm (N units), one or two Grafanas built on our consumer
 library (same model or cross-model), and maybe a Tempo that shares its UIDs on the exchange;
 the simulator then runs Juju's hooks in a seeded random order while the operations (scale up
-and down, leader changes on both sides, relations removed and restored, config changes) happen
-between them. After every hook: no exchange entry Grafana has not assigned, no partial set,
-sorted. At quiescence: exactly one entry per live unit per Grafana on every exchange relation,
-the right Tempo in each Grafana's jsonData, every unit Active; then one more round of every
-hook writes nothing. A failure prints the seed and a one-line reproduction.
+and down, leader changes on both sides, relations removed and restored, config changes, a unit
+agent lagging on peer hooks) happen between them. After every hook: no exchange entry Grafana
+has not assigned, no partial set, sorted. At quiescence: exactly one entry per live unit per
+Grafana on every exchange relation, the right Tempo in each Grafana's jsonData, every unit
+Active; then one more round of every hook writes nothing. A failure prints the seed and a
+one-line reproduction.
 """
 
 from __future__ import annotations
@@ -60,6 +61,7 @@ CHANGES = (
     "unrelate",
     "relate",
     "config",
+    "slow",
 )
 
 operations = st.lists(
