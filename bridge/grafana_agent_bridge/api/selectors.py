@@ -6,16 +6,10 @@ from collections.abc import Iterator
 
 import promql_parser as pp
 
-from ..labels import METRIC_NAME, Matcher, MatchType
-from ..promql.regex import translate
+from ..labels import Matcher
+from ..promql.engine import selector_matcher_sets
+from ..promql.errors import ParseError
 from .params import bad_data
-
-_OPS = {
-    "Equal": MatchType.EQUAL,
-    "NotEqual": MatchType.NOT_EQUAL,
-    "Re": MatchType.REGEX,
-    "NotRe": MatchType.NOT_REGEX,
-}
 
 
 def _parse(text: str) -> pp.Expr:
@@ -28,27 +22,11 @@ def _parse(text: str) -> pp.Expr:
 
 
 def vector_matcher_sets(vs: pp.VectorSelector) -> list[list[Matcher]]:
-    """One matcher list per ``or`` alternative of the selector (usually exactly one)."""
-
-    def convert(ms: list[pp.Matcher]) -> list[Matcher]:
-        out = []
-        for m in ms:
-            op = _OPS[str(m.op).rsplit(".", 1)[-1]]
-            value = m.value
-            if op in (MatchType.REGEX, MatchType.NOT_REGEX):
-                value = translate(value)
-            try:
-                out.append(Matcher(m.name, op, value))
-            except Exception as e:  # re.error and friends
-                raise bad_data(f"invalid regular expression {m.value!r}: {e}") from None
-        if vs.name and not any(x.name == METRIC_NAME for x in out):
-            out.insert(0, Matcher(METRIC_NAME, MatchType.EQUAL, vs.name))
-        return out
-
-    groups = vs.matchers.or_matchers
-    if groups:
-        return [convert(list(g)) for g in groups]
-    return [convert(list(vs.matchers.matchers))]
+    """One matcher list per ``or`` alternative, exactly as query evaluation selects."""
+    try:
+        return selector_matcher_sets(vs)
+    except ParseError as e:
+        raise bad_data(str(e)) from None
 
 
 def parse_match(text: str) -> list[list[Matcher]]:

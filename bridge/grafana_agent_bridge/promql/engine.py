@@ -35,12 +35,6 @@ from .values import I64, Matrix, Scalar, String, Value, Vector, drop_name
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
-_MATCH_OPS = {
-    "Equal": MatchType.EQUAL,
-    "NotEqual": MatchType.NOT_EQUAL,
-    "Re": MatchType.REGEX,
-    "NotRe": MatchType.NOT_REGEX,
-}
 
 
 def td_ms(td: timedelta | None) -> int:
@@ -77,6 +71,42 @@ def parse(query: str) -> pp.Expr:
         if isinstance(e, (KeyboardInterrupt, SystemExit)):
             raise
         raise ParseError(str(e)) from None
+
+
+_MATCH_OPS = {
+    "Equal": MatchType.EQUAL,
+    "NotEqual": MatchType.NOT_EQUAL,
+    "Re": MatchType.REGEX,
+    "NotRe": MatchType.NOT_REGEX,
+}
+
+
+def selector_matcher_sets(vs: pp.VectorSelector) -> list[list[Matcher]]:
+    """The store matchers of a parsed selector: one list per ``or`` alternative (usually one).
+
+    Regexes get RE2 semantics (``regex.translate``); the metric name becomes a ``__name__``
+    matcher. Shared by query evaluation and the API's ``match[]`` so both select alike.
+    """
+
+    def conv(ms: list[pp.Matcher]) -> list[Matcher]:
+        out = []
+        for m in ms:
+            op = _MATCH_OPS[str(m.op).rsplit(".", 1)[-1]]
+            value = m.value
+            if op in (MatchType.REGEX, MatchType.NOT_REGEX):
+                value = regex.translate(value)
+            try:
+                out.append(Matcher(m.name, op, value))
+            except Exception as e:
+                raise ParseError(f"invalid regular expression {m.value!r}: {e}") from None
+        if vs.name is not None and not any(x.name == METRIC_NAME for x in out):
+            out.insert(0, Matcher(METRIC_NAME, MatchType.EQUAL, vs.name))
+        return out
+
+    groups = vs.matchers.or_matchers
+    if groups:
+        return [conv(list(g)) for g in groups]
+    return [conv(list(vs.matchers.matchers))]
 
 
 @dataclass
@@ -207,25 +237,7 @@ class Evaluator:
         return base - td_ms(offset)
 
     def matcher_sets(self, vs: pp.VectorSelector) -> list[list[Matcher]]:
-        def conv(ms: list[pp.Matcher]) -> list[Matcher]:
-            out = []
-            for m in ms:
-                op = _MATCH_OPS[str(m.op).rsplit(".", 1)[-1]]
-                value = m.value
-                if op in (MatchType.REGEX, MatchType.NOT_REGEX):
-                    value = regex.translate(value)
-                try:
-                    out.append(Matcher(m.name, op, value))
-                except Exception as e:
-                    raise ParseError(f"invalid regular expression {m.value!r}: {e}") from None
-            if vs.name is not None and not any(x.name == METRIC_NAME for x in out):
-                out.insert(0, Matcher(METRIC_NAME, MatchType.EQUAL, vs.name))
-            return out
-
-        groups = vs.matchers.or_matchers
-        if groups:
-            return [conv(list(g)) for g in groups]
-        return [conv(list(vs.matchers.matchers))]
+        return selector_matcher_sets(vs)
 
     def select(self, vs: pp.VectorSelector, mint: int, maxt: int) -> list[SeriesData]:
         return self.select_sets(self.matcher_sets(vs), mint, maxt)
