@@ -7,17 +7,15 @@ from collections.abc import Iterator
 import promql_parser as pp
 
 from ..labels import Matcher
-from ..promql.engine import selector_matcher_sets
+from ..promql.engine import parse, selector_matcher_sets
 from ..promql.errors import ParseError
 from .params import bad_data
 
 
 def _parse(text: str) -> pp.Expr:
     try:
-        return pp.parse(text)
-    except BaseException as e:  # the Rust extension raises ValueError or its own panic type
-        if isinstance(e, (KeyboardInterrupt, SystemExit)):
-            raise
+        return parse(text)
+    except ParseError as e:
         raise bad_data(f'invalid parameter "match[]": {e}') from None
 
 
