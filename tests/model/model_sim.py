@@ -524,22 +524,48 @@ class Simulation:
         found = self.apps.get(app)
         return found.units.get(int(number)) if found else None
 
-    def _eligible(self, index: int) -> bool:
-        """Whether Juju could run this hook now, given the hooks queued before it."""
-        event = self.queue[index]
+    def _eligible_indexes(self) -> list[int]:
+        """The queued hooks Juju could run now, given the hooks queued before each of them.
+
+        One pass over the queue, remembering per unit what is queued ahead: a hook waits for
+        any earlier hook of the same unit on the same remote unit of the same relation, a
+        ``relation-broken`` for every earlier hook of its relation, ``stop``/``remove`` for
+        everything, and the start-up sequence for its own earlier steps.
+        """
+        eligible: list[int] = []
+        ahead: set[str] = set()
+        ahead_startup: set[str] = set()
+        ahead_relation: set[tuple[str, int]] = set()
+        ahead_stream: set[tuple[str, int, str | None]] = set()
+        for index, event in enumerate(self.queue):
+            if self._eligible(event, ahead, ahead_startup, ahead_relation, ahead_stream):
+                eligible.append(index)
+            ahead.add(event.unit)
+            if event.kind in STARTUP:
+                ahead_startup.add(event.unit)
+            if event.relation is not None:
+                ahead_relation.add((event.unit, event.relation))
+                ahead_stream.add((event.unit, event.relation, event.remote))
+        return eligible
+
+    def _eligible(
+        self,
+        event: Event,
+        ahead: set[str],
+        ahead_startup: set[str],
+        ahead_relation: set[tuple[str, int]],
+        ahead_stream: set[tuple[str, int, str | None]],
+    ) -> bool:
         if any(hold(event) for hold in self.held):
             return False
-        earlier = [e for e in self.queue[:index] if e.unit == event.unit]
         unit = self._unit(event.unit)
         if unit is None:
             return False
         if event.kind in ("stop", "remove"):
-            return not earlier
+            return event.unit not in ahead
         if not unit.started or event.kind in STARTUP:
             # The start-up sequence runs in order, before anything else of this unit.
-            if event.kind in STARTUP:
-                return not any(e.kind in STARTUP for e in earlier)
-            return False
+            return event.kind in STARTUP and event.unit not in ahead_startup
         if event.relation is None:
             return True
         rel = self.relations[event.relation]
@@ -548,19 +574,19 @@ class Simulation:
         if event.unit not in rel.in_scope:
             return False
         if event.kind == "relation_broken":
-            return not any(e.relation == event.relation for e in earlier)
+            return (event.unit, event.relation) not in ahead_relation
         if event.kind == "relation_joined" and event.remote not in rel.in_scope:
             return False  # the remote unit has not entered scope yet
         if event.remote is None:
             return True
-        return not any(e.relation == event.relation and e.remote == event.remote for e in earlier)
+        return (event.unit, event.relation, event.remote) not in ahead_stream
 
     def pending(self) -> int:
         return len(self.queue)
 
     def step(self) -> Event | None:
         """Run one eligible hook chosen by the seeded generator; None when nothing can run."""
-        eligible = [i for i in range(len(self.queue)) if self._eligible(i)]
+        eligible = self._eligible_indexes()
         if not eligible:
             if self.queue and not self.held:
                 raise SimulationError(
