@@ -164,6 +164,10 @@ class FeedBatch:
     next_position: FeedPosition
     skipped_samples: int = 0
     """Samples the consumer can no longer get (retention removed them before it read them)."""
+    exemplars: list[tuple[Labels, Exemplar]] = field(default_factory=list)
+    """Exemplars appended in the same range, in append order, with their series' labels (a
+    series may have exemplars here and no samples in ``series``: its samples were rejected or
+    are in another batch)."""
 
 
 class ChangeFeed(Protocol):
@@ -178,7 +182,9 @@ class ChangeFeed(Protocol):
         ...
 
     def read(self, position: FeedPosition, max_samples: int) -> FeedBatch:
-        """Up to about ``max_samples`` samples after ``position``; empty when caught up."""
+        """Up to about ``max_samples`` samples and exemplars (counted together) after
+        ``position``, whole WAL records at a time; empty when caught up. The same position and
+        limit give the same batch (an exact resume depends on it)."""
         ...
 
     def acknowledge(self, consumer: str, position: FeedPosition) -> None:

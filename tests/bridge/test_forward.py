@@ -21,10 +21,12 @@ import pytest
 from grafana_agent_bridge.config import ForwardConfig, ForwardTarget
 from grafana_agent_bridge.forward import ForwardManager
 from grafana_agent_bridge.forward.backoff import Backoff, parse_retry_after
-from grafana_agent_bridge.forward.sender import plan_requests
+from grafana_agent_bridge.forward.sender import Mark, plan_requests
 from grafana_agent_bridge.labels import make_labels
 from grafana_agent_bridge.metrics import Registry
+from grafana_agent_bridge.remote_write import decode_write_request, encode_write_request
 from grafana_agent_bridge.storage import (
+    Exemplar,
     FeedBatch,
     FeedPosition,
     MetricMetadata,
@@ -75,6 +77,47 @@ def fill(store: Store, series: int, writes: int, per_write: int, start: int = 0)
         res = store.append(batch)
         assert not res.rejections
     return series * writes * per_write
+
+
+ExemplarLog = dict[tuple, list[tuple[tuple, float, int]]]
+
+
+def fill_with_exemplars(
+    store: Store, series: int, writes: int, per_write: int, start: int = 0
+) -> tuple[int, ExemplarLog]:
+    """``fill``, with a trace-id exemplar on each series' first sample of every write, and
+    after every write one exemplar in a write of its own, without samples. Returns the samples
+    and the exemplars per series in append order."""
+    total = 0
+    exemplars: ExemplarLog = {}
+    for w in range(writes):
+        t0 = T0 + (start + w * per_write) * 1000
+        ts = np.arange(t0, t0 + per_write * 1000, 1000, dtype=np.int64)
+        batch = []
+        for i in range(series):
+            labels = make_labels({"__name__": "m", "i": str(i)})
+            ex = Exemplar(make_labels({"trace_id": f"{start + w:04x}{i:028x}"}), float(i), t0)
+            batch.append(SeriesBatch(labels, ts, (ts - T0) / 1000.0 + i, [ex]))
+            exemplars.setdefault(labels, []).append((ex.labels, ex.value, ex.timestamp))
+        res = store.append(batch)
+        assert not res.rejections and res.accepted_exemplars == series
+        total += series * per_write
+        labels = make_labels({"__name__": "m", "i": str(w % series)})
+        ex = Exemplar(make_labels({"trace_id": f"late{start + w:028x}"}), -1.0, int(ts[-1]))
+        empty = np.empty(0, np.int64)
+        res = store.append([SeriesBatch(labels, empty, empty.astype(np.float64), [ex])])
+        assert res.accepted_exemplars == 1
+        exemplars[labels].append((ex.labels, ex.value, ex.timestamp))
+    return total, exemplars
+
+
+def items_per_request(bodies: list[bytes]) -> list[int]:
+    """Samples + exemplars of each remote-write request body."""
+    out = []
+    for body in bodies:
+        decoded = decode_write_request(body)
+        out.append(sum(len(s.timestamps) + len(s.exemplars) for s in decoded.series))
+    return out
 
 
 def config(url: str, **kw: object) -> ForwardConfig:
@@ -392,6 +435,79 @@ def test_metadata_is_forwarded(store: Store, receiver: FaultProxy) -> None:
     assert fm.stats.metadata.get("up") >= 1
 
 
+def test_exemplars_are_forwarded_in_order_with_their_series(store: Store) -> None:
+    receiver = FaultProxy(keep_bodies=True)
+    try:
+        total, exemplars = fill_with_exemplars(store, series=6, writes=8, per_write=5)
+        reg = Registry()
+        fm = ForwardManager(store, config(receiver.url, max_samples_per_send=16), reg).start()
+        try:
+            wait_until(fm.caught_up)
+        finally:
+            fm.stop()
+        assert receiver.received.total() == total
+        assert_complete_and_ordered(store, receiver)
+        assert receiver.received.exemplars == exemplars  # each series' exemplars, in order
+        sent = sum(len(v) for v in exemplars.values())
+        assert fm.stats.exemplars_sent.get("up") == sent
+        assert f'bridge_forward_exemplars_sent_total{{target="up"}} {sent}' in reg.expose()
+        # Exemplars count towards max_samples_per_send, as in Prometheus.
+        assert receiver.bodies is not None
+        sizes = items_per_request(receiver.bodies)
+        assert max(sizes) <= 16 and sum(sizes) == total + sent
+    finally:
+        receiver.close()
+
+
+def test_resume_after_a_crash_resends_the_same_requests_with_exemplars(
+    store: Store, tmp_path: Path
+) -> None:
+    """The in-flight batch, exemplars included, goes out again as byte-identical requests."""
+    receiver = FaultProxy(strict=True, keep_bodies=True)
+    state = tmp_path / "fwd"
+    cfg = config(receiver.url, max_samples_per_send=30)
+    try:
+        # 4 x 29 samples and then 4 exemplars fill a read of 4 shards x 30: the batch in flight
+        # ends with an exemplar record, which a re-read must not leave out.
+        first, exemplars = fill_with_exemplars(store, series=4, writes=5, per_write=29)
+        fm = ForwardManager(store, cfg, Registry(), state_dir=state).start()
+        wait_until(fm.caught_up)
+        receiver.set_mode(SWALLOW)  # delivered, but the sender never hears back
+        assert receiver.bodies is not None
+        before = len(receiver.bodies)
+        second, more = fill_with_exemplars(store, series=4, writes=2, per_write=29, start=145)
+        wait_until(lambda: receiver.arrivals > before)
+        time.sleep(0.3)
+        crash(fm)
+        swallowed = set(receiver.bodies[before:])
+        mark = Mark.parse((state / "forward-up.progress").read_text())
+        assert mark.in_flight_exemplars > 0 and mark.in_flight_samples > 0
+        receiver.set_mode(PASS)
+        after = len(receiver.bodies)
+        fm2 = ForwardManager(store, cfg, Registry(), state_dir=state).start()
+        try:
+            wait_until(fm2.caught_up)
+        finally:
+            fm2.stop()
+        # Every shard was stuck on its first request of the batch: each went out again as is.
+        assert swallowed <= set(receiver.bodies[after:])
+        assert receiver.received.total() == first + second
+        assert_complete_and_ordered(store, receiver)
+        for labels, exs in more.items():
+            exemplars[labels] += exs
+        assert receiver.received.exemplars == exemplars
+        assert fm2.stats.failed.get("up") == 0
+    finally:
+        receiver.close()
+
+
+def test_a_mark_from_before_exemplars_were_forwarded_still_parses() -> None:
+    old = Mark.parse("3 100 3 900 250 4\n")
+    assert (old.in_flight_samples, old.shards, old.in_flight_exemplars) == (250, 4, 0)
+    new = Mark(FeedPosition(3, 100), FeedPosition(3, 900), 250, 4, 7)
+    assert Mark.parse(new.dump()) == new
+
+
 def test_a_down_target_does_not_hold_back_another(store: Store, receiver: FaultProxy) -> None:
     down = FaultProxy()
     down.set_mode(DROP)
@@ -472,6 +588,23 @@ def test_plan_requests_merges_series_and_respects_the_limit() -> None:
     a_ts = [t for r in reqs for s in r if s.labels == a for t in s.timestamps.tolist()]
     assert a_ts == list(range(12))
     assert all(len({s.labels for s in r}) == len(r) for r in reqs)
+
+
+def test_plan_requests_puts_exemplars_after_their_series_samples() -> None:
+    a = make_labels({"__name__": "a"})
+    b = make_labels({"__name__": "b"})
+    ts = np.arange(0, 3, dtype=np.int64)
+    exs = [
+        (x, Exemplar(make_labels({"trace_id": str(k)}), 1.0, k)) for k, x in enumerate([a, a, b])
+    ]
+    reqs = plan_requests([SeriesData(a, ts, ts.astype(np.float64))], limit=4, exemplars=exs)
+    # a: 3 samples + 2 exemplars, then b (exemplars only): 6 items in requests of at most 4.
+    assert [[(s.labels, len(s.timestamps), len(s.exemplars)) for s in r] for r in reqs] == [
+        [(a, 3, 1)],
+        [(a, 0, 1), (b, 0, 1)],
+    ]
+    again = plan_requests([SeriesData(a, ts, ts.astype(np.float64))], 4, exs)
+    assert [encode_write_request(r) for r in reqs] == [encode_write_request(r) for r in again]
 
 
 def test_parse_retry_after() -> None:

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 from store.helpers import batch, lbl, write_scrapes
 
-from grafana_agent_bridge.storage import FeedBatch, FeedPosition
+from grafana_agent_bridge.labels import make_labels
+from grafana_agent_bridge.storage import Exemplar, FeedBatch, FeedPosition
 from grafana_agent_bridge.store import Store, StoreOptions
 
 
@@ -17,7 +18,7 @@ def _drain(
     batches = []
     for _ in range(10_000):
         b = s.read(pos, max_samples)
-        if not b.series:
+        if not b.series and not b.exemplars:
             assert b.next_position == pos or not (pos < b.next_position and pos < s.end())
             return batches, b.next_position
         assert pos < b.next_position
@@ -126,4 +127,72 @@ def test_a_position_past_the_end_is_treated_as_caught_up(tmp_path: Path) -> None
     end = s.end()
     b = s.read(FeedPosition(end.segment + 5, 0), 100)
     assert b.series == [] and b.next_position == end
+    s.close()
+
+
+def _write_with_exemplars(s: Store, scrapes: range) -> list:
+    """One sample per series per scrape; every scrape one series also gets an exemplar (a
+    trace id); every fifth scrape another series gets one in a write without samples."""
+    appended = []
+    for k in scrapes:
+        t = k * 15_000
+        writes = [batch(lbl("req", i=str(i)), [t], [float(k)]) for i in range(3)]
+        ex = Exemplar(make_labels({"trace_id": f"{k:032x}"}), float(k), t)
+        writes[k % 3].exemplars.append(ex)
+        appended.append((lbl("req", i=str(k % 3)), ex))
+        res = s.append(writes)
+        assert res.accepted_exemplars == 1
+        if k % 5 == 0:
+            only = Exemplar(make_labels({"trace_id": f"e{k:031x}"}), 0.5, t + 1)
+            write = batch(lbl("req", i=str((k + 1) % 3)), [], [])
+            write.exemplars.append(only)
+            appended.append((write.labels, only))
+            assert s.append([write]).accepted_exemplars == 1
+    return appended
+
+
+def test_exemplars_are_fed_in_append_order_with_their_labels_across_restart(
+    tmp_path: Path,
+) -> None:
+    opts = StoreOptions(wal_segment_bytes=600)
+    s = Store.open(tmp_path, opts)
+    appended = _write_with_exemplars(s, range(30))
+    assert s.stats().wal_segments > 3  # the exemplars cross segment boundaries too
+    pos = s.register("up")
+    first = s.read(pos, 10)
+    assert first.exemplars  # they come with the samples of the same writes
+    s.acknowledge("up", first.next_position)
+    s.close()
+
+    s = Store.open(tmp_path, opts)
+    pos = s.register("up")
+    assert pos == first.next_position
+    appended += _write_with_exemplars(s, range(30, 40))
+    rest, end = _drain(s, pos, max_samples=10)
+    assert end == s.end()
+    batches = [first, *rest]
+    assert [e for b in batches for e in b.exemplars] == appended
+    # Exemplars count towards the limit like samples (whole records: one write may pass it).
+    assert all(
+        sum(len(x.timestamps) for x in b.series) + len(b.exemplars) <= 10 + 5 for b in batches
+    )
+    got = _samples(batches)
+    assert all([t for t, _ in v] == [k * 15_000 for k in range(40)] for v in got.values())
+    # The same position and limit give the same batch (what an exact resume relies on).
+    again = s.read(rest[2].next_position, 10)
+    assert again.exemplars == rest[3].exemplars and again.next_position == rest[3].next_position
+    s.close()
+
+
+def test_exemplars_not_newer_than_the_series_last_one_are_not_fed(tmp_path: Path) -> None:
+    s = Store.open(tmp_path, StoreOptions())
+    ex = Exemplar(make_labels({"trace_id": "a"}), 1.0, 1000)
+    first = batch(lbl(), [1000], [1.0])
+    first.exemplars.append(ex)
+    s.append([first])
+    retry = batch(lbl(), [1000], [1.0])  # a retried write: exact duplicates
+    retry.exemplars.append(ex)
+    s.append([retry])
+    batches, _ = _drain(s, s.register("up"))
+    assert [e for b in batches for e in b.exemplars] == [(lbl(), ex)]
     s.close()

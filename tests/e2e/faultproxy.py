@@ -78,6 +78,10 @@ class Received:
     requests: int = 0
     metadata: dict[str, tuple[str, str, str]] = field(default_factory=dict)
     """Metric family name → (type, help, unit), as last received."""
+    exemplars: dict[
+        tuple[tuple[str, str], ...], list[tuple[tuple[tuple[str, str], ...], float, int]]
+    ] = field(default_factory=dict)
+    """Series → its exemplars as (exemplar labels, value, timestamp), in arrival order."""
 
     def total(self) -> int:
         return sum(len(v) for v in self.samples.values())
@@ -94,6 +98,7 @@ class FaultProxy:
         *,
         strict: bool = False,
         tls: tuple[Path, Path] | None = None,
+        keep_bodies: bool = False,
     ) -> None:
         self.upstream = urlsplit(upstream) if upstream else None
         self.strict = strict
@@ -101,6 +106,8 @@ class FaultProxy:
         """(certificate, key) PEM files: serve HTTPS."""
         self.mode: Fault = PASS
         self.seen: list[Seen] = []
+        self.bodies: list[bytes] | None = [] if keep_bodies else None
+        """With ``keep_bodies``: every request body that arrived, in arrival order."""
         self.received = Received()
         self._conns: set[socket.socket] = set()
         self.arrivals = 0
@@ -226,6 +233,8 @@ class FaultProxy:
         arrived = time.monotonic()
         with self._lock:
             self.arrivals += 1
+            if self.bodies is not None:
+                self.bodies.append(body)
         status = 0
         if fault.kind == "stall":
             self._release.wait(fault.stall_s or None)
@@ -276,7 +285,7 @@ class FaultProxy:
             if self.strict:
                 for k, s in enumerate(decoded.series):
                     have = self.received.samples.get(s.labels)
-                    if not have or int(s.timestamps[0]) > have[-1][0]:
+                    if not len(s.timestamps) or not have or int(s.timestamps[0]) > have[-1][0]:
                         continue
                     if (int(s.timestamps[0]), float(s.values[0])) != have[-1]:
                         return 400, b"out of order sample", ()
@@ -286,9 +295,14 @@ class FaultProxy:
                 self.received.metadata[m.metric_family_name] = (m.type, m.help, m.unit)
             for k, s in enumerate(decoded.series):
                 lo = skip.get(k, 0)
-                self.received.samples.setdefault(s.labels, []).extend(
-                    zip(s.timestamps[lo:].tolist(), s.values[lo:].tolist())
-                )
+                if len(s.timestamps):
+                    self.received.samples.setdefault(s.labels, []).extend(
+                        zip(s.timestamps[lo:].tolist(), s.values[lo:].tolist())
+                    )
+                if s.exemplars:
+                    self.received.exemplars.setdefault(s.labels, []).extend(
+                        (e.labels, e.value, e.timestamp) for e in s.exemplars
+                    )
         return 204, b"", ()
 
     @staticmethod

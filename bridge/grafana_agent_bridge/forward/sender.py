@@ -20,6 +20,9 @@ Shape (after Prometheus's ``QueueManager``, with the local store in place of its
   and re-sent on its own; each request then either was delivered before (the receiver answers
   400 or accepts the exact duplicate: counted, not dropped) or was not (it is delivered now).
   Everything before it is known delivered and skipped; everything after it was never sent.
+- **Exemplars** come from the feed with the samples of the same records and travel on the
+  same shard as their series, after its samples in the batch; they count towards
+  ``max_samples_per_send`` like samples (as in Prometheus), so an exact resume rebuilds them too.
 - **Memory.** One feed batch is held at a time; during an outage the backlog stays in the
   store, so memory does not grow with the outage's length.
 """
@@ -32,8 +35,8 @@ import queue
 import threading
 import time
 import zlib
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -41,7 +44,16 @@ import numpy as np
 from ..config import ForwardConfig, ForwardTarget, duration_ms
 from ..labels import Labels
 from ..remote_write import encode_write_request
-from ..storage import ChangeFeed, FeedPosition, MetricMetadata, SeriesData, ShuttingDownError
+from ..storage import (
+    ChangeFeed,
+    Exemplar,
+    FeedBatch,
+    FeedPosition,
+    MetricMetadata,
+    SeriesBatch,
+    SeriesData,
+    ShuttingDownError,
+)
 from .backoff import Backoff
 from .client import Outcome, RemoteWriteClient, SendResult
 from .stats import ForwardStats
@@ -79,6 +91,7 @@ class _Batch:
     start: FeedPosition
     next_position: FeedPosition
     samples: int
+    exemplars: int
     min_t: int
     remaining: int
     """Shard parts not yet finished (delivered, rejected, or found delivered before)."""
@@ -94,48 +107,87 @@ class Mark:
     in_flight_end: FeedPosition
     in_flight_samples: int
     shards: int
+    in_flight_exemplars: int = 0
+    """Last, so a mark written before exemplars were forwarded (six fields) still parses."""
 
     def dump(self) -> str:
         d, f = self.delivered, self.in_flight_end
         fields = (d.segment, d.offset, f.segment, f.offset, self.in_flight_samples, self.shards)
-        return " ".join(map(str, fields)) + "\n"
+        return " ".join(map(str, (*fields, self.in_flight_exemplars))) + "\n"
 
     @staticmethod
     def parse(text: str) -> Mark:
-        ds, do, fs, fo, k, n = (int(x) for x in text.split())
-        return Mark(FeedPosition(ds, do), FeedPosition(fs, fo), k, n)
+        values = [int(x) for x in text.split()]
+        if len(values) == 6:
+            values.append(0)
+        ds, do, fs, fo, k, n, e = values
+        return Mark(FeedPosition(ds, do), FeedPosition(fs, fo), k, n, e)
 
 
-def count_samples(series: list[SeriesData]) -> int:
+def count_samples(series: Sequence[SeriesData | SeriesBatch]) -> int:
     return sum(len(s.timestamps) for s in series)
 
 
-def plan_requests(series: list[SeriesData], limit: int) -> list[list[SeriesData]]:
-    """Cut a shard's part of a batch into requests of at most ``limit`` samples.
+def count_exemplars(series: Sequence[SeriesBatch]) -> int:
+    return sum(len(s.exemplars) for s in series)
+
+
+@dataclass
+class ShardPart:
+    """A shard's share of a feed batch: sample pieces and exemplars, both in feed order."""
+
+    series: list[SeriesData] = field(default_factory=list)
+    exemplars: list[tuple[Labels, Exemplar]] = field(default_factory=list)
+
+
+def plan_requests(
+    series: Sequence[SeriesData],
+    limit: int,
+    exemplars: Sequence[tuple[Labels, Exemplar]] = (),
+) -> list[list[SeriesBatch]]:
+    """Cut a shard's part of a batch into requests of at most ``limit`` samples + exemplars.
 
     Deterministic for the same input (an exact resume rebuilds the same requests). Pieces of
     the same series are joined, so a request names each series once, and a series split
     across requests keeps its timestamp order because the requests go one after another.
+    A series' exemplars follow its samples (Prometheus keeps an exemplar only for a series it
+    already has); a series with exemplars only comes after those with samples.
     """
     merged: dict[Labels, list[SeriesData]] = {}
     for s in series:
         if len(s.timestamps):
             merged.setdefault(s.labels, []).append(s)
-    requests: list[list[SeriesData]] = []
-    current: list[SeriesData] = []
+    exemplars_of: dict[Labels, list[Exemplar]] = {}
+    for labels, ex in exemplars:
+        merged.setdefault(labels, [])
+        exemplars_of.setdefault(labels, []).append(ex)
+    requests: list[list[SeriesBatch]] = []
+    current: list[SeriesBatch] = []
     room = limit
     for labels, parts in merged.items():
         if len(parts) == 1:
             ts, vs = parts[0].timestamps, parts[0].values
-        else:
+        elif parts:
             ts = np.concatenate([p.timestamps for p in parts])
             vs = np.concatenate([p.values for p in parts])
+        else:
+            ts, vs = np.empty(0, np.int64), np.empty(0, np.float64)
+        exs = exemplars_of.get(labels, [])
+        n = len(ts)
+        total = n + len(exs)
         lo = 0
-        while lo < len(ts):
-            take = min(room, len(ts) - lo)
-            current.append(SeriesData(labels, ts[lo : lo + take], vs[lo : lo + take]))
-            lo += take
-            room -= take
+        while lo < total:  # samples first, then exemplars, as one stream of items
+            hi = lo + min(room, total - lo)
+            current.append(
+                SeriesBatch(
+                    labels,
+                    ts[lo : min(hi, n)],
+                    vs[lo : min(hi, n)],
+                    exs[max(lo, n) - n : max(hi, n) - n],
+                )
+            )
+            room -= hi - lo
+            lo = hi
             if room == 0:
                 requests.append(current)
                 current, room = [], limit
@@ -179,7 +231,7 @@ class TargetSender:
         self._delivered: FeedPosition | None = None
         self._acked: FeedPosition | None = None
         self._caught_up = False
-        self._queues: list[queue.SimpleQueue[tuple[_Batch, list[SeriesData]] | None]] = [
+        self._queues: list[queue.SimpleQueue[tuple[_Batch, ShardPart] | None]] = [
             queue.SimpleQueue() for _ in range(shards)
         ]
         self._clients = [RemoteWriteClient(target) for _ in range(shards + 1)]
@@ -255,15 +307,12 @@ class TargetSender:
         while not self._stop.is_set():
             try:
                 if resume is not None:
-                    batch = self._feed.read(position, max(1, resume.in_flight_samples))
-                    if resume.in_flight_end < batch.next_position:
+                    batch = self._reread(position, resume)
+                    if batch is None:
                         # Not the same records (a WAL repair cut them): new data is mixed in,
                         # so a 400 can no longer mean "already delivered".
                         resume = None
-                    else:
-                        # The same records as before the stop; trailing sample-less records
-                        # may end the re-read batch a little earlier.
-                        batch.next_position = resume.in_flight_end
+                        batch = self._feed.read(position, self._read_size)
                 elif not (position < self._feed.end()):
                     self._caught_up = True
                     self._stop.wait(self._poll)
@@ -283,16 +332,46 @@ class TargetSender:
                     self._label,
                     batch.skipped_samples,
                 )
-            if not batch.series and not (position < batch.next_position):
+            if not batch.series and not batch.exemplars and not (position < batch.next_position):
                 self._caught_up = True
                 resume = None
                 self._stop.wait(self._poll)
                 continue
             self._caught_up = False
-            if not self._send_batch(position, batch.next_position, batch.series, resume):
+            if not self._send_batch(position, batch, resume):
                 return
             resume = None
             position = batch.next_position
+
+    def _reread(self, position: FeedPosition, mark: Mark) -> FeedBatch | None:
+        """The batch that was in flight at an unclean stop, read again exactly; None if the
+        WAL no longer holds the same records there.
+
+        The feed gives the same batch for the same position and limit, so one read with the
+        batch's sample + exemplar count normally ends on its last record. Further reads only
+        pick up what a mark from before exemplars were forwarded did not count, and trailing
+        records without samples or exemplars (series, metadata) end the batch at its old end.
+        """
+        end = mark.in_flight_end
+        want_s, want_e = mark.in_flight_samples, mark.in_flight_exemplars
+        batch = self._feed.read(position, max(1, want_s + want_e))
+        if end < batch.next_position:
+            return None
+        got_s, got_e = count_samples(batch.series), len(batch.exemplars)
+        for _ in range(1000):  # bounded: each read advances by at least one record
+            if not (batch.next_position < end) or not (batch.next_position < self._feed.end()):
+                break
+            need = max(1, max(0, want_s - got_s) + max(0, want_e - got_e))
+            more = self._feed.read(batch.next_position, need)
+            if end < more.next_position or not (batch.next_position < more.next_position):
+                break  # only records without samples or exemplars were left in the batch
+            batch.series += more.series
+            batch.exemplars += more.exemplars
+            got_s += count_samples(more.series)
+            got_e += len(more.exemplars)
+            batch.next_position = more.next_position
+        batch.next_position = end
+        return batch
 
     def _shard(self, labels: Labels) -> int:
         shard = self._shard_cache.get(labels)
@@ -302,30 +381,31 @@ class TargetSender:
             shard = self._shard_cache[labels] = shard_of(labels, self._shards)
         return shard
 
-    def _send_batch(
-        self,
-        start: FeedPosition,
-        end: FeedPosition,
-        series: list[SeriesData],
-        resume: Mark | None,
-    ) -> bool:
+    def _send_batch(self, start: FeedPosition, feed_batch: FeedBatch, resume: Mark | None) -> bool:
         """Hand a batch to the shards and wait until all are done; False when stopping."""
-        parts: dict[int, list[SeriesData]] = {}
+        end = feed_batch.next_position
+        parts: dict[int, ShardPart] = {}
         samples = 0
-        min_t = 0
-        for s in series:
+        min_t: int | None = None
+        for s in feed_batch.series:
             n = len(s.timestamps)
             if not n:
                 continue
-            parts.setdefault(self._shard(s.labels), []).append(s)
+            parts.setdefault(self._shard(s.labels), ShardPart()).series.append(s)
             first = int(s.timestamps[0])
-            min_t = first if samples == 0 else min(min_t, first)
+            min_t = first if min_t is None else min(min_t, first)
             samples += n
-        batch = _Batch(start, end, samples, min_t, len(parts), resume=resume is not None)
+        for labels, ex in feed_batch.exemplars:
+            parts.setdefault(self._shard(labels), ShardPart()).exemplars.append((labels, ex))
+            min_t = ex.timestamp if min_t is None else min(min_t, ex.timestamp)
+        exemplars = len(feed_batch.exemplars)
+        batch = _Batch(
+            start, end, samples, exemplars, min_t or 0, len(parts), resume=resume is not None
+        )
         if resume is not None:
             self._stats.resent.inc(samples, self._label)
         if parts:
-            self._write_mark(Mark(start, end, samples, self._shards))
+            self._write_mark(Mark(start, end, samples, self._shards, exemplars))
             with self._cond:
                 self._current = batch
             for shard, part in parts.items():
@@ -351,7 +431,7 @@ class TargetSender:
             if item is None:
                 return
             batch, part = item
-            for request in plan_requests(part, self._per_send):
+            for request in plan_requests(part.series, self._per_send, part.exemplars):
                 if not self._deliver(client, shard, request, resume=batch.resume):
                     return
             with self._cond:
@@ -359,10 +439,11 @@ class TargetSender:
                 self._cond.notify_all()
 
     def _deliver(
-        self, client: RemoteWriteClient, shard: int, request: list[SeriesData], *, resume: bool
+        self, client: RemoteWriteClient, shard: int, request: list[SeriesBatch], *, resume: bool
     ) -> bool:
         """Send until delivered or rejected (True), or until stopped (False)."""
         n = count_samples(request)
+        n_ex = count_exemplars(request)
         body = encode_write_request(request)
         backoff = Backoff(self._min_backoff, self._max_backoff)
         attempt = 0
@@ -375,6 +456,7 @@ class TargetSender:
             self._stats.requests.inc(1, self._label, _result_class(result))
             if result.outcome is Outcome.DELIVERED:
                 self._stats.sent.inc(n, self._label)
+                self._stats.exemplars_sent.inc(n_ex, self._label)
                 self._stats.bytes.inc(len(body), self._label)
                 self._stats.last_delivery.set(time.time(), self._label)
                 if attempt:
@@ -392,18 +474,23 @@ class TargetSender:
                     # an all-or-nothing receiver such as Prometheus answer 400 "out of order":
                     # the samples are there already.
                     log.info(
-                        "forward %s: %d re-sent samples were already upstream (HTTP 400: %s)",
+                        "forward %s: %d re-sent samples and %d exemplars were already upstream "
+                        "(HTTP 400: %s)",
                         self._label,
                         n,
+                        n_ex,
                         result.reason,
                     )
                     return True
                 self._stats.failed.inc(n, self._label)
                 self._stats.dropped.inc(n, self._label, "rejected")
+                self._stats.exemplars_dropped.inc(n_ex, self._label)
                 log.warning(
-                    "forward %s: upstream rejected %d samples with HTTP %d, dropping them: %s",
+                    "forward %s: upstream rejected %d samples and %d exemplars with HTTP %d, "
+                    "dropping them: %s",
                     self._label,
                     n,
+                    n_ex,
                     result.status,
                     result.reason or "(no reason given)",
                 )

@@ -35,6 +35,16 @@ class ForwardStats:
             "(deleted locally before they could be sent).",
             ("target", "reason"),
         )
+        self.exemplars_sent: Counter = r.counter(
+            "bridge_forward_exemplars_sent_total",
+            "Exemplars delivered upstream (answered 2xx), with the samples of their series.",
+            t,
+        )
+        self.exemplars_dropped: Counter = r.counter(
+            "bridge_forward_exemplars_dropped_total",
+            "Exemplars in requests the upstream rejected with a non-retryable status.",
+            t,
+        )
         self.resent: Counter = r.counter(
             "bridge_forward_samples_resent_after_restart_total",
             "Samples delivered before an unclean stop and sent again after the restart "

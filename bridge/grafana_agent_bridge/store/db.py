@@ -1083,6 +1083,7 @@ class Store:
         refs_parts: list[npt.NDArray[np.uint64]] = []
         ts_parts: list[npt.NDArray[np.int64]] = []
         val_parts: list[npt.NDArray[np.float64]] = []
+        exemplars: list[tuple[Labels, Exemplar]] = []
         count = 0
         seg, offset = position.segment, position.offset
         while True:
@@ -1100,6 +1101,24 @@ class Store:
                     ts_parts.append(ts)
                     val_parts.append(vals)
                     count += len(refs)
+                elif rec.type == wal.RecordType.EXEMPLARS:
+                    try:
+                        items = wal.decode_exemplars(rec.payload)
+                    except wal.CorruptRecordError as e:
+                        log.error("feed: WAL segment %d offset %d: %s", seg, rec.offset, e)
+                        offset = rec.end
+                        continue
+                    # Counted like samples, so a run of exemplar-only writes still makes
+                    # bounded batches.
+                    count += len(items)
+                    for ref, ex in items:
+                        labels = labels_of.get(ref)
+                        if labels is None:
+                            log.error(
+                                "feed: series ref %d has no labels; skipping an exemplar", ref
+                            )
+                            continue
+                        exemplars.append((labels, ex))
                 offset = rec.end
                 if count >= max_samples:
                     break
@@ -1114,7 +1133,7 @@ class Store:
                 break
             seg, offset = following[0], 0
         batch = self._group(labels_of, refs_parts, ts_parts, val_parts)
-        return FeedBatch(batch, FeedPosition(seg, offset), skipped)
+        return FeedBatch(batch, FeedPosition(seg, offset), skipped, exemplars)
 
     def _read_records(
         self, seg: int, offset: int, stop: int | None
