@@ -98,10 +98,13 @@ class Prometheus:
     """A real Prometheus with its remote-write receiver on, in a temporary directory.
 
     ``extra_config`` is appended to its configuration (e.g. a ``remote_write`` section, which
-    makes it a relay: Prometheus forwards what it receives, as the bridge does).
+    makes it a relay: Prometheus forwards what it receives, as the bridge does). ``features``
+    are passed as ``--enable-feature`` (e.g. ``exemplar-storage``).
     """
 
-    def __init__(self, workdir: Path, extra_config: str = "") -> None:
+    def __init__(
+        self, workdir: Path, extra_config: str = "", features: tuple[str, ...] = ()
+    ) -> None:
         binary = require_prometheus()
         workdir.mkdir(parents=True, exist_ok=True)
         (workdir / "prometheus.yml").write_text("global:\n  scrape_interval: 1h\n" + extra_config)
@@ -117,6 +120,7 @@ class Prometheus:
                 f"--web.listen-address=127.0.0.1:{self.port}",
                 "--web.enable-remote-write-receiver",
                 "--log.level=warn",
+                *(f"--enable-feature={f}" for f in features),
             ],
             stdout=self.log,
             stderr=subprocess.STDOUT,
