@@ -260,7 +260,9 @@ class FaultProxy:
     def _pass(self, h: BaseHTTPRequestHandler, body: bytes) -> tuple[int, bytes, tuple]:
         if self.upstream is None:
             return self._record(h, body)
-        conn = http.client.HTTPConnection(self.upstream.hostname, self.upstream.port, timeout=30)
+        conn = http.client.HTTPConnection(
+            self.upstream.hostname or "", self.upstream.port, timeout=30
+        )
         try:
             headers = {k: v for k in PASS_HEADERS if (v := h.headers.get(k)) is not None}
             conn.request("POST", self.upstream.path or h.path, body=body, headers=headers)

@@ -58,7 +58,7 @@ def wait_until(cond: Callable[[], bool], timeout: float, what: str = "condition"
 
 def http_get(base: str, path: str, timeout: float = 10.0) -> tuple[int, bytes]:
     u = urllib.parse.urlsplit(base)
-    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=timeout)
+    conn = http.client.HTTPConnection(u.hostname or "", u.port, timeout=timeout)
     try:
         conn.request("GET", path)
         resp = conn.getresponse()
@@ -71,7 +71,7 @@ def http_post(
     base: str, path: str, body: bytes, headers: dict[str, str], timeout: float = 10.0
 ) -> tuple[int, bytes]:
     u = urllib.parse.urlsplit(base)
-    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=timeout)
+    conn = http.client.HTTPConnection(u.hostname or "", u.port, timeout=timeout)
     try:
         conn.request("POST", path, body=body, headers=headers)
         resp = conn.getresponse()
@@ -319,7 +319,7 @@ class Pusher:
             status = 0
             try:
                 if conn is None:
-                    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=10)
+                    conn = http.client.HTTPConnection(u.hostname or "", u.port, timeout=10)
                 conn.request("POST", "/api/v1/write", body=body, headers=REMOTE_WRITE_HEADERS)
                 resp = conn.getresponse()
                 resp.read()
