@@ -178,9 +178,13 @@ def build_config(settings: Mapping[str, object], data_dir: str) -> BridgeConfig:
     try:
         return BridgeConfig().with_overrides(overrides)
     except ConfigError as e:
-        lines = []
+        # One line per snap key: a list setting (forward-urls) may hold several bad values.
+        by_key: dict[str, list[str]] = {}
         for path, message in e.errors:
-            lines.append(f"{_snap_key_for(path)}: {message}")
+            messages = by_key.setdefault(_snap_key_for(path), [])
+            if message not in messages:
+                messages.append(message)
+        lines = [f"{key}: {'; '.join(messages)}" for key, messages in by_key.items()]
         raise SnapSettingError("\n".join(lines)) from None
 
 

@@ -354,3 +354,13 @@ def test_the_daemon_cli_accepts_what_the_hook_writes(
     assert snap.run_hook().returncode == 0
     assert cli.main(["check-config", str(snap.config_file)]) == 0
     assert capsys.readouterr().out.strip().endswith("OK")
+
+
+def test_several_bad_values_of_one_list_key_make_one_line_naming_each() -> None:
+    with pytest.raises(SnapSettingError) as e:
+        build_config({"forward-urls": "mimir:9009,0,0"}, data_dir="/d")
+    lines = str(e.value).splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith("forward-urls: ")
+    assert '"mimir:9009"' in lines[0]
+    assert lines[0].count('"0"') == 1  # the same problem is said once
