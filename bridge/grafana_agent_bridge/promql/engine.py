@@ -36,7 +36,6 @@ from .values import I64, Matrix, Scalar, String, Value, Vector, drop_name
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
-
 def td_ms(td: timedelta | None) -> int:
     if td is None:
         return 0
