@@ -1257,12 +1257,15 @@ for _k in (
     "year",
 ):
     _FUNCS[_k] = _date_fn(_k)
-for _k in (
+NATIVE_HISTOGRAM_FUNCTIONS = (
     "histogram_count",
     "histogram_sum",
     "histogram_avg",
     "histogram_stddev",
     "histogram_stdvar",
     "histogram_quantiles",
-):
+)
+"""Functions that only make sense on native histograms, which the engine does not support."""
+
+for _k in NATIVE_HISTOGRAM_FUNCTIONS:
     _FUNCS[_k] = _unsupported(_k)

@@ -35,6 +35,7 @@ from ..labels import METRIC_NAME, Labels, matches_all
 from ..storage import SeriesBatch, SeriesData
 from .engine import Engine, Evaluator, QueryResult
 from .errors import PromQLError
+from .functions import NATIVE_HISTOGRAM_FUNCTIONS
 from .testfile import (
     HIST,
     ClearCmd,
@@ -68,16 +69,7 @@ TIER3 = {
 
 DEFAULT_KNOWN_FAILURES = Path(__file__).with_name("known_failures.txt")
 
-_TIER3_FUNCS = {
-    "histogram_count",
-    "histogram_sum",
-    "histogram_avg",
-    "histogram_stddev",
-    "histogram_stdvar",
-    "histogram_quantiles",
-    "min_of",
-    "max_of",
-}
+_TIER3_FUNCS = {*NATIVE_HISTOGRAM_FUNCTIONS, "min_of", "max_of"}
 _TIER3_AGGS = {"limit_ratio"}
 
 

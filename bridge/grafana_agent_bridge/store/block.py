@@ -38,7 +38,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ..labels import Labels
-from .state import write_json
+from .state import fsync_dir, write_json
 
 log = logging.getLogger(__name__)
 
@@ -243,19 +243,11 @@ def write_block(
         write_json(tmp / "meta.json", meta)
         final = blocks_dir / block_id
         os.replace(tmp, final)
-        _fsync_dir(blocks_dir)
+        fsync_dir(blocks_dir)
         return final
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class CorruptBlockError(Exception):

@@ -81,6 +81,17 @@ class SegmentInfo:
         self.max_t = max(self.max_t, max_t)
 
 
+def _samples_after(segments: dict[int, SegmentInfo], position: FeedPosition) -> int:
+    """Samples recorded in ``segments`` after ``position`` (a backlog, or what was lost)."""
+    total = 0
+    for seg, info in segments.items():
+        if seg > position.segment:
+            total += info.samples
+        elif seg == position.segment:
+            total += info.samples - info.samples_before(position.offset)
+    return total
+
+
 @dataclass
 class StoreStats:
     series: int = 0
@@ -1043,22 +1054,10 @@ class Store:
     def samples_after(self, position: FeedPosition) -> int:
         """How many samples were appended after ``position`` (a forwarder's backlog)."""
         with self._lock:
-            total = 0
-            for seg, info in self._segments.items():
-                if seg > position.segment:
-                    total += info.samples
-                elif seg == position.segment:
-                    total += info.samples - info.samples_before(position.offset)
-            return total
+            return _samples_after(self._segments, position)
 
     def _lost_after(self, position: FeedPosition) -> int:
-        total = 0
-        for seg, info in self._lost.items():
-            if seg > position.segment:
-                total += info.samples
-            elif seg == position.segment:
-                total += info.samples - info.samples_before(position.offset)
-        return total
+        return _samples_after(self._lost, position)
 
     def read(self, position: FeedPosition, max_samples: int) -> FeedBatch:
         with self._lock:

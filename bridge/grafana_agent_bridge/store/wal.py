@@ -34,6 +34,7 @@ import numpy.typing as npt
 
 from ..labels import Labels
 from ..storage import Exemplar, MetricMetadata
+from .state import fsync_dir
 
 log = logging.getLogger(__name__)
 
@@ -286,7 +287,7 @@ class SegmentWriter:
         if create:
             try:
                 self._write_all(MAGIC)
-                _fsync_dir(wal_dir)
+                fsync_dir(wal_dir)
             except OSError:
                 # No half-made segment may stay behind: the next attempt reuses its number.
                 os.close(self.fd)
@@ -323,18 +324,6 @@ class SegmentWriter:
         finally:
             os.close(self.fd)
             self.fd = -1
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def fsync_dir(path: Path) -> None:
-    _fsync_dir(path)
 
 
 def iter_sample_records(records: Sequence[Record]) -> Iterator[Record]:
