@@ -270,15 +270,7 @@ def test_restart_resumes_without_gaps_or_duplicates(store: Store, receiver: Faul
 def crash(fm: ForwardManager) -> None:
     """Stop the sender's threads the way ``kill -9`` would: nothing persisted on the way out."""
     for sender in fm.senders:
-        sender._stop.set()
-        with sender._cond:
-            sender._cond.notify_all()
-        for q in sender._queues:
-            q.put(None)
-        for c in sender._clients:
-            c.abort()
-        for t in sender._threads:
-            t.join(5)
+        sender._halt(5)
 
 
 @pytest.mark.parametrize("delivered_before_crash", [False, True])

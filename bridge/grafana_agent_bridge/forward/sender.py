@@ -287,6 +287,13 @@ class TargetSender:
 
     def stop(self, timeout_s: float = 10.0) -> None:
         """Stop sending (in-flight requests are cut short) and persist what was delivered."""
+        self._halt(timeout_s)
+        for c in self._clients:
+            c.close()
+        self._persist()
+
+    def _halt(self, timeout_s: float) -> None:
+        """End the threads, cutting in-flight requests short; persists nothing (as kill -9)."""
         self._stop.set()
         with self._cond:
             self._cond.notify_all()
@@ -297,9 +304,6 @@ class TargetSender:
         deadline = time.monotonic() + timeout_s
         for t in self._threads:
             t.join(max(0.0, deadline - time.monotonic()))
-        for c in self._clients:
-            c.close()
-        self._persist()
 
     # -- reading ----------------------------------------------------------------------------
 
