@@ -4,20 +4,11 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import requests
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.support import free_port, stop_process, wait_ready
 
 
 def bridge_command() -> list[str]:
@@ -52,28 +43,12 @@ class BridgeProcess:
         )
 
     def wait_ready(self, timeout_s: float = 30.0) -> None:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"bridge exited with {self.proc.returncode}: {self.log()}")
-            try:
-                if requests.get(f"{self.url}/-/ready", timeout=1).status_code == 200:
-                    return
-            except requests.RequestException:
-                pass
-            time.sleep(0.1)
-        raise TimeoutError(f"bridge not ready after {timeout_s}s: {self.log()}")
+        wait_ready(self.url, self.proc, log=self.log_path, timeout=timeout_s)
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")[-3000:]
 
     def stop(self) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        code = stop_process(self.proc, 20)
         self._log.close()
-        return self.proc.returncode
+        return code

@@ -9,7 +9,6 @@ import http.client
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -24,6 +23,7 @@ import pytest
 from grafana_agent_bridge.labels import Labels, make_labels
 from grafana_agent_bridge.remote_write import REMOTE_WRITE_HEADERS, encode_write_request
 from grafana_agent_bridge.storage import SeriesBatch
+from tests.support import free_port, start_prometheus, stop_process, wait_ready
 
 PROMETHEUS = os.environ.get("PROMETHEUS_BIN", "/usr/bin/prometheus")
 
@@ -35,12 +35,6 @@ def require_prometheus() -> str:
     if os.environ.get("REQUIRE_PROMETHEUS") == "1":
         pytest.fail(f"Prometheus not found at {PROMETHEUS} (REQUIRE_PROMETHEUS=1)")
     pytest.skip(f"Prometheus not installed at {PROMETHEUS}")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def wait_until(cond: Callable[[], bool], timeout: float, what: str = "condition") -> None:
@@ -105,27 +99,14 @@ class Prometheus:
     def __init__(
         self, workdir: Path, extra_config: str = "", features: tuple[str, ...] = ()
     ) -> None:
-        binary = require_prometheus()
-        workdir.mkdir(parents=True, exist_ok=True)
-        (workdir / "prometheus.yml").write_text("global:\n  scrape_interval: 1h\n" + extra_config)
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.write_url = f"{self.url}/api/v1/write"
-        self.log = open(workdir / "prometheus.log", "wb")  # noqa: SIM115
-        self.proc = subprocess.Popen(
-            [
-                binary,
-                f"--config.file={workdir / 'prometheus.yml'}",
-                f"--storage.tsdb.path={workdir / 'tsdb'}",
-                f"--web.listen-address=127.0.0.1:{self.port}",
-                "--web.enable-remote-write-receiver",
-                "--log.level=warn",
-                *(f"--enable-feature={f}" for f in features),
-            ],
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
+        self.proc, self.url = start_prometheus(
+            require_prometheus(),
+            workdir,
+            "global:\n  scrape_interval: 1h\n" + extra_config,
+            "--log.level=warn",
+            *(f"--enable-feature={f}" for f in features),
         )
-        wait_until(lambda: http_get(self.url, "/-/ready")[0] == 200, 30, "Prometheus to be ready")
+        self.write_url = f"{self.url}/api/v1/write"
 
     def samples(self, metric: str, at_ms: int) -> dict[Labels, list[tuple[int, float]]]:
         """Every stored sample of ``metric`` in the hour before ``at_ms``, per series."""
@@ -139,13 +120,7 @@ class Prometheus:
         return out
 
     def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        self.log.close()
+        stop_process(self.proc)
 
 
 def bridge_config(
@@ -214,12 +189,7 @@ class Bridge:
         )
         log.close()
         self.starts += 1
-        proc = self.proc
-        wait_until(
-            lambda: proc.poll() is None and http_get(self.url, "/-/ready", 2)[0] == 200,
-            timeout,
-            f"the bridge to be ready (see {self.log_path})",
-        )
+        wait_ready(self.url, self.proc, log=self.log_path, timeout=timeout)
         return self
 
     def alive(self) -> bool:
@@ -234,12 +204,7 @@ class Bridge:
     def stop(self, timeout: float = 20.0) -> int:
         if self.proc is None:
             return 0
-        self.proc.terminate()
-        try:
-            code = self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            code = self.proc.wait()
+        code = stop_process(self.proc, timeout)
         self.proc = None
         return code
 

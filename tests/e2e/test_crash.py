@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import textwrap
@@ -20,23 +19,17 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pytest
 import requests
 
 from grafana_agent_bridge.labels import Matcher, MatchType, make_labels
 from grafana_agent_bridge.remote_write import REMOTE_WRITE_HEADERS, encode_write_request
 from grafana_agent_bridge.storage import SeriesBatch
 from grafana_agent_bridge.store import Store, StoreOptions
+from tests.support import free_port, wait_ready
 
 KILLS = int(os.environ.get("STORE_CRASH_KILLS", "6"))
 N_SERIES = 100
 STEP = 15_000
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _value(i: int, k: int) -> float:
@@ -76,24 +69,13 @@ def _start_daemon(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
         "--log-level", "warning",
     ]  # fmt: skip
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            err = proc.stderr.read().decode() if proc.stderr else ""
-            pytest.fail(f"daemon exited with {proc.returncode}: {err[-2000:]}")
-        try:
-            if requests.get(f"http://127.0.0.1:{port}/-/ready", timeout=1).status_code == 200:
-                return proc
-        except requests.ConnectionError:
-            pass
-        time.sleep(0.05)
-    proc.kill()
-    pytest.fail("daemon did not become ready in 20 s")
+    wait_ready(f"http://127.0.0.1:{port}", proc, timeout=20)
+    return proc
 
 
 def test_kill9_of_the_daemon_loses_no_acknowledged_sample(tmp_path: Path) -> None:
     data = tmp_path / "data"
-    url_port = _free_port()
+    url_port = free_port()
     rng = random.Random(4)
     acked: list[int] = []
     k = 0

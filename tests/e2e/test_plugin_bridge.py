@@ -22,16 +22,13 @@ from test_plugin_grafana import (  # the Grafana stand-in lives there
     check_alerting_shape,
     context,
     data_query,
-    free_port,
-    http_ok,
     plugin,  # noqa: F401  (module fixture)
     prometheus,  # noqa: F401  (module fixture)
     push_known_series,
-    stop_process,
-    wait_until,
 )
 
 from grafana_agent_bridge.plugin import pluginv2_pb2 as pb
+from tests.support import free_port, stop_process, wait_ready
 
 
 @dataclass
@@ -62,7 +59,7 @@ def bridge(
         stderr=subprocess.DEVNULL,
     )
     try:
-        wait_until(lambda: http_ok(f"{url}/-/ready"), 30, "the bridge to be ready")
+        wait_ready(url, proc, timeout=30)
         yield Bridge(url, push_known_series(url, prometheus.end_ms))
     finally:
         stop_process(proc)

@@ -16,7 +16,6 @@ import re
 import select
 import shutil
 import signal
-import socket
 import subprocess
 import threading
 import time
@@ -37,6 +36,7 @@ from grafana_agent_bridge.plugin import install as plugin_install
 from grafana_agent_bridge.plugin import pluginv2_pb2 as pb
 from grafana_agent_bridge.remote_write import REMOTE_WRITE_HEADERS, encode_write_request
 from grafana_agent_bridge.storage import Exemplar, SeriesBatch
+from tests.support import free_port, start_prometheus, stop_process
 
 PROMETHEUS = os.environ.get("PROMETHEUS_BIN") or shutil.which("prometheus")
 if PROMETHEUS is None and os.environ.get("REQUIRE_PROMETHEUS") != "1":
@@ -55,12 +55,6 @@ STEP_S = 15
 SAMPLES = 41  # ten minutes at 15 s
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 NUMERIC_TYPES = (pa.float64(), pa.float32(), pa.int64(), pa.int32())
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def wait_until(check, timeout: float, what: str) -> None:
@@ -120,38 +114,18 @@ def push_known_series(url: str, end_ms: int | None = None) -> int:
     return end_ms
 
 
-def stop_process(proc: subprocess.Popen[bytes]) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-
-
 @pytest.fixture(scope="module")
 def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prometheus]:
     """Debian's Prometheus with two known series of 41 samples, pushed by remote write."""
     assert PROMETHEUS, "REQUIRE_PROMETHEUS=1 but prometheus is not installed"
-    work = tmp_path_factory.mktemp("prometheus")
-    (work / "prometheus.yml").write_text("global:\n  scrape_interval: 15s\n")
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    proc = subprocess.Popen(
-        [
-            PROMETHEUS,
-            f"--config.file={work / 'prometheus.yml'}",
-            f"--storage.tsdb.path={work / 'data'}",
-            f"--web.listen-address=127.0.0.1:{port}",
-            "--web.enable-remote-write-receiver",
-            "--enable-feature=exemplar-storage",
-            "--log.level=warn",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+    proc, url = start_prometheus(
+        PROMETHEUS,
+        tmp_path_factory.mktemp("prometheus"),
+        "global:\n  scrape_interval: 15s\n",
+        "--enable-feature=exemplar-storage",
+        "--log.level=warn",
     )
     try:
-        wait_until(lambda: http_ok(f"{url}/-/ready"), 30, "prometheus to be ready")
         end_ms = push_known_series(url)
         yield Prometheus(url, end_ms)
     finally:

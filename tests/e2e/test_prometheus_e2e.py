@@ -16,34 +16,23 @@ window also starts after the first sample.
 from __future__ import annotations
 
 import math
-import os
-import shutil
 import subprocess
 import threading
 import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import pytest
 import requests
-from _bridge_process import BridgeProcess, free_port
+from _bridge_process import BridgeProcess
 
-PROMETHEUS = (
-    os.environ.get("PROMETHEUS_BIN") or shutil.which("prometheus") or "/usr/bin/prometheus"
-)
+from tests.support import PROMETHEUS, free_port, require_prometheus, stop_process
+
 SCRAPE_MS = 500
 SCRAPES = 26
 WINDOWS_MS = (2000, 3000, 5000, 7000)  # [range]s, offsets and their sums used below
 STEP_MS = 625  # range queries: steps fall between the 0.5 s scrapes
 RANGE_SPAN_MS = 2500
-
-
-def _require_prometheus() -> None:
-    if not Path(PROMETHEUS).exists():
-        if os.environ.get("REQUIRE_PROMETHEUS") == "1":
-            pytest.fail(f"REQUIRE_PROMETHEUS=1 but no Prometheus at {PROMETHEUS}")
-        pytest.skip("Prometheus not installed (apt-get install prometheus)")
 
 
 class Exposition:
@@ -81,7 +70,7 @@ class Exposition:
 @pytest.fixture(scope="module")
 def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str, float]]:
     """(prometheus URL, bridge URL, a good evaluation time in seconds)."""
-    _require_prometheus()
+    require_prometheus()
     tmp = tmp_path_factory.mktemp("prom-e2e")
     expo = Exposition()
 
@@ -151,11 +140,7 @@ remote_write:
             time.sleep(0.3)
         yield prom_url, bridge.url, _evaluation_time(prom_url)
     finally:
-        prom.terminate()
-        try:
-            prom.wait(15)
-        except subprocess.TimeoutExpired:
-            prom.kill()
+        stop_process(prom, 15)
         prom_log.close()
         target.server_close()
         bridge.stop()

@@ -15,15 +15,10 @@ all series start before the first window, and evaluation times are never multipl
 from __future__ import annotations
 
 import math
-import os
 import random
-import shutil
-import socket
-import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -34,21 +29,13 @@ from grafana_agent_bridge.promql import Engine, PromQLError
 from grafana_agent_bridge.remote_write import REMOTE_WRITE_HEADERS, encode_write_request
 from grafana_agent_bridge.storage import STALE_NAN, SeriesBatch
 from grafana_agent_bridge.store import Store, StoreOptions
+from tests.support import PROMETHEUS, require_prometheus, start_prometheus, stop_process
 
-PROMETHEUS = (
-    os.environ.get("PROMETHEUS_BIN") or shutil.which("prometheus") or "/usr/bin/prometheus"
-)
 SCRAPE = 15_000
 POINTS = 160  # 40 minutes of data
 FIRST_MS = 25 * 60_000 + 7_000
 """Earliest evaluation time after the first sample: longer than any range + subquery range +
 offset used below, so no window (inner or outer) starts before a series does."""
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -114,40 +101,15 @@ def _generate(base: int) -> list[SeriesBatch]:
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
-    if not Path(PROMETHEUS).exists():
-        if os.environ.get("REQUIRE_PROMETHEUS") == "1":
-            pytest.fail(f"REQUIRE_PROMETHEUS=1 but no Prometheus at {PROMETHEUS}")
-        pytest.skip("Prometheus not installed (apt-get install prometheus)")
+    require_prometheus()
     tmp = tmp_path_factory.mktemp("promql-diff")
-    (tmp / "prometheus.yml").write_text(
-        "global:\n  scrape_interval: 1m\nstorage:\n  tsdb:\n    out_of_order_time_window: 100y\n"
-    )
-    port = _free_port()
-    log = (tmp / "prometheus.log").open("wb")
-    proc = subprocess.Popen(
-        [
-            PROMETHEUS,
-            f"--config.file={tmp / 'prometheus.yml'}",
-            f"--storage.tsdb.path={tmp / 'prom-data'}",
-            f"--web.listen-address=127.0.0.1:{port}",
-            "--web.enable-remote-write-receiver",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
+    proc, url = start_prometheus(
+        PROMETHEUS,
+        tmp / "prometheus",
+        "global:\n  scrape_interval: 1m\nstorage:\n  tsdb:\n    out_of_order_time_window: 100y\n",
     )
     store = Store.open(tmp / "bridge-data", StoreOptions(compact_automatically=False))
     try:
-        url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while True:
-            assert proc.poll() is None, (tmp / "prometheus.log").read_text()[-2000:]
-            assert time.monotonic() < deadline, "Prometheus did not become ready"
-            try:
-                if requests.get(f"{url}/-/ready", timeout=1).status_code == 200:
-                    break
-            except requests.RequestException:
-                pass
-            time.sleep(0.2)
         now = int(time.time() * 1000)
         base = (now - 50 * 60_000) // 60_000 * 60_000
         series = _generate(base)
@@ -161,12 +123,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
         yield Env(url, Engine(store), base, base + POINTS * SCRAPE)
     finally:
         store.close()
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+        stop_process(proc)
 
 
 def _prom(env: Env, path: str, **params: str | float) -> tuple[str, object]:
