@@ -19,14 +19,9 @@ from grafana_agent_bridge.config import BridgeConfig
 from grafana_agent_bridge.remote_write import REMOTE_WRITE_HEADERS, encode_write_request
 from grafana_agent_bridge.server import Daemon
 from grafana_agent_bridge.storage import MetricMetadata, SeriesBatch
+from tests.support import free_port
 
 T0 = 1_700_000_000_000  # ms
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def start_daemon(tmp_path: Path, **overrides: object) -> Daemon:

@@ -14,10 +14,11 @@ from pathlib import Path
 
 import numpy as np
 import requests
-from test_api_http import free_port, start_daemon
+from test_api_http import start_daemon
 
 from grafana_agent_bridge.remote_write import REMOTE_WRITE_HEADERS, encode_write_request
 from grafana_agent_bridge.storage import SeriesBatch
+from tests.support import free_port, wait_ready
 
 T0 = 1_700_000_000_000
 
@@ -39,18 +40,6 @@ def _spawn(data: Path, port: int, *extra: str) -> subprocess.Popen[bytes]:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
-
-
-def _wait_ready(url: str) -> None:
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        try:
-            if requests.get(f"{url}/-/ready", timeout=1).status_code == 200:
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(0.1)
-    raise TimeoutError(url)
 
 
 def test_sigterm_under_write_load_keeps_every_acknowledged_sample(tmp_path: Path) -> None:
@@ -84,7 +73,7 @@ def test_sigterm_under_write_load_keeps_every_acknowledged_sample(tmp_path: Path
             i += 1
 
     try:
-        _wait_ready(url)
+        wait_ready(url, proc, timeout=20)
         thread = threading.Thread(target=writer)
         thread.start()
         while len(acked) < 200:
@@ -104,7 +93,7 @@ def test_sigterm_under_write_load_keeps_every_acknowledged_sample(tmp_path: Path
             proc.wait()
     proc = _spawn(tmp_path / "data", port)
     try:
-        _wait_ready(url)
+        wait_ready(url, proc, timeout=20)
         r = requests.get(
             f"{url}/api/v1/query",
             params={"query": "load[1d]", "time": str((acked[-1] + 1) / 1000)},
