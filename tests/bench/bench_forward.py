@@ -29,6 +29,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "e2e"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # for tests.support
 
 from faultproxy import FaultProxy
 from forward_support import Bridge, Prometheus, Pusher, compare, wait_until

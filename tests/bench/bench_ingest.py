@@ -24,7 +24,8 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+# benchlib sits beside this script (sys.path[0]); it needs the repo root for tests.support.
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from benchlib import (
     PROMETHEUS,

@@ -28,7 +28,8 @@ from pathlib import Path
 
 import requests
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+# benchlib sits beside this script (sys.path[0]); it needs the repo root for tests.support.
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from benchlib import (
     BridgeServer,

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -24,15 +23,10 @@ import requests
 from grafana_agent_bridge.labels import Labels, make_labels
 from grafana_agent_bridge.remote_write import REMOTE_WRITE_HEADERS, encode_write_request
 from grafana_agent_bridge.storage import SeriesBatch
+from tests.support import free_port, start_prometheus, stop_process, wait_ready
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PROMETHEUS = os.environ.get("PROMETHEUS_BIN") or shutil.which("prometheus")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 # -- synthetic data ---------------------------------------------------------------------------
@@ -142,25 +136,11 @@ def dir_bytes(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
 
-def wait_ready(url: str, proc: subprocess.Popen, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{proc.args!r} exited with {proc.returncode}")
-        try:
-            if requests.get(url, timeout=1).status_code == 200:
-                return
-        except requests.ConnectionError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"{url} not ready after {timeout}s")
-
-
 class Server:
     """A child server process on a free port; ``stop`` kills it."""
 
-    proc: subprocess.Popen
-    port: int
+    proc: subprocess.Popen[bytes]
+    base: str  # http://127.0.0.1:<port>
     data: Path
 
     def blocks(self) -> Iterator[tuple[Path, int]]:
@@ -171,44 +151,24 @@ class Server:
     def pid(self) -> int:
         return self.proc.pid
 
-    @property
-    def base(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc, 30)
 
 
 class PrometheusServer(Server):
     def __init__(self, workdir: Path, *, block_minutes: int) -> None:
         if PROMETHEUS is None:
             raise RuntimeError("prometheus is not installed (apt-get install prometheus)")
-        workdir.mkdir(parents=True, exist_ok=True)
-        self.data = workdir / "data"
-        cfg = workdir / "prometheus.yml"
-        cfg.write_text("global:\n  scrape_interval: 15s\n")
-        self.port = free_port()
-        self.proc = subprocess.Popen(
-            [
-                PROMETHEUS,
-                f"--config.file={cfg}",
-                f"--storage.tsdb.path={self.data}",
-                f"--web.listen-address=127.0.0.1:{self.port}",
-                "--web.enable-remote-write-receiver",
-                f"--storage.tsdb.min-block-duration={block_minutes}m",
-                f"--storage.tsdb.max-block-duration={block_minutes}m",
-                "--storage.tsdb.retention.time=100y",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=open(workdir / "prometheus.log", "wb"),  # noqa: SIM115
+        self.data = workdir / "data"  # where start_prometheus puts the TSDB
+        self.proc, self.base = start_prometheus(
+            PROMETHEUS,
+            workdir,
+            "global:\n  scrape_interval: 15s\n",
+            f"--storage.tsdb.min-block-duration={block_minutes}m",
+            f"--storage.tsdb.max-block-duration={block_minutes}m",
+            "--storage.tsdb.retention.time=100y",
+            timeout=60,
         )
-        wait_ready(self.base + "/-/ready", self.proc)
 
     def blocks(self) -> Iterator[tuple[Path, int]]:
         """(block dir, samples) of every persisted block."""
@@ -222,7 +182,8 @@ class BridgeServer(Server):
         self.data = workdir / "data"
         cfg = workdir / "bridge.yaml"
         cfg.write_text(f"storage:\n  block_duration: {block_minutes}m\n  retention_time: 36500d\n")
-        self.port = free_port()
+        port = free_port()
+        self.base = f"http://127.0.0.1:{port}"
         self.proc = subprocess.Popen(
             [
                 sys.executable,
@@ -234,7 +195,7 @@ class BridgeServer(Server):
                 "--data-dir",
                 str(self.data),
                 "--listen-address",
-                f"127.0.0.1:{self.port}",
+                f"127.0.0.1:{port}",
                 "--no-collect",
                 "--log-level",
                 "warning",
@@ -242,7 +203,7 @@ class BridgeServer(Server):
             stdout=subprocess.DEVNULL,
             stderr=open(workdir / "bridge.log", "wb"),  # noqa: SIM115
         )
-        wait_ready(self.base + "/-/ready", self.proc)
+        wait_ready(self.base, self.proc, log=workdir / "bridge.log", timeout=60)
 
     def blocks(self) -> Iterator[tuple[Path, int]]:
         for meta in (self.data / "blocks").glob("*/meta.json"):
