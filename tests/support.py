@@ -11,6 +11,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -37,6 +38,22 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def bridge_serve(data_dir: Path, port: int, *args: str) -> list[str]:
+    """The command line of ``grafana-agent-bridge serve`` on ``127.0.0.1:port``, run as
+    ``python -m`` by this interpreter so it is the bridge installed in the running venv."""
+    return [
+        sys.executable,
+        "-m",
+        "grafana_agent_bridge",
+        "serve",
+        "--data-dir",
+        str(data_dir),
+        "--listen-address",
+        f"127.0.0.1:{port}",
+        *args,
+    ]
 
 
 def _log_tail(proc: subprocess.Popen[bytes] | None, log: Path | None) -> str:

@@ -11,7 +11,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,7 +22,7 @@ import requests
 from grafana_agent_bridge.labels import Labels, make_labels
 from grafana_agent_bridge.remote_write import REMOTE_WRITE_HEADERS, encode_write_request
 from grafana_agent_bridge.storage import SeriesBatch
-from tests.support import free_port, start_prometheus, stop_process, wait_ready
+from tests.support import bridge_serve, free_port, start_prometheus, stop_process, wait_ready
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PROMETHEUS = os.environ.get("PROMETHEUS_BIN") or shutil.which("prometheus")
@@ -185,21 +184,9 @@ class BridgeServer(Server):
         port = free_port()
         self.base = f"http://127.0.0.1:{port}"
         self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "grafana_agent_bridge",
-                "serve",
-                "--config",
-                str(cfg),
-                "--data-dir",
-                str(self.data),
-                "--listen-address",
-                f"127.0.0.1:{port}",
-                "--no-collect",
-                "--log-level",
-                "warning",
-            ],
+            bridge_serve(
+                self.data, port, "--config", str(cfg), "--no-collect", "--log-level", "warning"
+            ),
             stdout=subprocess.DEVNULL,
             stderr=open(workdir / "bridge.log", "wb"),  # noqa: SIM115
         )

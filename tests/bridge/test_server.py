@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
-import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -18,25 +17,14 @@ from test_api_http import start_daemon
 
 from grafana_agent_bridge.remote_write import REMOTE_WRITE_HEADERS, encode_write_request
 from grafana_agent_bridge.storage import SeriesBatch
-from tests.support import free_port, wait_ready
+from tests.support import bridge_serve, free_port, wait_ready
 
 T0 = 1_700_000_000_000
 
 
 def _spawn(data: Path, port: int, *extra: str) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "grafana_agent_bridge",
-            "serve",
-            "--data-dir",
-            str(data),
-            "--listen-address",
-            f"127.0.0.1:{port}",
-            "--no-collect",
-            *extra,
-        ],
+        bridge_serve(data, port, "--no-collect", *extra),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )

@@ -25,7 +25,7 @@ from grafana_agent_bridge.labels import Matcher, MatchType, make_labels
 from grafana_agent_bridge.remote_write import REMOTE_WRITE_HEADERS, encode_write_request
 from grafana_agent_bridge.storage import SeriesBatch
 from grafana_agent_bridge.store import Store, StoreOptions
-from tests.support import free_port, wait_ready
+from tests.support import bridge_serve, free_port, wait_ready
 
 KILLS = int(os.environ.get("STORE_CRASH_KILLS", "6"))
 N_SERIES = 100
@@ -61,13 +61,7 @@ def _assert_all_present(got: dict[str, dict[int, float]], acked: list[int]) -> N
 
 
 def _start_daemon(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
-    cmd = [
-        sys.executable, "-m", "grafana_agent_bridge", "serve",
-        "--data-dir", str(data_dir),
-        "--listen-address", f"127.0.0.1:{port}",
-        "--no-collect",
-        "--log-level", "warning",
-    ]  # fmt: skip
+    cmd = bridge_serve(data_dir, port, "--no-collect", "--log-level", "warning")
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     wait_ready(f"http://127.0.0.1:{port}", proc, timeout=20)
     return proc
