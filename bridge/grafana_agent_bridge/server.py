@@ -10,13 +10,11 @@ close the store.
 from __future__ import annotations
 
 import logging
-import signal
 import socket
 import ssl
 import threading
 import time
 from pathlib import Path
-from types import FrameType
 
 from . import __version__, collect, tracing
 from .api import BridgeHTTPServer, QueryAPI, WriteAPI
@@ -24,6 +22,7 @@ from .config import BridgeConfig, ConfigError, duration_ms
 from .forward import ForwardManager
 from .metrics import REGISTRY, Registry
 from .promql import Engine
+from .stopsignals import StopSignals
 from .store import Store, StoreOptions
 from .store.metrics import register_store_metrics
 
@@ -247,14 +246,8 @@ def run(config: BridgeConfig, *, print_banner: bool = True) -> int:
     signal during start-up (a long WAL replay) still ends with the store closed.
     """
     daemon = Daemon(config)
-    stop_requested = threading.Event()
-
-    def on_signal(signum: int, _frame: FrameType | None) -> None:
-        log.info("received %s", signal.Signals(signum).name)
-        stop_requested.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    stop = StopSignals()
+    stop.install()
     try:
         daemon.start()
     except (OSError, ConfigError) as e:  # port taken, unreadable TLS key or token file, ...
@@ -265,9 +258,9 @@ def run(config: BridgeConfig, *, print_banner: bool = True) -> int:
         log.exception("cannot start")
         daemon.stop()
         return 1
-    if print_banner and not stop_requested.is_set():
+    if print_banner and not stop.requested:
         print(daemon.banner(), flush=True)
-    while not stop_requested.wait(1.0):
-        pass
+    stop.wait()
+    log.info("received %s", stop.name)
     daemon.stop()
     return 0

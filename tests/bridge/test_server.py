@@ -4,6 +4,7 @@ and OpenTelemetry traces of requests when an OTLP endpoint is configured."""
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import threading
@@ -12,6 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
+import pytest
 import requests
 from test_api_http import start_daemon
 
@@ -27,7 +29,20 @@ def _spawn(data: Path, port: int, *extra: str) -> subprocess.Popen[bytes]:
         bridge_serve(data, port, "--no-collect", *extra),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
+        # SIGABRT then dumps every thread's stack, so a hang explains itself.
+        env={**os.environ, "PYTHONFAULTHANDLER": "1"},
     )
+
+
+def _exit_or_explain(proc: subprocess.Popen[bytes], timeout: float) -> bytes:
+    """Wait for the daemon to exit (draining stderr); on a hang, fail with its thread stacks."""
+    try:
+        _, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGABRT)
+        _, err = proc.communicate(timeout=10)
+        pytest.fail(f"daemon did not exit within {timeout}s; its threads:\n{err.decode()[-8000:]}")
+    return err
 
 
 def test_sigterm_under_write_load_keeps_every_acknowledged_sample(tmp_path: Path) -> None:
@@ -67,10 +82,10 @@ def test_sigterm_under_write_load_keeps_every_acknowledged_sample(tmp_path: Path
         while len(acked) < 200:
             time.sleep(0.01)
         proc.send_signal(signal.SIGTERM)
-        assert proc.wait(20) == 0
+        err = _exit_or_explain(proc, 20)
+        assert proc.returncode == 0
         stop.set()
         thread.join(10)
-        _, err = proc.communicate()
         logs = [json.loads(line) for line in err.decode().splitlines() if line.strip()]
         assert {"ts", "level", "logger", "msg"} <= set(logs[0])
         assert any(entry["msg"] == "stopped" for entry in logs)
@@ -154,6 +169,6 @@ def test_sigterm_during_startup_still_closes_the_store(tmp_path: Path) -> None:
         assert line, seen
         seen += line
     proc.send_signal(signal.SIGTERM)
-    assert proc.wait(20) == 0
-    rest = proc.stderr.read()
+    rest = _exit_or_explain(proc, 20)
+    assert proc.returncode == 0
     assert b"stopped" in rest

@@ -11,9 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import random
-import signal
 import sys
-import threading
 from collections.abc import Mapping
 from concurrent import futures
 from dataclasses import dataclass
@@ -23,6 +21,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from grafana_agent_bridge.plugin.service import generic_handlers
+from grafana_agent_bridge.stopsignals import StopSignals
 
 log = logging.getLogger(__name__)
 
@@ -123,13 +122,8 @@ def serve(env: Mapping[str, str] | None = None, out: IO[str] | None = None) -> i
     serving = health_pb2.HealthCheckResponse.SERVING
     health_servicer.set(HEALTH_SERVICE, serving)
     health_servicer.set("", serving)
-    stop = threading.Event()
-
-    def request_stop(_signum: int, _frame: object) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGTERM, request_stop)
-    signal.signal(signal.SIGINT, request_stop)
+    stop = StopSignals()
+    stop.install()
     stream = sys.stdout if out is None else out
     stream.write(handshake_line(port) + "\n")
     stream.flush()  # stdout is block-buffered on a pipe; Grafana waits for this line
