@@ -12,12 +12,13 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import unquote
 
 from .. import __version__
 from ..labels import Labels, Matcher
 from ..metrics import REGISTRY
+from ..promql import Engine
 from ..promql.errors import PromQLError
 from ..storage import Querier
 from . import encoding
@@ -72,38 +73,12 @@ def fail(err: ApiError) -> Response:
     return Response(status, encoding.error(err.error_type, err.message))
 
 
-class QueryEngine(Protocol):
-    """What the API needs of the PromQL engine (``promql.Engine`` satisfies it)."""
-
-    def instant(
-        self,
-        query: str,
-        time_ms: int,
-        *,
-        lookback_delta_ms: int | None = None,
-        timeout_s: float | None = None,
-        cancel: threading.Event | None = None,
-    ) -> Any: ...
-
-    def range(
-        self,
-        query: str,
-        start_ms: int,
-        end_ms: int,
-        step_ms: int,
-        *,
-        lookback_delta_ms: int | None = None,
-        timeout_s: float | None = None,
-        cancel: threading.Event | None = None,
-    ) -> Any: ...
-
-
 class QueryAPI:
     """Endpoint functions over an engine and a querier, plus the read-only status pages."""
 
     def __init__(
         self,
-        engine: QueryEngine,
+        engine: Engine,
         querier: Querier,
         *,
         timeout_s: float = 120.0,
