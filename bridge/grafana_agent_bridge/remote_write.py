@@ -198,6 +198,25 @@ def _parse_labels(raw: Sequence[bytes]) -> Labels | str:
 
 _default_cache = _LabelCache()
 
+# How much of a rejected series' labels the 400 answer repeats: enough to find the sender's
+# series, bounded so that one huge label cannot blow up the error body.
+_SHOWN_LABELS = 32
+_SHOWN_CHARS = 128
+
+
+def _shown_labels(raw: Sequence[bytes]) -> Labels:
+    """The labels of an invalid series as sent (decodable ones only, bounded), so that the
+    rejection names the series instead of ``{}``."""
+    shown: list[tuple[str, str]] = []
+    for item in raw[:_SHOWN_LABELS]:
+        lab = Label()
+        try:
+            lab.ParseFromString(item)
+        except DecodeError:
+            continue
+        shown.append((lab.name[:_SHOWN_CHARS], lab.value[:_SHOWN_CHARS]))
+    return tuple(sorted(shown))
+
 
 def _labels_of(pb_labels: Iterable[object]) -> Labels:
     return tuple(sorted((lab.name, lab.value) for lab in pb_labels if lab.value))  # type: ignore[attr-defined]
@@ -228,7 +247,8 @@ def decode_write_request(
         out.samples += n
         labels = cache.get(ts.labels)
         if isinstance(labels, str):
-            out.rejections.append(Rejection((), None, f"invalid series: {labels}"))
+            shown = _shown_labels(ts.labels)
+            out.rejections.append(Rejection(shown, None, f"invalid series: {labels}"))
             continue
         if ts.histograms:
             out.rejections.append(

@@ -121,6 +121,20 @@ def test_partly_invalid_write_keeps_valid_samples_and_says_what_was_rejected(bri
     assert count("b") == "1"  # the invalid one: its in-order first sample
 
 
+def test_a_series_without_a_metric_name_is_named_by_its_labels_in_the_400(bridge: str) -> None:
+    nameless = SeriesBatch(
+        (("instance", "db1:9100"), ("job", "node")),
+        np.array([T0], dtype=np.int64),
+        np.array([1.0]),
+    )
+    r = write(bridge, [nameless, series("g", [T0], [1])])
+    assert r.status_code == 400
+    body = r.json()
+    shown = 'missing metric name (__name__ label) for {instance="db1:9100", job="node"}'
+    assert shown in body["error"]
+    assert body["data"]["rejections"][0]["labels"] == {"instance": "db1:9100", "job": "node"}
+
+
 def test_write_rejects_wrong_encoding_type_and_garbage(bridge: str) -> None:
     body = encode_write_request([series("x", [T0], [1])])
     url = f"{bridge}/api/v1/write"

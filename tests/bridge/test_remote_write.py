@@ -79,6 +79,22 @@ def test_invalid_series_rejected_valid_ones_kept(labels, reason):
     assert reason in got.rejections[0].reason
 
 
+def test_a_series_without_a_metric_name_is_reported_with_its_labels():
+    """The 400 names the offending series by the labels it was sent with, not as ``{}``."""
+    req = WriteRequest()
+    bad = req.timeseries.add()
+    bad.labels.add(name="job", value="node")
+    bad.labels.add(name="instance", value="db1:9100")
+    bad.labels.add(name="huge", value="x" * 100_000)
+    bad.samples.add(value=1.0, timestamp=1)
+    got = decode_write_request(bytes(cramjam.snappy.compress_raw(req.SerializeToString())))
+    (rejection,) = got.rejections
+    shown = dict(rejection.labels)
+    assert shown["job"] == "node" and shown["instance"] == "db1:9100"
+    assert 0 < len(shown["huge"]) <= 128  # bounded: the error body repeats it
+    assert "missing metric name" in rejection.reason
+
+
 def test_out_of_order_and_duplicate_samples_within_a_series_are_rejected():
     got = decode_write_request(
         encode_write_request([batch({"__name__": "x"}, [3, 2, 4, 4, 5], [1, 2, 3, 9, 5])])
