@@ -32,6 +32,20 @@ def require_prometheus() -> None:
         pytest.skip("Prometheus not installed (apt-get install prometheus)")
 
 
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+
+
+def require_shared(path: Path, what: str) -> None:
+    """Skip a test whose input lives in ``../shared`` when it is absent from a developer's
+    checkout, but fail under CI (``CI`` or ``REQUIRE_SHARED=1``): CI always has it beside the
+    clone, so a skip there means the gate silently did not run."""
+    if path.exists():
+        return
+    if os.environ.get("CI") or os.environ.get("REQUIRE_SHARED") == "1":
+        pytest.fail(f"{what} not found at {path}, and CI requires it (../shared is missing)")
+    pytest.skip(f"{what} not found at {path} (../shared is not beside this checkout)")
+
+
 def free_port() -> int:
     """A port on 127.0.0.1 that is free now: fixed ports clash with parallel runs and with
     whatever already listens on 9090."""

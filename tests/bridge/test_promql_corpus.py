@@ -7,7 +7,6 @@ known-failures file, and when a tier falls below its target pass rate.
 from __future__ import annotations
 
 import io
-from pathlib import Path
 
 import pytest
 
@@ -17,16 +16,17 @@ from grafana_agent_bridge.promql.testrunner import (
     load_known_failures,
     summarize,
 )
+from tests.support import SHARED, require_shared
 
-CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "promql-testdata"
+CORPUS = SHARED / "promql-testdata"
 TARGETS = {1: 0.98, 2: 0.95}
 
 
 @pytest.fixture(scope="module")
 def reports():  # type: ignore[no-untyped-def]
+    require_shared(CORPUS, "the PromQL corpus")
     files = sorted(CORPUS.glob("*.test"))
-    if not files:
-        pytest.skip(f"PromQL corpus not found at {CORPUS}")
+    assert files, f"no *.test files in {CORPUS}"
     known = load_known_failures(DEFAULT_KNOWN_FAILURES)
     runner = Runner()
     return [runner.run_file(f, known) for f in files]

@@ -12,15 +12,15 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.support import SHARED, require_shared
+
 jsonschema = pytest.importorskip("jsonschema")
 
 ROOT = Path(__file__).resolve().parents[2]
 SNAPCRAFT = ROOT / "snap" / "snapcraft.yaml"
 HOOK = ROOT / "snap" / "hooks" / "configure"
 # snapcraft's JSON schema lives beside the repository (not vendored); SNAPCRAFT_SCHEMA overrides.
-SCHEMA = Path(
-    os.environ.get("SNAPCRAFT_SCHEMA", ROOT.parent / "shared" / "schemas" / "snapcraft.json")
-)
+SCHEMA = Path(os.environ.get("SNAPCRAFT_SCHEMA", SHARED / "schemas" / "snapcraft.json"))
 
 
 @pytest.fixture(scope="module")
@@ -30,8 +30,7 @@ def project() -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def validator() -> Any:
-    if not SCHEMA.exists():
-        pytest.skip(f"snapcraft schema not found at {SCHEMA} (set SNAPCRAFT_SCHEMA)")
+    require_shared(SCHEMA, "the snapcraft schema (SNAPCRAFT_SCHEMA overrides its path)")
     schema = json.loads(SCHEMA.read_text())
     return jsonschema.Draft202012Validator(schema)
 

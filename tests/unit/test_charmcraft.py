@@ -9,8 +9,10 @@ import jsonschema
 import pytest
 import yaml
 
+from tests.support import SHARED, require_shared
+
 ROOT = Path(__file__).resolve().parents[2]
-SCHEMA = ROOT.parent / "shared" / "schemas" / "charmcraft.json"
+SCHEMA = SHARED / "schemas" / "charmcraft.json"
 
 
 @pytest.fixture(scope="module")
@@ -19,14 +21,12 @@ def meta() -> dict:
 
 
 def test_validates_against_the_charmcraft_schema(meta):
-    if not SCHEMA.exists():
-        pytest.skip(f"{SCHEMA} is not beside this checkout")
+    require_shared(SCHEMA, "the charmcraft schema")
     jsonschema.validate(meta, json.loads(SCHEMA.read_text()))
 
 
 def test_a_broken_file_would_fail_the_schema(meta):
-    if not SCHEMA.exists():
-        pytest.skip(f"{SCHEMA} is not beside this checkout")
+    require_shared(SCHEMA, "the charmcraft schema")
     broken = {k: v for k, v in meta.items() if k != "parts"}
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(broken, json.loads(SCHEMA.read_text()))
