@@ -5,10 +5,13 @@ import re
 import shutil
 import subprocess
 import sys
+import urllib.parse
 from pathlib import Path
 
 import pytest
+import yaml
 
+from grafana_agent_bridge.config import BridgeConfig
 from grafana_agent_bridge.plugin import install as plugin_install
 from grafana_agent_bridge.plugin import pluginv2_pb2 as pb
 from grafana_agent_bridge.plugin.server import Handshake, HandshakeError, handshake_line
@@ -187,7 +190,7 @@ def test_alert_headers_are_recognised_and_forwarded():
 
 def test_install_lays_out_a_loadable_plugin_directory(tmp_path):
     target = tmp_path / "plugins" / plugin_install.PLUGIN_ID
-    launcher = plugin_install.install(target, arch="arm64")
+    launcher = plugin_install.install(target, arch="arm64", own_env=False)
     assert launcher.name == "gpx_agentbridge_linux_arm64"
     manifest = json.loads((target / "plugin.json").read_text())
     assert re.fullmatch(r"[0-9a-z]+-([0-9a-z]+-)?datasource", manifest["id"])
@@ -215,9 +218,48 @@ def test_install_refuses_a_relative_interpreter(tmp_path):
     assert plugin_install.go_arch("aarch64") == "arm64"
 
 
+def test_install_refuses_an_interpreter_that_cannot_start_the_plugin(tmp_path):
+    """Without the plugin's packages the install stops with the reason, and leaves nothing
+    that Grafana would load (no manifest) or start (no executable)."""
+    bare = tmp_path / "bare"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(bare)], check=True)
+    target = tmp_path / "plugin"
+    with pytest.raises(plugin_install.InstallError, match="No module named"):
+        plugin_install.install(target, python=str(bare / "bin" / "python"), own_env=False)
+    assert not (target / "plugin.json").exists()
+    assert not (target / plugin_install.executable_name()).exists()
+
+
+def test_install_whose_packages_cannot_be_had_is_refused_and_cleaned_up(tmp_path):
+    """An air-gapped install from an empty wheelhouse fails with pip's reason; the
+    half-made virtualenv is removed."""
+    wheelhouse = tmp_path / "wheels"
+    wheelhouse.mkdir()
+    target = tmp_path / "plugin"
+    with pytest.raises(plugin_install.InstallError, match="No matching distribution"):
+        plugin_install.install(target, pip_args=["--no-index", f"--find-links={wheelhouse}"])
+    assert not (target / plugin_install.VENV).exists()
+    assert not (target / "plugin.json").exists()
+    assert not (target / plugin_install.executable_name()).exists()
+
+
+def test_plugin_requirements_select_the_plugin_extra():
+    requires = [
+        "numpy<3,>=1.26",
+        'grpcio<2,>=1.60; extra == "plugin"',
+        "opentelemetry-sdk<2,>=1.25; extra == 'tracing'",
+        'tomli; python_version < "3.11"',
+    ]
+    assert plugin_install.plugin_requirements(requires) == [
+        "numpy<3,>=1.26",
+        "grpcio<2,>=1.60",
+        'tomli; python_version < "3.11"',
+    ]
+
+
 @pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
 def test_frontend_module_is_valid_javascript(tmp_path):
-    plugin_install.install(tmp_path)
+    plugin_install.install(tmp_path, own_env=False)
     done = subprocess.run(
         ["node", "--check", str(tmp_path / "module.js")],
         check=False,
@@ -226,3 +268,11 @@ def test_frontend_module_is_valid_javascript(tmp_path):
         timeout=30,
     )
     assert done.returncode == 0, done.stderr
+
+
+def test_the_readme_provisioning_example_points_at_the_bridge_port():
+    """The datasource example an operator copies must reach a bridge on its default port."""
+    readme = (Path(plugin_install.__file__).parent / "README.md").read_text()
+    block = readme.split("## Provision a datasource", 1)[1].split("```yaml", 1)[1].split("```")[0]
+    url = yaml.safe_load(block)["datasources"][0]["url"]
+    assert urllib.parse.urlsplit(url).port == BridgeConfig().listen[1]

@@ -256,7 +256,7 @@ class Plugin:
 
 def start_plugin(directory: Path) -> tuple[subprocess.Popen[str], str]:
     """Launch the installed executable as Grafana does; return it and its first stdout line."""
-    launcher = plugin_install.install(directory)
+    launcher = plugin_install.install(directory, own_env=False)  # this env has the extra
     # Only Grafana's variables (as with pluginsSkipHostEnvVars): nothing else may be needed.
     proc = subprocess.Popen(
         [str(launcher)],
