@@ -51,9 +51,19 @@ def test_parse_file_blocks() -> None:
 def test_passing_file_exits_zero(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     f = tmp_path / "good.test"
     f.write_text(GOOD)
-    assert main([str(f), "--known-failures", str(tmp_path / "none.txt")]) == 0
+    assert main([str(f), "--no-known-failures"]) == 0
     out = capsys.readouterr().out
     assert "good.test (tier 1): 4 passed, 0 failed" in out
+
+
+def test_a_missing_known_failures_list_is_an_error_not_an_empty_list(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    f = tmp_path / "good.test"
+    f.write_text(GOOD)
+    assert main([str(f), "--known-failures", str(tmp_path / "none.txt")]) == 2
+    err = capsys.readouterr().err
+    assert "known-failures list" in err and "none.txt" in err and "does not exist" in err
 
 
 def test_failing_case_exits_non_zero_unless_known(

@@ -103,10 +103,20 @@ class FileReport:
 
 
 def load_known_failures(path: Path | None) -> dict[str, str]:
-    """``file.test:LINE reason`` per line; ``#`` comments."""
+    """``file.test:LINE reason`` per line; ``#`` comments; ``None`` for no list at all.
+
+    A missing file is an error, not an empty list: a package installed without its data (or a
+    mistyped path) would otherwise turn every known failure into a red run, or hide that the
+    list was never read.
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+    """
     out: dict[str, str] = {}
-    if path is None or not path.exists():
+    if path is None:
         return out
+    if not path.is_file():
+        raise FileNotFoundError(f"the known-failures list {path} does not exist")
     for raw in path.read_text().splitlines():
         line = raw.strip()
         if not line or line.startswith("#"):
@@ -566,6 +576,11 @@ def main(argv: list[str]) -> int:
         default=DEFAULT_KNOWN_FAILURES,
         help="file of 'NAME.test:LINE reason' lines whose failures do not fail the run",
     )
+    ap.add_argument(
+        "--no-known-failures",
+        action="store_true",
+        help="hold every case to passing (use no known-failures list)",
+    )
     ap.add_argument("--memory", action="store_true", help="use an in-memory store (debugging)")
     ap.add_argument(
         "-v",
@@ -575,7 +590,11 @@ def main(argv: list[str]) -> int:
         help="print every failure (-vv: also why skipped tier-3 cases failed)",
     )
     args = ap.parse_args(argv)
-    known = load_known_failures(args.known_failures)
+    try:
+        known = load_known_failures(None if args.no_known_failures else args.known_failures)
+    except OSError as exc:
+        print(f"promql-test: {exc}", file=sys.stderr)
+        return 2
     runner = Runner(use_memory=args.memory, verbose=args.verbose)
     reports = []
     started = time.monotonic()
