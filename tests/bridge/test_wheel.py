@@ -17,11 +17,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.support import SHARED, require_shared
+
 REPO = Path(__file__).resolve().parents[2]
-CORPUS_DIRS = [
-    REPO.parent / "shared" / "promql-testdata",
-    REPO.parents[1] / "shared" / "promql-testdata",
-]
+CORPUS = SHARED / "promql-testdata"
 # functions.test is quick (about a second) and has a case listed in known_failures.txt.
 CORPUS_FILE = "functions.test"
 
@@ -54,9 +53,8 @@ def test_the_wheel_carries_the_known_failures_list(installed: tuple[Path, Path])
 def test_promql_test_runs_a_corpus_file_from_the_installed_wheel(
     installed: tuple[Path, Path], tmp_path: Path
 ) -> None:
-    corpus = next((d / CORPUS_FILE for d in CORPUS_DIRS if (d / CORPUS_FILE).is_file()), None)
-    if corpus is None:
-        pytest.skip(f"PromQL corpus not found in {[str(d) for d in CORPUS_DIRS]}")
+    corpus = CORPUS / CORPUS_FILE
+    require_shared(corpus, "the PromQL corpus")
     _, site = installed
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env["PYTHONPATH"] = str(site)  # the installed package, not the source tree
