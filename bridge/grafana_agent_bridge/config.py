@@ -330,6 +330,46 @@ class StorageConfig(_Section):
     wal_segment_size: ByteSize = Field(
         default=32 << 20, description="Size at which a write-ahead-log segment file is closed."
     )
+    # Limits on what a sender can make the bridge keep in memory. Defaults: far above what a
+    # machine deployment sends (node_exporter: ~1,000-2,000 series of ≤ 10 short labels per
+    # machine), low enough that a runaway or hostile sender cannot exhaust memory.
+    max_head_series: Int = Field(
+        default=500_000,
+        ge=0,
+        description="Most series in the in-memory head (those with recent samples); a sample "
+        "that would create one more is rejected (400), existing series keep being written. "
+        "Each head series takes ~1.8 KB of memory and WAL replay time at startup, so the "
+        "default bounds the head near 0.9 GiB: 250 machines of 2,000 series each. `0` means "
+        "unlimited.",
+    )
+    max_labels_per_series: Int = Field(
+        default=64,
+        ge=0,
+        description="Most labels a series may have, `__name__` included; a series with more "
+        "is rejected. (Prometheus's `label_limit` has no default; Mimir's is 30.) `0` means "
+        "unlimited.",
+    )
+    max_label_name_length: Int = Field(
+        default=1024,
+        ge=0,
+        description="Longest label name in bytes (UTF-8), as Prometheus's "
+        "`label_name_length_limit` counts; a series with a longer one is rejected. `0` means "
+        "unlimited.",
+    )
+    max_label_value_length: Int = Field(
+        default=2048,
+        ge=0,
+        description="Longest label value in bytes (UTF-8), as Prometheus's "
+        "`label_value_length_limit` counts; a series with a longer one is rejected. `0` means "
+        "unlimited.",
+    )
+    max_exemplar_labels_length: Int = Field(
+        default=128,
+        ge=0,
+        description="Most characters of an exemplar's label names and values together "
+        "(Prometheus's fixed limit and the OpenMetrics rule); a longer exemplar is rejected, "
+        "its sample kept. `0` means unlimited.",
+    )
 
     @model_validator(mode="after")
     def _sane(self) -> StorageConfig:
@@ -349,6 +389,20 @@ class IngestConfig(_Section):
     max_body_bytes: ByteSize = Field(
         default=32 << 20,
         description="Largest accepted remote-write request body (compressed); larger gets 413.",
+    )
+    max_series_per_request: Int = Field(
+        default=100_000,
+        ge=0,
+        description="Most series one remote-write request may carry; later series are "
+        "rejected (400), the earlier ones stored. Senders batch 2,000 samples by default. "
+        "`0` means unlimited.",
+    )
+    max_samples_per_request: Int = Field(
+        default=1_000_000,
+        ge=0,
+        description="Most samples one remote-write request may carry; the series that would "
+        "exceed it and all after it are rejected (400), the earlier ones stored. `0` means "
+        "unlimited.",
     )
 
     @field_validator("allowed_clients")

@@ -87,3 +87,92 @@ class Matcher:
 def matches_all(labels: Labels, matchers: Iterable[Matcher]) -> bool:
     d = dict(labels)
     return all(m.matches(d.get(m.name, "")) for m in matchers)
+
+
+# --- limits on what a series may carry ------------------------------------------------------
+
+_SHOWN = 50
+"""Characters of an offending label name or value repeated in a reason (like Prometheus's
+``%.50s``): enough to find it, bounded so the reason stays short."""
+
+
+def _clip(text: str, n: int = _SHOWN) -> str:
+    return text if len(text) <= n else text[:n] + "…"
+
+
+@dataclass(frozen=True)
+class LabelViolation:
+    """Why a label set is refused: ``kind`` is a fixed word (a metric label), ``reason`` the
+    sentence for the sender, naming the limit and its configuration key."""
+
+    kind: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class LabelLimits:
+    """Bounds on the labels of a series and of an exemplar; 0 switches a bound off.
+
+    Lengths of label names and values are UTF-8 bytes, as Prometheus's scrape limits
+    (``label_name_length_limit``, ``label_value_length_limit``) count them. The exemplar bound
+    counts characters of names and values together, as Prometheus's
+    ``ExemplarMaxLabelSetLength`` (128) does. Without these a single series could pin
+    megabytes in the label index for as long as it is retained.
+    """
+
+    max_labels_per_series: int = 64
+    max_label_name_length: int = 1024
+    max_label_value_length: int = 2048
+    max_exemplar_labels_length: int = 128
+
+    def check_count(self, count: int) -> LabelViolation | None:
+        """The label-count bound alone: callers check it before decoding any label."""
+        limit = self.max_labels_per_series
+        if limit and count > limit:
+            return LabelViolation(
+                "labels_per_series",
+                f"series has {count} labels, over the limit of {limit} "
+                "(storage.max_labels_per_series)",
+            )
+        return None
+
+    def check(self, labels: Labels) -> LabelViolation | None:
+        """The first bound ``labels`` (a series' label set) breaks, or None."""
+        problem = self.check_count(len(labels))
+        if problem is not None:
+            return problem
+        name_limit, value_limit = self.max_label_name_length, self.max_label_value_length
+        for name, value in labels:
+            # len() of a str counts characters; a byte count is never smaller, so the cheap
+            # test lets nearly every label through without encoding it.
+            if name_limit and len(name) * 4 > name_limit:
+                size = len(name.encode("utf-8", "surrogatepass"))
+                if size > name_limit:
+                    return LabelViolation(
+                        "label_name_length",
+                        f"label name {_clip(name)!r} is {size} bytes long, over the limit of "
+                        f"{name_limit} (storage.max_label_name_length)",
+                    )
+            if value_limit and len(value) * 4 > value_limit:
+                size = len(value.encode("utf-8", "surrogatepass"))
+                if size > value_limit:
+                    return LabelViolation(
+                        "label_value_length",
+                        f"label {_clip(name)!r} has a value {size} bytes long, over the limit "
+                        f"of {value_limit} (storage.max_label_value_length)",
+                    )
+        return None
+
+    def check_exemplar(self, labels: Labels) -> LabelViolation | None:
+        """Whether an exemplar's labels fit the exemplar budget (characters, names + values)."""
+        limit = self.max_exemplar_labels_length
+        if not limit:
+            return None
+        length = sum(len(n) + len(v) for n, v in labels)
+        if length > limit:
+            return LabelViolation(
+                "exemplar_labels_length",
+                f"exemplar labels are {length} characters long, over the limit of {limit} "
+                "(storage.max_exemplar_labels_length); exemplar dropped, sample kept",
+            )
+        return None

@@ -11,10 +11,14 @@ What a request may contain and what happens to it (the ingest contract):
   remote-write 2.0 body (``proto=io.prometheus.write.v2.Request``) → ``RemoteWriteError(415)``.
   Bad snappy or protobuf → ``RemoteWriteError(400)``; nothing of the request is kept.
 - A series with invalid labels (no or empty ``__name__``, an empty label name, a repeated label
-  name) is rejected as a whole. Labels with an empty value are dropped (an empty value means
-  "absent" in Prometheus). Label order in the request does not matter.
+  name) or labels over a ``LabelLimits`` bound (count, name or value length) is rejected as a
+  whole; the count is checked before any label is decoded. Labels with an empty value are
+  dropped (an empty value means "absent" in Prometheus). Label order in the request does not
+  matter.
 - Samples must come in strictly ascending timestamp order within a series; one that does not is
   rejected ("out of order sample"). Native histograms are rejected ("not supported").
+- Series after the first ``max_series_per_request``, and from the series that would take the
+  request over ``max_samples_per_request`` on, are rejected unread (one summary rejection).
 - Everything valid is passed on; the rejections are returned so the HTTP layer can answer 400
   naming them while the valid part is stored.
 """
@@ -30,7 +34,7 @@ import numpy as np
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from google.protobuf.message import DecodeError
 
-from .labels import METRIC_NAME, Labels
+from .labels import METRIC_NAME, LabelLimits, Labels, LabelViolation
 from .storage import (
     Exemplar,
     MetricMetadata,
@@ -128,6 +132,16 @@ class RemoteWriteError(Exception):
         self.message = message
 
 
+@dataclass(frozen=True)
+class RequestLimits:
+    """Bounds on one remote-write request (0 = none). Prometheus and Grafana Agent send at
+    most 2,000 samples per request by default (``max_samples_per_send``), so the defaults
+    leave 50 times that as headroom while bounding the Python objects a single request can make."""
+
+    max_series_per_request: int = 100_000
+    max_samples_per_request: int = 1_000_000
+
+
 @dataclass
 class DecodedWrite:
     series: list[SeriesBatch] = field(default_factory=list)
@@ -160,43 +174,65 @@ def check_headers(content_type: str | None, content_encoding: str | None) -> Non
         )
 
 
-class _LabelCache:
-    """Raw label bytes → validated label set (or the reason it is invalid), bounded in size."""
+_MAX_CACHED_KEY = 16 << 10
+"""Label sets whose raw bytes exceed this are validated every time rather than cached: no
+sender repeats such a set often, and caching it would let huge labels pin memory."""
+_CACHE_BYTES = 64 << 20
 
-    def __init__(self, limit: int = 200_000) -> None:
+
+class LabelCache:
+    """Raw label bytes → validated label set (or why it is invalid), bounded in entries and
+    bytes. A cache holds results for one ``LabelLimits``."""
+
+    def __init__(self, limit: int = 200_000, limits: LabelLimits | None = None) -> None:
         self._limit = limit
-        self._cache: dict[bytes, Labels | str] = {}
+        self.limits = limits or LabelLimits()
+        self._cache: dict[bytes, Labels | LabelViolation] = {}
+        self._bytes = 0
 
-    def get(self, raw: Sequence[bytes]) -> Labels | str:
+    def get(self, raw: Sequence[bytes]) -> Labels | LabelViolation:
+        too_many = self.limits.check_count(len(raw))
+        if too_many is not None:
+            return too_many  # before joining or decoding a single label
         key = b"\x00".join(raw) if len(raw) != 1 else raw[0]
         hit = self._cache.get(key)
         if hit is None:
-            hit = _parse_labels(raw)
-            if len(self._cache) >= self._limit:
+            hit = _parse_labels(raw, self.limits)
+            if len(key) > _MAX_CACHED_KEY:
+                return hit
+            if len(self._cache) >= self._limit or self._bytes + len(key) > _CACHE_BYTES:
                 self._cache.clear()
+                self._bytes = 0
             self._cache[key] = hit
+            self._bytes += len(key)
         return hit
 
 
-def _parse_labels(raw: Sequence[bytes]) -> Labels | str:
+def _invalid(why: str) -> LabelViolation:
+    return LabelViolation("invalid_series", f"invalid series: {why}")
+
+
+def _parse_labels(raw: Sequence[bytes], limits: LabelLimits) -> Labels | LabelViolation:
     pairs: dict[str, str] = {}
     for item in raw:
         lab = Label()
         try:
             lab.ParseFromString(item)
         except DecodeError:
-            return "invalid label encoding"
+            return _invalid("invalid label encoding")
         if not lab.name:
-            return "empty label name"
+            return _invalid("empty label name")
         if lab.name in pairs:
-            return f"duplicate label name {lab.name!r}"
+            name = lab.name if len(lab.name) <= 50 else lab.name[:50] + "…"
+            return _invalid(f"duplicate label name {name!r}")
         pairs[lab.name] = lab.value
     if not pairs.get(METRIC_NAME):
-        return "missing metric name (__name__ label)"
-    return tuple(sorted((n, v) for n, v in pairs.items() if v))
+        return _invalid("missing metric name (__name__ label)")
+    labels = tuple(sorted((n, v) for n, v in pairs.items() if v))
+    return limits.check(labels) or labels
 
 
-_default_cache = _LabelCache()
+_default_cache = LabelCache()
 
 # How much of a rejected series' labels the 400 answer repeats: enough to find the sender's
 # series, bounded so that one huge label cannot blow up the error body.
@@ -227,7 +263,8 @@ def decode_write_request(
     content_type: str | None = "application/x-protobuf",
     content_encoding: str | None = "snappy",
     *,
-    cache: _LabelCache | None = None,
+    cache: LabelCache | None = None,
+    limits: RequestLimits | None = None,
 ) -> DecodedWrite:
     """Decode and validate a remote-write 1.0 request body (see the module docstring)."""
     check_headers(content_type, content_encoding)
@@ -242,17 +279,22 @@ def decode_write_request(
         raise RemoteWriteError(400, f"invalid protobuf WriteRequest: {e}") from None
     cache = cache or _default_cache
     out = DecodedWrite()
-    for ts in req.timeseries:  # type: ignore[attr-defined]
+    for ts in _within_limits(req.timeseries, limits or RequestLimits(), out):  # type: ignore[attr-defined]
         n = len(ts.samples)
-        out.samples += n
         labels = cache.get(ts.labels)
-        if isinstance(labels, str):
+        if isinstance(labels, LabelViolation):
             shown = _shown_labels(ts.labels)
-            out.rejections.append(Rejection(shown, None, f"invalid series: {labels}"))
+            out.rejections.append(Rejection(shown, None, labels.reason, labels.kind, max(n, 1)))
             continue
         if ts.histograms:
             out.rejections.append(
-                Rejection(labels, None, "native histograms are not supported; samples dropped")
+                Rejection(
+                    labels,
+                    None,
+                    "native histograms are not supported; samples dropped",
+                    "native_histogram",
+                    len(ts.histograms),
+                )
             )
         if n == 1:
             s = ts.samples[0]
@@ -274,6 +316,45 @@ def decode_write_request(
     return out
 
 
+def _within_limits(timeseries: Sequence[Any], limits: RequestLimits, out: DecodedWrite) -> Any:
+    """The leading series of the request that fit ``limits``; one rejection for the rest.
+
+    Counting uses only the lengths protobuf already knows, so refused series cost nothing.
+    """
+    total = len(timeseries)
+    kept = total
+    max_series, max_samples = limits.max_series_per_request, limits.max_samples_per_request
+    if max_series and total > max_series:
+        kept = max_series
+    samples = 0
+    for i in range(kept):
+        n = len(timeseries[i].samples)
+        if max_samples and samples + n > max_samples:
+            kept = i
+            break
+        samples += n
+    rest = sum(len(timeseries[i].samples) for i in range(kept, total))
+    out.samples = samples + rest
+    if kept == total:
+        return timeseries
+    if max_series and total > max_series and kept == max_series:
+        reason = (
+            f"request has {total} series, over the limit of {max_series} "
+            f"(ingest.max_series_per_request): the last {total - kept} series ({rest} samples) "
+            "refused"
+        )
+        kind = "series_per_request"
+    else:
+        reason = (
+            f"request has {samples + rest} samples, over the limit of {max_samples} "
+            f"(ingest.max_samples_per_request): the last {total - kept} series ({rest} samples) "
+            "refused"
+        )
+        kind = "samples_per_request"
+    out.rejections.append(Rejection((), None, reason, kind, max(rest, 1)))
+    return timeseries[:kept]
+
+
 def _drop_unordered(
     labels: Labels,
     times: np.ndarray,
@@ -289,10 +370,12 @@ def _drop_unordered(
     for t in times[~keep][:10]:
         # Equal to the newest kept timestamp: a second sample for it; older: out of order.
         reason = "duplicate sample for timestamp" if t in running_max else "out of order sample"
-        rejections.append(Rejection(labels, int(t), reason))
+        kind = "duplicate" if t in running_max else "out_of_order"
+        rejections.append(Rejection(labels, int(t), reason, kind))
     if (~keep).sum() > 10:
+        more = int((~keep).sum()) - 10
         rejections.append(
-            Rejection(labels, None, f"{int((~keep).sum()) - 10} more out of order samples")
+            Rejection(labels, None, f"{more} more out of order samples", "out_of_order", more)
         )
     return times[keep], values[keep]
 

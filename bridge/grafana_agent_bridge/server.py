@@ -20,8 +20,10 @@ from . import __version__, collect, tracing
 from .api import BridgeHTTPServer, QueryAPI, WriteAPI
 from .config import BridgeConfig, ConfigError, duration_ms
 from .forward import ForwardManager
+from .labels import LabelLimits
 from .metrics import REGISTRY, Registry
 from .promql import Engine
+from .remote_write import RequestLimits
 from .stopsignals import StopSignals
 from .store import Store, StoreOptions
 from .store.metrics import register_store_metrics
@@ -38,6 +40,18 @@ def store_options(config: BridgeConfig) -> StoreOptions:
         retention_size_bytes=s.retention_size,
         block_duration_ms=duration_ms(s.block_duration),
         wal_segment_bytes=s.wal_segment_size,
+        max_head_series=s.max_head_series,
+        label_limits=label_limits(config),
+    )
+
+
+def label_limits(config: BridgeConfig) -> LabelLimits:
+    s = config.storage
+    return LabelLimits(
+        max_labels_per_series=s.max_labels_per_series,
+        max_label_name_length=s.max_label_name_length,
+        max_label_value_length=s.max_label_value_length,
+        max_exemplar_labels_length=s.max_exemplar_labels_length,
     )
 
 
@@ -124,7 +138,14 @@ class Daemon:
             config_yaml=lambda: _redacted_yaml(cfg),
             flags=self._flags,
         )
-        self.write_api = WriteAPI(self.store)
+        self.write_api = WriteAPI(
+            self.store,
+            label_limits=label_limits(cfg),
+            request_limits=RequestLimits(
+                max_series_per_request=cfg.ingest.max_series_per_request,
+                max_samples_per_request=cfg.ingest.max_samples_per_request,
+            ),
+        )
         self.http.attach(query_api, self.write_api)
         log.info("serving the Prometheus API and remote write on %s", self.listen_url())
         jobs = collect.build_jobs(cfg.collect, self.registry, self._self_instance())

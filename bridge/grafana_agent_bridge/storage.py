@@ -82,6 +82,11 @@ class Rejection:
     labels: Labels
     timestamp: int | None
     reason: str
+    kind: str = "invalid"
+    """A fixed word naming the rule broken (``out_of_order``, ``label_value_length``, ...):
+    the ``reason`` label of the rejection counter, so its set of values stays small."""
+    count: int = 1
+    """Samples (or exemplars) refused by this one entry; a summary entry covers many."""
 
 
 @dataclass

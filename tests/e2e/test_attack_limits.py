@@ -25,9 +25,10 @@ from grafana_agent_bridge.labels import Labels, make_labels
 from grafana_agent_bridge.remote_write import REMOTE_WRITE_HEADERS, encode_write_request
 from grafana_agent_bridge.storage import Exemplar, SeriesBatch
 
-RSS_BOUND_MIB = 300
-"""A bridge with a few thousand series stays near 100 MiB; 300 leaves room for the request
-buffers of the attack itself but not for keeping a huge label or an unbounded head."""
+RSS_BOUND_MIB = 160
+"""The daemon idles near 65 MiB and peaks under 100 MiB in these attacks (the 4 MiB label
+values are decoded once per request); 160 leaves room for the request buffers but not for
+keeping huge labels or an unbounded head."""
 
 ANSWER_BOUND = 8 * 1024
 """The most a 400 answer may take, however much was rejected and however large its labels."""
@@ -57,8 +58,11 @@ def _error(answer: bytes) -> dict:
     return doc
 
 
-def _instant(target: Target, query: str) -> list[dict]:
-    q = urllib.parse.urlencode({"query": query})
+def _instant(target: Target, query: str, at_ms: int | None = None) -> list[dict]:
+    params = {"query": query}
+    if at_ms is not None:
+        params["time"] = f"{at_ms / 1000:.3f}"
+    q = urllib.parse.urlencode(params)
     status, body = http_get(target.url, f"/api/v1/query?{q}", timeout=30)
     assert status == 200, body[:300]
     return json.loads(body)["data"]["result"]
@@ -83,7 +87,7 @@ def test_more_series_than_the_head_limit_are_refused_without_growing(tmp_path: P
             series.append(
                 _batch(make_labels({"__name__": "attack_probe", "series": "s000"}), now, 42.0)
             )
-            status, answer, size = _write(target, series)
+            status, answer, _ = _write(target, series)
             statuses.append(status)
             if status == 400:
                 doc = _error(answer)
@@ -101,7 +105,6 @@ def test_more_series_than_the_head_limit_are_refused_without_growing(tmp_path: P
             k: v for k, v in refused.items() if k.startswith("bridge_ingest_rejections_total")
         }
         assert any("head_series" in k and v >= 9_000 for k, v in by_reason.items()), by_reason
-        target.acked["s000"].append((now, 42.0))
         target.assert_survived(RSS_BOUND_MIB)
         # What was refused never reached the WAL: a restart replays only the bounded head.
         target.stop()
@@ -121,7 +124,7 @@ def test_huge_label_values_and_names_are_refused(tmp_path: Path) -> None:
             huge_value = make_labels({"__name__": "big", "blob": "v" * (4 * MIB)})
             huge_name = make_labels({"__name__": "big", "n" * (256 * 1024): "x"})
             ok = make_labels({"__name__": "big", "blob": "small"})
-            status, answer, size = _write(
+            status, answer, _ = _write(
                 target, [_batch(huge_value, now), _batch(huge_name, now), _batch(ok, now)]
             )
             assert status == 400, (status, answer[:300])
@@ -141,7 +144,9 @@ def test_thousands_of_labels_are_refused(tmp_path: Path) -> None:
     try:
         wide = make_labels({"__name__": "wide", **{f"l{i:05d}": "x" for i in range(10_000)}})
         ok = make_labels({"__name__": "wide", "l00000": "y"})
-        status, answer, _ = _write(target, [_batch(wide, target.now_ms), _batch(ok, target.now_ms)])
+        status, answer, _ = _write(
+            target, [_batch(wide, target.now_ms), _batch(ok, target.now_ms)]
+        )
         assert status == 400, (status, answer[:300])
         doc = _error(answer)
         assert "storage.max_labels_per_series" in doc["error"], doc["error"][:500]
@@ -176,7 +181,7 @@ def test_huge_exemplar_labels_are_refused_and_the_sample_kept(tmp_path: Path) ->
         assert status == 200, body[:300]
         stored = [e for item in json.loads(body)["data"] for e in item["exemplars"]]
         assert [e["labels"]["trace_id"] for e in stored] == ["a" * 100]
-        assert float(_instant(target, "traced")[0]["value"][1]) == 5.0
+        assert float(_instant(target, "traced", now + 5000)[0]["value"][1]) == 5.0
         target.assert_survived(RSS_BOUND_MIB)
     finally:
         target.stop()
@@ -193,7 +198,9 @@ def test_requests_with_too_many_series_are_cut_at_the_limit(tmp_path: Path) -> N
     target.start()
     try:
         now = target.now_ms
-        series = [_batch(make_labels({"__name__": "many", "i": f"{i:05d}"}), now) for i in range(20_000)]
+        series = [
+            _batch(make_labels({"__name__": "many", "i": f"{i:05d}"}), now) for i in range(20_000)
+        ]
         t0 = time.monotonic()
         status, answer, _ = _write(target, series)
         took = time.monotonic() - t0
@@ -222,7 +229,11 @@ def test_the_400_answer_stays_small_however_large_the_rejected_labels(tmp_path: 
         # Valid but large label sets: 60 labels of 2,000 bytes each (120 KB per series).
         fat = [
             make_labels(
-                {"__name__": "fat", "i": str(i), **{f"l{k:02d}": f"{k}" * 2000 for k in range(58)}}
+                {
+                    "__name__": "fat",
+                    "i": str(i),
+                    **{f"l{k:02d}": f"{k:02d}" * 1000 for k in range(58)},
+                }
             )
             for i in range(40)
         ]

@@ -10,6 +10,14 @@ What is kept of a request (the contract senders and operators rely on):
   duplicate-timestamp samples (just those samples), native histograms. A 400 tells the sender
   not to retry, which is right: a retry would be rejected the same way, and the valid samples
   it carried are already stored (an exact re-send of a stored sample is accepted silently).
+  Over-limit series, labels and exemplars are rejections like any other, each reason naming
+  the limit's configuration key.
+
+The 400 answer is bounded whatever was rejected: the message counts rejected samples by kind
+and describes the first ``MESSAGE_REJECTIONS``; ``data.rejections`` lists the first
+``MAX_LISTED_REJECTIONS`` (``data.unlisted`` counts the samples they leave out), and each
+label set shown is abbreviated (``abbreviate``), so a request of huge rejected labels cannot
+make an answer many times its own size.
 
 This differs from Prometheus, which rolls back a whole request on an out-of-order sample: here
 one bad series in a batch of 2,000 does not cost the other 1,999.
@@ -19,15 +27,20 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ..labels import Labels
+from ..labels import METRIC_NAME, LabelLimits, Labels
 from ..metrics import REGISTRY
-from ..remote_write import RemoteWriteError, decode_write_request
+from ..remote_write import LabelCache, RemoteWriteError, RequestLimits, decode_write_request
 from ..storage import Appender, Rejection, ShuttingDownError, StorageFullError
 from . import encoding
 from .query import Response
 
 RETRY_AFTER_S = 5
-MAX_LISTED_REJECTIONS = 20
+MAX_LISTED_REJECTIONS = 8
+MESSAGE_REJECTIONS = 1
+SHOWN_LABELS = 6
+"""Labels of a rejected series repeated in the answer, ``__name__`` first."""
+SHOWN_CHARS = 32
+"""Characters of each label name and value repeated in the answer."""
 
 _requests = REGISTRY.counter(
     "bridge_ingest_requests_total", "Remote-write requests received, by HTTP status.", ("code",)
@@ -35,32 +48,84 @@ _requests = REGISTRY.counter(
 _samples = REGISTRY.counter("bridge_ingest_samples_total", "Samples stored from remote write.")
 _rejected = REGISTRY.counter(
     "bridge_ingest_rejections_total",
-    "Samples or series of remote-write requests that were refused (400).",
+    "Samples (and exemplars) of remote-write requests that were refused (400), by reason.",
+    ("reason",),
 )
 _exemplars = REGISTRY.counter("bridge_ingest_exemplars_total", "Exemplars stored.")
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= SHOWN_CHARS else text[:SHOWN_CHARS] + "…"
+
+
+def abbreviate(labels: Labels) -> dict[str, str]:
+    """A bounded view of a rejected label set: ``__name__`` and the first other labels, names
+    and values clipped, and ``"…"`` saying how many labels were left out."""
+    first = [(n, v) for n, v in labels if n == METRIC_NAME]
+    others = [(n, v) for n, v in labels[: SHOWN_LABELS + 1] if n != METRIC_NAME]
+    shown = {_clip(n): _clip(v) for n, v in (first + others)[:SHOWN_LABELS]}
+    if len(labels) > len(shown):
+        shown["…"] = f"{len(labels) - len(shown)} more labels"
+    return shown
 
 
 def _show_labels(labels: Labels) -> str:
     if not labels:
         return "{}"
-    return "{" + ", ".join(f'{n}="{v}"' for n, v in labels) + "}"
+    return "{" + ", ".join(f'{n}="{v}"' for n, v in abbreviate(labels).items()) + "}"
 
 
-def describe(rejections: Sequence[Rejection]) -> str:
-    parts = []
-    for r in rejections[:MAX_LISTED_REJECTIONS]:
+LIMIT_KEYS = {
+    "head_series": "storage.max_head_series",
+    "labels_per_series": "storage.max_labels_per_series",
+    "label_name_length": "storage.max_label_name_length",
+    "label_value_length": "storage.max_label_value_length",
+    "exemplar_labels_length": "storage.max_exemplar_labels_length",
+    "series_per_request": "ingest.max_series_per_request",
+    "samples_per_request": "ingest.max_samples_per_request",
+}
+"""The configuration key behind each over-limit rejection kind, named in the summary so that
+every limit a request hit is named even when only the first rejection is described."""
+
+
+def describe(rejections: Sequence[Rejection], listed: int = MESSAGE_REJECTIONS) -> str:
+    """A bounded sentence: rejected samples per kind (with the limit's key for over-limit
+    kinds), then the first ``listed`` rejections in detail."""
+    kinds: dict[str, int] = {}
+    for r in rejections:
+        kinds[r.kind] = kinds.get(r.kind, 0) + r.count
+    parts = [
+        ", ".join(
+            f"{n} {kind} ({LIMIT_KEYS[kind]})" if kind in LIMIT_KEYS else f"{n} {kind}"
+            for kind, n in kinds.items()
+        )
+    ]
+    for r in rejections[:listed]:
         at = f" at {r.timestamp}" if r.timestamp is not None else ""
-        parts.append(f"{r.reason} for {_show_labels(r.labels)}{at}")
-    more = len(rejections) - MAX_LISTED_REJECTIONS
+        parts.append(f"{_clip_reason(r.reason)} for {_show_labels(r.labels)}{at}")
+    more = len(rejections) - listed
     if more > 0:
         parts.append(f"and {more} more")
     return "; ".join(parts)
 
 
+def _clip_reason(reason: str) -> str:
+    # Reasons are built short; this only guards against one that embeds sent text in full.
+    return reason if len(reason) <= 200 else reason[:200] + "…"
+
+
 class WriteAPI:
-    def __init__(self, appender: Appender) -> None:
+    def __init__(
+        self,
+        appender: Appender,
+        *,
+        label_limits: LabelLimits | None = None,
+        request_limits: RequestLimits | None = None,
+    ) -> None:
         self.appender = appender
         self.shutting_down = False
+        self.request_limits = request_limits or RequestLimits()
+        self._label_cache = LabelCache(limits=label_limits)
 
     def handle(
         self, body: bytes, content_type: str | None, content_encoding: str | None
@@ -75,7 +140,13 @@ class WriteAPI:
         if self.shutting_down:
             return _unavailable("the bridge is shutting down")
         try:
-            decoded = decode_write_request(body, content_type, content_encoding)
+            decoded = decode_write_request(
+                body,
+                content_type,
+                content_encoding,
+                cache=self._label_cache,
+                limits=self.request_limits,
+            )
         except RemoteWriteError as e:
             error_type = "bad_data" if e.status == 400 else "unsupported_media_type"
             return Response(e.status, encoding.error(error_type, e.message))
@@ -90,17 +161,28 @@ class WriteAPI:
         rejections = [*decoded.rejections, *result.rejections]
         if not rejections:
             return Response(204, b"", content_type="")
-        _rejected.inc(len(rejections))
+        total = 0
+        for r in rejections:
+            _rejected.inc(r.count, r.kind)
+            total += r.count
         message = (
-            f"{len(rejections)} rejected ({result.accepted_samples} valid samples stored): "
+            f"{total} rejected ({result.accepted_samples} valid samples stored): "
             + describe(rejections)
         )
+        listed = rejections[:MAX_LISTED_REJECTIONS]
         data = {
             "acceptedSamples": result.accepted_samples,
             "rejections": [
-                {"labels": dict(r.labels), "timestamp": r.timestamp, "reason": r.reason}
-                for r in rejections[:MAX_LISTED_REJECTIONS]
+                {
+                    "labels": abbreviate(r.labels),
+                    "timestamp": r.timestamp,
+                    "reason": _clip_reason(r.reason),
+                    "kind": r.kind,
+                    "count": r.count,
+                }
+                for r in listed
             ],
+            "unlisted": total - sum(r.count for r in listed),
         }
         return Response(400, encoding.error("bad_data", message, data))
 

@@ -9,11 +9,17 @@ Write semantics (what the ingest layer reports to remote-write clients):
   different value bits with ``"duplicate sample for timestamp"``; one older than the head's
   lower bound (data already cut into a block) with ``"out of bounds"``; one stamped more than
   ``max_future_ms`` (10 min) after the wall clock with ``"too far in the future"``.
+- Limits (``StoreOptions``), checked before anything is indexed or kept: a sample that would
+  create a series beyond ``max_head_series`` head series is rejected (``storage.max_head_series``);
+  a new series whose labels break ``label_limits`` (count, name or value bytes) is rejected
+  whole; an exemplar whose labels exceed ``max_exemplar_labels_length`` characters is rejected,
+  its sample kept. WAL replay never applies them: what was acknowledged stays.
 - An exact duplicate (same timestamp, same value bits, e.g. a retried request, also for an
   older sample still in the head) is accepted and counted in ``accepted_samples`` but not
   stored twice.
 - **A partly invalid write keeps its valid samples**: every sample not rejected is stored, the
-  rejected ones are listed in ``AppendResult.rejections`` (the API answers 400 naming them).
+  rejected ones are listed in ``AppendResult.rejections`` (the API answers 400 naming them):
+  the first 100 one by one, the rest as one summary per kind carrying its ``count``.
   This differs from Prometheus, which rolls the whole request back; keeping the valid part
   means a sender that drops the request on 400 loses only the invalid samples.
 - ``append`` returns after the accepted data is written to the WAL (``os.write``), so it

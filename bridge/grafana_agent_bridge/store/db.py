@@ -46,6 +46,9 @@ REASON_OUT_OF_ORDER = "out of order sample"
 REASON_DUPLICATE = "duplicate sample for timestamp"
 REASON_OUT_OF_BOUNDS = "out of bounds"
 REASON_TOO_NEW = "too far in the future"
+DETAILED_REJECTIONS = 100
+"""Rejections of one append kept one by one; the rest are counted by kind, so a write of a
+million out-of-order samples does not build a million-entry list."""
 _CONSUMER_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,200}$")
 _FEED_READ_BYTES = 4 * 1024 * 1024
 _NO_MIN = 2**63 - 1
@@ -117,6 +120,30 @@ class StoreStats:
     feed_samples_lost: int = 0
     replay_seconds: float = 0.0
     replay_samples: int = 0
+
+
+class RejectionLog(list[Rejection]):
+    """The rejections of one append: the first ``DETAILED_REJECTIONS`` as they come, then
+    one summary entry per kind (``close`` adds them) carrying how many it stands for."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._more: dict[str, int] = {}
+
+    def append(self, rejection: Rejection) -> None:
+        if len(self) < DETAILED_REJECTIONS:
+            super().append(rejection)
+        else:
+            self._more[rejection.kind] = self._more.get(rejection.kind, 0) + rejection.count
+
+    def close(self) -> None:
+        for kind, n in self._more.items():
+            super().append(Rejection((), None, f"{n} more rejected ({kind})", kind, n))
+        self._more.clear()
+
+    def total(self) -> int:
+        """Samples and exemplars refused, summaries included."""
+        return sum(r.count for r in self) + sum(self._more.values())
 
 
 class StoreLockedError(Exception):
@@ -433,7 +460,10 @@ class Store:
     def append(
         self, series: Sequence[SeriesBatch], metadata: Sequence[MetricMetadata] = ()
     ) -> AppendResult:
-        result = AppendResult()
+        rejections = RejectionLog()
+        result = AppendResult(rejections=rejections)
+        limits = self.options.label_limits
+        max_head = self.options.max_head_series or _NO_MIN
         with self._lock:
             if self._closed or self._writer is None:
                 raise ShuttingDownError("the store is closed")
@@ -451,7 +481,6 @@ class Store:
             one_vals: list[float] = []
             many: list[tuple[int, npt.NDArray[np.int64], npt.NDArray[np.float64]]] = []
             exemplars: list[tuple[int, Exemplar]] = []
-            rejections = result.rejections
             duplicates = 0
             by_labels = index.by_labels
             head_get = head.get
@@ -476,19 +505,34 @@ class Store:
                                 one_vals.append(v)
                                 one_hs.append(hs)
                                 if batch.exemplars:
-                                    self._take_exemplars(sid, batch, exemplars)
+                                    self._take_exemplars(sid, batch, exemplars, rejections)
                                 continue
                 if not labels or len(vals) != n:
-                    rejections.append(Rejection(labels, None, "invalid series"))
+                    rejections.append(
+                        Rejection(labels, None, "invalid series", "invalid_series", max(n, 1))
+                    )
                     continue
                 sid = by_labels.get(labels)
                 if sid is None:
+                    # Limits before cost: nothing is indexed for a series that breaks one.
+                    problem = limits.check(labels)
+                    if problem is not None:
+                        rejections.append(
+                            Rejection(labels, None, problem.reason, problem.kind, max(n, 1))
+                        )
+                        continue
+                    if len(head) + len(new_series) >= max_head:
+                        rejections.append(self._head_full(labels, n))
+                        continue
                     sid = index.add(labels)
                     added_ids.append(sid)
                 st = pending.get(sid)
                 if st is None:
                     hs = head_get(sid)
                     if hs is None:
+                        if len(head) + len(new_series) >= max_head:
+                            rejections.append(self._head_full(labels, n))
+                            continue
                         new_series.append((sid, labels))
                         st = [NO_TIMESTAMP, 0.0, None, sid]
                     else:
@@ -539,7 +583,8 @@ class Store:
                                 (sid, np.array(keep_t, np.int64), np.array(keep_v, np.float64))
                             )
                 if batch.exemplars:
-                    self._take_exemplars(sid, batch, exemplars)
+                    self._take_exemplars(sid, batch, exemplars, rejections)
+            rejections.close()
             meta_changed = [m for m in metadata if self._metadata.get(m.metric_family_name) != m]
 
             # Column arrays for the WAL record and the head, in append order.
@@ -635,18 +680,41 @@ class Store:
             result.accepted_exemplars = len(exemplars)
             self.stats_.samples_appended += total
             self.stats_.samples_duplicate += duplicates
-            self.stats_.samples_rejected += len(rejections)
+            self.stats_.samples_rejected += rejections.total()
             self.stats_.exemplars_appended += len(exemplars)
         if self.options.compact_automatically:
             self.maybe_compact()
         return result
 
+    def _head_full(self, labels: Labels, n: int) -> Rejection:
+        limit = self.options.max_head_series
+        return Rejection(
+            labels,
+            None,
+            f"head series limit of {limit} reached (storage.max_head_series): new series "
+            "refused, samples dropped",
+            "head_series",
+            max(n, 1),
+        )
+
     def _take_exemplars(
-        self, sid: int, batch: SeriesBatch, out: list[tuple[int, Exemplar]]
+        self,
+        sid: int,
+        batch: SeriesBatch,
+        out: list[tuple[int, Exemplar]],
+        rejections: list[Rejection],
     ) -> None:
-        """Exemplars newer than the series' last one (older ones are ignored, not errors)."""
+        """Exemplars newer than the series' last one (older ones are ignored, not errors);
+        ones whose labels break the exemplar limit are rejected (the sample is kept)."""
         last = self._last_exemplar_t.get(sid, NO_TIMESTAMP)
+        check = self.options.label_limits.check_exemplar
         for ex in batch.exemplars:
+            problem = check(ex.labels) if ex.labels else None
+            if problem is not None:
+                rejections.append(
+                    Rejection(batch.labels, ex.timestamp, problem.reason, problem.kind)
+                )
+                continue
             if ex.timestamp > last:
                 out.append((sid, ex))
                 last = ex.timestamp
@@ -664,12 +732,12 @@ class Store:
         """Classify a sample the fast path refused; 1 if it is an exact duplicate (accepted)."""
         min_valid, max_t = bounds
         if t > max_t:
-            rejections.append(Rejection(labels, t, REASON_TOO_NEW))
+            rejections.append(Rejection(labels, t, REASON_TOO_NEW, "too_new"))
             return 0
         if t == st[0]:
             if _same_bits(v, st[1]):
                 return 1
-            rejections.append(Rejection(labels, t, REASON_DUPLICATE))
+            rejections.append(Rejection(labels, t, REASON_DUPLICATE, "duplicate"))
             return 0
         hs: HeadSeries | None = st[2]
         stored = hs.value_at(t) if hs is not None else None
@@ -677,11 +745,11 @@ class Store:
             # A retried multi-sample write: its older samples are already here, bit for bit.
             if _same_bits(v, stored):
                 return 1
-            rejections.append(Rejection(labels, t, REASON_DUPLICATE))
+            rejections.append(Rejection(labels, t, REASON_DUPLICATE, "duplicate"))
         elif t < min_valid:
-            rejections.append(Rejection(labels, t, REASON_OUT_OF_BOUNDS))
+            rejections.append(Rejection(labels, t, REASON_OUT_OF_BOUNDS, "out_of_bounds"))
         else:
-            rejections.append(Rejection(labels, t, REASON_OUT_OF_ORDER))
+            rejections.append(Rejection(labels, t, REASON_OUT_OF_ORDER, "out_of_order"))
         return 0
 
     def _remember_exemplar(self, sid: int, ex: Exemplar) -> None:

@@ -64,7 +64,8 @@ COUNTERS = {
     "samples_appended": ("bridge_store_samples_appended_total", "Samples written to the store."),
     "samples_rejected": (
         "bridge_store_samples_rejected_total",
-        "Samples refused (out of order, duplicate timestamp, out of bounds).",
+        "Samples and exemplars refused (out of order, duplicate timestamp, out of bounds, "
+        "over a series, label or exemplar limit).",
     ),
     "samples_duplicate": (
         "bridge_store_samples_duplicate_total",

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from ..labels import LabelLimits
 
 HOUR_MS = 3_600_000
 
@@ -33,6 +35,14 @@ class StoreOptions:
     """Compression level of block groups (cut in the background of an append, rarely)."""
     block_cache_bytes: int = 32 * 1024 * 1024
     """Memory for recently decoded block groups (repeated dashboard queries skip decoding)."""
+    max_head_series: int = 500_000
+    """Series the in-memory head may hold (0 = no limit). A sample that would create one
+    more is refused ("head series limit"); series already in the head keep being written.
+    The head shrinks as blocks are cut, which frees room again. Each head series costs
+    ~1.7 KB of memory and its share of the WAL replay at startup."""
+    label_limits: LabelLimits = field(default_factory=LabelLimits)
+    """Bounds on a new series' labels and on exemplar labels, checked before the series is
+    created or the exemplar kept."""
     max_exemplars: int = 100_000
     """Exemplars kept in memory, newest first out (Prometheus's default circular buffer size)."""
     compact_automatically: bool = True
