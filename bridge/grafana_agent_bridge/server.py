@@ -9,11 +9,13 @@ close the store.
 
 from __future__ import annotations
 
+import errno
 import logging
 import socket
 import ssl
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from . import __version__, collect, tracing
@@ -27,6 +29,7 @@ from .remote_write import RequestLimits
 from .stopsignals import StopSignals
 from .store import Store, StoreOptions
 from .store.metrics import register_store_metrics
+from .store.progress import OpenCancelledError
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +81,21 @@ def _redacted_yaml(config: BridgeConfig) -> str:
     return yaml.safe_dump(data, sort_keys=False)
 
 
+class ListenError(OSError):
+    """The HTTP address cannot be listened on; the message names it and what to do."""
+
+    def __init__(self, address: str, cause: OSError) -> None:
+        hints = {
+            errno.EADDRINUSE: "another process listens there (another bridge?): stop it, or "
+            "choose another port with --listen-address or listen_address",
+            errno.EACCES: "ports below 1024 need privileges: choose one above 1024",
+            errno.EADDRNOTAVAIL: "that address is not one of this machine's",
+        }
+        hint = hints.get(cause.errno or 0, "")
+        reason = cause.strerror or str(cause)
+        super().__init__(f"cannot listen on {address}: {reason}" + (f" ({hint})" if hint else ""))
+
+
 class Daemon:
     """One running bridge. ``start`` returns once it serves; ``stop`` is idempotent."""
 
@@ -95,7 +113,8 @@ class Daemon:
 
     # --- lifecycle -------------------------------------------------------------------------
 
-    def start(self) -> None:
+    def start(self, should_stop: Callable[[], bool] | None = None) -> None:
+        """Listen, open the store, serve; ``should_stop`` cuts a long WAL replay short."""
         cfg = self.config
         if tracing.setup(cfg.tracing):
             log.info("tracing requests to %s", cfg.tracing.traces_url())
@@ -103,17 +122,21 @@ class Daemon:
         # Listen first: a taken port fails at once rather than after a long WAL replay, and
         # during the replay clients get 503 (retry later) instead of "connection refused".
         host, port = cfg.listen
-        self.http = BridgeHTTPServer(
-            (host, port),
-            None,
-            None,
-            auth_token=q.resolve_auth_token(),
-            allowed_networks=cfg.ingest.allowed_networks(),
-            max_body_bytes=cfg.ingest.max_body_bytes,
-            ssl_context=self._ssl_context(),
-            registry=self.registry,
-            index_text=self.banner,
-        )
+        ssl_context = self._ssl_context()
+        try:
+            self.http = BridgeHTTPServer(
+                (host, port),
+                None,
+                None,
+                auth_token=q.resolve_auth_token(),
+                allowed_networks=cfg.ingest.allowed_networks(),
+                max_body_bytes=cfg.ingest.max_body_bytes,
+                ssl_context=ssl_context,
+                registry=self.registry,
+                index_text=self.banner,
+            )
+        except OSError as e:  # the port taken, or not an address of this machine
+            raise ListenError(cfg.listen_address, e) from None
         self._http_thread = threading.Thread(
             target=self.http.serve_forever, kwargs={"poll_interval": 0.2}, name="http"
         )
@@ -121,7 +144,7 @@ class Daemon:
         data_dir = Path(cfg.data_dir)
         log.info("opening the store in %s (replaying the write-ahead log)", data_dir.resolve())
         started = time.monotonic()
-        self.store = Store.open(data_dir, store_options(cfg))
+        self.store = Store.open(data_dir, store_options(cfg), should_stop=should_stop)
         log.info("store ready in %.2fs", time.monotonic() - started)
         register_store_metrics(self.store, self.registry)
         engine = Engine(
@@ -270,7 +293,11 @@ def run(config: BridgeConfig, *, print_banner: bool = True) -> int:
     stop = StopSignals()
     stop.install()
     try:
-        daemon.start()
+        daemon.start(should_stop=lambda: stop.requested)
+    except OpenCancelledError as e:
+        log.info("received %s: %s; the next start replays from there", stop.name, e)
+        daemon.stop()
+        return 0
     except (OSError, ConfigError) as e:  # port taken, unreadable TLS key or token file, ...
         log.error("cannot start: %s", e)
         daemon.stop()

@@ -13,7 +13,7 @@ import threading
 import time
 from bisect import bisect_left
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,6 +38,7 @@ from .block import Block, BlockSeries, CorruptBlockError, GroupCache, write_bloc
 from .head import NO_TIMESTAMP, TAIL, HeadSeries
 from .index import SeriesIndex
 from .options import StoreOptions
+from .progress import OpenProgress
 from .state import read_json, write_json
 
 log = logging.getLogger(__name__)
@@ -184,13 +185,25 @@ class Store:
         self._lock_fd = -1
         self._feed_dir = path / "feed"
         self._writer: wal.SegmentWriter | None = None
+        self._progress = OpenProgress()
 
     # -- lifecycle --------------------------------------------------------------------------
 
     @classmethod
-    def open(cls, path: Path, options: StoreOptions | None = None) -> Store:
-        """Open (creating if needed) the store in ``path``: replay and repair the WAL."""
+    def open(
+        cls,
+        path: Path,
+        options: StoreOptions | None = None,
+        *,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> Store:
+        """Open (creating if needed) the store in ``path``: replay and repair the WAL.
+
+        Loading and replay log their progress; ``should_stop`` is polled throughout, and
+        ``progress.OpenCancelledError`` is raised (the store released) as soon as it answers true.
+        """
         store = cls(Path(path), options or StoreOptions())
+        store._progress = OpenProgress(should_stop)
         store._open()
         return store
 
@@ -200,6 +213,8 @@ class Store:
         try:
             self._load()
         except BaseException:
+            for b in self._blocks:
+                b.close()
             self._release_lock()
             raise
 
@@ -281,8 +296,14 @@ class Store:
 
     def _replay(self) -> None:
         segments = wal.list_segments(self._wal_dir)
+        sizes = [(self._wal_dir / wal.segment_name(seg)).stat().st_size for seg in segments]
+        progress = self._progress
+        progress.start("wal", sum(sizes))
+        replayed = 0
         for i, seg in enumerate(segments):
             path = self._wal_dir / wal.segment_name(seg)
+            detail = f"segment {i + 1} of {len(segments)}, {self.stats_.replay_samples} samples"
+            progress.advance(replayed, detail)
             res = wal.read_segment(path)
             info = SegmentInfo(seg)
             refs_parts: list[npt.NDArray[np.uint64]] = []
@@ -291,12 +312,14 @@ class Store:
             corrupt = res.corrupt
             good_end = res.good_end
             for rec in res.records:
+                progress.advance(replayed + rec.offset, detail)
                 try:
                     self._replay_record(rec, info, refs_parts, ts_parts, val_parts)
                 except wal.CorruptRecordError as e:
                     corrupt = f"undecodable record at offset {rec.offset}: {e}"
                     good_end = rec.offset
                     break
+            replayed += sizes[i]
             if corrupt is not None:
                 self._repair(path, good_end, corrupt, is_last=i == len(segments) - 1)
                 if good_end == 0:
@@ -308,6 +331,7 @@ class Store:
                     np.concatenate(refs_parts), np.concatenate(ts_parts), np.concatenate(val_parts)
                 )
         self.stats_.wal_segments = len(self._segments)
+        progress.finish()
 
     def _replay_record(
         self,
@@ -761,7 +785,10 @@ class Store:
     # -- blocks, compaction, retention -------------------------------------------------------
 
     def _load_blocks(self) -> None:
-        for p in sorted(self._blocks_dir.iterdir()):
+        entries = sorted(self._blocks_dir.iterdir())
+        self._progress.start("blocks", len(entries))
+        for done, p in enumerate(entries):
+            self._progress.advance(done)
             if p.name.endswith(".tmp"):
                 log.warning("removing unfinished block %s", p)
                 shutil.rmtree(p, ignore_errors=True)
@@ -783,6 +810,7 @@ class Store:
                 self.stats_.blocks_corrupt += 1
             self._blocks.append(block)
         self._blocks.sort(key=lambda b: (b.mint, b.maxt))
+        self._progress.finish()
 
     def maybe_compact(self) -> None:
         """Wake the background compactor if the head spans enough time to cut a block."""
