@@ -55,6 +55,7 @@ from ..storage import (
     ShuttingDownError,
 )
 from .backoff import Backoff
+from .catchup import CatchUpReport
 from .client import Outcome, RemoteWriteClient, SendResult
 from .stats import ForwardStats
 
@@ -238,6 +239,7 @@ class TargetSender:
         """One per shard, and the last one for metadata."""
         self._threads: list[threading.Thread] = []
         self._shard_cache: dict[Labels, int] = {}
+        self._catchup = CatchUpReport(target.name)
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -583,6 +585,7 @@ class TargetSender:
         self._stats.pending.set(pending, self._label)
         lag = 0.0 if current is None else max(0.0, time.time() - current.min_t / 1000)
         self._stats.lag.set(lag, self._label)
+        self._catchup.update(pending, lag, self._stats.sent.get(self._label))
 
     def _read_mark(self) -> Mark | None:
         if self._mark_path is None:
