@@ -180,11 +180,20 @@ sender repeats such a set often, and caching it would let huge labels pin memory
 _CACHE_BYTES = 64 << 20
 
 
+LABEL_CACHE_ENTRIES = 200_000
+
+
 class LabelCache:
     """Raw label bytes → validated label set (or why it is invalid), bounded in entries and
-    bytes. A cache holds results for one ``LabelLimits``."""
+    bytes. A cache holds results for one ``LabelLimits``.
 
-    def __init__(self, limit: int = 200_000, limits: LabelLimits | None = None) -> None:
+    An entry costs ~1.2 KB (the parsed tuples) unless the store indexes the same tuple for a
+    live series, so ``limit`` is best kept near the number of series the store may hold.
+    """
+
+    def __init__(
+        self, limit: int = LABEL_CACHE_ENTRIES, limits: LabelLimits | None = None
+    ) -> None:
         self._limit = limit
         self.limits = limits or LabelLimits()
         self._cache: dict[bytes, Labels | LabelViolation] = {}

@@ -168,6 +168,7 @@ class Daemon:
                 max_series_per_request=cfg.ingest.max_series_per_request,
                 max_samples_per_request=cfg.ingest.max_samples_per_request,
             ),
+            max_series=cfg.storage.max_head_series,
         )
         self.http.attach(query_api, self.write_api)
         log.info("serving the Prometheus API and remote write on %s", self.listen_url())

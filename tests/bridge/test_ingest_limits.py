@@ -168,3 +168,18 @@ def test_limit_keys_have_documented_defaults_and_reach_the_store() -> None:
         parse_config("storage:\n  max_head_series: -1\n")
     with pytest.raises(ConfigError, match=r"storage\.max_labels_per_series"):
         parse_config("storage:\n  max_labels_per_series: true\n")
+
+
+def test_the_label_cache_is_no_larger_than_the_head_may_grow(tmp_path: Path) -> None:
+    store = Store.open(tmp_path, StoreOptions(compact_automatically=False, max_head_series=10))
+    try:
+        api = WriteAPI(store, max_series=10)
+        for k in range(5):  # 100 new series, 90 of them refused by the head limit
+            body = encode_write_request(
+                _batch(make_labels({"__name__": "c", "i": f"{k}-{i}"}), [T0]) for i in range(20)
+            )
+            api.handle(body, None, "snappy")
+        assert 0 < len(api._label_cache._cache) <= 10
+        assert WriteAPI(store)._label_cache._limit == remote_write.LABEL_CACHE_ENTRIES
+    finally:
+        store.close()

@@ -29,7 +29,13 @@ from collections.abc import Sequence
 
 from ..labels import METRIC_NAME, LabelLimits, Labels
 from ..metrics import REGISTRY
-from ..remote_write import LabelCache, RemoteWriteError, RequestLimits, decode_write_request
+from ..remote_write import (
+    LABEL_CACHE_ENTRIES,
+    LabelCache,
+    RemoteWriteError,
+    RequestLimits,
+    decode_write_request,
+)
 from ..storage import Appender, Rejection, ShuttingDownError, StorageFullError
 from . import encoding
 from .query import Response
@@ -121,11 +127,15 @@ class WriteAPI:
         *,
         label_limits: LabelLimits | None = None,
         request_limits: RequestLimits | None = None,
+        max_series: int = 0,
     ) -> None:
+        """``max_series``, the store's head-series limit (0: none), also bounds the label
+        cache: entries beyond it would hold label sets the store refuses anyway."""
         self.appender = appender
         self.shutting_down = False
         self.request_limits = request_limits or RequestLimits()
-        self._label_cache = LabelCache(limits=label_limits)
+        entries = min(LABEL_CACHE_ENTRIES, max_series) if max_series else LABEL_CACHE_ENTRIES
+        self._label_cache = LabelCache(entries, limits=label_limits)
 
     def handle(
         self, body: bytes, content_type: str | None, content_encoding: str | None
