@@ -8,8 +8,7 @@ series of every remote-write request becomes one.
 from __future__ import annotations
 
 import enum
-import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import cast
 
@@ -63,12 +62,18 @@ class Matcher:
     name: str
     type: MatchType
     value: str
-    _regex: re.Pattern[str] | None = field(default=None, init=False, repr=False, compare=False)
+    _regex: Callable[[str], bool] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         if self.type in (MatchType.REGEX, MatchType.NOT_REGEX):
-            # Raises re.error for an invalid pattern; callers turn that into a bad_data error.
-            object.__setattr__(self, "_regex", re.compile(f"(?:{self.value})", re.DOTALL))
+            # RE2 (linear time), as Prometheus; imported here because promql imports labels.
+            # Raises RegexError (a ValueError) for an invalid pattern; callers turn that into
+            # a bad_data error.
+            from .promql.regex import compile_matcher
+
+            object.__setattr__(self, "_regex", compile_matcher(self.value))
 
     def matches(self, value: str) -> bool:
         if self.type is MatchType.EQUAL:
@@ -76,7 +81,7 @@ class Matcher:
         if self.type is MatchType.NOT_EQUAL:
             return value != self.value
         assert self._regex is not None
-        hit = self._regex.fullmatch(value) is not None
+        hit = self._regex(value)
         return hit if self.type is MatchType.REGEX else not hit
 
     def matches_empty(self) -> bool:

@@ -1,10 +1,9 @@
-"""Pure helpers of the engine whose exact behaviour users see: RE2 translation, Go's template
+"""Pure helpers of the engine whose exact behaviour users see: RE2 regexes, Go's template
 expansion in label_replace, Go's float formatting in count_values, bucket maths."""
 
 from __future__ import annotations
 
 import math
-import re
 
 import pytest
 
@@ -14,7 +13,7 @@ from grafana_agent_bridge.promql.functions import (
     bucket_quantile,
     expand_template,
 )
-from grafana_agent_bridge.promql.regex import compile_anchored, translate
+from grafana_agent_bridge.promql.regex import Regex, RegexError, compile_matcher
 
 
 @pytest.mark.parametrize(
@@ -29,14 +28,41 @@ from grafana_agent_bridge.promql.regex import compile_anchored, translate
         ("[[:digit:]]+", "12a", False),
         ("foo", "foobar", False),  # fully anchored
         ("a.b", "a\nb", True),  # . matches newline (Prometheus 3.x)
+        ("a|b", "b", True),  # literal alternatives take a set lookup
+        ("a|b", "ab", False),
+        ("", "", True),
+        (".*", "x\ny", True),
+        (".+", "", False),
+        ("x\\z", "x", True),  # RE2's end of text
+        ("[^a]", "\n", True),
+        ("é+", "éé", True),  # UTF-8 code points, not bytes
     ],
 )
 def test_re2_patterns_behave_like_prometheus(pattern: str, text: str, hit: bool) -> None:
-    assert (compile_anchored(pattern).match(text) is not None) is hit
+    assert compile_matcher(pattern)(text) is hit
+    assert (Regex(pattern).groups_of(text) is not None) is hit
 
 
-def test_translate_leaves_plain_patterns_alone() -> None:
-    assert translate("api-(server|gateway)") == "api-(server|gateway)"
+@pytest.mark.parametrize(
+    "pattern", ["(.*.*.*.*)*y", "(p+)+q", "(a|aa)+b", "(x+x+)+y", "((a*)*|b)*c"]
+)
+def test_backtracking_patterns_run_in_linear_time(pattern: str) -> None:
+    """Python's ``re`` needs minutes (exponential steps) for each of these; RE2 does not."""
+    import time
+
+    text = "p" * 5000 + "x" * 5000 + "a" * 5000
+    started = time.monotonic()
+    for _ in range(10):
+        assert not compile_matcher(pattern)(text)
+        assert Regex(pattern).groups_of(text) is None
+    assert time.monotonic() - started < 2.0
+
+
+def test_capture_groups_of_label_replace() -> None:
+    rx = Regex("(?P<name>a+)-(b)?(c)?")
+    assert rx.groups_of("aa-b") == ["aa-b", "aa", "b", None]
+    assert rx.names == {"name": 1}
+    assert rx.groups_of("aa-bx") is None  # fully anchored
 
 
 @pytest.mark.parametrize(
@@ -44,9 +70,10 @@ def test_translate_leaves_plain_patterns_alone() -> None:
     [("$1", "a"), ("${1}x", "ax"), ("$1x", ""), ("$name-$2", "a-b"), ("$$1", "$1"), ("$9", "")],
 )
 def test_go_template_expansion(template: str, expected: str) -> None:
-    m = re.compile(r"(?P<name>a)-(b)").match("a-b")
-    assert m is not None
-    assert expand_template(template, m) == expected
+    rx = Regex(r"(?P<name>a)-(b)")
+    groups = rx.groups_of("a-b")
+    assert groups is not None
+    assert expand_template(template, groups, rx.names) == expected
 
 
 @pytest.mark.parametrize(
@@ -87,16 +114,21 @@ def test_bucket_fraction() -> None:
     assert bucket_fraction(-math.inf, -1.5, neg) == pytest.approx(0.135)
 
 
-@pytest.mark.parametrize("pattern", ["a(?=b)", "a(?!b)", "(?<=a)b", r"(a)\1", "(?P<n>a)(?P=n)"])
-def test_perl_only_syntax_is_rejected_like_re2(pattern: str) -> None:
-    with pytest.raises(re.error):
-        compile_anchored(pattern)
+@pytest.mark.parametrize(
+    "pattern",
+    ["a(?=b)", "a(?!b)", "(?<=a)b", r"(a)\1", "(?P<n>a)(?P=n)", r"a\Z", "a{1001}", "(a"],
+)
+def test_syntax_re2_rejects_is_rejected(pattern: str) -> None:
+    with pytest.raises(RegexError, match="error parsing regexp"):
+        compile_matcher(pattern)
+    with pytest.raises(RegexError):
+        Regex(pattern)
 
 
 def test_re2_literal_quoting() -> None:
-    rx = compile_anchored(r"\Qa.b\E.*")
-    assert rx.match("a.bc") is not None
-    assert rx.match("axbc") is None
+    rx = compile_matcher(r"\Qa.b\E.*")
+    assert rx("a.bc")
+    assert not rx("axbc")
 
 
 def test_vectorised_histogram_quantile_matches_the_exact_path() -> None:

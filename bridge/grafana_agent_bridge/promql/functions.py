@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import promql_parser as pp
 
 from ..labels import METRIC_NAME, Labels, Matcher, MatchType
-from . import regex as re2
+from . import regex as promql_regex
 from .aggregations import format_float, kahan_sum, quantile, quantile_sorted
 from .binops import merge_rows
 from .errors import EvaluationError
@@ -618,8 +618,12 @@ def _date_fn(kind: str) -> FuncImpl:
 _TEMPLATE = re.compile(r"\$(?:\$|\{([a-zA-Z0-9_]*)\}|([a-zA-Z0-9_]+))")
 
 
-def expand_template(template: str, m: re.Match[str]) -> str:
-    """Go's ``Regexp.ExpandString``: ``$1``, ``${1}``, ``$name``, ``${name}``, ``$$``."""
+def expand_template(template: str, groups: Sequence[str | None], names: Mapping[str, int]) -> str:
+    """Go's ``Regexp.ExpandString``: ``$1``, ``${1}``, ``$name``, ``${name}``, ``$$``.
+
+    ``groups`` are the match's groups from 0 (``None`` when a group did not take part);
+    ``names`` maps group names to their numbers. Unknown groups expand to nothing.
+    """
 
     def rep(t: re.Match[str]) -> str:
         if t.group(0) == "$$":
@@ -627,17 +631,11 @@ def expand_template(template: str, m: re.Match[str]) -> str:
         name = t.group(1) if t.group(1) is not None else t.group(2)
         if name is None or name == "":
             return ""
-        if name.isdigit():
-            i = int(name)
-            if i <= (m.re.groups or 0):
-                return m.group(i) or ""
-            return ""
-        try:
-            return m.group(name) or ""
-        except (IndexError, error_type):
-            return ""
+        index = int(name) if name.isdigit() else names.get(name, -1)
+        if 0 <= index < len(groups):
+            return groups[index] or ""
+        return ""
 
-    error_type = re.error
     out = []
     pos = 0
     for t in _TEMPLATE.finditer(template):
@@ -668,8 +666,8 @@ def f_label_replace(ev: Evaluator, args: Args, times: I64) -> Value:
     src = _str(ev, args[3], times)
     pattern = _str(ev, args[4], times)
     try:
-        rx = re2.compile_anchored(pattern)
-    except re.error as e:
+        rx = promql_regex.Regex(pattern)
+    except promql_regex.RegexError as e:
         raise EvaluationError(
             f"invalid regular expression in label_replace(): {pattern}: {e}"
         ) from None
@@ -677,9 +675,11 @@ def f_label_replace(ev: Evaluator, args: Args, times: I64) -> Value:
         raise EvaluationError(f"invalid destination label name in label_replace(): {dst}")
     labels = []
     for lb in v.labels:
-        srcv = dict(lb).get(src, "")
-        mt = rx.match(srcv)
-        labels.append(lb if mt is None else _set_label(lb, dst, expand_template(repl, mt)))
+        ev.check()  # a deadline inside the per-series regex loop
+        groups = rx.groups_of(dict(lb).get(src, ""))
+        labels.append(
+            lb if groups is None else _set_label(lb, dst, expand_template(repl, groups, rx.names))
+        )
     return merge_rows(ev, labels, v.values, v.present)
 
 

@@ -1,144 +1,110 @@
-r"""RE2 (Go) regular expressions in Python's ``re``: the few syntax differences PromQL users hit.
+"""PromQL's regular expressions: RE2 (linear time), with Prometheus's matching rules.
 
-Prometheus anchors every label regex and lets ``.`` match newlines; ``labels.Matcher`` does
-both. Here we only rewrite RE2 spellings Python lacks (``\\z``, POSIX classes like
-``[[:digit:]]``) so that the same pattern selects the same series.
+Prometheus compiles label matchers and ``label_replace`` patterns as ``^(?s:pattern)$`` with
+Go's RE2-derived engine, so matching is linear in the text and a pattern like ``(.*.*.*)*y``
+cannot stall the process. Python's backtracking ``re`` can take exponential time on such a
+pattern while holding the GIL (freezing ingest and signal handling alike), so the bridge uses
+the RE2 library itself: same syntax (no lookaround, no backreferences, quoted literals, POSIX
+classes, scoped ``(?i)``), same linear-time guarantee. Patterns are fully anchored and ``.``
+matches a newline, as in Prometheus 3.x.
 """
 
 from __future__ import annotations
 
-import re
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Protocol
 
-_POSIX = {
-    "alnum": "0-9A-Za-z",
-    "alpha": "A-Za-z",
-    "ascii": "\\x00-\\x7f",
-    "blank": "\\t ",
-    "cntrl": "\\x00-\\x1f\\x7f",
-    "digit": "0-9",
-    "graph": "!-~",
-    "lower": "a-z",
-    "print": " -~",
-    "punct": "!-/:-@\\[-`{-~",
-    "space": "\\t\\n\\v\\f\\r ",
-    "upper": "A-Z",
-    "word": "0-9A-Za-z_",
-    "xdigit": "0-9A-Fa-f",
-}
+import re2
 
-_POSIX_RE = re.compile(r"\[:(\^?)([a-z]+):\]")
+_META = frozenset("\\.+*?()[]{}^$")
+"""RE2 metacharacters besides ``|``: a pattern without any is a set of literal alternatives."""
+
+MAX_PROGRAM_MEMORY = 8 << 20
+"""RE2's own per-pattern memory budget (its default): a pattern whose compiled program would
+need more is refused ("pattern too large") instead of growing without bound."""
 
 
-_FLAGS = re.compile(r"\(\?([imsU]*(?:-[imsU]*)?)\)")
+class RegexError(ValueError):
+    """The pattern is not valid RE2 syntax (Go's regexp rejects the same ones)."""
 
 
-def _scope_inline_flags(pattern: str) -> str:
-    """RE2's ``(?i)`` applies to the rest of the enclosing group (and to later alternatives);
-    Python only accepts it at the very start. Rewrite it into scoped ``(?i:...)`` groups."""
-    if "(?" not in pattern:
-        return pattern
-    out: list[str] = []
-    stack: list[list[str]] = [[]]  # per open group: the flag groups opened inside it
-    i, n = 0, len(pattern)
-    while i < n:
-        c = pattern[i]
-        if c == "\\":
-            out.append(pattern[i : i + 2])
-            i += 2
-            continue
-        if c == "[":
-            j = i + 1
-            if j < n and pattern[j] == "^":
-                j += 1
-            if j < n and pattern[j] == "]":
-                j += 1
-            while j < n and pattern[j] != "]":
-                j += 2 if pattern[j] == "\\" else 1
-            out.append(pattern[i : j + 1])
-            i = j + 1
-            continue
-        m = _FLAGS.match(pattern, i)
-        if m:
-            flags = m.group(1).replace("U", "")
-            if flags and flags != "-":
-                out.append(f"(?{flags}:")
-                stack[-1].append(flags)
-            i = m.end()
-            continue
-        if c == "(":
-            stack.append([])
-            out.append(c)
-            i += 1
-            continue
-        if c == ")":
-            out.append(")" * len(stack[-1]))
-            if len(stack) > 1:
-                stack.pop()
-            out.append(c)
-            i += 1
-            continue
-        if c == "|":
-            opened = stack[-1]
-            out.append(")" * len(opened))
-            out.append("|")
-            out.extend(f"(?{f}:" for f in opened)
-            i += 1
-            continue
-        out.append(c)
-        i += 1
-    out.append(")" * len(stack[-1]))
-    return "".join(out)
+class Match(Protocol):
+    """What ``label_replace`` needs of a match: its groups, numbered from 1."""
+
+    def group(self, index: int, /) -> str | None: ...
 
 
-_QUOTED = re.compile(r"\\Q(.*?)(?:\\E|$)", re.DOTALL)
+def _options(*, capture: bool) -> Any:  # re2 ships no type information
+    opts = re2.Options()
+    opts.dot_nl = True  # Prometheus wraps every pattern in (?s:...)
+    opts.log_errors = False  # a user's bad pattern is an API error, not a log line
+    opts.never_capture = not capture  # capture groups cost time; matchers never read them
+    opts.max_mem = MAX_PROGRAM_MEMORY
+    return opts
 
 
-def _reject_perl_only(pattern: str) -> None:
-    """RE2 has no lookaround and no backreferences; Prometheus rejects such patterns, so must
-    we (Python would accept them and select different series)."""
-    i, n = 0, len(pattern)
-    in_class = False
-    while i < n:
-        c = pattern[i]
-        if c == "\\":
-            if not in_class and i + 1 < n and pattern[i + 1] in "123456789":
-                raise re.error(f"invalid escape sequence: \\{pattern[i + 1]}")
-            i += 2
-            continue
-        if in_class:
-            in_class = c != "]"
-        elif c == "[":
-            in_class = True
-            if pattern.startswith("^", i + 1):
-                i += 1
-            if pattern.startswith("]", i + 1):
-                i += 1
-        elif pattern.startswith(("(?=", "(?!", "(?<=", "(?<!", "(?P="), i):
-            raise re.error("invalid or unsupported Perl syntax")
-        i += 1
+def _compile(pattern: str, *, capture: bool) -> Any:
+    try:
+        return re2.compile(f"(?:{pattern})", _options(capture=capture))
+    except re2.error as e:
+        reason = e.args[0] if e.args else "invalid pattern"
+        if isinstance(reason, bytes):
+            reason = reason.decode("utf-8", "replace")
+        raise RegexError(f"error parsing regexp: {reason}") from None
 
 
-def translate(pattern: str) -> str:
-    """Rewrite an RE2 pattern into an equivalent Python pattern (unchanged when already valid).
+def compile_matcher(pattern: str) -> Callable[[str], bool]:
+    """A predicate "``value`` fully matches ``pattern``", for label matchers.
 
-    Raises ``re.error`` for Perl-only syntax RE2 rejects (lookaround, backreferences).
+    Literal alternations (``a|b|c``, what Grafana's multi-value variables produce) and the
+    match-all patterns ``.*``/``.+`` skip the regex engine; everything else is RE2.
+
+    Raises:
+        RegexError: the pattern is not valid RE2 syntax.
     """
-    if "\\Q" in pattern:
-        pattern = _QUOTED.sub(lambda m: re.escape(m.group(1)), pattern)
-    _reject_perl_only(pattern)
-    out = _scope_inline_flags(pattern.replace("\\z", "\\Z"))
+    if pattern == ".*":
+        return _always
+    if pattern == ".+":
+        return _non_empty
+    if not any(c in _META for c in pattern):
+        literals = frozenset(pattern.split("|"))
+        return literals.__contains__
+    rx = _compile(pattern, capture=False)
 
-    def posix(m: re.Match[str]) -> str:
-        cls = _POSIX.get(m.group(2))
-        if cls is None or m.group(1):
-            return m.group(0)
-        return cls
+    def matches(value: str) -> bool:
+        # Bytes skip the wrapper's offset bookkeeping; surrogates (never in stored labels)
+        # become invalid UTF-8, which simply does not match.
+        return rx.fullmatch(value.encode("utf-8", "surrogatepass")) is not None
 
-    if "[:" in out:
-        out = _POSIX_RE.sub(posix, out)
-    return out
+    return matches
 
 
-def compile_anchored(pattern: str) -> re.Pattern[str]:
-    """A fully anchored pattern, as label_replace and matchers use it; raises ``re.error``."""
-    return re.compile(f"(?:{translate(pattern)})\\Z", re.DOTALL)
+def _always(_value: str) -> bool:
+    return True
+
+
+def _non_empty(value: str) -> bool:
+    return value != ""
+
+
+class Regex:
+    """A fully anchored pattern with capture groups, as ``label_replace`` uses it."""
+
+    def __init__(self, pattern: str) -> None:
+        """Raises ``RegexError`` when the pattern is not valid RE2 syntax."""
+        self.pattern = pattern
+        self._rx = _compile(pattern, capture=True)
+        self.groups: int = self._rx.groups
+        self.names: Mapping[str, int] = dict(self._rx.groupindex)
+
+    def groups_of(self, text: str) -> Sequence[str | None] | None:
+        """Group 0 (the whole text) to ``groups`` when ``text`` fully matches, else ``None``."""
+        m: Match | None = self._rx.fullmatch(text)
+        if m is None:
+            return None
+        return [m.group(i) for i in range(self.groups + 1)]
+
+
+def compile_anchored(pattern: str) -> Regex:
+    """``Regex(pattern)``; raises ``RegexError``."""
+    return Regex(pattern)
