@@ -451,6 +451,25 @@ class QueryConfig(_Section):
         gt=0,
         description="Most points a range query may return per series (400 beyond).",
     )
+    max_query_length: Int = Field(
+        default=1 << 20,
+        gt=0,
+        description="Longest PromQL text (characters) accepted by any endpoint, checked "
+        "before parsing (400 beyond).",
+    )
+    max_nesting_depth: Int = Field(
+        default=200,
+        gt=0,
+        le=1000,
+        description="Deepest PromQL expression accepted (bracket levels plus chained "
+        "operators), checked before parsing: far deeper input crashes the parser (400 beyond).",
+    )
+    max_memory: ByteSize = Field(
+        default=1 << 30,
+        gt=0,
+        description="Estimated working memory a single query may build up (series x steps "
+        "arrays and loaded samples), refused before allocating (422 beyond).",
+    )
 
     @model_validator(mode="after")
     def _one_token_source(self) -> QueryConfig:

@@ -25,6 +25,7 @@ from .forward import ForwardManager
 from .labels import LabelLimits
 from .metrics import REGISTRY, Registry
 from .promql import Engine
+from .promql.querytext import TextLimits
 from .remote_write import RequestLimits
 from .stopsignals import StopSignals
 from .store import Store, StoreOptions
@@ -152,6 +153,8 @@ class Daemon:
             lookback_delta_ms=duration_ms(q.lookback_delta),
             max_samples=q.max_samples,
             timeout_s=q.timeout.total_seconds(),
+            max_memory_bytes=q.max_memory,
+            text_limits=TextLimits(q.max_query_length, q.max_nesting_depth),
         )
         query_api = QueryAPI(
             engine,

@@ -7,10 +7,11 @@ status and shows ``"<errorType>: <error>"`` to the user.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote
@@ -44,7 +45,8 @@ TRUNCATED_WARNING = "results truncated due to limit"
 SLOW_QUERY_S = 2.0
 MAX_CONCURRENT_QUERIES = 4
 """Queries evaluated at once; more wait their turn (within their timeout). Evaluation holds the
-GIL most of the time, so more would not finish sooner, only hold more memory at once."""
+GIL most of the time, so more would not finish sooner, only hold more memory at once. The
+metadata endpoints (series, labels, label values, metadata, exemplars) take the same slots."""
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +73,26 @@ def ok(data: object, warnings: Sequence[str] = (), infos: Sequence[str] = ()) ->
 def fail(err: ApiError) -> Response:
     status = err.status or encoding.ERROR_STATUS.get(err.error_type, 500)
     return Response(status, encoding.error(err.error_type, err.message))
+
+
+class Deadline:
+    """When a metadata request must end: checked between the store calls it makes."""
+
+    def __init__(self, at: float, cancel: threading.Event | None) -> None:
+        self.at = at
+        self.cancel = cancel
+
+    def check(self, what: str) -> None:
+        if self.cancel is not None and self.cancel.is_set():
+            raise ApiError("canceled", f"query was canceled in {what}")
+        if time.monotonic() > self.at:
+            raise ApiError("timeout", f"query timed out in {what}")
+
+    def each(self, items: Iterable[list[Matcher]], what: str) -> Iterator[list[Matcher]]:
+        """``items``, checking the deadline before each (each costs one store call)."""
+        for item in items:
+            self.check(what)
+            yield item
 
 
 class QueryAPI:
@@ -146,13 +168,17 @@ class QueryAPI:
             opts["lookback_delta_ms"] = int(lookback)
         return opts
 
-    def _run(self, kind: str, query: str, fn: Callable[[], Any], limit: int) -> Response:
+    def _run(
+        self, kind: str, query: str, fn: Callable[[float], Any], limit: int, timeout_s: float
+    ) -> Response:
+        """Evaluate ``fn(seconds left)`` in a query slot; the wait for the slot counts against
+        the query's timeout, as in Prometheus."""
         started = time.perf_counter()
-        if not self._slots.acquire(timeout=self.timeout_s):
+        if not self._slots.acquire(timeout=timeout_s):
             _queries.inc(1, kind, "timeout")
             raise ApiError("timeout", "query timed out in query queue")
         try:
-            result = fn()
+            result = fn(max(0.0, timeout_s - (time.perf_counter() - started)))
         except PromQLError as e:
             _queries.inc(1, kind, e.error_type)
             message = str(e)
@@ -180,7 +206,13 @@ class QueryAPI:
         opts = self._query_options(params)
         limit = limit_param(params)
         q = params.get("query")
-        return self._run("instant", q, lambda: self.engine.instant(q, t, **opts), limit)
+        return self._run(
+            "instant",
+            q,
+            lambda left: self.engine.instant(q, t, **{**opts, "timeout_s": left}),
+            limit,
+            opts["timeout_s"],
+        )
 
     def query_range(self, params: Params) -> Response:
         start = self._required_time(params, "start")
@@ -207,8 +239,9 @@ class QueryAPI:
         return self._run(
             "range",
             q,
-            lambda: self.engine.range(q, start, end, step_ms, **opts),
+            lambda left: self.engine.range(q, start, end, step_ms, **{**opts, "timeout_s": left}),
             limit,
+            opts["timeout_s"],
         )
 
     @staticmethod
@@ -227,16 +260,35 @@ class QueryAPI:
             raise bad_data("end timestamp must not be before start time")
         return start, end
 
+    @contextlib.contextmanager
+    def _metadata_slot(self, params: Params) -> Iterator[Deadline]:
+        """A query slot and a deadline for a metadata request: without them, a request with
+        hundreds of ``match[]`` selectors walked the store for minutes, as many at once as
+        clients sent. The wait for the slot counts against the timeout."""
+        deadline = Deadline(time.monotonic() + self.timeout_s, params.cancel)
+        if not self._slots.acquire(timeout=self.timeout_s):
+            _queries.inc(1, "metadata", "timeout")
+            raise ApiError("timeout", "query timed out in query queue")
+        try:
+            yield deadline
+        except ApiError as e:
+            _queries.inc(1, "metadata", e.error_type)
+            raise
+        finally:
+            self._slots.release()
+        _queries.inc(1, "metadata", "success")
+
     def series(self, params: Params) -> Response:
         matches = params.getall("match[]")
         if not matches:
             raise bad_data("no match[] parameter provided")
-        sets = parse_matches(matches)
+        sets = parse_matches(matches, self.engine.text_limits)
         start, end = self._window(params)
         limit = limit_param(params)
         found: set[Labels] = set()
-        for ms in sets:
-            found.update(self.querier.series(ms, start, end))
+        with self._metadata_slot(params) as deadline:
+            for ms in deadline.each(sets, "series"):
+                found.update(self.querier.series(ms, start, end))
         out = sorted(found)
         warnings = []
         if limit and len(out) > limit:
@@ -246,15 +298,16 @@ class QueryAPI:
 
     def _matcher_sets(self, params: Params) -> list[list[Matcher]]:
         matches = params.getall("match[]")
-        return parse_matches(matches) if matches else [[]]
+        return parse_matches(matches, self.engine.text_limits) if matches else [[]]
 
     def labels(self, params: Params) -> Response:
         sets = self._matcher_sets(params)
         start, end = self._window(params)
         limit = limit_param(params)
         names: set[str] = set()
-        for ms in sets:
-            names.update(self.querier.label_names(ms, start, end))
+        with self._metadata_slot(params) as deadline:
+            for ms in deadline.each(sets, "label names"):
+                names.update(self.querier.label_names(ms, start, end))
         return self._limited(sorted(names), limit)
 
     def label_values(self, raw_name: str, params: Params) -> Response:
@@ -265,8 +318,9 @@ class QueryAPI:
         start, end = self._window(params)
         limit = limit_param(params)
         values: set[str] = set()
-        for ms in sets:
-            values.update(self.querier.label_values(name, ms, start, end))
+        with self._metadata_slot(params) as deadline:
+            for ms in deadline.each(sets, "label values"):
+                values.update(self.querier.label_values(name, ms, start, end))
         return self._limited(sorted(values), limit)
 
     @staticmethod
@@ -288,34 +342,38 @@ class QueryAPI:
                 ) from None
         metric = params.get("metric")
         out: dict[str, list[dict[str, str]]] = {}
-        for family, items in sorted(self.querier.metadata().items()):
-            if metric and family != metric:
-                continue
-            if limit and len(out) >= limit:
-                break
-            unique: list[dict[str, str]] = []
-            for m in items:
-                entry = {"type": m.type, "help": m.help, "unit": m.unit}
-                if entry not in unique:
-                    unique.append(entry)
-            if per_metric > 0:
-                unique = unique[:per_metric]
-            out[family] = unique
+        with self._metadata_slot(params) as deadline:
+            families = sorted(self.querier.metadata().items())
+            for family, items in families:
+                if metric and family != metric:
+                    continue
+                if limit and len(out) >= limit:
+                    break
+                deadline.check("metadata")
+                unique: list[dict[str, str]] = []
+                for m in items:
+                    entry = {"type": m.type, "help": m.help, "unit": m.unit}
+                    if entry not in unique:
+                        unique.append(entry)
+                if per_metric > 0:
+                    unique = unique[:per_metric]
+                out[family] = unique
         return ok(out)
 
     def query_exemplars(self, params: Params) -> Response:
         start, end = self._window(params)
-        sets = query_selectors(params.get("query"))
+        sets = query_selectors(params.get("query"), self.engine.text_limits)
         seen: dict[Labels, list] = {}
-        for ms in sets:
-            for labels, exemplars in self.querier.exemplars(ms, start, end):
-                seen.setdefault(labels, exemplars)
+        with self._metadata_slot(params) as deadline:
+            for ms in deadline.each(sets, "exemplars"):
+                for labels, exemplars in self.querier.exemplars(ms, start, end):
+                    seen.setdefault(labels, exemplars)
         groups = sorted(seen.items())
         return ok(RawJSON(encoding.exemplars_json(groups)))
 
     def format_query(self, params: Params) -> Response:
         """The query pretty-printed (Grafana's query editor "Format query" action)."""
-        return ok(format_promql(params.get("query")))
+        return ok(format_promql(params.get("query"), self.engine.text_limits))
 
     # --- status -------------------------------------------------------------------------
 

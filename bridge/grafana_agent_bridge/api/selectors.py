@@ -1,4 +1,8 @@
-"""``match[]`` selectors and the selectors inside a query, as label matchers for the store."""
+"""``match[]`` selectors and the selectors inside a query, as label matchers for the store.
+
+Every text is parsed under the engine's length and nesting limits (``TextLimits``): the parser
+crashes the process on very deep input, whichever endpoint hands it over.
+"""
 
 from __future__ import annotations
 
@@ -9,14 +13,15 @@ import promql_parser as pp
 from ..labels import Matcher
 from ..promql.engine import parse, selector_matcher_sets
 from ..promql.errors import ParseError
+from ..promql.querytext import TextLimits
 from .params import bad_data
 
 
-def _parse(text: str) -> pp.Expr:
+def _parse(text: str, limits: TextLimits, param: str) -> pp.Expr:
     try:
-        return parse(text)
+        return parse(text, limits)
     except ParseError as e:
-        raise bad_data(f'invalid parameter "match[]": {e}') from None
+        raise bad_data(f'invalid parameter "{param}": {e}') from None
 
 
 def vector_matcher_sets(vs: pp.VectorSelector) -> list[list[Matcher]]:
@@ -27,9 +32,9 @@ def vector_matcher_sets(vs: pp.VectorSelector) -> list[list[Matcher]]:
         raise bad_data(str(e)) from None
 
 
-def parse_match(text: str) -> list[list[Matcher]]:
+def parse_match(text: str, limits: TextLimits) -> list[list[Matcher]]:
     """A ``match[]`` value: a bare series selector, which must not match everything."""
-    expr = _parse(text)
+    expr = _parse(text, limits, "match[]")
     if not isinstance(expr, pp.VectorSelector):
         raise bad_data(f'invalid parameter "match[]": {text!r} is not a series selector')
     sets = vector_matcher_sets(expr)
@@ -42,26 +47,28 @@ def parse_match(text: str) -> list[list[Matcher]]:
     return sets
 
 
-def parse_matches(values: list[str]) -> list[list[Matcher]]:
+def parse_matches(values: list[str], limits: TextLimits) -> list[list[Matcher]]:
     out: list[list[Matcher]] = []
     for v in values:
-        out.extend(parse_match(v))
+        out.extend(parse_match(v, limits))
     return out
 
 
-def format_promql(query: str) -> str:
+def format_promql(query: str, limits: TextLimits) -> str:
     """``query`` in the parser's canonical, indented layout."""
+    expr = _parse(query, limits, "query")
     try:
-        return pp.parse(query).prettify()
+        return expr.prettify()
     except BaseException as e:
         if isinstance(e, (KeyboardInterrupt, SystemExit)):
             raise
         raise bad_data(f'invalid parameter "query": {e}') from None
 
 
-def query_selectors(query: str) -> list[list[Matcher]]:
+def query_selectors(query: str, limits: TextLimits) -> list[list[Matcher]]:
     """Every vector selector in a PromQL query, for ``query_exemplars``."""
-    return [ms for vs in _walk(_parse(query)) for ms in vector_matcher_sets(vs)]
+    expr = _parse(query, limits, "query")
+    return [ms for vs in _walk(expr) for ms in vector_matcher_sets(vs)]
 
 
 def _walk(node: object) -> Iterator[pp.VectorSelector]:

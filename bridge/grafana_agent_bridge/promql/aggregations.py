@@ -82,7 +82,7 @@ def aggregate(ev: Evaluator, node: pp.AggregateExpr, times: np.ndarray) -> Vecto
     without, names = _grouping(node)
     if op == "count_values":
         assert param_str is not None
-        return _count_values(vec, param_str, without, names, nsteps)
+        return _count_values(ev, vec, param_str, without=without, names=names, nsteps=nsteps)
     keyf = group_key_fn(without, names)
     keys = [keyf(lb) for lb in vec.labels]
     index: dict[Labels, int] = {}
@@ -319,7 +319,9 @@ def _quantile(
     return Vector([glabels[i] for i in np.flatnonzero(keep)], out[keep], out_p[keep])
 
 
-def _count_values(vec: Vector, label: str, without: bool, names: list[str], nsteps: int) -> Vector:
+def _count_values(
+    ev: Evaluator, vec: Vector, label: str, *, without: bool, names: list[str], nsteps: int
+) -> Vector:
     from ..labels import make_labels
 
     if not label or not _valid_label_name(label):
@@ -328,6 +330,7 @@ def _count_values(vec: Vector, label: str, without: bool, names: list[str], nste
     index: dict[Labels, int] = {}
     counts: dict[int, np.ndarray] = {}
     for i, lb in enumerate(vec.labels):
+        ev.check()
         base = dict(keyf(lb))
         for j in np.flatnonzero(vec.present[i]):
             d = dict(base)
@@ -335,6 +338,9 @@ def _count_values(vec: Vector, label: str, without: bool, names: list[str], nste
             key = make_labels(d)
             g = index.setdefault(key, len(index))
             if g not in counts:
+                # Every distinct value is a new output row of all steps: up to series x steps
+                # rows, so each one is charged before it is allocated.
+                ev.reserve_cells(1, nsteps)
                 counts[g] = np.zeros(nsteps)
             counts[g][j] += 1
     labels = list(index)

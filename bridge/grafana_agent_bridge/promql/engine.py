@@ -21,7 +21,7 @@ import promql_parser as pp
 
 from ..labels import METRIC_NAME, Labels, Matcher, MatchType
 from ..storage import Querier, SeriesData, stale_mask
-from . import regex
+from . import querytext
 from .errors import (
     EvaluationError,
     ParseError,
@@ -30,10 +30,19 @@ from .errors import (
     QueryTimeoutError,
     TooManySamplesError,
 )
+from .querytext import TextLimits
 from .selection import Flat
 from .values import I64, Matrix, Scalar, String, Value, Vector, drop_name
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+DEFAULT_MAX_MEMORY_BYTES = 1 << 30
+CELL_BYTES = 64
+"""Peak bytes the evaluator holds per cell (one series at one step) of a dense series x steps
+result while building it: window bounds, the picked values, timestamps and masks, and their
+temporaries (measured on instant selectors and subqueries; numpy allocates them all at once)."""
+SAMPLE_BYTES = 48
+"""Bytes per loaded sample: the store's arrays, their concatenation and the window keys."""
 
 
 def td_ms(td: timedelta | None) -> int:
@@ -63,7 +72,14 @@ def _register_legacy_functions() -> None:
 _register_legacy_functions()
 
 
-def parse(query: str) -> pp.Expr:
+def parse(query: str, limits: TextLimits | None = None) -> pp.Expr:
+    """The syntax tree of ``query``, after checking its length and nesting against
+    ``limits`` (the parser crashes the process on very deep input).
+
+    Raises:
+        ParseError: over a limit, or not valid PromQL.
+    """
+    querytext.check(query, limits or TextLimits())
     try:
         return pp.parse(query)
     except BaseException as e:  # the Rust extension may raise ValueError or a panic exception
@@ -83,7 +99,7 @@ _MATCH_OPS = {
 def selector_matcher_sets(vs: pp.VectorSelector) -> list[list[Matcher]]:
     """The store matchers of a parsed selector: one list per ``or`` alternative (usually one).
 
-    Regexes get RE2 semantics (``regex.translate``); the metric name becomes a ``__name__``
+    Regexes get RE2 semantics (``labels.Matcher``); the metric name becomes a ``__name__``
     matcher. Shared by query evaluation and the API's ``match[]`` so both select alike.
     """
 
@@ -91,11 +107,8 @@ def selector_matcher_sets(vs: pp.VectorSelector) -> list[list[Matcher]]:
         out = []
         for m in ms:
             op = _MATCH_OPS[str(m.op).rsplit(".", 1)[-1]]
-            value = m.value
-            if op in (MatchType.REGEX, MatchType.NOT_REGEX):
-                value = regex.translate(value)
             try:
-                out.append(Matcher(m.name, op, value))
+                out.append(Matcher(m.name, op, m.value))
             except Exception as e:
                 raise ParseError(f"invalid regular expression {m.value!r}: {e}") from None
         if vs.name is not None and not any(x.name == METRIC_NAME for x in out):
@@ -137,6 +150,7 @@ class Evaluator:
         deadline: float,
         default_subquery_step_ms: int,
         cancel: threading.Event | None = None,
+        max_memory_bytes: int = DEFAULT_MAX_MEMORY_BYTES,
     ) -> None:
         self.querier = querier
         self.start_ms = start_ms
@@ -148,6 +162,10 @@ class Evaluator:
         self.default_subquery_step_ms = default_subquery_step_ms
         self.cancel = cancel
         self.samples = 0
+        self.max_memory_bytes = max_memory_bytes
+        self.memory_bytes = 0
+        """Estimated bytes of the arrays built so far; never decreases (a conservative bound of
+        the peak, since intermediate results live until the node that uses them returns)."""
         self.default_at_ms: int | None = None
         """Anchor for selectors and subqueries without ``@`` (not inside an anchored subquery):
         upstream's test harness re-runs queries this way to check ``@`` handling."""
@@ -166,6 +184,20 @@ class Evaluator:
         self.samples += n
         if self.samples > self.max_samples:
             raise TooManySamplesError()
+
+    def reserve_bytes(self, n: int) -> None:
+        """Charge ``n`` bytes to the query's memory budget before allocating them."""
+        self.memory_bytes += n
+        if self.memory_bytes > self.max_memory_bytes:
+            raise TooManySamplesError(
+                "query processing would load too many samples into memory in query execution "
+                f"(estimated {self.memory_bytes >> 20} MiB, over query.max_memory "
+                f"{self.max_memory_bytes >> 20} MiB)"
+            )
+
+    def reserve_cells(self, rows: int, steps: int) -> None:
+        """Charge a dense ``rows x steps`` result (and its temporaries) before building it."""
+        self.reserve_bytes(rows * steps * CELL_BYTES)
 
     def warn(self, msg: str) -> None:
         if msg not in self.warnings:
@@ -250,7 +282,9 @@ class Evaluator:
                 for s in self.querier.select(ms, mint, maxt):
                     seen.setdefault(s.labels, s)
             out = list(seen.values())
-        self.count_samples(sum(len(s.timestamps) for s in out))
+        loaded = sum(len(s.timestamps) for s in out)
+        self.count_samples(loaded)
+        self.reserve_bytes(loaded * SAMPLE_BYTES)  # before they are concatenated and keyed
         self.check()
         return out
 
@@ -265,6 +299,7 @@ class Evaluator:
         mint = int(ends.min()) - self.lookback_ms + 1
         flat = Flat(self.select_sets(matcher_sets, mint, int(ends.max())))
         self.count_samples(len(flat) * len(ends))  # the dense series x steps result
+        self.reserve_cells(len(flat), len(ends))
         lo, hi = flat.windows(ends, self.lookback_ms)
         has = hi > lo
         last = np.where(has, hi - 1, 0)
@@ -291,6 +326,7 @@ class Evaluator:
         if len(ends) == 0:
             raise EvaluationError("empty evaluation")
         flat = Flat(self.select(vs, int(ends.min()) - rng + 1, int(ends.max())), drop_stale=True)
+        self.reserve_cells(len(flat), len(ends))
         lo, hi = flat.windows(ends, rng)
         return Matrix(flat.labels, flat.ts, flat.vals, flat.offsets, lo, hi, rng, ends)
 
@@ -304,7 +340,12 @@ class Evaluator:
         start = (first // step) * step
         if start <= first:
             start += step
-        inner_times = np.arange(start, int(ends.max()) + 1, step, dtype=np.int64)
+        last = int(ends.max())
+        # The inner steps, and at least one row over them, are charged before ``arange``: a
+        # range of a day at 1ms steps is 86 million of them.
+        self.reserve_cells(1, max(0, (last - start) // step + 1))
+        self.check()
+        inner_times = np.arange(start, last + 1, step, dtype=np.int64)
         if len(inner_times) == 0:
             inner: Value = Vector.empty(0)
         else:
@@ -370,12 +411,20 @@ class Engine:
         max_samples: int = 50_000_000,
         timeout_s: float = 120.0,
         default_subquery_step_ms: int = 60_000,
+        max_memory_bytes: int = DEFAULT_MAX_MEMORY_BYTES,
+        text_limits: TextLimits | None = None,
     ) -> None:
         self.querier = querier
         self.lookback_delta_ms = lookback_delta_ms
         self.max_samples = max_samples
         self.timeout_s = timeout_s
         self.default_subquery_step_ms = default_subquery_step_ms
+        self.max_memory_bytes = max_memory_bytes
+        self.text_limits = text_limits or TextLimits()
+
+    def parse(self, query: str) -> pp.Expr:
+        """``query`` parsed under this engine's length and nesting limits."""
+        return parse(query, self.text_limits)
 
     def _evaluator(
         self,
@@ -386,19 +435,23 @@ class Engine:
         lookback: int | None,
         timeout: float | None,
         cancel: threading.Event | None,
+        started: float,
     ) -> Evaluator:
         lb = self.lookback_delta_ms if lookback is None or lookback <= 0 else lookback
-        return Evaluator(
+        ev = Evaluator(
             self.querier,
             start_ms=start,
             end_ms=end,
             step_ms=step,
             lookback_ms=lb,
             max_samples=self.max_samples,
-            deadline=time.monotonic() + (timeout if timeout is not None else self.timeout_s),
+            deadline=started + (timeout if timeout is not None else self.timeout_s),
             default_subquery_step_ms=self.default_subquery_step_ms,
             cancel=cancel,
+            max_memory_bytes=self.max_memory_bytes,
         )
+        ev.check()  # parsing counts against the timeout too
+        return ev
 
     def instant(
         self,
@@ -412,7 +465,8 @@ class Engine:
     ) -> QueryResult:
         """Evaluate at ``time_ms``. ``default_at_ms`` (a testing aid) anchors every selector
         and subquery without ``@`` as if it had ``@ default_at_ms``."""
-        expr = parse(query)
+        started = time.monotonic()
+        expr = self.parse(query)
         ev = self._evaluator(
             start=time_ms,
             end=time_ms,
@@ -420,6 +474,7 @@ class Engine:
             lookback=lookback_delta_ms,
             timeout=timeout_s,
             cancel=cancel,
+            started=started,
         )
         ev.default_at_ms = default_at_ms
         times = np.array([time_ms], dtype=np.int64)
@@ -458,7 +513,8 @@ class Engine:
             raise ParseError("zero or negative query resolution step widths are not accepted")
         if end_ms < start_ms:
             raise ParseError("end timestamp must not be before start time")
-        expr = parse(query)
+        started = time.monotonic()
+        expr = self.parse(query)
         kind = expr_type(expr)
         if kind not in ("vector", "scalar"):
             label = {"matrix": "range vector", "string": "string"}[kind]
@@ -473,6 +529,7 @@ class Engine:
             lookback=lookback_delta_ms,
             timeout=timeout_s,
             cancel=cancel,
+            started=started,
         )
         times = np.arange(start_ms, end_ms + 1, step_ms, dtype=np.int64)
         val = _guard(lambda: ev.eval(expr, times))
