@@ -1,15 +1,19 @@
 """Random PromQL over awkward data (NaN, +Inf, stale markers, missing series): every query
-either answers or fails with a user-facing error type, never an internal error."""
+either answers or fails with a user-facing error type, never an internal error. Deep, long and
+regex-pathological queries are answered or refused within a time bound, never crash."""
 
 from __future__ import annotations
 
 import random
+import time
 
 import numpy as np
+import promql_parser as pp
 
 from grafana_agent_bridge.labels import make_labels
 from grafana_agent_bridge.promql import Engine, PromQLError
 from grafana_agent_bridge.promql.memquerier import MemoryStore
+from grafana_agent_bridge.promql.querytext import TextLimits, depth_bound
 from grafana_agent_bridge.storage import STALE_NAN, SeriesBatch
 
 
@@ -188,3 +192,125 @@ def test_random_queries_never_fail_internally() -> None:
             except PromQLError as e:
                 assert e.error_type in ("bad_data", "execution"), (q, kind, str(e))
     assert answered > 250  # the generator mostly produces valid queries
+
+
+# -- bounded work: deep, long and pathological input -------------------------------------------
+
+
+def _tree_depth(node: object) -> int:
+    """The depth of a parsed syntax tree (a leaf is 0), walking the parser's own objects."""
+    children = [getattr(node, a, None) for a in ("expr", "lhs", "rhs", "param")]
+    children += list(getattr(node, "args", None) or ())
+    return 1 + max((_tree_depth(c) for c in children if c is not None), default=-1)
+
+
+def test_depth_bound_is_never_below_the_real_depth() -> None:
+    """The pre-parse scan must never under-estimate, or a deep query could reach the parser."""
+    checked = 0
+    for _ in range(300):
+        q = vec()
+        try:
+            tree = pp.parse(q)
+        except ValueError:
+            continue  # the generator also makes invalid queries (e.g. topk(-1, ...))
+        assert depth_bound(q) >= _tree_depth(tree), q
+        checked += 1
+    assert checked > 200
+
+
+def _deep(shape: str, depth: int) -> str:
+    return {
+        "paren": "(" * depth + "a" + ")" * depth,
+        "chain": "a" + " + 1" * depth,
+        "unary": "-" * depth + "1",
+        "call": "abs(" * depth + "a" + ")" * depth,
+        "subquery": "max_over_time(" * depth + "a" + "[5m:1m])" * depth,
+        "or": " or ".join(["a"] * (depth + 1)),
+        "mixed": "".join(rng.choice(["(", "abs(", "-("]) for _ in range(depth))
+        + "a"
+        + ")" * depth,
+    }[shape]
+
+
+SHAPES = ("paren", "chain", "unary", "call", "subquery", "or", "mixed")
+
+
+def test_deep_queries_are_answered_or_refused_by_the_limit() -> None:
+    """Up to the limit they evaluate; past it (up to 20x, where the parser used to die with
+    SIGSEGV and take this test process with it) they are refused before parsing."""
+    engine = Engine(_store(), text_limits=TextLimits(max_depth=100))
+    for _ in range(60):
+        shape = rng.choice(SHAPES)
+        depth = rng.choice(
+            [rng.randint(1, 100), rng.randint(101, 2_000), 10_000 + rng.randint(0, 9)]
+        )
+        q = _deep(shape, depth)
+        started = time.monotonic()
+        try:
+            engine.instant(q, 400_000)
+            assert depth_bound(q) <= 100, (shape, depth)
+        except PromQLError as e:
+            assert e.error_type in ("bad_data", "execution"), (shape, depth, str(e))
+            if depth > 100 and shape != "mixed":
+                assert "query.max_nesting_depth" in str(e), (shape, depth, str(e))
+        assert time.monotonic() - started < 2.0, (shape, depth)
+
+
+def test_long_queries_are_answered_or_refused_by_the_limit() -> None:
+    engine = Engine(_store(), text_limits=TextLimits(max_length=200_000))
+    for _ in range(20):
+        n = rng.choice([10, 1_000, 50_000, 250_000])
+        q = rng.choice(
+            [
+                '{__name__=~"' + "|".join(f"a{i}" for i in range(n // 4)) + '|a"}',
+                'a{i!="' + "x" * n + '"}',
+                "a" + " " * n,
+                "sum by (" + ", ".join(f"l{i}" for i in range(n // 5)) + ") (a)",
+                'label_replace(a, "x", "' + "$1" * (n // 2) + '", "i", "(.*)")',
+            ]
+        )
+        started = time.monotonic()
+        try:
+            engine.instant(q, 400_000)
+            assert len(q) <= 200_000
+        except PromQLError as e:
+            assert e.error_type in ("bad_data", "execution"), str(e)[:200]
+            if len(q) > 200_000:
+                assert "query.max_query_length" in str(e)
+        assert time.monotonic() - started < 5.0, q[:80]
+
+
+def _pathological_regex() -> str:
+    """Nested quantifiers over overlapping alternatives: exponential for a backtracker."""
+    pattern = rng.choice([".", ".*", "a", "a?", "[a-z]", r"\w", "(a|aa)", "(a|a?)", "(.*a)"])
+    for _ in range(rng.randint(1, 4)):
+        pattern = f"({pattern}{rng.choice(['*', '+', '?', '{1,5}', '*?', ''])})"
+        if rng.random() < 0.3:
+            pattern += pattern
+    return pattern + rng.choice(["y", "$", "b", "", "(?:a|b)*c"])
+
+
+def test_pathological_regexes_run_in_linear_time() -> None:
+    store = _store()
+    for n in (30, 5_000):
+        bait = {"__name__": "bait", "v": "a" * n, "w": "ab" * n}
+        store.append(
+            [SeriesBatch(make_labels(bait), np.array([390_000], np.int64), np.array([1.0]))]
+        )
+    engine = Engine(store)
+    for _ in range(100):
+        p = _pathological_regex().replace("\\", "\\\\")
+        q = rng.choice(
+            [
+                f'{{__name__=~"bait|a", v=~"{p}"}}',
+                f'bait{{w!~"{p}"}}',
+                f'label_replace(bait, "x", "$1", "v", "{p}")',
+                f'label_replace({{__name__=~"{p}"}}, "x", "${{1}}", "w", "{p}")',
+            ]
+        )
+        started = time.monotonic()
+        try:
+            engine.instant(q, 400_000)
+        except PromQLError as e:
+            assert e.error_type in ("bad_data", "execution"), (q, str(e))
+        assert time.monotonic() - started < 1.0, q

@@ -21,6 +21,7 @@ from forward_support import Bridge, http_get, http_post, series_labels
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from grafana_agent_bridge.labels import make_labels
 from grafana_agent_bridge.remote_write import (
     REMOTE_WRITE_HEADERS,
     WriteRequest,
@@ -41,6 +42,13 @@ NOW_MS = int(time.time() * 1000)
 def bridge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bridge]:
     b = Bridge(Path(tmp_path_factory.mktemp("fuzz")) / "bridge").start()
     labels = series_labels("fuzz_metric", 5)
+    # Bait for pathological regexes: values a backtracking engine needs ages to reject.
+    bait = [
+        make_labels({"__name__": "fuzz_bait", "v": "a" * n, "w": "ab" * n}) for n in (30, 3000)
+    ]
+    ts = np.array([NOW_MS - 15_000], dtype=np.int64)
+    body = encode_write_request(SeriesBatch(lb, ts, np.array([1.0])) for lb in bait)
+    assert http_post(b.url, "/api/v1/write", body, REMOTE_WRITE_HEADERS)[0] == 204
     for k in range(30):
         ts = np.array([NOW_MS - (30 - k) * 15_000], dtype=np.int64)
         body = encode_write_request(
@@ -352,3 +360,105 @@ def test_fuzz_promql_arbitrary_text(bridge: Bridge, expr: str) -> None:
     status, body = http_get(bridge.url, f"/api/v1/query?{q}")
     check(bridge, status, body, expr)
     assert status in (200, 400, 422), (status, body[:300], expr)
+
+
+# -- bounded work: deep, long and regex-pathological PromQL ----------------------------------
+
+PROMQL_ENDPOINTS = [
+    ("/api/v1/query", "query"),
+    ("/api/v1/query_range", "query"),
+    ("/api/v1/format_query", "query"),
+    ("/api/v1/query_exemplars", "query"),
+    ("/api/v1/series", "match[]"),
+    ("/api/v1/labels", "match[]"),
+]
+DEEP_SHAPES = {
+    "paren": lambda d: "(" * d + "fuzz_metric" + ")" * d,
+    "chain": lambda d: "fuzz_metric" + " + 1" * d,
+    "unary": lambda d: "-" * d + "1",
+    "call": lambda d: "abs(" * d + "fuzz_metric" + ")" * d,
+    "subquery": lambda d: "max_over_time(" * d + "fuzz_metric" + "[5m:1m])" * d,
+    "or": lambda d: " or ".join(["fuzz_metric"] * (d + 1)),
+}
+
+
+def post_promql(bridge: Bridge, path: str, param: str, expr: str) -> tuple[int, bytes, float]:
+    params = {param: expr, "start": f"{NOW_MS / 1000 - 600:.3f}", "end": f"{NOW_MS / 1000:.3f}"}
+    if path == "/api/v1/query_range":
+        params["step"] = "15"
+    started = time.monotonic()
+    status, body = http_post(
+        bridge.url,
+        path,
+        urllib.parse.urlencode(params).encode(),
+        {"Content-Type": "application/x-www-form-urlencoded"},
+        timeout=30,
+    )
+    return status, body, time.monotonic() - started
+
+
+@FUZZ
+@given(
+    shape=st.sampled_from(sorted(DEEP_SHAPES)),
+    depth=st.one_of(st.integers(0, 250), st.integers(250, 12_000)),
+    endpoint=st.sampled_from(PROMQL_ENDPOINTS),
+)
+def test_fuzz_deep_promql(bridge: Bridge, shape: str, depth: int, endpoint: tuple) -> None:
+    """Nesting up to far past ``query.max_nesting_depth`` (the parser died with SIGSEGV at
+    ~10k levels): answered or refused quickly on every endpoint that parses PromQL."""
+    expr = DEEP_SHAPES[shape](depth)
+    status, body, took = post_promql(bridge, *endpoint, expr)
+    check(bridge, status, body, (shape, depth, endpoint))
+    assert status in (200, 400, 422), (status, body[:300], shape, depth)
+    if depth > 200:
+        assert status == 400 and b"query.max_nesting_depth" in body, (shape, depth, body[:300])
+    assert took < 5.0, (shape, depth, endpoint, took)
+
+
+@FUZZ
+@given(
+    expr=st.one_of(
+        st.integers(1, 3_000).map(
+            lambda n: '{__name__=~"' + "|".join(f"m{i}" for i in range(n)) + '|fuzz_metric"}'
+        ),
+        st.integers(1, 300_000).map(lambda n: 'fuzz_metric{series!="' + "x" * n + '"}'),
+        st.integers(1_000_000, 1_200_000).map(lambda n: "fuzz_metric" + " " * n),
+        st.text(min_size=1, max_size=20).map(lambda t: t * 5_000),
+    ),
+    endpoint=st.sampled_from(PROMQL_ENDPOINTS),
+)
+def test_fuzz_long_promql(bridge: Bridge, expr: str, endpoint: tuple) -> None:
+    status, body, took = post_promql(bridge, *endpoint, expr)
+    check(bridge, status, body, (expr[:80], len(expr), endpoint))
+    if len(expr) > 1 << 20:
+        assert status == 400 and b"query.max_query_length" in body, body[:300]
+    assert took < 5.0, (expr[:80], len(expr), endpoint, took)
+
+
+@st.composite
+def pathological_regex(draw: st.DrawFn) -> str:
+    """Nested quantifiers over overlapping alternatives: exponential for a backtracker."""
+    pattern = draw(st.sampled_from([".", ".*", "a", "a?", "[a-z]", r"\w", "(a|aa)", "(a|a?)"]))
+    for _ in range(draw(st.integers(1, 4))):
+        pattern = f"({pattern}{draw(st.sampled_from(['*', '+', '?', '{1,5}', '*?', '']))})"
+        if draw(st.booleans()):
+            pattern += pattern
+    return pattern + draw(st.sampled_from(["y", "$", "b", "", "(?:a|b)*c"]))
+
+
+@FUZZ
+@given(pattern=pathological_regex(), form=st.integers(0, 3))
+def test_fuzz_pathological_regex(bridge: Bridge, pattern: str, form: int) -> None:
+    """RE2 is linear: no regex query may take long (Python's re froze the daemon for minutes)."""
+    p = pattern.replace("\\", "\\\\")
+    expr = [
+        f'{{__name__=~"fuzz_bait|x", v=~"{p}"}}',
+        f'fuzz_bait{{w!~"{p}"}}',
+        f'label_replace(fuzz_bait, "x", "$1", "v", "{p}")',
+        f'label_replace({{__name__=~"{p}"}}, "x", "${{1}}", "w", "{p}")',
+    ][form]
+    path, param = ("/api/v1/series", "match[]") if form < 2 else ("/api/v1/query", "query")
+    status, body, took = post_promql(bridge, path, param, expr)
+    check(bridge, status, body, expr)
+    assert status in (200, 400, 422), (status, body[:300], expr)
+    assert took < 3.0, (expr, took)

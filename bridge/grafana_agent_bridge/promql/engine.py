@@ -360,6 +360,8 @@ class Evaluator:
             inner = Vector([()], inner.values[None, :], np.ones((1, len(inner_times)), bool))
         if not isinstance(inner, Vector):
             raise EvaluationError("subquery is only allowed on instant vector")
+        # The inner result becomes samples again (flattened, then keyed for the windows).
+        self.reserve_bytes(int(np.count_nonzero(inner.present)) * SAMPLE_BYTES)
         ts_parts, val_parts, labels = [], [], []
         for i, lb in enumerate(inner.labels):
             p = inner.present[i]

@@ -9,7 +9,7 @@ refused with an error that names the limit and its config key.
 
 The depth bound is conservative: every operator token may add a tree level (a left-associative
 chain ``a + b + c`` is as deep as it has operators), and so may every bracket pair (a
-parenthesis, a call, a subquery). Inside ``{...}`` nothing counts, since ``=``/``!=``/``=~``
+parenthesis, a call) and every ``[...]`` (a range or subquery wrapping what precedes it). Inside ``{...}`` nothing counts, since ``=``/``!=``/``=~``
 there are label matchers. Strings and comments are skipped.
 """
 
@@ -81,6 +81,10 @@ def depth_bound(query: str, stop_above: int | None = None) -> int:
             continue
         top = stack[-1]
         if c in _OPEN:
+            if c == "[" and top.closer != "}":
+                # A range or subquery wraps the expression before it: one more level there.
+                top.ops += 1
+                open_depth += 1
             stack.append(_Group(_OPEN[c]))
             open_depth += 1
         elif c in _CLOSE:
