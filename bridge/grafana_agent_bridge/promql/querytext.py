@@ -9,8 +9,9 @@ refused with an error that names the limit and its config key.
 
 The depth bound is conservative: every operator token may add a tree level (a left-associative
 chain ``a + b + c`` is as deep as it has operators), and so may every bracket pair (a
-parenthesis, a call) and every ``[...]`` (a range or subquery wrapping what precedes it). Inside ``{...}`` nothing counts, since ``=``/``!=``/``=~``
-there are label matchers. Strings and comments are skipped.
+parenthesis, a call) and every ``[...]`` (a range or subquery wrapping what precedes it).
+Inside ``{...}`` nothing counts, since ``=``/``!=``/``=~`` there are label matchers. Strings
+and comments are skipped.
 """
 
 from __future__ import annotations
