@@ -181,14 +181,24 @@ def test_host_collector_measures_the_hosts_mounts_under_rootfs(tmp_path: Path) -
 
 def test_host_collector_skips_what_it_cannot_read(tmp_path: Path) -> None:
     (tmp_path / "loadavg").write_text("1 2 3 1/1 1\n")
-    out = HostCollector(proc=str(tmp_path)).collect()
-    assert {n for n, _, _ in out.samples} == {
+    empty = str(tmp_path / "nothing")
+    out = HostCollector(proc=str(tmp_path), sys=empty, rootfs=empty).collect()
+    not_from_files = {  # system calls and the clock, which need no /proc
+        n for n, _, _ in out.samples if n.startswith(("node_timex_", "node_time_"))
+    }
+    assert {n for n, _, _ in out.samples} - not_from_files == {
         "node_load1",
         "node_load5",
         "node_load15",
         "node_uname_info",  # from uname(2), not /proc
-        "node_time_seconds",
+        "node_scrape_collector_duration_seconds",
+        "node_scrape_collector_success",
     }
+    success = {
+        dict(lb)["collector"]: v for n, lb, v in out.samples if n == "node_scrape_collector_success"
+    }
+    assert success["loadavg"] == 1.0 and success["uname"] == 1.0
+    assert success["meminfo"] == 0.0 and success["netclass"] == 0.0 and success["os"] == 0.0
 
 
 @pytest.fixture

@@ -21,5 +21,5 @@ class Collected:
         if name not in self.metadata:
             self.metadata[name] = MetricMetadata(name, mtype, help_text)
 
-    def add(self, name: str, value: float, **labels: str) -> None:
+    def add(self, name: str, value: float, /, **labels: str) -> None:
         self.samples.append((name, tuple(sorted(labels.items())), float(value)))
