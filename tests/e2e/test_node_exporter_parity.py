@@ -400,20 +400,75 @@ def _within(name: str, v: float, a: float, b: float) -> bool:
     return lo - slack <= v <= hi + slack
 
 
+def _compare(ours: Series, a: Series, b: Series) -> tuple[int, list[str], list[str]]:
+    """How many of the bridge's series the exporter also has, those outside tolerance, and
+    the exporter's series (of names both serve) that the bridge lacks.
+
+    Matched on the exporter's label names, so a label newer than Debian's exporter (e.g.
+    node_network_info's adminstate) does not hide the comparison.
+    """
+    label_names: dict[str, set[frozenset[str]]] = {}
+    for name, labels in (*a, *b):
+        label_names.setdefault(name, set()).add(frozenset(k for k, _ in labels))
+    compared, bad = 0, []
+    matched: set[tuple[str, frozenset[tuple[str, str]]]] = set()
+    for (name, labels), v in sorted(ours.items(), key=lambda kv: kv[0][0]):
+        if name in NOT_COMPARABLE:
+            continue
+        for names in label_names.get(name, ()):
+            key = (name, frozenset((k, x) for k, x in labels if k in names))
+            if key in a or key in b:
+                matched.add(key)
+                va, vb = a.get(key, b.get(key, math.nan)), b.get(key, a.get(key, math.nan))
+                compared += 1
+                if not _within(name, v, va, vb):
+                    bad.append(f"{name}{dict(labels)}: bridge {v!r}, exporter {va!r}..{vb!r}")
+                break
+    our_names = {n for n, _ in ours}
+    theirs_common = {k for k in (*a, *b) if k[0] in our_names and k[0] not in NOT_COMPARABLE}
+    unmatched = sorted(
+        text
+        for text in (f"{n}{dict(lb)}" for n, lb in theirs_common - matched)
+        if not DIFFERENT_BY_DESIGN.match(text)
+    )
+    return compared, bad, unmatched
+
+
+def _clock(series: Series) -> float:
+    return series.get(("node_time_seconds", frozenset()), math.nan)
+
+
+def _sample(bridge: BridgeProcess, exporter_url: str) -> tuple[Series, Series, Series]:
+    """Exporter scrape A, then the bridge's first collection after A, then scrape B."""
+    a = _scrape(exporter_url)
+    deadline = time.monotonic() + 10
+    while not _clock(ours := _bridge_series(bridge.url)) > _clock(a):
+        assert time.monotonic() < deadline, "the bridge collected nothing after scrape A"
+        time.sleep(0.2)
+    b = _scrape(exporter_url)
+    assert _clock(a) < _clock(ours) < _clock(b)
+    return a, ours, b
+
+
+ATTEMPTS = 3
+"""Samplings tried before values count as different: a systematic difference (a wrong unit,
+field or label) fails every one, while a neighbouring process that allocates gigabytes
+between two reads on a shared CI machine fails only one."""
+
+
 def test_bridge_serves_the_node_dashboards_metrics_like_node_exporter(
     tmp_path: Path, exporter_url: str
 ) -> None:
     bridge = BridgeProcess(tmp_path / "data", "--collect-interval", "1s")
     try:
         bridge.wait_ready()
-        deadline = time.monotonic() + 20
-        while not _bridge_series(bridge.url):
-            assert time.monotonic() < deadline, bridge.log()
-            time.sleep(0.2)
-        a = _scrape(exporter_url)
-        time.sleep(1.5)  # at least one bridge collection after A
-        ours = _bridge_series(bridge.url)
-        b = _scrape(exporter_url)
+        attempt = 1
+        a, ours, b = _sample(bridge, exporter_url)
+        compared, bad, unmatched = _compare(ours, a, b)
+        while bad and attempt < ATTEMPTS:
+            attempt += 1
+            a, ours, b = _sample(bridge, exporter_url)
+            compared, bad, unmatched = _compare(ours, a, b)
     finally:
         bridge.stop()
 
@@ -432,39 +487,10 @@ def test_bridge_serves_the_node_dashboards_metrics_like_node_exporter(
     print(f"  only the exporter: {sorted(theirs_names - our_names)}")
     print(f"  only the bridge: {sorted(our_names - theirs_names)}")
     print(f"  neither: {sorted(dashboard - our_names - theirs_names)}")
-
-    # Values: every bridge series the exporter also has (matched on the exporter's label
-    # names, so a label newer than Debian's exporter, e.g. node_network_info's adminstate,
-    # does not hide the comparison).
-    label_names: dict[str, set[frozenset[str]]] = {}
-    for name, labels in (*a, *b):
-        label_names.setdefault(name, set()).add(frozenset(k for k, _ in labels))
-    compared, bad = 0, []
-    matched: set[tuple[str, frozenset[tuple[str, str]]]] = set()
-    for (name, labels), v in sorted(ours.items(), key=lambda kv: kv[0][0]):
-        if name in NOT_COMPARABLE:
-            continue
-        for names in label_names.get(name, ()):
-            key = (name, frozenset((k, x) for k, x in labels if k in names))
-            if key in a or key in b:
-                matched.add(key)
-                va, vb = a.get(key, b.get(key, math.nan)), b.get(key, a.get(key, math.nan))
-                compared += 1
-                if not _within(name, v, va, vb):
-                    bad.append(f"{name}{dict(labels)}: bridge {v!r}, exporter {va!r}..{vb!r}")
-                break
-    theirs_common = {
-        k for k in (*a, *b) if k[0] in {n for n, _ in ours} and k[0] not in NOT_COMPARABLE
-    }
-    unmatched = sorted(
-        text
-        for text in (f"{n}{dict(lb)}" for n, lb in theirs_common - matched)
-        if not DIFFERENT_BY_DESIGN.match(text)
-    )
     print(
-        f"  values: {compared} series compared, {len(bad)} outside tolerance (counters and "
-        f"steady gauges within A..B ±{REL_TOL:.1%}; volatile gauges ±{VOLATILE_REL_TOL:.0%} "
-        f"or ±{VOLATILE_ABS_TOL:g} (±64 MiB for bytes))"
+        f"  values (sampling {attempt} of {ATTEMPTS}): {compared} series compared, {len(bad)} "
+        f"outside tolerance (counters and steady gauges within A..B ±{REL_TOL:.1%}; volatile "
+        f"gauges ±{VOLATILE_REL_TOL:.0%} or ±{VOLATILE_ABS_TOL:g} (±64 MiB for bytes))"
     )
     print(f"  exporter series of shared names the bridge lacks: {len(unmatched)} {unmatched}")
     for line in bad:
@@ -475,4 +501,4 @@ def test_bridge_serves_the_node_dashboards_metrics_like_node_exporter(
     assert share_ours >= max(MIN_SHARE, share_theirs), (share_ours, share_theirs)
     assert compared >= 200, compared
     assert not bad, bad
-    assert len(unmatched) <= 0.05 * len(theirs_common), unmatched
+    assert len(unmatched) <= 0.05 * compared, unmatched
