@@ -221,6 +221,7 @@ def _topk(
     present = np.zeros(vec.present.shape, dtype=bool)
     rank = np.zeros(vec.present.shape, dtype=np.int64)
     for g in range(ngroups):
+        ev.check()
         rows = np.flatnonzero(gid == g)
         sub = vec.values[rows]
         sp = vec.present[rows]

@@ -279,6 +279,7 @@ class Evaluator:
         else:
             seen: dict[Labels, SeriesData] = {}
             for ms in sets:
+                self.check()  # one store call per alternative
                 for s in self.querier.select(ms, mint, maxt):
                     seen.setdefault(s.labels, s)
             out = list(seen.values())

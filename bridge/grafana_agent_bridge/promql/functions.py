@@ -94,9 +94,9 @@ def _per_window(
     pres = np.zeros((nser, nsteps), dtype=bool)
     check = getattr(ev, "check", None)
     for s in range(nser):
-        if check is not None:
-            check()  # a long Python loop must still honour the timeout and cancellation
         for j in range(nsteps):
+            if check is not None and j % 64 == 0:
+                check()  # a long Python loop must still honour the timeout and cancellation
             a, b = int(m.lo[s, j]), int(m.hi[s, j])
             if b <= a:
                 continue
@@ -919,6 +919,7 @@ def f_histogram_quantile(ev: Evaluator, args: Args, times: I64) -> Value:
                     f"functions/#histogram_quantile) for metric name {_q(name)}"
                 )
             steps = [j for j in range(nsteps) if not done[j]]
+        ev.check()
         for j in steps:
             bs = [(ub, float(v.values[i, j])) for i, ub in members if v.present[i, j]]
             if not bs:
@@ -1049,6 +1050,7 @@ def f_histogram_fraction(ev: Evaluator, args: Args, times: I64) -> Value:
     out = np.zeros((len(labels), len(times)))
     pres = np.zeros((len(labels), len(times)), dtype=bool)
     for g, key in enumerate(labels):
+        ev.check()
         members = groups[key]
         for j in range(len(times)):
             bs = [(ub, float(v.values[i, j])) for i, ub in members if v.present[i, j]]
