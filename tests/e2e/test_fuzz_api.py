@@ -42,9 +42,10 @@ NOW_MS = int(time.time() * 1000)
 def bridge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bridge]:
     b = Bridge(Path(tmp_path_factory.mktemp("fuzz")) / "bridge").start()
     labels = series_labels("fuzz_metric", 5)
-    # Bait for pathological regexes: values a backtracking engine needs ages to reject.
+    # Bait for pathological regexes: values a backtracking engine needs ages to reject (under
+    # storage.max_label_value_length).
     bait = [
-        make_labels({"__name__": "fuzz_bait", "v": "a" * n, "w": "ab" * n}) for n in (30, 3000)
+        make_labels({"__name__": "fuzz_bait", "v": "a" * n, "w": "ab" * n}) for n in (30, 1000)
     ]
     ts = np.array([NOW_MS - 15_000], dtype=np.int64)
     body = encode_write_request(SeriesBatch(lb, ts, np.array([1.0])) for lb in bait)
