@@ -3,7 +3,9 @@ starts it: the installed executable must speak the plugin protocol with nothing 
 installing environment (no ``PYTHONPATH``, only ``PATH`` and ``HOME``).
 
 The operator's interpreter here is a bare virtualenv without the plugin's packages (no gRPC, no
-Arrow): the install has to bring them itself, into the plugin directory.
+Arrow): the install has to bring them itself, into the plugin directory. It runs the package
+either from its source tree (a checkout) or as installed from a wheel (``pip install``), the two
+places the install takes the package from.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import os
 import re
 import select
+import shutil
 import signal
 import subprocess
 import sys
@@ -37,15 +40,33 @@ SOURCE = Path(grafana_agent_bridge.__file__).resolve().parent.parent  # the brid
 INSTALL_TIMEOUT_S = 600  # a fresh virtualenv with grpcio and pyarrow (~20 s with a pip cache)
 
 
-@pytest.fixture(scope="module")
-def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def _wheel_install(root: Path) -> Path:
+    """The bridge built as a wheel and installed (no dependencies) in a directory of its own."""
+    source = shutil.copytree(
+        SOURCE, root / "src", ignore=shutil.ignore_patterns("__pycache__", "build", "*.egg-info")
+    )
+    pip = [sys.executable, "-m", "pip", "--disable-pip-version-check"]
+    wheels = root / "dist"
+    build = [*pip, "wheel", "--quiet", "--no-deps", "--no-build-isolation", "-w", str(wheels)]
+    subprocess.run([*build, str(source)], check=True, timeout=300)
+    (wheel,) = wheels.glob("*.whl")
+    site = root / "site"
+    install = [*pip, "install", "--quiet", "--no-deps", "--target", str(site), str(wheel)]
+    subprocess.run(install, check=True, timeout=300)
+    return site
+
+
+@pytest.fixture(scope="module", params=["source-tree", "wheel"])
+def installed(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The plugin directory, installed by a bare interpreter running the CLI."""
     root = tmp_path_factory.mktemp("plugin-install")
     bare = root / "operator-python"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(bare)], check=True)
     target = root / "plugins" / plugin_install.PLUGIN_ID
     env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONHOME")}
-    env["PYTHONPATH"] = str(SOURCE)  # the package itself, without any of its dependencies
+    # The package itself, without any of its dependencies.
+    package = SOURCE if request.param == "source-tree" else _wheel_install(root)
+    env["PYTHONPATH"] = str(package)
     cli = [str(bare / "bin" / "python"), "-m", "grafana_agent_bridge.plugin.cli"]
     done = subprocess.run(
         [*cli, "install", str(target)],
