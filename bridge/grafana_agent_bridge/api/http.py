@@ -4,13 +4,23 @@ No web framework: the surface is small (a dozen fixed paths) and every byte of t
 dictated by Prometheus's API anyway. This module does transport only (routing, body limits,
 authentication, the write allow-list, TLS, compression, metrics, tracing); what each endpoint
 answers lives in ``query`` and ``write``.
+
+What a connection may cost is bounded (``WebLimits``): at most ``max_connections`` at once (more
+are closed as soon as they are accepted, so the process never runs out of file descriptors);
+the request line and headers must arrive within ``read_header_timeout`` and a body within
+``read_timeout`` (absolute deadlines, see ``deadline``); an idle keep-alive connection is closed
+after ``idle_timeout``; at most ``max_concurrent_writes`` remote writes are read and decoded at
+once (others wait up to ``WRITE_QUEUE_WAIT_S``, then get 503 with ``Retry-After``, which
+remote-write senders retry).
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import gzip
 import hmac
+import io
 import ipaddress
 import logging
 import select
@@ -19,6 +29,7 @@ import ssl
 import threading
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import cast
 from urllib.parse import urlsplit
@@ -26,6 +37,8 @@ from urllib.parse import urlsplit
 from .. import tracing
 from ..metrics import REGISTRY, Registry
 from . import encoding
+from .body import BodyError, check_transfer_encoding, content_length, read_chunked, read_exactly
+from .deadline import DeadlineReader, tls_handshake
 from .params import Params
 from .query import QueryAPI, Response
 from .write import WriteAPI
@@ -37,6 +50,13 @@ MAX_FORM_BYTES = 8 << 20
 GZIP_MIN_BYTES = 1400
 DISCARD_MAX_BYTES = 256 << 20
 """Oversized bodies up to this size are read and dropped so the 413 reaches the client."""
+WRITE_QUEUE_WAIT_S = 5.0
+"""How long a remote write waits for a free decode slot before it is answered 503 (well inside
+a sender's 30 s request timeout, so the retry comes from the sender, not from a piled-up queue)."""
+WRITE_TIMEOUT_S = 60.0
+"""Longest a single send of an answer may block on a client that does not read."""
+ACCEPT_BACKOFF_S = 0.1
+"""Pause of the accept loop after the process ran out of file descriptors (never a busy spin)."""
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -48,6 +68,21 @@ _http_requests = REGISTRY.counter(
 _http_seconds = REGISTRY.histogram(
     "bridge_http_request_duration_seconds", "Time to answer HTTP requests.", ("handler",)
 )
+_refused_connections = REGISTRY.counter(
+    "bridge_http_connections_refused_total",
+    "Connections closed at once: over web.max_connections, or no file descriptor left.",
+)
+
+
+@dataclass(frozen=True)
+class WebLimits:
+    """What one client connection may cost (the ``web`` configuration section)."""
+
+    read_header_timeout_s: float = 10.0
+    read_timeout_s: float = 60.0
+    idle_timeout_s: float = 300.0
+    max_connections: int = 512
+    max_concurrent_writes: int = 4
 
 
 class BridgeHTTPServer(ThreadingHTTPServer):
@@ -67,6 +102,7 @@ class BridgeHTTPServer(ThreadingHTTPServer):
         ssl_context: ssl.SSLContext | None = None,
         registry: Registry = REGISTRY,
         index_text: Callable[[], str] = lambda: "grafana-agent-bridge\n",
+        limits: WebLimits | None = None,
     ) -> None:
         host = address[0]
         if host and ":" in host:
@@ -82,7 +118,7 @@ class BridgeHTTPServer(ThreadingHTTPServer):
         self.query_api = query_api
         self.write_api = write_api
         self.auth_token = auth_token
-        self.allowed_networks = list(allowed_networks)
+        self.allowed_networks = [_unmapped(net) for net in allowed_networks]
         self.max_body_bytes = max_body_bytes
         self.registry = registry
         self.index_text = index_text
@@ -92,6 +128,49 @@ class BridgeHTTPServer(ThreadingHTTPServer):
         """Set at shutdown: API requests on still-open connections get 503."""
         self._inflight = 0
         self._inflight_lock = threading.Condition()
+        self.limits = limits or WebLimits()
+        self.write_slots = threading.BoundedSemaphore(self.limits.max_concurrent_writes)
+        self.connections = 0
+        """Connections accepted and not yet closed (at most ``limits.max_connections``)."""
+        self._connections_lock = threading.Lock()
+
+    def get_request(self) -> tuple[socket.socket, object]:
+        """Accept; out of file descriptors, pause briefly instead of spinning on EMFILE (the
+        pending connection stays queued and is accepted once a descriptor is free)."""
+        try:
+            return super().get_request()
+        except OSError as e:
+            if e.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
+                _refused_connections.inc()
+                log.warning("cannot accept a connection: %s; pausing", e.strerror)
+                time.sleep(ACCEPT_BACKOFF_S)
+            raise
+
+    def verify_request(self, request: object, client_address: object) -> bool:
+        """Admit a connection only below ``max_connections``; beyond, it is closed at once."""
+        with self._connections_lock:
+            if self.connections >= self.limits.max_connections:
+                _refused_connections.inc()
+                return False
+            self.connections += 1
+            return True
+
+    def process_request(self, request: object, client_address: object) -> None:
+        try:
+            super().process_request(request, client_address)  # type: ignore[arg-type]
+        except BaseException:  # no thread started: the slot is free again
+            self._connection_closed()
+            raise
+
+    def process_request_thread(self, request: object, client_address: object) -> None:
+        try:
+            super().process_request_thread(request, client_address)  # type: ignore[arg-type]
+        finally:
+            self._connection_closed()
+
+    def _connection_closed(self) -> None:
+        with self._connections_lock:
+            self.connections -= 1
 
     def attach(self, query_api: QueryAPI, write_api: WriteAPI) -> None:
         """Start answering the API (the server may listen before the store is open)."""
@@ -139,12 +218,15 @@ class BridgeHTTPServer(ThreadingHTTPServer):
         return any(ip in net for net in self.allowed_networks)
 
 
-class _BodyError(Exception):
-    """The request body cannot be read: 413 (too large) or 400 (malformed framing)."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
+def _unmapped(net: Network) -> Network:
+    """An IPv4-mapped entry (``::ffff:10.0.0.0/104``) as the IPv4 network it stands for, since
+    client addresses are compared in their IPv4 form (a dual-stack socket reports IPv4 clients
+    as ``::ffff:a.b.c.d``)."""
+    if isinstance(net, ipaddress.IPv6Network) and net.prefixlen >= 96:
+        mapped = net.network_address.ipv4_mapped
+        if mapped is not None:
+            return ipaddress.IPv4Network(f"{mapped}/{net.prefixlen - 96}")
+    return net
 
 
 _QUERY_PATHS = frozenset({"/api/v1/query", "/api/v1/query_range"})
@@ -154,8 +236,10 @@ class _DisconnectWatch:
     """Sets ``cancel`` if the client closes its connection while its query runs.
 
     Grafana abandons queries when a dashboard is refreshed or left; without this the 2-core
-    machine would keep evaluating them to the end. A readable socket with nothing to peek at
-    means the peer closed. (Not for TLS sockets, where peeking is not possible.)
+    machine would keep evaluating them to the end. The kernel's "peer hung up" poll events
+    (``POLLRDHUP``, ``POLLHUP``, ``POLLERR``) say it without reading a byte, so this works for
+    TLS connections as well (which cannot be peeked at) and for descriptors above 1023 (which
+    ``select`` cannot watch).
     """
 
     def __init__(self, conn: socket.socket, cancel: threading.Event | None) -> None:
@@ -165,7 +249,7 @@ class _DisconnectWatch:
         self.thread: threading.Thread | None = None
 
     def __enter__(self) -> _DisconnectWatch:
-        if self.cancel is not None and not isinstance(self.conn, ssl.SSLSocket):
+        if self.cancel is not None:
             self.thread = threading.Thread(
                 target=self._watch, name="disconnect-watch", daemon=True
             )
@@ -177,23 +261,27 @@ class _DisconnectWatch:
 
     def _watch(self) -> None:
         assert self.cancel is not None
+        poller = select.poll()
+        try:
+            poller.register(self.conn, _HUNG_UP)
+        except (OSError, ValueError):  # already closed
+            self.cancel.set()
+            return
         while not self.done.wait(0.25):
-            try:
-                readable, _, _ = select.select([self.conn], [], [], 0)
-                if readable and not self.conn.recv(1, socket.MSG_PEEK):
-                    self.cancel.set()
-                    return
-            except (OSError, ValueError):
+            if any(events & _HUNG_UP for _, events in poller.poll(0)):
                 self.cancel.set()
                 return
+
+
+_HUNG_UP = getattr(select, "POLLRDHUP", 0x2000) | select.POLLHUP | select.POLLERR
 
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "grafana-agent-bridge"
     sys_version = ""
-    timeout = 300
-    """Idle keep-alive connections are closed after this (seconds); it also bounds slow bodies."""
+    _reader: DeadlineReader
+    _served = False
 
     @property
     def srv(self) -> BridgeHTTPServer:
@@ -204,14 +292,35 @@ class _Handler(BaseHTTPRequestHandler):
         # delayed ACK that costs ~40 ms per keep-alive request.
         with contextlib.suppress(OSError):
             self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        limits = self.srv.limits
         if isinstance(self.request, ssl.SSLSocket):
-            self.request.settimeout(10)
             try:
-                self.request.do_handshake()
+                tls_handshake(self.request, limits.read_header_timeout_s)
             except (OSError, ssl.SSLError) as e:
                 log.debug("TLS handshake with %s failed: %s", self.client_address[0], e)
                 raise
         super().setup()
+        # The first request line and headers are due within read_header_timeout of the accept.
+        self._reader = DeadlineReader(self.connection)
+        self._reader.expire_in(limits.read_header_timeout_s)
+        self.rfile = io.BufferedReader(self._reader)
+
+    def handle_one_request(self) -> None:
+        """Wait up to ``idle_timeout`` for the next request on a kept-alive connection, then
+        give its request line and headers ``read_header_timeout`` from their first byte."""
+        limits = self.srv.limits
+        if self._served:
+            self._reader.expire_in(limits.idle_timeout_s)
+            try:
+                if not self.rfile.peek(1):  # type: ignore[attr-defined]
+                    self.close_connection = True
+                    return
+            except (OSError, ValueError):
+                self.close_connection = True
+                return
+            self._reader.expire_in(limits.read_header_timeout_s)
+        self._served = True
+        super().handle_one_request()
 
     def log_message(self, format: str, *args: object) -> None:
         log.debug("%s %s", self.client_address[0], format % args)
@@ -246,7 +355,8 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             with tracing.span(f"{method} {path}", **{"http.method": method, "http.target": path}):
                 handler, response = self._route(method, path, parts.query)
-        except _BodyError as e:
+        except BodyError as e:
+            self.close_connection = True  # the rest of the body is unread or cannot be trusted
             response = Response(e.status, encoding.error("bad_data", str(e)))
         except Exception:  # a bug must cost one request, never the server
             log.exception("internal error answering %s %s", method, path)
@@ -269,12 +379,9 @@ class _Handler(BaseHTTPRequestHandler):
                         "forbidden", f"client {self.client_address[0]} may not write here"
                     ),
                 )
-            body = self._read_body(srv.max_body_bytes)
             if srv.write_api is None:
                 return path, _starting()
-            return path, srv.write_api.handle(
-                body, self.headers.get("Content-Type"), self.headers.get("Content-Encoding")
-            )
+            return path, self._write(srv.write_api)
         if path in ("/-/healthy", "/-/ready", "/metrics", "/"):
             if method not in ("GET", "HEAD"):
                 return path, _method_not_allowed("GET, HEAD")
@@ -326,9 +433,30 @@ class _Handler(BaseHTTPRequestHandler):
         assert response is not None
         return handler, response
 
+    def _write(self, write_api: WriteAPI) -> Response:
+        """Read and decode one remote write in one of ``max_concurrent_writes`` slots, so the
+        bodies, decompressed bytes and decoded messages held at once are bounded."""
+        srv = self.srv
+        if not srv.write_slots.acquire(timeout=WRITE_QUEUE_WAIT_S):
+            self.close_connection = True  # its body is left unread
+            return _unavailable(
+                f"{srv.limits.max_concurrent_writes} remote writes are in progress "
+                "(ingest.max_concurrent_writes); retry later"
+            )
+        try:
+            body = self._read_body(srv.max_body_bytes)
+            return write_api.handle(
+                body, self.headers.get("Content-Type"), self.headers.get("Content-Encoding")
+            )
+        finally:
+            srv.write_slots.release()
+
     def _authorized(self) -> bool:
-        given = (self.headers.get("Authorization") or "").encode()
-        return hmac.compare_digest(given, f"Bearer {self.srv.auth_token}".encode())
+        """``Authorization: Bearer <token>``, the scheme in any case (RFC 9110 §11.1)."""
+        scheme, _, token = (self.headers.get("Authorization") or "").partition(" ")
+        if scheme.lower() != "bearer":
+            return False
+        return hmac.compare_digest(token.strip().encode(), self.srv.auth_token.encode())
 
     def _plain(self, path: str) -> Response:
         srv = self.srv
@@ -349,65 +477,47 @@ class _Handler(BaseHTTPRequestHandler):
         return Response(200, srv.index_text().encode(), "text/plain; charset=utf-8")
 
     def _read_body(self, limit: int) -> bytes:
-        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
-            return self._read_chunked(limit)
-        length_text = self.headers.get("Content-Length")
-        if not length_text:
-            return b""
+        """The request body, all of it within ``read_timeout`` and at most ``limit`` bytes."""
+        self._reader.expire_in(self.srv.limits.read_timeout_s)
         try:
-            length = int(length_text)
-        except ValueError:
-            length = -1
-        if length < 0:
-            self.close_connection = True
-            raise _BodyError(400, f"invalid Content-Length {length_text!r}")
+            return self._read_framed_body(limit)
+        except TimeoutError:
+            raise BodyError(
+                408,
+                f"the request body did not arrive within {self.srv.limits.read_timeout_s:g}s "
+                "(web.read_timeout)",
+            ) from None
+
+    def _read_framed_body(self, limit: int) -> bytes:
+        transfer_encoding = self.headers.get("Transfer-Encoding")
+        if transfer_encoding is not None:
+            check_transfer_encoding(transfer_encoding)
+            return read_chunked(self.rfile, limit)  # type: ignore[arg-type]
+        length_text = self.headers.get("Content-Length")
+        if length_text is None:
+            return b""
+        length = content_length(length_text.strip())
         if length > limit:
             # Read and drop a moderately oversized body so that the client gets to read the
             # 413 (a remote-write sender drops a request answered 4xx, but retries one whose
             # connection was reset, forever). Far larger bodies get the connection closed.
             if length <= DISCARD_MAX_BYTES:
                 self._discard(length)
-            else:
-                self.close_connection = True
-            raise _BodyError(413, f"request body of {length} bytes exceeds the limit of {limit}")
-        body = self.rfile.read(length)
-        if len(body) < length:
-            self.close_connection = True
-        return body
+            raise BodyError(413, f"request body of {length} bytes exceeds the limit of {limit}")
+        return read_exactly(self.rfile, length)  # type: ignore[arg-type]
 
     def _discard(self, length: int) -> None:
         left = length
         while left > 0:
             chunk = self.rfile.read(min(left, 1 << 20))
             if not chunk:
-                self.close_connection = True
                 return
             left -= len(chunk)
-
-    def _read_chunked(self, limit: int) -> bytes:
-        chunks: list[bytes] = []
-        total = 0
-        while True:
-            line = self.rfile.readline(1024)
-            try:
-                size = int(line.split(b";", 1)[0].strip() or b"0", 16)
-            except ValueError:
-                self.close_connection = True
-                raise _BodyError(400, "malformed chunked body") from None
-            if size == 0:
-                while self.rfile.readline(1024) not in (b"\r\n", b"\n", b""):
-                    pass
-                return b"".join(chunks)
-            total += size
-            if total > limit:
-                self.close_connection = True  # the rest of the body is still unread
-                raise _BodyError(413, f"request body exceeds the limit of {limit} bytes")
-            chunks.append(self.rfile.read(size))
-            self.rfile.readline(1024)
 
     def _send(self, method: str, response: Response) -> None:
         body = response.body
         try:
+            self.connection.settimeout(WRITE_TIMEOUT_S)
             self.send_response(response.status)
             if response.content_type:
                 self.send_header("Content-Type", response.content_type)
@@ -427,7 +537,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.end_headers()
             if method != "HEAD" and response.status != 204:
                 self.wfile.write(body)
-        except (BrokenPipeError, ConnectionResetError, ssl.SSLError, TimeoutError):
+        except (OSError, ssl.SSLError):  # reset, broken pipe, a client that does not read
             self.close_connection = True
 
 
