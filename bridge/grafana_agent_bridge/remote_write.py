@@ -10,6 +10,8 @@ What a request may contain and what happens to it (the ingest contract):
 - Body: protobuf, snappy *block* format. Wrong ``Content-Encoding``/``Content-Type``, or a
   remote-write 2.0 body (``proto=io.prometheus.write.v2.Request``) → ``RemoteWriteError(415)``.
   Bad snappy or protobuf → ``RemoteWriteError(400)``; nothing of the request is kept.
+  A body that would decode past ``DecodeLimits`` → ``RemoteWriteError(413)``, decided before
+  it is decompressed or parsed (see ``decompress``).
 - A series with invalid labels (no or empty ``__name__``, an empty label name, a repeated label
   name) or labels over a ``LabelLimits`` bound (count, name or value length) is rejected as a
   whole; the count is checked before any label is decoded. Labels with an empty value are
@@ -34,6 +36,7 @@ import numpy as np
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from google.protobuf.message import DecodeError
 
+from .decompress import BodyTooLargeError, decompress
 from .labels import METRIC_NAME, LabelLimits, Labels, LabelViolation
 from .storage import (
     Exemplar,
@@ -140,6 +143,15 @@ class RequestLimits:
 
     max_series_per_request: int = 100_000
     max_samples_per_request: int = 1_000_000
+
+
+@dataclass(frozen=True)
+class DecodeLimits:
+    """What decoding one request may cost (``ingest.max_decoded_bytes`` and
+    ``ingest.max_decoded_elements``): at most ~60 bytes per element plus the decoded bytes."""
+
+    max_decoded_bytes: int = 64 << 20
+    max_decoded_elements: int = 2_000_000
 
 
 @dataclass
@@ -274,12 +286,16 @@ def decode_write_request(
     *,
     cache: LabelCache | None = None,
     limits: RequestLimits | None = None,
+    bounds: DecodeLimits | None = None,
 ) -> DecodedWrite:
     """Decode and validate a remote-write 1.0 request body (see the module docstring)."""
     check_headers(content_type, content_encoding)
+    bounds = bounds or DecodeLimits()
     try:
-        raw = bytes(cramjam.snappy.decompress_raw(body))
-    except Exception as e:  # cramjam raises its own error types
+        raw = decompress(body, bounds.max_decoded_bytes, bounds.max_decoded_elements)
+    except BodyTooLargeError as e:
+        raise RemoteWriteError(413, str(e)) from None
+    except ValueError as e:
         raise RemoteWriteError(400, f"invalid snappy block encoding: {e}") from None
     req = _FastWriteRequest()
     try:

@@ -3,7 +3,8 @@
 What is kept of a request (the contract senders and operators rely on):
 
 - The whole request is refused, nothing stored, for a wrong ``Content-Type``/``Content-Encoding``
-  or a remote-write 2.0 body (415), a body over ``ingest.max_body_bytes`` (413), bad snappy or
+  or a remote-write 2.0 body (415), a body over ``ingest.max_body_bytes`` or one that would
+  decode past ``ingest.max_decoded_bytes``/``max_decoded_elements`` (413), bad snappy or
   protobuf (400), a full disk or I/O fault (503 with ``Retry-After``) and shutdown (503).
 - Otherwise every valid sample is stored, and the answer is 204 when nothing was invalid, or
   400 listing what was rejected: series with invalid labels (whole series), out-of-order or
@@ -31,6 +32,7 @@ from ..labels import METRIC_NAME, LabelLimits, Labels
 from ..metrics import REGISTRY
 from ..remote_write import (
     LABEL_CACHE_ENTRIES,
+    DecodeLimits,
     LabelCache,
     RemoteWriteError,
     RequestLimits,
@@ -128,12 +130,14 @@ class WriteAPI:
         label_limits: LabelLimits | None = None,
         request_limits: RequestLimits | None = None,
         max_series: int = 0,
+        decode_limits: DecodeLimits | None = None,
     ) -> None:
         """``max_series``, the store's head-series limit (0: none), also bounds the label
         cache: entries beyond it would hold label sets the store refuses anyway."""
         self.appender = appender
         self.shutting_down = False
         self.request_limits = request_limits or RequestLimits()
+        self.decode_limits = decode_limits or DecodeLimits()
         entries = min(LABEL_CACHE_ENTRIES, max_series) if max_series else LABEL_CACHE_ENTRIES
         self._label_cache = LabelCache(entries, limits=label_limits)
 
@@ -156,9 +160,10 @@ class WriteAPI:
                 content_encoding,
                 cache=self._label_cache,
                 limits=self.request_limits,
+                bounds=self.decode_limits,
             )
         except RemoteWriteError as e:
-            error_type = "bad_data" if e.status == 400 else "unsupported_media_type"
+            error_type = "unsupported_media_type" if e.status == 415 else "bad_data"
             return Response(e.status, encoding.error(error_type, e.message))
         try:
             result = self.appender.append(decoded.series, decoded.metadata)
