@@ -52,6 +52,7 @@ __all__ = [
     "StorageConfig",
     "TLSConfig",
     "TracingConfig",
+    "WebConfig",
     "duration_ms",
     "format_duration",
     "format_size",
@@ -404,6 +405,26 @@ class IngestConfig(_Section):
         "exceed it and all after it are rejected (400), the earlier ones stored. `0` means "
         "unlimited.",
     )
+    max_decoded_bytes: ByteSize = Field(
+        default=64 << 20,
+        description="Largest size a remote-write body may decompress to; larger gets 413, "
+        "checked against the size the snappy header declares before anything is "
+        "decompressed. A sender's batch of 2,000 samples is well under 1MiB decoded.",
+    )
+    max_decoded_elements: Int = Field(
+        default=2_000_000,
+        gt=0,
+        description="Most protobuf elements (series, labels, samples, exemplars, metadata) a "
+        "remote-write body may hold, counted before it is parsed; more gets 413. It bounds "
+        "the decoder's memory: an element costs up to ~60 bytes parsed however few it is sent "
+        "in.",
+    )
+    max_concurrent_writes: Int = Field(
+        default=4,
+        gt=0,
+        description="Remote writes read and decoded at once; more wait up to 5s, then get "
+        "503 with `Retry-After` (which senders retry).",
+    )
 
     @field_validator("allowed_clients")
     @classmethod
@@ -667,6 +688,37 @@ class TracingConfig(_Section):
         return self.otlp_endpoint
 
 
+class WebConfig(_Section):
+    read_header_timeout: Duration = Field(
+        default=timedelta(seconds=10),
+        description="The request line and headers must arrive within this (from the "
+        "connection's start, or from their first byte on a kept-alive connection); a slower "
+        "client is disconnected.",
+    )
+    read_timeout: Duration = Field(
+        default=timedelta(minutes=1),
+        description="A request body must arrive within this; a slower one gets 408.",
+    )
+    idle_timeout: Duration = Field(
+        default=timedelta(minutes=5),
+        description="A kept-alive connection with no new request for this long is closed.",
+    )
+    max_connections: Int = Field(
+        default=512,
+        gt=0,
+        description="Most client connections open at once; more are closed as soon as they "
+        "are accepted. Lowered at start-up to fit the open-files limit (which the bridge "
+        "raises to its hard limit).",
+    )
+
+    @model_validator(mode="after")
+    def _positive(self) -> WebConfig:
+        for key in ("read_header_timeout", "read_timeout", "idle_timeout"):
+            if getattr(self, key) <= timedelta(0):
+                raise ValueError(f"{key}: must be greater than 0")
+        return self
+
+
 class TLSConfig(_Section):
     cert_file: str = Field(
         default="", description="PEM certificate (chain); serve HTTPS when set."
@@ -713,6 +765,10 @@ class BridgeConfig(_Section):
         default_factory=TracingConfig, description="OpenTelemetry traces of the bridge."
     )
     tls: TLSConfig = Field(default_factory=TLSConfig, description="HTTPS for the server.")
+    web: WebConfig = Field(
+        default_factory=WebConfig,
+        description="What a client connection may cost: deadlines and the connection cap.",
+    )
 
     @field_validator("listen_address")
     @classmethod

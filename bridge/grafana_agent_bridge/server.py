@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import errno
 import logging
+import resource
 import socket
 import ssl
 import threading
@@ -20,13 +21,14 @@ from pathlib import Path
 
 from . import __version__, collect, tracing
 from .api import BridgeHTTPServer, QueryAPI, WriteAPI
+from .api.http import WebLimits
 from .config import BridgeConfig, ConfigError, duration_ms
 from .forward import ForwardManager
 from .labels import LabelLimits
 from .metrics import REGISTRY, Registry
 from .promql import Engine
 from .promql.querytext import TextLimits
-from .remote_write import RequestLimits
+from .remote_write import DecodeLimits, RequestLimits
 from .stopsignals import StopSignals
 from .store import Store, StoreOptions
 from .store.metrics import register_store_metrics
@@ -35,6 +37,47 @@ from .store.progress import OpenCancelledError
 log = logging.getLogger(__name__)
 
 DRAIN_TIMEOUT_S = 10.0
+RESERVED_FDS = 128
+"""File descriptors kept for the store (WAL, blocks), forwarding and logs, outside
+``web.max_connections``."""
+
+
+def raise_open_files_limit() -> int:
+    """Raise the soft open-files limit to the hard one and return it.
+
+    systemd starts a snap's service with a soft limit of 1,024 (and a far higher hard limit),
+    which a thousand clients would exhaust; the hard limit is the operator's real bound.
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != soft:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+            soft = hard
+        except (ValueError, OSError) as e:
+            log.warning("cannot raise the open-files limit from %d to %d: %s", soft, hard, e)
+    return soft
+
+
+def web_limits(config: BridgeConfig, open_files: int) -> WebLimits:
+    """``web`` and ``ingest.max_concurrent_writes``; the connection cap fits ``open_files``."""
+    w = config.web
+    max_connections = w.max_connections
+    fitting = max(1, open_files - RESERVED_FDS)
+    if open_files != resource.RLIM_INFINITY and max_connections > fitting:
+        log.warning(
+            "web.max_connections lowered from %d to %d to fit the open-files limit of %d",
+            max_connections,
+            fitting,
+            open_files,
+        )
+        max_connections = fitting
+    return WebLimits(
+        read_header_timeout_s=w.read_header_timeout.total_seconds(),
+        read_timeout_s=w.read_timeout.total_seconds(),
+        idle_timeout_s=w.idle_timeout.total_seconds(),
+        max_connections=max_connections,
+        max_concurrent_writes=config.ingest.max_concurrent_writes,
+    )
 
 
 def store_options(config: BridgeConfig) -> StoreOptions:
@@ -135,6 +178,7 @@ class Daemon:
                 ssl_context=ssl_context,
                 registry=self.registry,
                 index_text=self.banner,
+                limits=web_limits(cfg, raise_open_files_limit()),
             )
         except OSError as e:  # the port taken, or not an address of this machine
             raise ListenError(cfg.listen_address, e) from None
@@ -172,6 +216,10 @@ class Daemon:
                 max_samples_per_request=cfg.ingest.max_samples_per_request,
             ),
             max_series=cfg.storage.max_head_series,
+            decode_limits=DecodeLimits(
+                max_decoded_bytes=cfg.ingest.max_decoded_bytes,
+                max_decoded_elements=cfg.ingest.max_decoded_elements,
+            ),
         )
         self.http.attach(query_api, self.write_api)
         log.info("serving the Prometheus API and remote write on %s", self.listen_url())
