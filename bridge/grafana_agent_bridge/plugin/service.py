@@ -313,6 +313,9 @@ def _call_resource_of(request: pb.CallResourceRequest) -> pb.CallResourceRespons
     Grafana's rules apply: GET when the datasource is set to GET, otherwise the caller's method,
     and a POST the server answers with 400 or 405 is retried as GET.
     """
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in request.path):
+        # CR/LF would end the request line to the server (http.client refuses such a URL).
+        return _json_error(400, "bad_data", "resource path contains a control character")
     path = request.path.lstrip("/")
     segments = urllib.parse.unquote(path).split("/")
     if not path.startswith(RESOURCE_PREFIX) or ".." in segments or "." in segments:
