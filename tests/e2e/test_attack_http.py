@@ -37,9 +37,9 @@ IDLE_RSS_BOUND_MIB = 250
 or decoded (tens to hundreds of MiB) crosses this."""
 
 
-def _target(tmp_path: Path, config: str = "", **bridge: object) -> Target:
+def _target(tmp_path: Path, config: str = "", launcher: list[str] | None = None) -> Target:
     """A started target whose configuration file gets ``config`` (YAML sections) appended."""
-    target = Target(tmp_path, **bridge)
+    target = Target(tmp_path, launcher=launcher)
     if config:
         target.bridge.config.write_text(target.bridge.config.read_text() + config)
     return target.start()
