@@ -8,6 +8,11 @@ own small ``_reconcile_*`` method, called in dependency order from :meth:`_recon
 The workload (the grafana-agent-bridge snap and its HTTP API) is reached only through
 :class:`workload.Workload`; the charm drives the snap with ``snap set`` keys, never its
 configuration file (docs/configuration.md, "The charm's contract").
+
+Remote relation data is untrusted (docs/charm.md, "Trust model"): every remote value is read
+through ``charms.grafana_agent_bridge.v0.remote_data``; what cannot be used is dropped, logged
+and named in the unit status ("ignored bad tracing endpoint from tempo"), and never stops the
+security settings (token, allow-list, listen address) from reaching the bridge.
 """
 
 from __future__ import annotations
@@ -16,16 +21,27 @@ import hashlib
 import json
 import logging
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 import ops
-from charmlibs.interfaces.tracing import ProtocolNotRequestedError, TracingEndpointRequirer
 from cosl.reconciler import all_events, observe_events
 
 import exchange
 import remote_write
-from charms.grafana_agent_bridge.v0.grafana_source import GrafanaSourceProvider, unit_number
+import tracing_relation
+from charms.grafana_agent_bridge.v0.grafana_source import (
+    GrafanaSourceProvider,
+    InvalidRemoteDataError,
+    unit_number,
+)
+from charms.grafana_agent_bridge.v0.remote_data import (
+    Ignored,
+    RemoteDataError,
+    clean_text,
+    load_json,
+)
 from config import CharmConfig, ConfigError, load, unit_datasource_url
 from datasources import (
     DATASOURCE_TYPE,
@@ -53,6 +69,7 @@ GRAFANA_SOURCE_RELATION = "grafana-source"
 UID_RECORD_KEY = "datasource-uids"
 DEPARTED_KEY = "departed-units"
 WORKLOAD_TRACING_RELATION = "workload-tracing"
+CHARM_TRACING_RELATION = "charm-tracing"
 SNAP_RESOURCE = "bridge-snap"
 QUERY_TOKEN_LABEL = "query-auth-token"
 QUERY_TOKEN_SECRET_KEY = "query-auth-secret-id"
@@ -60,6 +77,14 @@ QUERY_TOKEN_FINGERPRINT_KEY = "query-auth-token-sha256"
 
 # Stop and remove tear the unit down: reconciling towards "up" then is pointless.
 RECONCILE_EVENTS = all_events - {ops.StopEvent, ops.RemoveEvent}
+# What keeps the bridge closed: applied on their own when the snap refuses a whole change.
+SECURITY_KEYS = ("listen-address", "allowed-clients", "query-auth-token")
+LOOPBACK = "127.0.0.1"
+ALL_INTERFACES = "0.0.0.0"
+# How many dropped remote values the status names before "and N more" (all are logged).
+IGNORED_SHOWN = 2
+# ops's status priority: the highest is shown.
+_STATUS_RANK = {"error": 5, "blocked": 4, "maintenance": 3, "waiting": 2, "active": 1}
 
 
 @dataclass(frozen=True)
@@ -89,15 +114,14 @@ class GrafanaAgentBridgeCharm(ops.CharmBase):
     def __init__(self, framework: ops.Framework):
         super().__init__(framework)
         self._departing: set[str] = set()
-        # The charm's own traces go to Tempo over OTLP HTTP; buffered until related.
-        self.tracing = ops.tracing.Tracing(self, tracing_relation_name="charm-tracing")
+        self._ignored: dict[Ignored, None] = {}
+        """Remote values dropped during this hook, in order, for the status."""
         self.grafana_source = GrafanaSourceProvider(
             self, DATASOURCE_TYPE, relation_name=GRAFANA_SOURCE_RELATION
         )
-        # The bridge's own traces: Tempo's OTLP HTTP receiver goes into the snap settings.
-        self.workload_tracing = TracingEndpointRequirer(
-            self, relation_name=WORKLOAD_TRACING_RELATION, protocols=["otlp_http"]
-        )
+        # Both tracing relations (the charm's own traces, buffered by ops until related, and
+        # the bridge's) are read in the reconcile by tracing_relation, not by the libraries'
+        # observers: those raise on hostile provider data (see tracing_relation).
         self.workload: Workload = SnapWorkload()
         self._stored.set_default(installed_source="")
         self._workload_issue: ops.StatusBase | None = None
@@ -121,7 +145,12 @@ class GrafanaAgentBridgeCharm(ops.CharmBase):
             self._departing.add(event.departing_unit.name)
         self._reconcile()
 
+    def _ignore(self, items: Iterable[Ignored]) -> None:
+        for item in items:
+            self._ignored[item] = None
+
     def _reconcile(self) -> None:
+        self._reconcile_charm_tracing()
         snapshot = self._snapshot()
         self._reconcile_departures(snapshot)
         self._reconcile_uid_record(snapshot)
@@ -158,7 +187,11 @@ class GrafanaAgentBridgeCharm(ops.CharmBase):
         answers: list[GrafanaAnswer] = []
         for relation in self.grafana_source.relations:
             app = relation.app.name if relation.app else f"relation-{relation.id}"
-            data = self.grafana_source.source_data(relation)
+            try:
+                data = self.grafana_source.read_source_data(relation)
+            except InvalidRemoteDataError as e:
+                self._ignore([Ignored(f"bad {e.key}", app)])
+                data = None
             if data is None:
                 answers.append(GrafanaAnswer(relation.id, app, None))
             else:
@@ -204,12 +237,22 @@ class GrafanaAgentBridgeCharm(ops.CharmBase):
         if peer.data[self.unit].get(DEPARTED_KEY, "") != raw:
             peer.data[self.unit][DEPARTED_KEY] = raw
 
-    @staticmethod
-    def _departures_noted_by(peer: ops.Relation, unit: ops.Unit) -> set[int]:
-        try:
-            return {int(n) for n in json.loads(peer.data[unit].get(DEPARTED_KEY, "[]"))}
-        except (ValueError, TypeError):
+    def _departures_noted_by(self, peer: ops.Relation, unit: ops.Unit) -> set[int]:
+        raw = peer.data[unit].get(DEPARTED_KEY, "")
+        if not raw:
             return set()
+        try:
+            numbers = load_json(raw)
+            if not isinstance(numbers, list) or not all(
+                type(n) is int and 0 <= n < 10**9
+                for n in numbers  # pyright: ignore[reportUnknownVariableType]
+            ):
+                raise RemoteDataError("is not a list of unit numbers")
+        except RemoteDataError as e:
+            logger.warning("ignoring the %s of %s: it %s", DEPARTED_KEY, unit.name, e)
+            self._ignore([Ignored(f"bad {DEPARTED_KEY}", unit.name)])
+            return set()
+        return set(numbers)  # pyright: ignore[reportUnknownArgumentType]
 
     def _reconcile_uid_record(self, snapshot: Snapshot) -> None:
         peer = self.model.get_relation(PEER_RELATION)
@@ -247,6 +290,7 @@ class GrafanaAgentBridgeCharm(ops.CharmBase):
     ) -> None:
         grafana_uids = self._grafana_uid_by_relation(snapshot)
         received = exchange.received(self.model)
+        self._ignore(received.ignored)
         for relation in self.grafana_source.relations:
             if config.datasource_url:
                 url = unit_datasource_url(config.datasource_url, self._unit_number)
@@ -327,13 +371,21 @@ class GrafanaAgentBridgeCharm(ops.CharmBase):
                     peer.data[self.app][QUERY_TOKEN_SECRET_KEY] = secret_id
                 self._share_token_fingerprint(peer, secret)
             return secret
-        secret_id = peer.data[self.app].get(QUERY_TOKEN_SECRET_KEY) if peer else None
-        if not secret_id:
+        raw_id = peer.data[self.app].get(QUERY_TOKEN_SECRET_KEY) if peer else None
+        if not raw_id:
+            return None
+        try:
+            secret_id = clean_text(raw_id)
+            if not secret_id.startswith("secret:"):
+                raise RemoteDataError("is not a secret URI")
+        except RemoteDataError as e:
+            logger.warning("ignoring the shared %s: it %s", QUERY_TOKEN_SECRET_KEY, e)
+            self._ignore([Ignored(f"bad {QUERY_TOKEN_SECRET_KEY}", self.app.name)])
             return None
         try:
             # By ID only: a non-leader may not relabel its application's own secret.
             return self.model.get_secret(id=secret_id)
-        except (ops.SecretNotFoundError, ops.ModelError) as e:
+        except (ops.SecretNotFoundError, ops.ModelError, ValueError) as e:
             logger.warning("cannot find the query token secret: %s", e)
             return None
 
@@ -370,9 +422,10 @@ class GrafanaAgentBridgeCharm(ops.CharmBase):
 
     # -- remote write ---------------------------------------------------------------------
 
-    def _remote_units_data(self, endpoint: str) -> list[ops.RelationDataContent]:
+    def _remote_units_data(self, endpoint: str) -> list[tuple[str, ops.RelationDataContent]]:
+        """(unit name, databag) of every remote unit on the endpoint, in a stable order."""
         return [
-            relation.data[unit]
+            (unit.name, relation.data[unit])
             for relation in sorted(self.model.relations.get(endpoint, ()), key=lambda r: r.id)
             for unit in sorted(relation.units, key=lambda u: u.name)
         ]
@@ -391,9 +444,12 @@ class GrafanaAgentBridgeCharm(ops.CharmBase):
         senders = sorted(
             self.model.relations.get(remote_write.RECEIVE_ENDPOINT, ()), key=lambda r: r.id
         )
-        rules = remote_write.upstream_alert_rules(
-            relation.data[relation.app] for relation in senders if relation.app is not None
+        rules, ignored = remote_write.upstream_alert_rules(
+            (relation.app.name, relation.data[relation.app])
+            for relation in senders
+            if relation.app is not None
         )
+        self._ignore(ignored)
         for relation in self.model.relations.get(remote_write.SEND_ENDPOINT, ()):
             bag = relation.data[self.app]
             if bag.get(remote_write.ALERT_RULES_KEY, "") != rules:
@@ -413,19 +469,26 @@ class GrafanaAgentBridgeCharm(ops.CharmBase):
     # -- workload -------------------------------------------------------------------------
 
     def _snap_settings(self, config: CharmConfig, token: str | None) -> dict[str, str | None]:
-        """The snap keys the charm manages (docs/configuration.md, "The charm's contract")."""
-        tracing = self._workload_tracing_endpoint()
+        """The snap keys the charm manages (docs/configuration.md, "The charm's contract").
+
+        Fail closed: until this unit knows the query token (``None``), the bridge listens on
+        loopback only, and it opens to all interfaces in the same ``snap set`` that gives it
+        the token. With ``query-auth`` off (token ``""``) the operator chose an open API.
+        """
+        allowed, ignored = remote_write.allowed_clients(
+            self._remote_units_data(remote_write.RECEIVE_ENDPOINT)
+        )
+        self._ignore(ignored)
+        forward, ignored = remote_write.forward_urls(
+            self._remote_units_data(remote_write.SEND_ENDPOINT)
+        )
+        self._ignore(ignored)
+        host = ALL_INTERFACES if token is not None else LOOPBACK
         settings: dict[str, str | None] = {
-            "listen-address": f"0.0.0.0:{config.port}",
-            "allowed-clients": ",".join(
-                remote_write.allowed_clients(
-                    self._remote_units_data(remote_write.RECEIVE_ENDPOINT)
-                )
-            ),
-            "forward-urls": ",".join(
-                remote_write.forward_urls(self._remote_units_data(remote_write.SEND_ENDPOINT))
-            ),
-            "tracing-endpoint": tracing,
+            "listen-address": f"{host}:{config.port}",
+            "allowed-clients": ",".join(allowed),
+            "forward-urls": ",".join(forward),
+            "tracing-endpoint": self._tracing_endpoint(WORKLOAD_TRACING_RELATION, "tracing"),
             "retention-time": config.retention_time,
             "retention-size": config.retention_size,
         }
@@ -433,20 +496,29 @@ class GrafanaAgentBridgeCharm(ops.CharmBase):
             settings["query-auth-token"] = token
         return settings
 
-    def _workload_tracing_endpoint(self) -> str:
-        """Tempo's OTLP HTTP receiver for the bridge, or "" (no tracing).
+    def _tracing_endpoint(self, endpoint: str, what: str) -> str:
+        """The provider's OTLP HTTP receiver on a tracing relation, or "" (no tracing).
 
-        ``get_endpoint`` falls back to reading our own application databag when the provider
-        offers no such receiver, which a non-leader may not do: so it is guarded by
-        ``is_ready()`` and the fallback's refusal means "no endpoint" too.
+        The leader asks for it; a bad answer is dropped and named ("bad <what> endpoint").
         """
-        if not self.workload_tracing.is_ready():
+        relation = self.model.get_relation(endpoint)
+        if relation is None:
             return ""
+        if self.unit.is_leader():
+            tracing_relation.request_otlp_http(relation, self.app)
         try:
-            return self.workload_tracing.get_endpoint("otlp_http") or ""
-        except (ops.RelationDataAccessError, ProtocolNotRequestedError) as e:
-            logger.info("no otlp_http receiver for the bridge's traces: %s", e)
+            return tracing_relation.otlp_http_endpoint(relation)
+        except RemoteDataError as e:
+            source = relation.app.name if relation.app else f"relation-{relation.id}"
+            logger.warning("ignoring the %s receivers of %s: they %s", endpoint, source, e)
+            self._ignore([Ignored(f"bad {what} endpoint", source)])
             return ""
+
+    def _reconcile_charm_tracing(self) -> None:
+        """Where ops sends the charm's own traces: the provider's OTLP HTTP receiver."""
+        base = self._tracing_endpoint(CHARM_TRACING_RELATION, "charm-tracing")
+        url = f"{base.rstrip('/')}/v1/traces" if base else None
+        ops.tracing.set_destination(url=url, ca=None)
 
     def _snap_file(self) -> Path | None:
         """The attached ``bridge-snap`` resource, when there is a non-empty one."""
@@ -486,13 +558,28 @@ class GrafanaAgentBridgeCharm(ops.CharmBase):
         self.unit.set_ports(config.port)
         if not self._ensure_installed(config):
             return
+        settings = self._snap_settings(config, token)
         try:
-            if self.workload.apply_settings(self._snap_settings(config, token)):
+            if self.workload.apply_settings(settings):
                 logger.info("applied new bridge settings")
         except SettingsRejectedError as e:
             self._workload_issue = ops.BlockedStatus(f"bridge config invalid: {e}")
+            self._apply_security_settings(settings)
         except WorkloadError as e:
             self._workload_issue = ops.BlockedStatus(f"snap config failed: {e}")
+
+    def _apply_security_settings(self, settings: dict[str, str | None]) -> None:
+        """After the snap refused a change: the token, allow-list and address on their own.
+
+        Every value is validated before it reaches the snap, so this is defence in depth:
+        whatever else the snap refuses must not leave it on an old token or a stale list.
+        """
+        security = {key: settings[key] for key in SECURITY_KEYS if key in settings}
+        try:
+            if self.workload.apply_settings(security):
+                logger.warning("applied only the security settings; the rest was refused")
+        except WorkloadError as e:
+            logger.error("the snap refused even the security settings: %s", e)
 
     def _on_remove(self, _: ops.RemoveEvent) -> None:
         try:
@@ -522,25 +609,38 @@ class GrafanaAgentBridgeCharm(ops.CharmBase):
     # -- status ---------------------------------------------------------------------------
 
     def _on_collect_unit_status(self, event: ops.CollectStatusEvent) -> None:
+        """The highest-priority status (as ops would pick it), naming what was ignored."""
+        statuses = self._unit_statuses()
+        top = max(statuses, key=lambda s: _STATUS_RANK.get(s.name, 0))  # first among equals
+        if self._ignored:
+            named = [str(item) for item in self._ignored]
+            text = "ignored " + "; ".join(named[:IGNORED_SHOWN])
+            if len(named) > IGNORED_SHOWN:
+                text += f" and {len(named) - IGNORED_SHOWN} more"
+            message = f"{top.message}; {text}" if top.message else text
+            top = ops.StatusBase.from_name(top.name, message)
+        event.add_status(top)
+
+    def _unit_statuses(self) -> list[ops.StatusBase]:
+        """Every status that applies, in the order ops should see them."""
+        statuses: list[ops.StatusBase] = []
         later: list[ops.StatusBase] = []  # workload waits, after the datasource waits
         try:
             config = load(self.config)
         except ConfigError as e:
-            event.add_status(ops.BlockedStatus(f"invalid config: {e}"))
+            statuses.append(ops.BlockedStatus(f"invalid config: {e}"))
         else:
             # ops shows the highest priority, the first added among equals: a workload
             # Waiting goes after the datasource waits, which say more while those exist.
             workload = self._workload_status(config)
             if isinstance(workload, ops.BlockedStatus):
-                event.add_status(workload)
+                statuses.append(workload)
             elif workload is not None:
                 later.append(workload)
         snapshot = self._snapshot()
         if snapshot.record is None or snapshot.live_units is None:
-            event.add_status(ops.WaitingStatus("waiting for the peer relation"))
-            for status in later:
-                event.add_status(status)
-            return
+            statuses.append(ops.WaitingStatus("waiting for the peer relation"))
+            return statuses + later
         waits: list[str] = []
         missing = snapshot.planned_units - len(snapshot.live_units)
         if missing > 0:
@@ -550,19 +650,19 @@ class GrafanaAgentBridgeCharm(ops.CharmBase):
             plural = "s" if len(waiting.missing_units) > 1 else ""
             waits.append(f"UIDs from grafana {waiting.app} for unit{plural} {units}")
         if waits:
-            event.add_status(ops.WaitingStatus("waiting for " + "; ".join(waits)))
-        for status in later:
-            event.add_status(status)
+            statuses.append(ops.WaitingStatus("waiting for " + "; ".join(waits)))
+        statuses += later
         if waits:
-            return
+            return statuses
         published = len(snapshot.record.entries())
         grafanas = len(snapshot.answers)
         if grafanas == 0:
-            event.add_status(ops.ActiveStatus("no Grafana related"))
+            statuses.append(ops.ActiveStatus("no Grafana related"))
         else:
-            event.add_status(
+            statuses.append(
                 ops.ActiveStatus(f"{published} datasource(s) published for {grafanas} Grafana(s)")
             )
+        return statuses
 
     # -- actions --------------------------------------------------------------------------
 

@@ -25,6 +25,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from charms.grafana_agent_bridge.v0.remote_data import RemoteDataError, load_json
 from config import CharmConfig
 
 logger = logging.getLogger(__name__)
@@ -35,6 +36,8 @@ PROMETHEUS_VERSION = "2.53.0"
 
 
 AUTH_HEADER = "Authorization"
+MAX_RECORD_CHARS = 16 << 20
+"""The UID record: every Grafana's UIDs for every unit, well under this for real models."""
 
 
 def json_data(
@@ -115,14 +118,15 @@ class UidRecord:
         if not raw:
             return cls()
         try:
-            data = json.loads(raw)
+            # Our leader wrote it, but the peer databag is a remote databag to this unit.
+            data = load_json(raw, max_chars=MAX_RECORD_CHARS)
             grafanas = {
                 str(g): GrafanaRecord(int(r["relation"]), str(r["app"]), _int_keys(r["uids"]))
                 for g, r in data["grafanas"].items()
             }
             published = {str(g): _int_keys(u) for g, u in data["published"].items()}
             departed = frozenset(int(n) for n in data.get("departed", []))
-        except (ValueError, KeyError, TypeError, AttributeError) as e:
+        except (RemoteDataError, ValueError, KeyError, TypeError, AttributeError) as e:
             logger.error("unreadable UID record in peer data (%s); starting afresh", e)
             return cls()
         return cls(grafanas, published, departed)

@@ -4,6 +4,9 @@ The databag model and its serialisation are cosl's (``DSExchangeAppData``), so w
 is byte-for-byte what Tempo, Mimir and Prometheus read. We do the writing ourselves rather than
 with ``DatasourceExchange.publish``, because that rewrites every databag on every call and we
 promise not to touch a databag whose content is already right (no relation-changed storms).
+
+Reading is ours too: the other side's ``datasources`` goes through ``remote_data`` (size and
+nesting bounds before parsing, printable strings only) and then cosl's entry model.
 """
 
 from __future__ import annotations
@@ -14,13 +17,21 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import ops
+import pydantic
 from cosl.interfaces.datasource_exchange import DSExchangeAppData, GrafanaDatasource
-from cosl.interfaces.utils import DataValidationError
+
+from charms.grafana_agent_bridge.v0.remote_data import (
+    Ignored,
+    RemoteDataError,
+    clean_text,
+    load_json,
+)
 
 logger = logging.getLogger(__name__)
 
 PROVIDER_ENDPOINT = "send-datasource"
 REQUIRER_ENDPOINT = "receive-datasource"
+DATASOURCES_KEY = "datasources"
 
 
 def exchange_relations(model: ops.Model) -> list[ops.Relation]:
@@ -61,23 +72,46 @@ class Received:
     """What the other applications published, sorted by uid (as cosl sorts them)."""
     unreadable: bool
     """Some remote databag holds something invalid: what it meant is unknown, not empty."""
+    ignored: tuple[Ignored, ...] = ()
+
+
+def parse_datasources(raw: object) -> list[GrafanaDatasource]:
+    """One remote ``datasources`` value.
+
+    Raises:
+        RemoteDataError: not a JSON list of ``{type, uid, grafana_uid}`` printable strings.
+    """
+    items = load_json(raw)
+    if not isinstance(items, list):
+        raise RemoteDataError("is not a JSON list")
+    result: list[GrafanaDatasource] = []
+    for item in items:  # pyright: ignore[reportUnknownVariableType]
+        try:
+            datasource = GrafanaDatasource.model_validate(item)
+        except pydantic.ValidationError:
+            raise RemoteDataError("holds an entry that is not a datasource") from None
+        for text in (datasource.type, datasource.uid, datasource.grafana_uid):
+            clean_text(text)
+        result.append(datasource)
+    return result
 
 
 def received(model: ops.Model) -> Received:
-    """Read every remote exchange databag with cosl's model; invalid ones are skipped."""
+    """Read every remote exchange databag; invalid ones are skipped and reported."""
     datasources: list[GrafanaDatasource] = []
-    unreadable = False
+    ignored: list[Ignored] = []
     for relation in exchange_relations(model):
         assert relation.app is not None  # exchange_relations keeps only those with an app
         bag = relation.data[relation.app]
         if not bag:
             continue
         try:
-            datasources.extend(DSExchangeAppData.load(bag).datasources)
-        except DataValidationError:
-            logger.warning("ignoring invalid exchange data from %s", relation.app.name)
-            unreadable = True
-    return Received(tuple(sorted(datasources, key=lambda ds: ds.uid)), unreadable)
+            datasources.extend(parse_datasources(bag.get(DATASOURCES_KEY)))
+        except RemoteDataError as e:
+            logger.warning("ignoring the %s of %s: it %s", DATASOURCES_KEY, relation.app.name, e)
+            ignored.append(Ignored(f"bad {DATASOURCES_KEY}", relation.app.name))
+    ordered = tuple(sorted(datasources, key=lambda ds: ds.uid))
+    return Received(ordered, bool(ignored), tuple(ignored))
 
 
 def correlated_uid(

@@ -9,18 +9,33 @@ Wire format (what prometheus-k8s, mimir and grafana-agent charms read and write)
 
 We receive on ``receive-remote-write`` and forward on ``send-remote-write``. Rules are
 evaluated upstream (COS), not by the bridge, so the leader passes the groups its senders
-published on to the upstream unchanged. Remote data that does not parse is skipped with a
-warning and never raises.
+published on to the upstream unchanged.
+
+Remote data is untrusted: every value goes through ``remote_data`` (size and nesting bounds
+before parsing) and what is unusable is dropped, logged and returned as :class:`Ignored` for
+the unit status; nothing here raises on remote data. What reaches the snap is valid for the
+bridge by construction: URLs are checked as the bridge checks them, and two URLs the bridge
+would give the same target name are not both passed on (that would fail the whole
+``snap set``).
 """
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import logging
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
-from urllib.parse import urlparse
+from urllib.parse import urlsplit
+
+from charms.grafana_agent_bridge.v0.remote_data import (
+    Ignored,
+    RemoteDataError,
+    TooWideNetworkError,
+    http_url,
+    load_json,
+    narrow_network,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +46,14 @@ ALERT_RULES_KEY = "alert_rules"
 WRITE_PATH = "/api/v1/write"
 # Senders on this machine are always trusted; an empty list would mean *anyone* to the bridge.
 LOCAL_CLIENTS = ("127.0.0.1", "::1")
+# Juju's address keys in every unit databag, where a sender's traffic comes from.
+ADDRESS_KEYS = ("egress-subnets", "ingress-address", "private-address")
+MAX_UNIT_URL_CHARS = 8 << 10
+"""A ``remote_write`` value is one small JSON object."""
+MAX_ADDRESSES_CHARS = 16 << 10
+"""An address key is a short comma-separated list."""
+MAX_ALERT_RULES_CHARS = 4 << 20
+"""Rule groups of every charm behind a sender: generous, but bounded before parsing."""
 
 
 def unit_databag(host: str, port: int) -> dict[str, str]:
@@ -40,95 +63,150 @@ def unit_databag(host: str, port: int) -> dict[str, str]:
     return {UNIT_KEY: json.dumps({"url": f"http://{host}:{port}{WRITE_PATH}"})}
 
 
-def _http_url(value: object) -> str | None:
-    if not isinstance(value, str):
-        return None
-    parsed = urlparse(value)
-    try:
-        _ = parsed.port
-    except ValueError:
-        return None
-    if parsed.scheme not in ("http", "https") or not parsed.hostname or "," in value:
-        return None
-    return value
-
-
 def upstream_url(databag: Mapping[str, str]) -> str | None:
-    """The write URL an upstream unit published; None when absent or invalid."""
+    """The write URL an upstream unit published; None when it published none.
+
+    Raises:
+        RemoteDataError: what it published is not ``{"url": "<http(s) URL>"}``.
+    """
     raw = databag.get(UNIT_KEY)
     if not raw:
         return None
-    try:
-        data = json.loads(raw)
-    except ValueError:
-        logger.warning("ignoring an unparsable %s: %.100r", UNIT_KEY, raw)
-        return None
-    url = _http_url(data.get("url")) if isinstance(data, dict) else None  # pyright: ignore[reportUnknownMemberType, reportUnknownArgumentType]
-    if url is None:
-        logger.warning("ignoring a %s without an http(s) url: %.100r", UNIT_KEY, raw)
-    return url
+    data = load_json(raw, max_chars=MAX_UNIT_URL_CHARS)
+    if not isinstance(data, dict):
+        raise RemoteDataError("is not a JSON object")
+    return http_url(data.get("url"))  # pyright: ignore[reportUnknownMemberType]
 
 
-def forward_urls(unit_databags: Iterable[Mapping[str, str]]) -> list[str]:
-    """Every upstream unit's write URL, deduplicated and sorted so the settings are stable."""
-    return sorted({url for bag in unit_databags if (url := upstream_url(bag))})
+def bridge_target_name(url: str) -> str:
+    """The name the bridge derives for a forwarding target (its ``_derived_target_name``)."""
+    parts = urlsplit(url)
+    raw = f"{parts.netloc}{parts.path}".strip("/")
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", raw) or "target"
 
 
-def sender_networks(databag: Mapping[str, str]) -> list[str]:
+def forward_urls(
+    units: Iterable[tuple[str, Mapping[str, str]]],
+) -> tuple[list[str], list[Ignored]]:
+    """Every upstream unit's write URL, deduplicated and sorted so the settings are stable.
+
+    ``units`` are (unit name, databag) pairs. Of URLs the bridge would name alike, the first
+    in sorted order is kept and the others are ignored.
+    """
+    found: dict[str, str] = {}
+    ignored: list[Ignored] = []
+    for unit, bag in units:
+        try:
+            url = upstream_url(bag)
+        except RemoteDataError as e:
+            logger.warning("ignoring the %s of %s: it %s", UNIT_KEY, unit, e)
+            ignored.append(Ignored(f"bad {UNIT_KEY}", unit))
+            continue
+        if url is not None and (url not in found or unit < found[url]):
+            found[url] = unit
+    urls: list[str] = []
+    names: set[str] = set()
+    for url in sorted(found):
+        name = bridge_target_name(url)
+        if name in names:
+            logger.warning(
+                "ignoring the %s of %s: the bridge names it like another", UNIT_KEY, found[url]
+            )
+            ignored.append(Ignored(f"bad {UNIT_KEY}", found[url]))
+            continue
+        names.add(name)
+        urls.append(url)
+    return urls, ignored
+
+
+def sender_networks(unit: str, databag: Mapping[str, str]) -> tuple[list[str], list[Ignored]]:
     """The addresses a related sender's traffic comes from, as IPs or CIDRs.
 
     ``egress-subnets`` is where Juju says the unit's traffic comes from (it differs from the
     ingress address behind NAT and across models); the ingress and private addresses are
-    added for senders that reach us directly. Hostnames are not usable by the bridge.
+    added for senders that reach us directly. Hostnames are not usable by the bridge; a
+    network wider than ``remote_data``'s sane prefixes is refused (a sender may not open the
+    allow-list to the world), and every dropped item is returned as :class:`Ignored`.
     """
-    items: list[str] = []
-    for key in ("egress-subnets", "ingress-address", "private-address"):
-        items.extend(part.strip() for part in databag.get(key, "").split(",") if part.strip())
     networks: list[str] = []
-    for item in items:
-        try:
-            network = ipaddress.ip_network(item, strict=False)
-        except ValueError:
+    ignored: list[Ignored] = []
+    for key in ADDRESS_KEYS:
+        raw = databag.get(key, "")
+        if len(raw) > MAX_ADDRESSES_CHARS:
+            logger.warning("ignoring the %s of %s: %d characters", key, unit, len(raw))
+            ignored.append(Ignored(f"bad {key}", unit))
             continue
-        single = network.num_addresses == 1
-        networks.append(str(network.network_address) if single else str(network))
-    return networks
+        bad = False
+        for item in (part.strip() for part in raw.split(",")):
+            if not item:
+                continue
+            try:
+                network = narrow_network(item)
+            except TooWideNetworkError as e:
+                logger.warning("refusing the network %s from %s: it %s", e.network, unit, e)
+                ignored.append(Ignored(f"too-wide network {e.network}", unit))
+                continue
+            except RemoteDataError:
+                bad = True
+                continue
+            single = network.num_addresses == 1
+            networks.append(str(network.network_address) if single else str(network))
+        if bad:
+            logger.warning("ignoring items of the %s of %s: not IP addresses", key, unit)
+            ignored.append(Ignored(f"bad {key}", unit))
+    return networks, ignored
 
 
-def allowed_clients(unit_databags: Iterable[Mapping[str, str]]) -> list[str]:
+def allowed_clients(
+    units: Iterable[tuple[str, Mapping[str, str]]],
+) -> tuple[list[str], list[Ignored]]:
     """The bridge's write allow-list: this machine plus every related sender unit."""
-    found = {net for bag in unit_databags for net in sender_networks(bag)}
-    return [*LOCAL_CLIENTS, *sorted(found - set(LOCAL_CLIENTS))]
+    found: set[str] = set()
+    ignored: list[Ignored] = []
+    for unit, bag in units:
+        networks, dropped = sender_networks(unit, bag)
+        found.update(networks)
+        ignored.extend(dropped)
+    return [*LOCAL_CLIENTS, *sorted(found - set(LOCAL_CLIENTS))], ignored
 
 
 def alert_groups(app_databag: Mapping[str, str]) -> list[dict[str, Any]]:
-    """The rule groups a sender published, unchanged; [] when none or invalid."""
+    """The rule groups a sender published, unchanged; [] when none.
+
+    Raises:
+        RemoteDataError: ``alert_rules`` is not ``{"groups": [{"rules": [...]}, ...]}``.
+    """
     raw = app_databag.get(ALERT_RULES_KEY)
     if not raw:
         return []
-    try:
-        data = json.loads(raw)
-    except ValueError:
-        logger.warning("ignoring unparsable %s", ALERT_RULES_KEY)
-        return []
+    data = load_json(raw, max_chars=MAX_ALERT_RULES_CHARS)
     groups = data.get("groups") if isinstance(data, dict) else None  # pyright: ignore[reportUnknownMemberType, reportUnknownVariableType]
     if not isinstance(groups, list) or not all(
         isinstance(g, dict) and isinstance(g.get("rules"), list)  # pyright: ignore[reportUnknownMemberType]
         for g in groups  # pyright: ignore[reportUnknownVariableType]
     ):
-        logger.warning(
-            "ignoring %s that is not {'groups': [{'rules': [...]}, ...]}", ALERT_RULES_KEY
-        )
-        return []
+        raise RemoteDataError("is not {'groups': [{'rules': [...]}, ...]}")
     return groups  # pyright: ignore[reportUnknownVariableType]
 
 
-def upstream_alert_rules(sender_app_databags: Iterable[Mapping[str, str]]) -> str:
+def upstream_alert_rules(
+    senders: Iterable[tuple[str, Mapping[str, str]]],
+) -> tuple[str, list[Ignored]]:
     """The ``alert_rules`` value for the upstream: every sender's groups, in relation order.
 
-    ``""`` (delete the key) when no sender has rules.
+    ``senders`` are (application name, app databag) pairs; ``""`` (delete the key) when no
+    sender has usable rules. A sender whose rules are unreadable is left out (and returned as
+    :class:`Ignored`): keeping the whole value as it was instead would let one bad sender
+    freeze every other sender's rules.
     """
-    groups = [g for bag in sender_app_databags for g in alert_groups(bag)]
+    groups: list[dict[str, Any]] = []
+    ignored: list[Ignored] = []
+    for app, bag in senders:
+        try:
+            groups.extend(alert_groups(bag))
+        except RemoteDataError as e:
+            logger.warning("ignoring the %s of %s: it %s", ALERT_RULES_KEY, app, e)
+            ignored.append(Ignored(f"bad {ALERT_RULES_KEY}", app))
     if not groups:
-        return ""
-    return json.dumps({"groups": groups}, sort_keys=True, separators=(",", ":"))
+        return "", ignored
+    return json.dumps({"groups": groups}, sort_keys=True, separators=(",", ":")), ignored

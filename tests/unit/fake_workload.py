@@ -3,16 +3,25 @@
 One instance lives for a whole test, like the machine outlives each hook: it remembers what is
 installed, the snap settings, and counts restarts the way the snap's configure hook does them
 (``snap set`` with a changed value runs the hook once, which restarts the daemon once).
+
+Every change goes through the snap's REAL validator (``snapconfig.build_config``, what the
+configure hook runs): a setting the bridge would refuse fails the whole change here exactly as
+``snap set`` fails on a machine, so a test sees what an operator would see.
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from workload import InstalledSnap, QueryError, SettingsRejectedError, WorkloadError
+
+# The charm is packed without the bridge; its tests check what it sets against the real one.
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bridge"))
+from grafana_agent_bridge.snapconfig import SnapSettingError, build_config
 
 
 @dataclass
@@ -64,6 +73,11 @@ class FakeWorkload:
             return False
         self.hook_runs += 1
         problems = [self.reject[kv] for kv in changes.items() if kv in self.reject]
+        merged = {k: v for k, v in {**self.settings, **changes}.items() if v is not None}
+        try:
+            build_config(merged, data_dir="/var/snap/grafana-agent-bridge/common/data")
+        except SnapSettingError as e:
+            problems.append(str(e).replace("\n", "; "))
         if problems:
             raise SettingsRejectedError("; ".join(problems))
         for key, value in changes.items():

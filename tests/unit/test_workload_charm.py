@@ -139,13 +139,15 @@ def test_invalid_retention_blocks_before_reaching_the_snap(ctx, machine: FakeWor
 
 def test_settings_the_hook_rejects_block_with_its_message_then_recover(ctx, machine: FakeWorkload):
     machine.reject = {("retention-size", "0.5B"): 'retention-size: invalid size "0.5B"'}
-    state = testing.State(relations={peers()}, config={"retention-size": "0.5B"})
+    state = testing.State(leader=True, relations={peers()}, config={"retention-size": "0.5B"})
     out = ctx.run(ctx.on.config_changed(), state)
     assert out.unit_status == testing.BlockedStatus(
         'bridge config invalid: retention-size: invalid size "0.5B"'
     )
-    assert "listen-address" not in machine.settings  # rejected as a whole
+    assert "retention-size" not in machine.settings  # the change was rejected as a whole,
+    assert machine.settings["query-auth-token"]  # then the security keys applied alone
     out = ctx.run(ctx.on.config_changed(), dataclasses.replace(out, config={}))
+    assert machine.settings["retention-size"] == "0"
     assert machine.settings["listen-address"] == "0.0.0.0:9099"
     assert not isinstance(out.unit_status, testing.BlockedStatus)
 

@@ -25,6 +25,11 @@ datasource ``juju_<model>_<model_uuid>_<application>_<unit number>``, keeps its 
 changes), publishes the UIDs back, and emits :class:`SourcesChangedEvent` and
 :class:`SourcesToDeleteChangedEvent`. Invalid remote data is ignored and nothing is written.
 
+Remote data is untrusted (cross-model relations): every value is read through
+``charms.grafana_agent_bridge.v0.remote_data`` (size and nesting bounds before parsing,
+printable strings only), and anything else raises :class:`InvalidRemoteDataError`, never
+another exception.
+
 Every write is conditional: a databag key is only set when its value differs, so a settled
 model produces no relation-changed events.
 """
@@ -34,11 +39,19 @@ from __future__ import annotations
 import ipaddress
 import json
 import logging
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import ops
+
+from charms.grafana_agent_bridge.v0.remote_data import (
+    MAX_URL_CHARS,
+    RemoteDataError,
+    clean_text,
+    load_json,
+)
 
 # The unique identifier of this library.
 LIBID = "eb1c7d587c3e44d3b763bfcf50cb5871"
@@ -46,7 +59,7 @@ LIBID = "eb1c7d587c3e44d3b763bfcf50cb5871"
 LIBAPI = 0
 # Increment this PATCH version before using `charmcraft publish-lib` or reset to 0 when
 # bumping LIBAPI.
-LIBPATCH = 1
+LIBPATCH = 2
 
 logger = logging.getLogger(__name__)
 
@@ -62,9 +75,17 @@ GRAFANA_BASE_URL_KEY = "grafana_base_url"
 PEER_SOURCES_KEY = "sources"
 PEER_SOURCES_TO_DELETE_KEY = "sources_to_delete"
 
+# A unit number is ASCII digits only: "²".isdigit() is true but int("²") raises, int("٣") is 3.
+_UNIT_NUMBER = re.compile(r"[0-9]{1,9}")
+
 
 class InvalidRemoteDataError(ValueError):
     """A remote databag does not follow the interface; the caller must ignore it."""
+
+    def __init__(self, key: str, reason: str):
+        super().__init__(f"{key} {reason}")
+        self.key = key
+        """The databag key whose value is unusable."""
 
 
 def _canonical_json(value: Any) -> str:
@@ -87,7 +108,7 @@ def unit_number(unit_name: str) -> int | None:
     units under another application name.
     """
     app, sep, number = unit_name.rpartition("/")
-    if not sep or not app or not number.isdigit():
+    if not sep or not app or not _UNIT_NUMBER.fullmatch(number):
         return None
     return int(number)
 
@@ -118,25 +139,34 @@ def parse_requirer_app_data(databag: Mapping[str, str]) -> GrafanaSourceData | N
     Raises:
         InvalidRemoteDataError: the databag holds something that is not a valid answer.
     """
-    grafana_uid = databag.get(GRAFANA_UID_KEY, "")
+    raw_grafana_uid = databag.get(GRAFANA_UID_KEY, "")
     raw_uids = databag.get(DATASOURCE_UIDS_KEY, "")
-    if not grafana_uid and not raw_uids:
+    if not raw_grafana_uid and not raw_uids:
         return None
-    if not grafana_uid:
-        raise InvalidRemoteDataError(f"{DATASOURCE_UIDS_KEY} without {GRAFANA_UID_KEY}")
+    if not raw_grafana_uid:
+        raise InvalidRemoteDataError(DATASOURCE_UIDS_KEY, f"without {GRAFANA_UID_KEY}")
     try:
-        uids = json.loads(raw_uids) if raw_uids else {}
-    except json.JSONDecodeError as e:
-        raise InvalidRemoteDataError(f"{DATASOURCE_UIDS_KEY} is not JSON: {e}") from None
-    if not isinstance(uids, dict) or not all(
-        isinstance(k, str) and unit_number(k) is not None and isinstance(v, str) and v
-        for k, v in uids.items()  # pyright: ignore[reportUnknownVariableType]
-    ):
-        raise InvalidRemoteDataError(
-            f"{DATASOURCE_UIDS_KEY} must map unit names to non-empty strings"
+        grafana_uid = clean_text(raw_grafana_uid)
+    except RemoteDataError as e:
+        raise InvalidRemoteDataError(GRAFANA_UID_KEY, str(e)) from None
+    try:
+        uids = load_json(raw_uids) if raw_uids else {}
+        if not isinstance(uids, dict):
+            raise RemoteDataError("is not a JSON object")
+        checked: dict[str, str] = {}
+        for name, uid in uids.items():  # pyright: ignore[reportUnknownVariableType]
+            if unit_number(clean_text(name)) is None:
+                raise RemoteDataError("has a key that is not a unit name")
+            checked[name] = clean_text(uid)
+    except RemoteDataError as e:
+        raise InvalidRemoteDataError(DATASOURCE_UIDS_KEY, str(e)) from None
+    try:
+        base_url: str | None = clean_text(
+            databag.get(GRAFANA_BASE_URL_KEY), max_chars=MAX_URL_CHARS
         )
-    base_url = databag.get(GRAFANA_BASE_URL_KEY) or None
-    return GrafanaSourceData(grafana_uid, dict(uids), base_url)  # pyright: ignore[reportUnknownArgumentType]
+    except RemoteDataError:
+        base_url = None  # informative only: a bad one is not worth refusing the answer for
+    return GrafanaSourceData(grafana_uid, checked, base_url)
 
 
 @dataclass(frozen=True)
@@ -167,23 +197,25 @@ class SourceDescription:
     def from_json(cls, raw: str) -> SourceDescription:
         """Parse and validate; raises InvalidRemoteDataError."""
         try:
-            data = json.loads(raw)
-        except json.JSONDecodeError as e:
-            raise InvalidRemoteDataError(f"{SOURCE_DATA_KEY} is not JSON: {e}") from None
+            data = load_json(raw)
+        except RemoteDataError as e:
+            raise InvalidRemoteDataError(SOURCE_DATA_KEY, str(e)) from None
         if not isinstance(data, dict):
-            raise InvalidRemoteDataError(f"{SOURCE_DATA_KEY} must be a JSON object")
+            raise InvalidRemoteDataError(SOURCE_DATA_KEY, "must be a JSON object")
         fields: dict[str, Any] = dict(data)  # pyright: ignore[reportUnknownArgumentType]
         strings: dict[str, str] = {}
         for key in ("model", "model_uuid", "application", "type"):
-            value = fields.get(key)
-            if not isinstance(value, str) or not value:
-                raise InvalidRemoteDataError(f"{SOURCE_DATA_KEY}.{key} must be a non-empty string")
-            strings[key] = value
+            try:
+                strings[key] = clean_text(fields.get(key))
+            except RemoteDataError as e:
+                raise InvalidRemoteDataError(f"{SOURCE_DATA_KEY}.{key}", str(e)) from None
         extras: dict[str, dict[str, Any] | None] = {}
         for key in ("extra_fields", "secure_extra_fields"):
             value = fields.get(key)
             if value is not None and not isinstance(value, dict):
-                raise InvalidRemoteDataError(f"{SOURCE_DATA_KEY}.{key} must be an object or null")
+                raise InvalidRemoteDataError(
+                    f"{SOURCE_DATA_KEY}.{key}", "must be an object or null"
+                )
             extras[key] = value  # pyright: ignore[reportUnknownArgumentType]
         return cls(
             model=strings["model"],
@@ -275,13 +307,24 @@ class GrafanaSourceProvider(ops.Object):
 
     def source_data(self, relation: ops.Relation) -> GrafanaSourceData | None:
         """Grafana's answer on this relation; None if none yet or if it is invalid."""
+        try:
+            return self.read_source_data(relation)
+        except InvalidRemoteDataError:
+            return None
+
+    def read_source_data(self, relation: ops.Relation) -> GrafanaSourceData | None:
+        """Grafana's answer on this relation; None if none yet.
+
+        Raises:
+            InvalidRemoteDataError: the answer is unusable (logged here; ``key`` names it).
+        """
         if relation.app is None:
             return None
         try:
             return parse_requirer_app_data(relation.data[relation.app])
         except InvalidRemoteDataError as e:
             logger.warning("ignoring invalid data from %s: %s", relation.app.name, e)
-            return None
+            raise
 
     def get_source_data(self) -> dict[str, GrafanaSourceData]:
         """Every related Grafana's answer, keyed by ``grafana_uid``."""
@@ -375,9 +418,9 @@ class GrafanaSourceConsumer(ops.Object):
         if not raw:
             return default
         try:
-            value = json.loads(raw)
-        except json.JSONDecodeError:
-            logger.error("peer data %s is not JSON; starting afresh", key)
+            value = load_json(raw, max_chars=16 << 20)
+        except RemoteDataError as e:
+            logger.error("peer data %s %s; starting afresh", key, e)
             return default
         return value if isinstance(value, type(default)) else default
 
@@ -417,9 +460,14 @@ class GrafanaSourceConsumer(ops.Object):
         for unit in sorted(relation.units, key=lambda u: u.name):
             if departing_unit is not None and unit.name == departing_unit.name:
                 continue
-            host = relation.data[unit].get(SOURCE_HOST_KEY, "")
+            try:
+                host = clean_text(
+                    relation.data[unit].get(SOURCE_HOST_KEY), max_chars=MAX_URL_CHARS
+                )
+            except RemoteDataError:
+                continue  # absent, or not a usable URL
             name = source_name(description, unit.name)
-            if not host or name is None:
+            if name is None:
                 continue
             source: dict[str, Any] = {
                 "unit": unit.name,
