@@ -7,6 +7,12 @@ written, and the daemon only ever sees a file that ``config.load_config`` accept
 The hook owns ``$SNAP_COMMON/config.yaml``: it is regenerated from the snap settings on every
 run (install, refresh, ``snap set``), written atomically, and the daemon is restarted only when
 the file's content changed and the daemon is running.
+
+Fail closed: the snap's own default listen address is loopback (:data:`SNAP_LISTEN_ADDRESS`),
+not the bridge's all-interfaces default, so between ``snap install`` and the first
+``snap set`` (which is when the charm gives it a query token) the unauthenticated API is not
+reachable from the network. ``snap set grafana-agent-bridge listen-address=0.0.0.0:9099``
+opens it.
 """
 
 from __future__ import annotations
@@ -81,7 +87,7 @@ SNAP_KEYS: tuple[SnapKey, ...] = (
     SnapKey(
         "listen-address",
         "listen_address",
-        "HOST:PORT the bridge listens on.",
+        "HOST:PORT the bridge listens on; unset = 127.0.0.1:9099 (loopback only).",
         example="0.0.0.0:9099",
     ),
     SnapKey("log-level", "log.level", "debug, info, warning or error.", example="info"),
@@ -155,6 +161,8 @@ def _snap_key_for(path: str) -> str:
 
 
 SNAP_HOSTFS = "/var/lib/snapd/hostfs"
+SNAP_LISTEN_ADDRESS = "127.0.0.1:9099"
+"""The snap's default: loopback until someone (the charm, with the token) opens it."""
 
 
 def build_config(settings: Mapping[str, object], data_dir: str) -> BridgeConfig:
@@ -164,7 +172,11 @@ def build_config(settings: Mapping[str, object], data_dir: str) -> BridgeConfig:
         SnapSettingError: one line per invalid setting, each starting with its snap key.
     """
     # Inside the strict snap the host's root filesystem is only visible under hostfs.
-    overrides: dict[str, object] = {"data_dir": data_dir, "collect.rootfs": SNAP_HOSTFS}
+    overrides: dict[str, object] = {
+        "data_dir": data_dir,
+        "collect.rootfs": SNAP_HOSTFS,
+        "listen_address": SNAP_LISTEN_ADDRESS,
+    }
     problems: list[str] = []
     for key in SNAP_KEYS:
         if key.name not in settings:

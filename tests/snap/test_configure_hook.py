@@ -122,11 +122,36 @@ def test_no_settings_writes_the_defaults_with_data_under_snap_common(snap: FakeS
     result = snap.run_hook()
     assert result.returncode == 0, result.stderr
     cfg = load_config(snap.config_file)
-    # The defaults, with data under $SNAP_COMMON and host filesystems seen through hostfs.
+    # The defaults, with data under $SNAP_COMMON, host filesystems seen through hostfs, and
+    # loopback only (no token yet: fail closed).
     assert cfg == BridgeConfig().with_overrides(
-        {"data_dir": str(snap.common / "data"), "collect.rootfs": "/var/lib/snapd/hostfs"}
+        {
+            "data_dir": str(snap.common / "data"),
+            "collect.rootfs": "/var/lib/snapd/hostfs",
+            "listen_address": "127.0.0.1:9099",
+        }
     )
     assert stat.S_IMODE(snap.config_file.stat().st_mode) == 0o600  # may hold the query token
+
+
+def test_a_fresh_install_serves_no_unauthenticated_api_beyond_loopback(snap: FakeSnap) -> None:
+    # snapd runs the configure hook at install, before anyone `snap set`s a token.
+    assert snap.run_hook().returncode == 0
+    cfg = load_config(snap.config_file)
+    assert cfg.listen == ("127.0.0.1", 9099)
+    assert cfg.query.resolve_auth_token() == ""
+    # Opening it is an explicit setting (the charm sets it together with the token).
+    snap.set(listen_address="0.0.0.0:9099", query_auth_token="s3cret")
+    assert snap.run_hook().returncode == 0
+    cfg = load_config(snap.config_file)
+    assert cfg.listen == ("0.0.0.0", 9099)
+    assert cfg.query.resolve_auth_token() == "s3cret"
+    # Unsetting it closes it again.
+    settings = json.loads((snap.state / "settings.json").read_text())
+    del settings["listen-address"]
+    (snap.state / "settings.json").write_text(json.dumps(settings))
+    assert snap.run_hook().returncode == 0
+    assert load_config(snap.config_file).listen == ("127.0.0.1", 9099)
 
 
 def test_valid_values_are_applied(snap: FakeSnap) -> None:
