@@ -182,6 +182,9 @@ class Store:
         self._compactor: threading.Thread | None = None
         self._syncs: list[threading.Thread] = []
         self._checkpoint_due = False
+        self._checkpoint_bytes = 0
+        """Size of the checkpoint that opens the current segment (not counted against
+        ``wal_segment_bytes``)."""
         self._lock_fd = -1
         self._feed_dir = path / "feed"
         self._writer: wal.SegmentWriter | None = None
@@ -443,12 +446,16 @@ class Store:
         A segment begins with a checkpoint of the head's series and the metadata, so it can be
         read without its predecessors (which retention or the feed may delete). If that write
         fails (disk full) the checkpoint stays due and goes in front of the next append.
+        The checkpoint does not count against ``wal_segment_bytes``: once a big head's
+        checkpoint outgrew a segment, every append opened a new one (500,000 series wrote
+        4.3 GB of WAL, nearly all checkpoints, and replaying it took over 10 minutes).
         """
         index = max(self._writer.index if self._writer else 0, max(self._segments, default=0)) + 1
         new = wal.SegmentWriter(self._wal_dir, index, create=True)
         old, self._writer = self._writer, new
         self._segments[index] = SegmentInfo(index, size=new.size)
         self._checkpoint_due = True
+        self._checkpoint_bytes = 0
         if old is not None:
             # fsync off the append path: appends wait for the lock, and the page cache already
             # protects the data from a crash of this process.
@@ -476,6 +483,7 @@ class Store:
             if data:
                 self._segments[self._writer.index].size = self._writer.write(data)[1]
             self._checkpoint_due = False
+            self._checkpoint_bytes = len(data)
         except OSError as e:
             log.error("cannot write the WAL checkpoint yet (%s); the next append retries", e)
 
@@ -649,11 +657,14 @@ class Store:
             if records:
                 data = b"".join(records)
                 try:
-                    size = self._writer.size
-                    if size > len(wal.MAGIC) and size + len(data) > self.options.wal_segment_bytes:
+                    # The segment's own data, without the checkpoint that opens it.
+                    own = self._writer.size - self._checkpoint_bytes
+                    if own > len(wal.MAGIC) and own + len(data) > self.options.wal_segment_bytes:
                         self._start_segment()
                     prefix = self._checkpoint_records() if self._checkpoint_due else b""
                     start, end = self._writer.write(prefix + data)
+                    if prefix:
+                        self._checkpoint_bytes = len(prefix)
                 except OSError as e:
                     for sid in added_ids:
                         index.remove(sid)
