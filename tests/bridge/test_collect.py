@@ -18,7 +18,9 @@ from grafana_agent_bridge.collect import (
     build_jobs,
     cpu,
     describe,
+    hardware,
     hostfs,
+    hwmon,
     kernel,
     memory,
     netstat,
@@ -843,3 +845,95 @@ def test_every_part_is_cheap_on_this_machine() -> None:
         "filefd",
         "netclass",
     } <= success
+
+
+def test_hwmon_chips_sensors_and_units(tmp_path: Path) -> None:
+    sys_root = tmp_path / "sys"
+    chip_dir = sys_root / "devices/platform/coretemp.0/hwmon/hwmon0"
+    _tree(
+        chip_dir,
+        {
+            "name": "coretemp\n",
+            "temp1_input": "45000\n",
+            "temp1_crit": "100000\n",
+            "temp1_crit_alarm": "0\n",
+            "temp1_max": "84000\n",
+            "temp1_label": "Package id 0\n",
+            "uevent": "\n",
+        },
+    )
+    (chip_dir / "device").symlink_to("../..")
+    _tree(
+        sys_root / "class/hwmon/hwmon1",
+        {
+            "name": "nct6775\n",
+            "fan1_input": "1200\n",
+            "fan1_min": "300\n",
+            "in0_input": "1104\n",
+            "update_interval": "1000\n",
+            "power1_average": "12500000\n",
+        },
+    )
+    (sys_root / "class/hwmon/hwmon0").symlink_to(chip_dir)
+    got = _run(hwmon.collect_hwmon, HostPaths(sys=sys_root))
+    core = {"chip": "platform_coretemp_0", "sensor": "temp1"}
+    assert got[_key("node_hwmon_temp_celsius", **core)] == 45.0
+    assert got[_key("node_hwmon_temp_crit_celsius", **core)] == 100.0
+    assert got[_key("node_hwmon_temp_crit_alarm_celsius", **core)] == 0.0
+    assert got[_key("node_hwmon_temp_max_celsius", **core)] == 84.0
+    assert got[_key("node_hwmon_sensor_label", label="Package id 0", **core)] == 1
+    assert (
+        got[_key("node_hwmon_chip_names", chip="platform_coretemp_0", chip_name="coretemp")] == 1
+    )
+    nct = {"chip": "nct6775"}  # no device link: named by its name file
+    assert got[_key("node_hwmon_fan_rpm", sensor="fan1", **nct)] == 1200
+    assert got[_key("node_hwmon_fan_min_rpm", sensor="fan1", **nct)] == 300
+    assert got[_key("node_hwmon_in_volts", sensor="in0", **nct)] == pytest.approx(1.104)
+    assert got[_key("node_hwmon_update_interval_seconds", sensor="update_interval0", **nct)] == 1
+    assert got[_key("node_hwmon_power_average_watt", sensor="power1", **nct)] == 12.5
+
+
+def test_cpufreq_thermal_and_power_supply(tmp_path: Path) -> None:
+    sys_root = _tree(
+        tmp_path,
+        {
+            "devices/system/cpu/offline": "1\n",
+            "devices/system/cpu/cpu0/cpufreq/scaling_cur_freq": "2400000\n",
+            "devices/system/cpu/cpu0/cpufreq/scaling_min_freq": "800000\n",
+            "devices/system/cpu/cpu0/cpufreq/scaling_max_freq": "3600000\n",
+            "devices/system/cpu/cpu0/cpufreq/scaling_governor": "powersave\n",
+            "devices/system/cpu/cpu0/cpufreq/scaling_available_governors": "performance powersave",
+            "devices/system/cpu/cpu1/cpufreq/scaling_cur_freq": "1\n",  # offline
+            "class/thermal/thermal_zone0/temp": "51000\n",
+            "class/thermal/thermal_zone0/type": "x86_pkg_temp\n",
+            "class/thermal/cooling_device3/cur_state": "2\n",
+            "class/thermal/cooling_device3/max_state": "10\n",
+            "class/thermal/cooling_device3/type": "Processor\n",
+            "class/power_supply/AC/online": "1\n",
+            "class/power_supply/AC/type": "Mains\n",
+            "class/power_supply/BAT0/voltage_now": "12000000\n",
+            "class/power_supply/BAT0/temp": "305\n",
+            "class/power_supply/BAT0/status": "Charging\n",
+        },
+    )
+    src = HostPaths(sys=sys_root)
+    freq = _run(hardware.collect_cpufreq, src)
+    assert freq == {
+        _key("node_cpu_scaling_frequency_hertz", cpu="0"): 2.4e9,
+        _key("node_cpu_scaling_frequency_min_hertz", cpu="0"): 8e8,
+        _key("node_cpu_scaling_frequency_max_hertz", cpu="0"): 3.6e9,
+        _key("node_cpu_scaling_governor", cpu="0", governor="performance"): 0,
+        _key("node_cpu_scaling_governor", cpu="0", governor="powersave"): 1,
+    }
+    thermal = _run(hardware.collect_thermal_zone, src)
+    assert thermal == {
+        _key("node_thermal_zone_temp", zone="0", type="x86_pkg_temp"): 51.0,
+        _key("node_cooling_device_cur_state", name="3", type="Processor"): 2,
+        _key("node_cooling_device_max_state", name="3", type="Processor"): 10,
+    }
+    power = _run(hardware.collect_powersupplyclass, src)
+    assert power[_key("node_power_supply_online", power_supply="AC")] == 1
+    assert power[_key("node_power_supply_voltage_volt", power_supply="BAT0")] == 12.0
+    assert power[_key("node_power_supply_temp_celsius", power_supply="BAT0")] == 30.5
+    info = {dict(k[1])["power_supply"]: dict(k[1]) for k in power if k[0].endswith("_info")}
+    assert info["AC"]["type"] == "Mains" and info["BAT0"]["status"] == "Charging"

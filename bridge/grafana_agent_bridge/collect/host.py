@@ -13,7 +13,19 @@ import logging
 import time
 from pathlib import Path
 
-from . import cpu, kernel, memory, netstat, network, osrelease, processes, storage, timex
+from . import (
+    cpu,
+    hardware,
+    hwmon,
+    kernel,
+    memory,
+    netstat,
+    network,
+    osrelease,
+    processes,
+    storage,
+    timex,
+)
 from .families import Collected
 from .hostfs import HostPaths, Part
 
@@ -25,10 +37,12 @@ PARTS: tuple[tuple[str, Part], ...] = (  # node_exporter collector name → read
     ("arp", netstat.collect_arp),
     ("conntrack", netstat.collect_conntrack),
     ("cpu", cpu.collect_cpu),
+    ("cpufreq", hardware.collect_cpufreq),
     ("diskstats", storage.collect_diskstats),
     ("entropy", kernel.collect_entropy),
     ("filefd", kernel.collect_filefd),
     ("filesystem", storage.collect_filesystem),
+    ("hwmon", hwmon.collect_hwmon),
     ("kernel_hung", kernel.collect_kernel_hung),
     ("loadavg", cpu.collect_loadavg),
     ("meminfo", memory.collect_meminfo),
@@ -36,6 +50,7 @@ PARTS: tuple[tuple[str, Part], ...] = (  # node_exporter collector name → read
     ("netdev", network.collect_netdev),
     ("netstat", netstat.collect_netstat),
     ("os", osrelease.collect_os),
+    ("powersupplyclass", hardware.collect_powersupplyclass),
     ("pressure", cpu.collect_pressure),
     ("processes", processes.collect_processes),
     ("schedstat", cpu.collect_schedstat),
@@ -43,6 +58,7 @@ PARTS: tuple[tuple[str, Part], ...] = (  # node_exporter collector name → read
     ("softnet", netstat.collect_softnet),
     ("stat", cpu.collect_stat),
     ("tcpstat", netstat.collect_tcpstat),
+    ("thermal_zone", hardware.collect_thermal_zone),
     ("time", kernel.collect_time),
     ("timex", timex.collect_timex),
     ("udp_queues", netstat.collect_udp_queues),
