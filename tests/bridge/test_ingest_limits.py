@@ -151,7 +151,7 @@ def test_rejections_are_counted_by_reason_in_samples(api: WriteAPI) -> None:
 
 def test_limit_keys_have_documented_defaults_and_reach_the_store() -> None:
     cfg = BridgeConfig()
-    assert cfg.storage.max_head_series == 500_000
+    assert cfg.storage.max_head_series == 250_000
     assert label_limits(cfg) == LabelLimits()  # the config defaults are the code defaults
     assert (cfg.ingest.max_series_per_request, cfg.ingest.max_samples_per_request) == (
         RequestLimits().max_series_per_request,
