@@ -115,14 +115,20 @@ def promql_endpoints(t: Target, q: str) -> Iterator[tuple[str, tuple[int, dict, 
 def test_deep_or_long_promql_is_refused_before_parsing(
     target: Target, query: str, limit_key: str
 ) -> None:
+    slowest = 0.0
     for endpoint, (status, body, took) in promql_endpoints(target, query):
+        slowest = max(slowest, took)
         assert took < 1.0, f"{endpoint} took {took:.2f}s to refuse"
         if status == 414 and len(query) > 65536:
             continue  # the URL itself is refused (label values is GET only)
         assert status == 400, (endpoint, status, body)
         assert body["errorType"] == "bad_data", (endpoint, body)
         assert limit_key in str(body["error"]), (endpoint, body)
-    target.assert_survived(RSS_BOUND_MIB)
+    peak = target.assert_survived(RSS_BOUND_MIB)
+    print(
+        f"{len(query)}-char query refused on 7 endpoints, slowest {slowest:.3f}s, "
+        f"peak {peak:.0f} MiB"
+    )
 
 
 # -- item 2: backtracking regexes froze the daemon -------------------------------------------
@@ -159,7 +165,8 @@ def test_pathological_regex_does_not_freeze_ingest(target: Target, query: str) -
     status, body, took = answers[0]
     assert status == 200, body
     assert took < QUERY_TIMEOUT_S, f"the regex query took {took:.1f}s"
-    target.assert_survived(RSS_BOUND_MIB)
+    peak = target.assert_survived(RSS_BOUND_MIB)
+    print(f"{query}: answered in {took:.3f}s, peak {peak:.0f} MiB")
 
 
 def test_regex_semantics_stay_prometheus(target: Target) -> None:
@@ -285,7 +292,7 @@ def test_metadata_endpoints_have_a_slot_and_a_deadline(target: Target) -> None:
     assert len(results) == len(threads)
     for path, status, body, took in results:
         assert status == 503 and body["errorType"] == "timeout", (path, status, body)
-        # Within the timeout (+ the time a queued request waited for its slot) + slack.
-        assert took < 2 * QUERY_TIMEOUT_S + 2, f"{path} took {took:.1f}s"
+        # Within the timeout (+ the wait for a slot) + slack for a loaded 2-core machine.
+        assert took < 2 * QUERY_TIMEOUT_S + 4, f"{path} took {took:.1f}s"
     print(f"{len(threads)} metadata attacks refused within {elapsed:.1f}s")
     target.assert_survived(RSS_BOUND_MIB)
