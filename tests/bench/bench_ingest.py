@@ -1,24 +1,33 @@
-"""Ingest benchmark: the bridge and Debian's Prometheus side by side, same payloads.
+"""Cost growth: the bridge, Debian's Prometheus and VictoriaMetrics, same payloads, per size.
 
-    python tests/bench/bench_ingest.py [--series 10000] [--scrapes 192] [--block-minutes 30]
+    python tests/bench/bench_ingest.py [--series 1000,10000,50000] [--minutes 60]
+        [--datasets node_exporter,synthetic] [--repeat 5] [--servers prometheus,bridge,...]
 
-Both run as their own server processes on free loopback ports with temporary data dirs; this
-process POSTs the same pre-encoded remote-write requests (2,000 series x 1 sample each, like
-Prometheus's sender) sequentially to each. Printed, per server:
+For each data set (``node_exporter``: :mod:`nodedata`, realistic values, labels and scrape
+timing; ``synthetic``: the original flattering mix) and each series count, the same
+pre-encoded remote-write requests are POSTed sequentially to each server in turn, each its own
+process on a free loopback port with a temporary data dir (one server at a time, so they do
+not compete for the 2 cores). Measured per server (see :func:`benchlib.measure_ingest`):
 
-- ingest CPU seconds per sample: utime+stime of the server process (/proc/<pid>/stat) over
-  the POST phase (decode + validate + WAL + head; the bridge also cuts blocks meanwhile);
-- bytes per sample on disk after compaction: block directories / samples in them, once each
-  server has cut the first block (Prometheus compacts on a 1-minute timer, so we wait);
-- RSS with the series count loaded (VmRSS after ingest);
+- ingest CPU per sample, series-creation CPU per series, RSS growth per series;
+- bytes on disk per sample once compacted, with the default 2 h blocks: Prometheus writes
+  its head out as a block (TSDB snapshot, admin API), the bridge's own store cuts the whole
+  head into blocks (``compact(force=True)`` on its data dir once the daemon has stopped),
+  VictoriaMetrics flushes and merges its parts; data, index and metadata all count;
+- single-series instant and range query latency through HTTP, and a range query over every
+  series (``sum by (instance) ({job=...})``: the real data has series differing only by name,
+  so a ``rate`` over all of them is an error in Prometheus), median of ``--repeat``.
 
-and the ratios bridge / Prometheus against the targets (CPU <= 3x, bytes <= 1.0x, RSS <= 2x).
-Asserts nothing.
+Printed: the figures, the ratios bridge / Prometheus and bridge / VictoriaMetrics, and the
+1-minute load average when each server was measured. Defaults come from ``BENCH_SERIES``,
+``BENCH_MINUTES``, ``BENCH_DATASETS``, ``BENCH_REPEAT``. Asserts nothing.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -27,89 +36,172 @@ from pathlib import Path
 # benchlib sits beside this script (sys.path[0]); it needs the repo root for tests.support.
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+import requests
 from benchlib import (
     PROMETHEUS,
-    BridgeServer,
-    PrometheusServer,
-    Server,
+    SERVER_CLASSES,
+    VICTORIA_METRICS,
+    DataSet,
     Workload,
-    block_bytes_per_sample,
-    cpu_seconds,
-    post_all,
-    rss_bytes,
-    wait_for_blocks,
+    available_servers,
+    env_int,
+    env_list,
+    http_query,
+    load_average,
+    measure_disk,
+    measure_ingest,
+    median_ms,
+    ratio,
+    series_count,
 )
+from nodedata import NodeWorkload
+
+ROWS = [  # (key, label, format); the cost table, in this order
+    ("cpu_us_per_sample", "ingest CPU us/sample", "{:.2f}"),
+    ("create_us_per_series", "series creation CPU us/series", "{:.1f}"),
+    ("bytes_per_sample", "bytes on disk/sample", "{:.3f}"),
+    ("rss_per_series", "RSS growth bytes/series", "{:.0f}"),
+    ("q_one_instant_ms", "one series, instant query ms", "{:.2f}"),
+    ("q_one_range_ms", "one series, range query ms", "{:.2f}"),
+    ("q_all_range_ms", "all series, range query ms", "{:.1f}"),
+]
 
 
-def run(server: Server, payloads: list[tuple[bytes, int]], first_block_samples: int) -> dict:
-    cpu0 = cpu_seconds(server.pid)
-    ok, failed, wall = post_all(server.base + "/api/v1/write", payloads)
-    cpu = cpu_seconds(server.pid) - cpu0
-    rss = rss_bytes(server.pid)
-    compacted = wait_for_blocks(server, first_block_samples, timeout=150)
-    bps, size, samples = block_bytes_per_sample(server)
-    return {
-        "samples": ok,
-        "failed_requests": failed,
-        "wall_s": wall,
-        "cpu_s": cpu,
-        "cpu_us_per_sample": cpu / ok * 1e6 if ok else float("nan"),
-        "rss_mb": rss / 2**20,
-        "bytes_per_sample": bps if compacted else float("nan"),
-        "block_bytes": size,
-        "block_samples": samples,
-        "cpu_total_s": cpu_seconds(server.pid) - cpu0,
+def make_dataset(name: str, n_series: int, scrapes: int) -> DataSet:
+    if name == "node_exporter":
+        return NodeWorkload(n_series=n_series, scrapes=scrapes)
+    if name == "synthetic":
+        return Workload(n_series=n_series, scrapes=scrapes)
+    raise SystemExit(f"unknown data set {name!r} (node_exporter, synthetic)")
+
+
+def versions() -> str:
+    out = []
+    for binary in (PROMETHEUS, VICTORIA_METRICS):
+        if binary is None:
+            continue
+        try:
+            text = subprocess.run(
+                ["dpkg-query", "-W", "-f", "${Package} ${Version}", "--", Path(binary).name],
+                capture_output=True,
+                text=True,
+                check=False,
+            ).stdout
+        except OSError:
+            text = ""
+        out.append(text or Path(binary).name)
+    return ", ".join(out)
+
+
+def measure_queries(server, ds: DataSet, repeat: int) -> dict[str, float]:  # type: ignore[no-untyped-def]
+    """Median HTTP latency of the table's three queries, and the load when they ran."""
+    end_s = (ds.start_ms + ds.scrapes * ds.step_ms) / 1000
+    span_s = min(150, ds.scrapes - 1) * ds.step_ms / 1000
+    inst = {"time": end_s}
+    rng = {"start": end_s - span_s, "end": end_s, "step": ds.step_ms / 1000}
+    session = requests.Session()
+    wide = f"sum by (instance) ({ds.job_selector})"
+    out = {
+        "q_one_instant_ms": median_ms(http_query(session, server, ds.one_series, inst), repeat),
+        "q_one_range_ms": median_ms(http_query(session, server, ds.one_series, rng), repeat),
+        "q_all_range_ms": median_ms(http_query(session, server, wide, rng), repeat),
+        "load_query": os.getloadavg()[0],
+        "series_seen": series_count(server, ds.job_selector, end_s),
     }
+    session.close()
+    return out
+
+
+def run_size(
+    ds: DataSet, servers: list[str], repeat: int, block_minutes: int, tmp: Path
+) -> dict[str, dict[str, float]]:
+    started = time.monotonic()
+    payloads, first_round = ds.payloads()
+    total = sum(n for _, n in payloads)
+    print(
+        f"\n-- {ds.name}: {ds.n_series} series x {ds.scrapes} scrapes = {total} samples in "
+        f"{len(payloads)} requests ({sum(len(b) for b, _ in payloads) / total:.1f} B/sample "
+        f"snappy; series created by the first {first_round}), built in "
+        f"{time.monotonic() - started:.1f}s",
+        flush=True,
+    )
+    results: dict[str, dict[str, float]] = {}
+    for name in servers:
+        server = SERVER_CLASSES[name](
+            tmp / f"{ds.name}-{ds.n_series}-{name}", block_minutes=block_minutes
+        )
+        try:
+            r = measure_ingest(server, payloads, first_round, n_series=ds.n_series)
+            r.update(measure_queries(server, ds, repeat))
+            r.update(measure_disk(server, int(r["samples"])))
+            results[name] = r
+        except Exception as exc:  # one server failing must not hide the others' figures
+            print(f"  {name}: FAILED: {exc!r}", flush=True)
+        finally:
+            server.stop()
+        if name in results:
+            r = results[name]
+            print(
+                f"  {name:17} {r['samples']:.0f} samples ({r['failed_requests']:.0f} failed "
+                f"requests, {r['series_seen']:.0f} series seen) in {r['wall_s']:.1f}s, "
+                f"CPU {r['cpu_s']:.1f}s (steady {r['steady_us_per_sample']:.2f} us/sample), "
+                f"RSS {r['rss_mb']:.0f} MB, {r['block_samples']:.0f} samples in "
+                f"{r['block_bytes'] / 2**20:.1f} MiB on disk; load {r['load_ingest']:.2f}",
+                flush=True,
+            )
+    return results
+
+
+def print_table(dataset: str, sizes: list[int], res: dict[int, dict[str, dict[str, float]]]):  # type: ignore[no-untyped-def]
+    names = ("prometheus", "bridge", "victoria-metrics")
+    print(f"\n== cost growth, {dataset} data; load average now {load_average()}")
+    print(
+        f"{'':31}{'series':>7}{'prometheus':>12}{'bridge':>12}{'victoria':>12}"
+        f"{'bridge/prom':>13}{'bridge/vm':>11}   load1 at measurement (P/B/V)"
+    )
+    for key, label, fmt in ROWS:
+        load_key = "load_query" if key.startswith("q_") else "load_ingest"
+        for i, n in enumerate(sizes):
+            by = res.get(n, {})
+            vals = [by.get(s, {}).get(key, float("nan")) for s in names]
+            loads = "/".join(f"{by[s][load_key]:.1f}" if s in by else "-" for s in names)
+            cells = "".join(
+                f"{fmt.format(v) if v == v else '-':>12}"
+                for v in vals  # NaN != NaN
+            )
+            print(
+                f"{label if i == 0 else '':31}{n:>7}{cells}{ratio(vals[1], vals[0]):>13}"
+                f"{ratio(vals[1], vals[2]):>11}   {loads}"
+            )
 
 
 def main() -> int:
-    p = argparse.ArgumentParser(description="Ingest benchmark against Prometheus.")
-    p.add_argument("--series", type=int, default=10_000)
-    p.add_argument("--scrapes", type=int, default=192, help="15 s scrapes (192 = 48 min)")
-    p.add_argument("--block-minutes", type=int, default=30)
-    args = p.parse_args()
-    if PROMETHEUS is None:
-        print("SKIP: prometheus is not installed (apt-get install prometheus)")
-        return 0
-    w = Workload(n_series=args.series, scrapes=args.scrapes)
-    started = time.monotonic()
-    payloads = w.payloads()
-    total = sum(n for _, n in payloads)
-    print(
-        f"workload: {args.series} series x {args.scrapes} scrapes = {total} samples in "
-        f"{len(payloads)} requests ({sum(len(b) for b, _ in payloads) / total:.1f} B/sample "
-        f"snappy), built in {time.monotonic() - started:.1f}s; blocks of {args.block_minutes}m"
+    p = argparse.ArgumentParser(description="Cost growth against Prometheus and VictoriaMetrics.")
+    p.add_argument("--series", default=",".join(env_list("BENCH_SERIES", "1000,10000,50000")))
+    p.add_argument("--minutes", type=int, default=env_int("BENCH_MINUTES", 60))
+    p.add_argument(
+        "--datasets", default=",".join(env_list("BENCH_DATASETS", "node_exporter,synthetic"))
     )
-    # Samples in the first block: scrapes before the first block boundary.
-    ts, _ = w.columns()
-    block_ms = args.block_minutes * 60_000
-    first_end = (int(ts.min()) // block_ms + 1) * block_ms
-    first_block = int((ts < first_end).sum())
-    results = {}
+    p.add_argument("--repeat", type=int, default=env_int("BENCH_REPEAT", 5))
+    p.add_argument("--servers", default="prometheus,bridge,victoria-metrics")
+    args = p.parse_args()
+    sizes = [int(x) for x in args.series.split(",")]
+    scrapes = args.minutes * 4
+    block_minutes = 120  # Prometheus's and the bridge's default
+    servers = available_servers(args.servers.split(","))
+    print(
+        f"servers: {', '.join(servers)} ({versions()}); data: {args.minutes} min at 15 s; "
+        f"load average at start {load_average()}"
+    )
     with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
-        for name, cls in (("prometheus", PrometheusServer), ("bridge", BridgeServer)):
-            server = cls(Path(tmp) / name, block_minutes=args.block_minutes)
-            try:
-                results[name] = run(server, payloads, first_block)
-            finally:
-                server.stop()
-    b, pr = results["bridge"], results["prometheus"]
-    print("bridge measured as its own server process (grafana-agent-bridge serve --no-collect)")
-    print(f"{'':28}{'prometheus':>14}{'bridge':>14}{'ratio':>9}  target")
-    rows = [
-        ("samples acknowledged", "samples", "{:.0f}", None),
-        ("failed requests", "failed_requests", "{:.0f}", None),
-        ("ingest wall s", "wall_s", "{:.2f}", None),
-        ("ingest CPU us/sample", "cpu_us_per_sample", "{:.2f}", "<= 3.0x"),
-        ("bytes/sample after compaction", "bytes_per_sample", "{:.3f}", "<= 1.0x"),
-        ("RSS MB", "rss_mb", "{:.1f}", "<= 2.0x"),
-        ("block samples", "block_samples", "{:.0f}", None),
-        ("CPU s incl. compaction", "cpu_total_s", "{:.2f}", None),
-    ]
-    for label, key, fmt, target in rows:
-        ratio = b[key] / pr[key] if pr[key] else float("nan")
-        tail = f"{ratio:8.2f}x  {target}" if target else ""
-        print(f"{label:28}{fmt.format(pr[key]):>14}{fmt.format(b[key]):>14} {tail}")
+        for dataset in args.datasets.split(","):
+            res = {}
+            for n in sizes:
+                ds = make_dataset(dataset, n, scrapes)
+                if n == sizes[0]:
+                    print(f"\n===== data set: {ds.describe()}")
+                res[n] = run_size(ds, servers, args.repeat, block_minutes, Path(tmp))
+            print_table(dataset, sizes, res)
     return 0
 
 
