@@ -15,6 +15,11 @@
    Printed: drain time, delivery rate, and that rate as a multiple of the ingest rate; then
    that every acknowledged sample is upstream.
 
+In the outage, Prometheus (as a relay) and vmagent (from Debian's ``victoria-metrics``
+package, which ships it; skipped with a line when absent) get the same stream beside the
+bridge, each behind its own fault proxy, and their RSS growth and drain time are printed with
+the bridge's, as ratios, with the load average.
+
 Asserts nothing (a shared 2-core box); the e2e tests assert the correctness parts.
 """
 
@@ -22,10 +27,15 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
+import os
 import random
+import shutil
+import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "e2e"))
@@ -36,6 +46,9 @@ from forward_support import Bridge, Prometheus, Pusher, compare, wait_until
 
 from grafana_agent_bridge.labels import Matcher, MatchType
 from grafana_agent_bridge.store import Store
+from tests.support import free_port, stop_process, wait_ready
+
+VMAGENT = os.environ.get("VMAGENT_BIN") or shutil.which("vmagent")
 
 T = 'target="up0"'
 DROPPED = f'bridge_forward_samples_dropped_total{{{T},reason="rejected"}}'
@@ -125,6 +138,55 @@ def prom_metric(prom: Prometheus, name: str) -> float:
     return sum(v for k, v in parse_metrics(body.decode()).items() if k.split("{")[0] == name)
 
 
+class VMAgent:
+    """vmagent on a free loopback port: remote-write in at ``/api/v1/write``, out to
+    ``upstream``, buffering on disk in its own directory while the upstream is away."""
+
+    def __init__(self, workdir: Path, upstream: str) -> None:
+        assert VMAGENT is not None
+        workdir.mkdir(parents=True, exist_ok=True)
+        port = free_port()
+        self.url = f"http://127.0.0.1:{port}"
+        log = workdir / "vmagent.log"
+        self.proc = subprocess.Popen(
+            [
+                VMAGENT,
+                f"-httpListenAddr=127.0.0.1:{port}",
+                f"-remoteWrite.url={upstream}",
+                f"-remoteWrite.tmpDataPath={workdir / 'queue'}",
+                "-remoteWrite.flushInterval=1s",
+                # One sender: with several, a drained backlog races fresh samples, and
+                # Prometheus rejects the older ones as out of order (vmagent drops on 4xx).
+                "-remoteWrite.queues=1",
+                "-loggerLevel=ERROR",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=open(log, "wb"),  # noqa: SIM115
+        )
+        wait_ready(self.url, self.proc, log=log, timeout=60)
+
+    def stop(self) -> None:
+        stop_process(self.proc, 30)
+
+
+def upstream_count(prom: Prometheus, metric: str) -> float:
+    """Samples of ``metric`` the upstream holds (last hour)."""
+    from forward_support import http_get
+
+    q = urllib.parse.urlencode(
+        {"query": f"sum(count_over_time({metric}[1h]))", "time": f"{time.time():.3f}"}
+    )
+    status, body = http_get(prom.url, f"/api/v1/query?{q}")
+    if status != 200:
+        return float("nan")
+    result = json.loads(body)["data"]["result"]
+    return float(result[0]["value"][1]) if result else 0.0
+
+
+def ratio(a: float, b: float) -> str:
+    return f"{a / b:.2f}x" if b else "-"
+
+
 def outage(work: Path, seconds: float, series: int, interval: float) -> None:
     """The bridge and, side by side on the same stream, Prometheus as a relay (its remote-write
     receiver feeding its own remote_write queue), each behind its own fault proxy."""
@@ -144,22 +206,32 @@ def outage(work: Path, seconds: float, series: int, interval: float) -> None:
         "    queue_config:\n      min_backoff: 30ms\n      max_backoff: 5s\n"
         "      batch_send_deadline: 1s\n",
     )
+    proxy_vma = FaultProxy(upstream.write_url)
+    vma = VMAgent(work / "vmagent", proxy_vma.url) if VMAGENT else None
+    if vma is None:
+        print("  SKIP vmagent: not installed (apt-get install victoria-metrics ships it)")
     fwd = Bridge(work / "fwd", [proxy.url]).start()
     ctl = Bridge(work / "ctl").start()
     start_ms = int(time.time() * 1000)
     p_fwd = Pusher(fwd.url, "outage_bench", series, interval, start_ms).start()
     p_ctl = Pusher(ctl.url, "outage_bench", series, interval, start_ms).start()
     p_rel = Pusher(relay.url, "relay_bench", series, interval, start_ms).start()
+    p_vma = Pusher(vma.url if vma else relay.url, "vmagent_bench", series, interval, start_ms)
+    if vma:
+        p_vma.start()
+    vma_rss = (lambda: pid_rss_mib(vma.proc.pid)) if vma else (lambda: float("nan"))
     rel_sent = "prometheus_remote_storage_samples_total"
     try:
         time.sleep(5)
         proxy.refuse()
         proxy_rel.refuse()
+        proxy_vma.refuse()
         time.sleep(2)
-        rss0 = (rss_mib(fwd), rss_mib(ctl), pid_rss_mib(relay.proc.pid))
+        rss0 = (rss_mib(fwd), rss_mib(ctl), pid_rss_mib(relay.proc.pid), vma_rss())
         t0, acked0 = time.monotonic(), p_fwd.acked
         time.sleep(max(0.0, seconds - 2))
-        rss1 = (rss_mib(fwd), rss_mib(ctl), pid_rss_mib(relay.proc.pid))
+        rss1 = (rss_mib(fwd), rss_mib(ctl), pid_rss_mib(relay.proc.pid), vma_rss())
+        load_outage = os.getloadavg()[0]
         ingest_rate = (p_fwd.acked - acked0) * series / (time.monotonic() - t0)
         backlog = fwd.metric(f"bridge_forward_samples_pending{{{T}}}")
         sent0 = fwd.metric(f"bridge_forward_samples_sent_total{{{T}}}")
@@ -171,7 +243,11 @@ def outage(work: Path, seconds: float, series: int, interval: float) -> None:
             f"{rss1[1]:.1f} MiB (difference {rss1[0] - rss1[1]:+.1f} MiB); Prometheus relay "
             f"{rss1[2]:.1f} MiB\n"
             f"  growth over the outage: bridge {rss1[0] - rss0[0]:+.1f} MiB (control "
-            f"{rss1[1] - rss0[1]:+.1f}), Prometheus relay {rss1[2] - rss0[2]:+.1f} MiB\n"
+            f"{rss1[1] - rss0[1]:+.1f}), Prometheus relay {rss1[2] - rss0[2]:+.1f} MiB, "
+            f"vmagent {rss1[3] - rss0[3]:+.1f} MiB (vmagent RSS {rss0[3]:.1f} -> "
+            f"{rss1[3]:.1f} MiB); load average {load_outage:.2f}\n"
+            f"  RSS at outage end, bridge / Prometheus relay "
+            f"{ratio(rss1[0], rss1[2])}, bridge / vmagent {ratio(rss1[0], rss1[3])}\n"
             f"  backlog {backlog:.0f} samples, lag "
             f"{fwd.metric(f'bridge_forward_lag_seconds{{{T}}}'):.0f}s",
             flush=True,
@@ -179,6 +255,7 @@ def outage(work: Path, seconds: float, series: int, interval: float) -> None:
         rel0 = prom_metric(relay, rel_sent)
         proxy.accept()
         proxy_rel.accept()
+        proxy_vma.accept()
         back = time.monotonic()
         sent = f"bridge_forward_samples_sent_total{{{T}}}"
         wait_until(lambda: fwd.metric(sent) > sent0, 60, "the first delivery")
@@ -209,12 +286,30 @@ def outage(work: Path, seconds: float, series: int, interval: float) -> None:
         print(
             f"  Prometheus relay catch-up: {rel_delivered:.0f} samples sent in "
             f"{rel_done - back:.1f}s after the upstream returned (whole drain; bridge "
-            f"{done - back:.1f}s)",
+            f"{done - back:.1f}s = {ratio(done - back, rel_done - back)} of it)",
             flush=True,
         )
+        if vma:
+            # vmagent: drained once the upstream holds everything acknowledged to it.
+            want_vma = p_vma.acked * series
+            deadline = time.monotonic() + 300
+            while upstream_count(upstream, "vmagent_bench") < want_vma:
+                if time.monotonic() > deadline:
+                    break
+                time.sleep(0.2)
+            vma_done = time.monotonic()
+            print(
+                f"  vmagent catch-up: {want_vma} acknowledged samples upstream "
+                f"{vma_done - back:.1f}s after the upstream returned (bridge "
+                f"{done - back:.1f}s = {ratio(done - back, vma_done - back)} of it); "
+                f"load average {os.getloadavg()[0]:.2f}",
+                flush=True,
+            )
         p_fwd.stop()
         p_ctl.stop()
         p_rel.stop()
+        if vma:
+            p_vma.stop()
         wait_until(
             lambda: fwd.metric(f"bridge_forward_samples_pending{{{T}}}") == 0, 60, "the tail"
         )
@@ -224,11 +319,17 @@ def outage(work: Path, seconds: float, series: int, interval: float) -> None:
         p_fwd.stop()
         p_ctl.stop()
         p_rel.stop()
+        if vma:
+            p_vma.stop()
         fwd.stop()
         ctl.stop()
         proxy.close()
         proxy_rel.close()
         relay.stop()
+    time.sleep(2)  # vmagent's flush interval, for the tail it got after the drain
+    if vma:
+        vma.stop()
+    proxy_vma.close()
     remote = upstream.samples("outage_bench", p_fwd.timestamp(p_fwd.acked) + 1)
     acked, missing = compare(p_fwd.expected(), remote)
     rel_remote = upstream.samples("relay_bench", p_rel.timestamp(p_rel.acked) + 1)
@@ -237,13 +338,21 @@ def outage(work: Path, seconds: float, series: int, interval: float) -> None:
         for lb, s in p_rel.expected().items()
     }
     rel_acked, rel_missing = compare(rel_expected, rel_remote)
+    vma_line = "  vmagent: skipped"
+    if vma:
+        vma_remote = upstream.samples("vmagent_bench", p_vma.timestamp(p_vma.acked) + 1)
+        vma_acked, vma_missing = compare(p_vma.expected(), vma_remote)
+        vma_line = (
+            f"  vmagent: acked {vma_acked}, received upstream "
+            f"{sum(map(len, vma_remote.values()))} (missing {vma_missing})"
+        )
     upstream.stop()
     print(
         f"  bridge: sent {metrics[f'bridge_forward_samples_sent_total{{{T}}}']:.0f}, acked "
         f"{acked}, received upstream {sum(map(len, remote.values()))} (missing {missing}), "
         f"dropped {metrics.get(DROPPED, 0):.0f}\n"
         f"  Prometheus relay: acked {rel_acked}, received upstream "
-        f"{sum(map(len, rel_remote.values()))} (missing {rel_missing})",
+        f"{sum(map(len, rel_remote.values()))} (missing {rel_missing})\n{vma_line}",
         flush=True,
     )
 

@@ -1,29 +1,32 @@
-"""Query benchmark: the bridge's PromQL engine and Debian's Prometheus, same data, same queries.
+"""Query benchmark: the bridge's PromQL engine, Debian's Prometheus and VictoriaMetrics, same
+data, same queries.
 
     python tests/bench/bench_query.py [--series 10000] [--scrapes 150] [--repeat 7]
+                                      [--datasets node_exporter,synthetic]
 
-10 k series x 150 scrapes at 15 s (37.5 min) are remote-written, as the same pre-encoded
-requests, to a Prometheus and to a bridge server (each its own process on a free loopback
-port). The same data is also appended to an in-process bridge store. Each query then runs
-``--repeat`` times against each; the median latency is printed:
+Per data set (``node_exporter``: realistic, see :mod:`nodedata`; ``synthetic``: the original
+mix), the series x scrapes at 15 s are remote-written, as the same pre-encoded requests, to a
+Prometheus, a bridge server and a VictoriaMetrics (each its own process on a free loopback
+port; VictoriaMetrics is skipped with a line when not installed). The same data is also
+appended to an in-process bridge store. Each query then runs ``--repeat`` times against each;
+the median latency is printed:
 
-- ``prometheus``: HTTP round trip to Prometheus (parse + evaluate + JSON + HTTP);
+- ``prometheus`` / ``victoria``: HTTP round trip (parse + evaluate + JSON + HTTP);
 - ``bridge http``: the same HTTP round trip to the bridge server (everything included);
 - ``engine``: ``Engine.instant``/``Engine.range`` in this process (parse + select from the store
   + evaluate; no JSON, no HTTP), i.e. the part this benchmark's targets are about;
 
-with the ratios bridge/Prometheus against the targets (sum(rate) over 10 k series <= 2x;
-single-series dashboard queries <= 10 ms median). Asserts nothing.
+with the ratios bridge/Prometheus, bridge/VictoriaMetrics and engine/Prometheus against the
+targets (sum(rate) over 10 k series <= 2x; single-series dashboard queries <= 10 ms median),
+and the 1-minute load average while each query ran. Asserts nothing.
 """
 
 from __future__ import annotations
 
 import argparse
-import statistics
+import os
 import sys
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import requests
@@ -33,11 +36,21 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from benchlib import (
     BridgeServer,
+    DataSet,
     PrometheusServer,
     Server,
+    VictoriaMetricsServer,
     Workload,
+    available_servers,
+    env_int,
+    env_list,
+    http_query,
+    load_average,
+    median_ms,
     post_all,
+    ratio,
 )
+from nodedata import NodeWorkload
 
 from grafana_agent_bridge.labels import Labels, make_labels
 from grafana_agent_bridge.promql import Engine
@@ -59,42 +72,55 @@ class QueryWorkload(Workload):
         ]
 
 
-def queries(end_s: float, span_s: float) -> list[tuple[str, str, dict[str, float]]]:
+def queries(ds: DataSet, end_s: float, span_s: float) -> list[tuple[str, str, dict[str, float]]]:
     """(name, query, params): params with ``time`` = instant, with ``start`` = range."""
     inst = {"time": end_s}
     rng = {"start": end_s - span_s, "end": end_s, "step": 15}
+    one = ds.one_series
+    if isinstance(ds, NodeWorkload):
+        inst0 = ds.host_labels(0)["instance"]
+        cpu = f'node_cpu_seconds_total{{instance="{inst0}",cpu="0",mode="user"}}'
+        return [
+            (
+                "sum by (mode) rate, all CPUs, instant",
+                "sum by (mode) (rate(node_cpu_seconds_total[5m]))",
+                inst,
+            ),
+            (
+                "sum by (mode) rate, all CPUs, range",
+                "sum by (mode) (rate(node_cpu_seconds_total[5m]))",
+                rng,
+            ),
+            (
+                "every series, sum by (instance), range",
+                f"sum by (instance) ({ds.job_selector})",
+                rng,
+            ),
+            ("single series, instant", one, inst),
+            ("single series, range", one, rng),
+            ("rate of one series, range", f"rate({cpu}[5m])", rng),
+            (
+                "memory available ratio, all hosts, range",
+                "node_memory_MemAvailable_bytes / node_memory_MemTotal_bytes",
+                rng,
+            ),
+            (
+                "topk(5) network receive by instance, range",
+                "topk(5, sum by (instance) (rate(node_network_receive_bytes_total[5m])))",
+                rng,
+            ),
+        ]
     return [
-        ("sum(rate) 10k series, instant", 'sum(rate({job="node"}[5m]))', inst),
-        ("sum(rate) 10k series, 151-step range", 'sum(rate({job="node"}[5m]))', rng),
-        ("single series, instant", f"node_metric_04{{{ONE}}}", inst),
-        ("single series, range", f"node_metric_04{{{ONE}}}", rng),
-        ("rate of one series, range", f"rate(node_metric_04{{{ONE}}}[5m])", rng),
+        ("sum(rate) all series, instant", 'sum(rate({job="node"}[5m]))', inst),
+        ("sum(rate) all series, range", 'sum(rate({job="node"}[5m]))', rng),
+        ("single series, instant", one, inst),
+        ("single series, range", one, rng),
+        ("rate of one series, range", f"rate({one}[5m])", rng),
         ("sum by (region) rate, 100 series, range",
          "sum by (region) (rate(node_metric_05[5m]))", rng),
-        ("topk(5) by instance, 10k series, range",
+        ("topk(5) by instance, all series, range",
          'topk(5, sum by (instance) (rate({job="node"}[5m])))', rng),
     ]  # fmt: skip
-
-
-def median_ms(fn: Callable[[], object], repeat: int) -> float:
-    fn()  # warm-up (caches, first-touch allocations)
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - t0) * 1000)
-    return statistics.median(times)
-
-
-def http_query(session: requests.Session, server: Server, q: str, p: dict[str, float]):  # type: ignore[no-untyped-def]
-    path = "/api/v1/query_range" if "start" in p else "/api/v1/query"
-
-    def run() -> None:
-        r = session.get(server.base + path, params={"query": q, **p}, timeout=120)
-        r.raise_for_status()
-        r.json()
-
-    return run
 
 
 def engine_query(engine: Engine, q: str, p: dict[str, float]):  # type: ignore[no-untyped-def]
@@ -105,26 +131,25 @@ def engine_query(engine: Engine, q: str, p: dict[str, float]):  # type: ignore[n
     return lambda: engine.instant(q, round(p["time"] * 1000))
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--series", type=int, default=10_000)
-    ap.add_argument("--scrapes", type=int, default=150)
-    ap.add_argument("--repeat", type=int, default=7)
-    args = ap.parse_args()
-    wl = QueryWorkload(n_series=args.series, scrapes=args.scrapes)
-    print(f"generating {args.series} series x {args.scrapes} scrapes ...", flush=True)
-    payloads = wl.payloads()
-    labels = wl.labels()
-    ts, values = wl.columns()
-    end_s = (wl.start_ms + args.scrapes * wl.step_ms) / 1000
-    span_s = 150 * 15  # 151 steps
+def run(ds: DataSet, repeat: int, with_vm: bool) -> None:
+    print(f"\n===== data set: {ds.describe()}")
+    print(f"generating {ds.n_series} series x {ds.scrapes} scrapes ...", flush=True)
+    payloads, _ = ds.payloads()
+    labels = [make_labels(dict(lb)) for lb in ds.labels()]
+    ts, values = ds.columns()
+    end_s = (ds.start_ms + ds.scrapes * ds.step_ms) / 1000
+    span_s = min(150, ds.scrapes - 1) * 15
     with tempfile.TemporaryDirectory(prefix="bench-query-") as tmp:
-        prom = PrometheusServer(Path(tmp) / "prom", block_minutes=120)
-        bridge = BridgeServer(Path(tmp) / "bridge", block_minutes=120)
+        servers: dict[str, Server] = {}
         store = Store.open(Path(tmp) / "engine", StoreOptions(retention_time_ms=2**62))
         try:
-            for name, server in (("prometheus", prom), ("bridge", bridge)):
+            servers["prometheus"] = PrometheusServer(Path(tmp) / "prom", block_minutes=120)
+            servers["bridge"] = BridgeServer(Path(tmp) / "bridge", block_minutes=120)
+            if with_vm:
+                servers["victoria"] = VictoriaMetricsServer(Path(tmp) / "vm")
+            for name, server in servers.items():
                 ok, failed, wall = post_all(server.base + "/api/v1/write", payloads)
+                server.settle()
                 print(f"loaded {ok} samples into {name} in {wall:.1f}s ({failed} failed requests)")
             store.append(
                 [
@@ -135,24 +160,56 @@ def main() -> int:
             engine = Engine(store)
             session = requests.Session()
             print(
-                f"\nmedian of {args.repeat} runs, ms; machine: {sys.platform}, "
-                f"python {sys.version.split()[0]}"
+                f"\nmedian of {repeat} runs, ms; machine: {sys.platform}, "
+                f"python {sys.version.split()[0]}; load average now {load_average()}"
             )
-            print(f"{'query':44} {'prometheus':>10} {'bridge http':>11} {'engine':>8} "
-                  f"{'http/prom':>9} {'engine/prom':>11}")  # fmt: skip
-            for name, q, p in queries(end_s, span_s):
-                pm = median_ms(http_query(session, prom, q, p), args.repeat)
-                bm = median_ms(http_query(session, bridge, q, p), args.repeat)
-                em = median_ms(engine_query(engine, q, p), args.repeat)
-                print(f"{name:44} {pm:10.1f} {bm:11.1f} {em:8.1f} {bm / pm:9.2f} {em / pm:11.2f}")
+            print(f"{'query':44} {'prometheus':>10} {'bridge http':>11} {'victoria':>9} "
+                  f"{'engine':>8} {'bridge/prom':>11} {'bridge/vm':>9} {'engine/prom':>11}"
+                  f" {'load1':>6}")  # fmt: skip
+            for name, q, p in queries(ds, end_s, span_s):
+                ms = {}
+                for sname, server in servers.items():
+                    try:
+                        ms[sname] = median_ms(http_query(session, server, q, p), repeat)
+                    except Exception as exc:
+                        print(f"  {sname}: {q}: {exc}")
+                        ms[sname] = float("nan")
+                em = median_ms(engine_query(engine, q, p), repeat)
+                pm, bm = ms["prometheus"], ms["bridge"]
+                vm = ms.get("victoria", float("nan"))
+                print(
+                    f"{name:44} {pm:10.1f} {bm:11.1f} {vm:9.1f} {em:8.1f} "
+                    f"{ratio(bm, pm):>11} {ratio(bm, vm):>9} {ratio(em, pm):>11}"
+                    f" {os.getloadavg()[0]:6.2f}"
+                )
             print(
                 "\ntargets: sum(rate) over 10k series <= 2x Prometheus; "
                 "single-series queries <= 10 ms median"
             )
         finally:
             store.close()
-            bridge.stop()
-            prom.stop()
+            for server in servers.values():
+                server.stop()
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--series", type=int, default=10_000)
+    ap.add_argument("--scrapes", type=int, default=150)
+    ap.add_argument("--repeat", type=int, default=env_int("BENCH_REPEAT", 7))
+    ap.add_argument(
+        "--datasets", default=",".join(env_list("BENCH_DATASETS", "node_exporter,synthetic"))
+    )
+    args = ap.parse_args()
+    if not available_servers(["prometheus"]):
+        return 0
+    with_vm = bool(available_servers(["victoria-metrics"]))
+    for name in args.datasets.split(","):
+        if name == "node_exporter":
+            ds: DataSet = NodeWorkload(n_series=args.series, scrapes=args.scrapes)
+        else:
+            ds = QueryWorkload(n_series=args.series, scrapes=args.scrapes)
+        run(ds, args.repeat, with_vm)
     return 0
 
 
