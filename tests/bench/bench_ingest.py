@@ -1,6 +1,6 @@
 """Cost growth: the bridge, Debian's Prometheus and VictoriaMetrics, same payloads, per size.
 
-    python tests/bench/bench_ingest.py [--series 1000,10000,50000] [--minutes 60]
+    python tests/bench/bench_ingest.py [--series 1000,10000,50000] [--minutes 30]
         [--datasets node_exporter,synthetic] [--repeat 5] [--servers prometheus,bridge,...]
 
 For each data set (``node_exporter``: :mod:`nodedata`, realistic values, labels and scrape
@@ -178,7 +178,7 @@ def print_table(dataset: str, sizes: list[int], res: dict[int, dict[str, dict[st
 def main() -> int:
     p = argparse.ArgumentParser(description="Cost growth against Prometheus and VictoriaMetrics.")
     p.add_argument("--series", default=",".join(env_list("BENCH_SERIES", "1000,10000,50000")))
-    p.add_argument("--minutes", type=int, default=env_int("BENCH_MINUTES", 60))
+    p.add_argument("--minutes", type=int, default=env_int("BENCH_MINUTES", 30))
     p.add_argument(
         "--datasets", default=",".join(env_list("BENCH_DATASETS", "node_exporter,synthetic"))
     )

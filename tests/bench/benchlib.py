@@ -456,7 +456,7 @@ class VictoriaMetricsServer(Server):
         return (last / samples if samples else float("nan")), last, samples
 
 
-SERVER_CLASSES: dict[str, type[Server]] = {
+SERVER_CLASSES: dict[str, Callable[..., Server]] = {
     "prometheus": PrometheusServer,
     "bridge": BridgeServer,
     "victoria-metrics": VictoriaMetricsServer,
