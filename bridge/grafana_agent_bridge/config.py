@@ -17,6 +17,7 @@ import ipaddress
 import json
 import math
 import re
+import typing
 from collections.abc import Iterator, Mapping
 from datetime import timedelta
 from pathlib import Path
@@ -30,11 +31,16 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainSerializer,
+    SecretStr,
+    SerializationInfo,
     ValidationError,
     WithJsonSchema,
     field_validator,
     model_validator,
 )
+from pydantic.fields import FieldInfo
+
+from .redact import MASK, first_unsafe_char, redact_url, redacted_netloc
 
 __all__ = [
     "DEFAULT_LISTEN_ADDRESS",
@@ -49,13 +55,16 @@ __all__ = [
     "LogConfig",
     "QueryConfig",
     "ScrapeTarget",
+    "Secret",
     "StorageConfig",
     "TLSConfig",
     "TracingConfig",
     "WebConfig",
+    "derived_target_name",
     "duration_ms",
     "format_duration",
     "format_size",
+    "legacy_target_name",
     "load_config",
     "parse_config",
     "parse_duration",
@@ -269,13 +278,21 @@ def _check_ip(host: str, text: str) -> None:
 
 
 def _check_http_url(value: str) -> str:
+    """``value`` if it is an http(s) URL; errors show it with credentials masked."""
+    shown = _quote(redact_url(value))
+    unsafe = first_unsafe_char(value)
+    if unsafe is not None:  # urlsplit would silently drop CR, LF and TAB: refuse them first
+        at, char = unsafe
+        raise ValueError(f"invalid URL {shown}: control character {char} at position {at}")
+    if " " in value:
+        raise ValueError(f"invalid URL {shown}: spaces must be percent-encoded (%20)")
     try:
         parts = urlsplit(value)
         parts.port  # noqa: B018  (raises ValueError on a bad port)
     except ValueError:
-        raise ValueError(f"invalid URL {_quote(value)}") from None
+        raise ValueError(f"invalid URL {shown}") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"invalid URL {_quote(value)}: expected http(s)://host[:port]/path")
+        raise ValueError(f"invalid URL {shown}: expected http(s)://host[:port]/path")
     return value
 
 
@@ -283,15 +300,73 @@ def _validate_http_url(value: object) -> object:
     return _check_http_url(value) if isinstance(value, str) else value
 
 
-HttpUrl = Annotated[str, BeforeValidator(_validate_http_url)]
+def _reveal(info: SerializationInfo) -> bool:
+    """Whether a dump is for the daemon itself (``to_yaml``) rather than for showing."""
+    context = info.context
+    return isinstance(context, dict) and bool(context.get(_REVEAL))
+
+
+_REVEAL = "reveal_secrets"
+
+
+def _dump_url(value: str, info: SerializationInfo) -> str:
+    return value if _reveal(info) else redact_url(value)
+
+
+HttpUrl = Annotated[
+    str,
+    BeforeValidator(_validate_http_url),
+    PlainSerializer(_dump_url, return_type=str),
+]
+"""An http(s) URL. A dump masks its credentials (``redact_url``) unless ``to_yaml`` asks."""
+
+
+def _is_url_field(field: FieldInfo) -> bool:
+    return any(getattr(m, "func", None) in (_validate_http_url, _dump_url) for m in field.metadata)
+
+
+def _validate_secret(value: object) -> object:
+    if isinstance(value, str):
+        unsafe = first_unsafe_char(value)
+        if unsafe is not None:  # not echoed: the value is a secret
+            raise ValueError(f"control character {unsafe[1]} at position {unsafe[0]}")
+    return value
+
+
+def _dump_secret(value: SecretStr, info: SerializationInfo) -> str:
+    secret = value.get_secret_value()
+    return secret if _reveal(info) or not secret else MASK
+
+
+Secret = Annotated[
+    SecretStr,
+    BeforeValidator(_validate_secret),
+    PlainSerializer(_dump_secret, return_type=str),
+    WithJsonSchema({"type": "string", "writeOnly": True, "description": "a secret"}),
+]
+"""A secret string: ``repr`` and dumps show ``***`` (``to_yaml`` keeps the value) and config
+errors never echo it; read it with ``.get_secret_value()``."""
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
+_HEADER_NAME_RE = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")  # RFC 9110 token
 
 
-def _derived_target_name(url: str) -> str:
+def _name_from(netloc: str, path: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{netloc}{path}".strip("/")) or "target"
+
+
+def derived_target_name(url: str) -> str:
+    """A target's default name: host, port and path; never its userinfo or query, which may
+    hold credentials (the name is a metrics label and part of file names)."""
     parts = urlsplit(url)
-    raw = f"{parts.netloc}{parts.path}".strip("/")
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", raw) or "target"
+    return _name_from(redacted_netloc(parts.netloc).removeprefix(f"{MASK}@"), parts.path)
+
+
+def legacy_target_name(url: str) -> str:
+    """The name earlier versions derived from ``url``, userinfo included: forwarding renames
+    state saved under it to the current name, so no cursor is lost."""
+    parts = urlsplit(url)
+    return _name_from(parts.netloc, parts.path)
 
 
 # --- the models -----------------------------------------------------------------------------
@@ -301,6 +376,15 @@ class _Section(BaseModel):
     """Common settings: unknown keys are errors, defaults are validated too."""
 
     model_config = ConfigDict(extra="forbid", validate_default=True, frozen=True)
+
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        """``repr`` (what a stray log line would show) masks URL credentials as dumps do."""
+        for name, value in super().__repr_args__():
+            field = type(self).model_fields.get(name or "")
+            if field is not None and isinstance(value, str) and _is_url_field(field):
+                yield name, redact_url(value)
+            else:
+                yield name, value
 
 
 class LogConfig(_Section):
@@ -444,15 +528,16 @@ class IngestConfig(_Section):
 
 
 class QueryConfig(_Section):
-    auth_token: str = Field(
-        default="",
+    auth_token: Secret = Field(
+        default=SecretStr(""),
         description="When set, every query API request must carry `Authorization: Bearer "
         "<token>` (401 otherwise). `/-/healthy`, `/-/ready` and `/metrics` stay open.",
     )
     auth_token_file: str = Field(
         default="",
         description="Read the bearer token from this file instead (surrounding whitespace "
-        "ignored). Mutually exclusive with `auth_token`.",
+        'ignored; an empty file is an error, not "no authentication"). Mutually exclusive '
+        "with `auth_token`.",
     )
     timeout: Duration = Field(
         default=timedelta(minutes=2),
@@ -494,8 +579,11 @@ class QueryConfig(_Section):
 
     @model_validator(mode="after")
     def _one_token_source(self) -> QueryConfig:
-        if self.auth_token and self.auth_token_file:
+        token = self.auth_token.get_secret_value()
+        if token and self.auth_token_file:
             raise ValueError("auth_token and auth_token_file: set at most one")
+        if token and not token.strip():
+            raise ValueError("auth_token: is only whitespace (leave it empty for no token)")
         if self.timeout <= timedelta(0):
             raise ValueError("timeout: must be greater than 0")
         if self.lookback_delta <= timedelta(0):
@@ -505,15 +593,36 @@ class QueryConfig(_Section):
     def resolve_auth_token(self) -> str:
         """The effective token ("" = no authentication); reads ``auth_token_file`` if set.
 
+        Fails closed: a token file that is empty (or only whitespace) is an error, never
+        "no authentication", since it most likely means a token that failed to be written.
+
         Raises:
-            ConfigError: the token file cannot be read.
+            ConfigError: the token file cannot be read, is empty, or holds control characters.
         """
         if not self.auth_token_file:
-            return self.auth_token
+            return self.auth_token.get_secret_value()
+        key = "query.auth_token_file"
         try:
-            return Path(self.auth_token_file).read_text().strip()
-        except OSError as e:
-            raise ConfigError([("query.auth_token_file", f"cannot read: {e.strerror}")]) from e
+            token = Path(self.auth_token_file).read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as e:
+            reason = e.strerror if isinstance(e, OSError) else "not UTF-8 text"
+            raise ConfigError([(key, f"cannot read {self.auth_token_file}: {reason}")]) from None
+        if not token:
+            raise ConfigError(
+                [
+                    (
+                        key,
+                        f"{self.auth_token_file} is empty (or only whitespace); refusing to "
+                        "serve the query API without authentication",
+                    )
+                ]
+            )
+        unsafe = first_unsafe_char(token)
+        if unsafe is not None:
+            raise ConfigError(
+                [(key, f"{self.auth_token_file}: control character {unsafe[1]} in the token")]
+            )
+        return token
 
 
 class ScrapeTarget(_Section):
@@ -594,15 +703,22 @@ class ForwardTarget(_Section):
     name: str = Field(
         default="",
         description="Stable identifier of the target (metrics label, progress file name); "
-        "letters, digits, `_`, `.`, `-`. Derived from the URL when empty, so the forwarding "
-        "position survives reordering.",
+        "letters, digits, `_`, `.`, `-`. Derived from the URL's host, port and path when empty "
+        "(never from its credentials or query), so the forwarding position survives "
+        "reordering.",
     )
-    url: HttpUrl = Field(description="Remote-write endpoint, e.g. http://mimir:9009/api/v1/push.")
-    headers: dict[str, str] = Field(
-        default_factory=dict, description="Extra HTTP headers sent with every request."
+    url: HttpUrl = Field(
+        description="Remote-write endpoint, e.g. http://mimir:9009/api/v1/push. `user:pass@` "
+        "in it is sent as basic authentication (unless `bearer_token` or an Authorization "
+        "header is set); credentials and query values are masked wherever it is shown."
     )
-    bearer_token: str = Field(
-        default="", description="Sent as `Authorization: Bearer <token>` when set."
+    headers: dict[str, Secret] = Field(
+        default_factory=dict,
+        description="Extra HTTP headers sent with every request (values are treated as "
+        "secrets: never shown).",
+    )
+    bearer_token: Secret = Field(
+        default=SecretStr(""), description="Sent as `Authorization: Bearer <token>` when set."
     )
     timeout: Duration = Field(
         default=timedelta(seconds=30), description="Timeout of one send request."
@@ -615,7 +731,7 @@ class ForwardTarget(_Section):
     @classmethod
     def _default_name(cls, data: Any) -> Any:
         if isinstance(data, dict) and not data.get("name") and isinstance(data.get("url"), str):
-            return {**data, "name": _derived_target_name(data["url"])}
+            return {**data, "name": derived_target_name(data["url"])}
         return data
 
     @model_validator(mode="after")
@@ -624,9 +740,18 @@ class ForwardTarget(_Section):
             raise ValueError(f"name: {_quote(self.name)} may contain only letters, digits, _ . -")
         if self.timeout <= timedelta(0):
             raise ValueError("timeout: must be greater than 0")
-        if self.bearer_token and any(k.lower() == "authorization" for k in self.headers):
+        if self.bearer_token.get_secret_value() and any(
+            k.lower() == "authorization" for k in self.headers
+        ):
             raise ValueError("bearer_token: conflicts with an Authorization header in headers")
+        for key in self.headers:
+            if not _HEADER_NAME_RE.match(key):
+                raise ValueError(f"headers: {_quote(key)} is not a valid HTTP header name")
         return self
+
+    def header_values(self) -> dict[str, str]:
+        """The extra headers with their values revealed, for the request itself."""
+        return {k: v.get_secret_value() for k, v in self.headers.items()}
 
 
 class ForwardConfig(_Section):
@@ -655,13 +780,16 @@ class ForwardConfig(_Section):
         seen: set[str] = set()
         for i, target in enumerate(self.targets):
             if target.name in seen:
-                raise ValueError(f"targets[{i}].name: duplicate target name {_quote(target.name)}")
+                raise ValueError(
+                    f"targets[{i}].name: duplicate target name {_quote(target.name)} (targets "
+                    "differing only in credentials or query need explicit names)"
+                )
             seen.add(target.name)
         return self
 
 
 class TracingConfig(_Section):
-    otlp_endpoint: str = Field(
+    otlp_endpoint: Annotated[str, PlainSerializer(_dump_url, return_type=str)] = Field(
         default="",
         description="OTLP/HTTP receiver, `http(s)://host:port` (then `/v1/traces` is appended) "
         "or a full URL with a path. Empty: no tracing.",
@@ -789,8 +917,19 @@ class BridgeConfig(_Section):
         return parse_host_port(self.listen_address)
 
     def to_yaml(self) -> str:
-        """The configuration as YAML that ``parse_config`` reads back to an equal object."""
-        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
+        """The configuration as YAML that ``parse_config`` reads back to an equal object.
+
+        It holds the secrets: it is for the daemon's own config file, not for showing.
+        """
+        return yaml.safe_dump(self._dump(reveal=True), sort_keys=False)
+
+    def redacted_yaml(self) -> str:
+        """The configuration to show (``/api/v1/status/config``): every ``Secret`` masked,
+        URL credentials and query values masked (see ``redact.redact_url``)."""
+        return yaml.safe_dump(self._dump(reveal=False), sort_keys=False)
+
+    def _dump(self, *, reveal: bool) -> dict[str, Any]:
+        return self.model_dump(mode="json", context={_REVEAL: reveal})
 
     def with_overrides(self, overrides: Mapping[str, object]) -> BridgeConfig:
         """A copy with dotted keys replaced (``{"collect.host": False}``), validated again.
@@ -798,7 +937,7 @@ class BridgeConfig(_Section):
         Raises:
             ConfigError: an override names an unknown key or has an invalid value.
         """
-        data = self.model_dump(mode="json")
+        data = self._dump(reveal=True)
         for dotted, value in overrides.items():
             node = data
             *parents, leaf = dotted.split(".")
@@ -946,11 +1085,13 @@ _SIMPLE_MESSAGES = {
 
 
 def _describe(error: ValidationError) -> Iterator[tuple[str, str]]:
-    """Turn pydantic's errors into ``(key path, message)``; never a raw pydantic dump."""
+    """Turn pydantic's errors into ``(key path, message)``; never a raw pydantic dump, and
+    never the value of a secret (nor of anything that may contain one)."""
     for err in error.errors(include_url=False):
-        path = _path(tuple(err["loc"]))
+        loc = tuple(err["loc"])
+        path = _path(loc)
         kind = err["type"]
-        value = err.get("input")
+        value = _shown_input(loc, err.get("input"))
         if kind == "extra_forbidden":
             yield path, "unknown key"
         elif kind == "missing":
@@ -986,7 +1127,62 @@ def _split_nested(path: str, msg: str) -> tuple[str, str]:
     return (f"{path}.{sub}" if path else sub), rest
 
 
+class _Hidden:
+    """Stands for a secret's input in an error message: only its kind is shown."""
+
+    def __init__(self, value: object) -> None:
+        self.kind = _kind(value)
+
+
+def _shown_input(loc: tuple[int | str, ...], value: object) -> object:
+    """The input as an error may show it: hidden if the key may hold a secret, a URL with
+    its credentials masked."""
+    annotation, is_url = _annotation_at(loc)
+    if _holds_secret(annotation):
+        return _Hidden(value)
+    if is_url and isinstance(value, str):
+        return redact_url(value)
+    return value
+
+
+def _annotation_at(loc: tuple[int | str, ...]) -> tuple[Any, bool]:
+    """The declared type at an error's location (as deep as it can be followed: an outer type
+    holds any secret an inner one does) and whether it is a URL."""
+    annotation: Any = BridgeConfig
+    is_url = False
+    for part in loc:
+        if isinstance(part, str) and (part.startswith("function-") or "-or-" in part):
+            continue  # pydantic's validator steps, not keys
+        while typing.get_origin(annotation) is Annotated:
+            annotation = typing.get_args(annotation)[0]
+        origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            field = annotation.model_fields.get(part) if isinstance(part, str) else None
+            if field is None:
+                break
+            annotation = field.annotation
+            is_url = _is_url_field(field)
+        elif origin is list and isinstance(part, int):
+            annotation = args[0]
+        elif origin is dict and isinstance(part, str):
+            annotation = args[1]
+        else:
+            break
+    return annotation, is_url
+
+
+def _holds_secret(annotation: Any) -> bool:
+    """Whether a value of this type is, or may contain, a ``Secret``."""
+    if annotation is SecretStr:
+        return True
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return any(_holds_secret(f.annotation) for f in annotation.model_fields.values())
+    return any(_holds_secret(a) for a in typing.get_args(annotation))
+
+
 def _show(value: object) -> str:
+    if isinstance(value, _Hidden):
+        return f"{value.kind} (not shown: it may be a secret)"
     if value is None:
         return "null"
     if isinstance(value, str):

@@ -19,7 +19,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, SecretStr
 from pydantic.fields import FieldInfo
 
 from grafana_agent_bridge import config
@@ -38,6 +38,8 @@ def _validator_kind(metadata: Sequence[object]) -> str | None:
         return "size"
     if config._validate_http_url in funcs:
         return "URL"
+    if config._validate_secret in funcs:
+        return "secret string"
     return None
 
 
@@ -75,6 +77,8 @@ def _default(field: FieldInfo) -> str:
         return ""
     if isinstance(value, timedelta):
         return f"`{config.format_duration(value)}`"
+    if isinstance(value, SecretStr):
+        return f"`{json.dumps(value.get_secret_value())}`"
     if _validator_kind(field.metadata) == "size":
         return f"`{config.format_size(value)}`"
     return f"`{json.dumps(value)}`"

@@ -28,9 +28,10 @@ from .labels import LabelLimits
 from .metrics import REGISTRY, Registry
 from .promql import Engine
 from .promql.querytext import TextLimits
+from .redact import redact_url
 from .remote_write import DecodeLimits, RequestLimits
 from .stopsignals import StopSignals
-from .store import Store, StoreOptions
+from .store import Store, StoreLockedError, StoreOptions
 from .store.metrics import register_store_metrics
 from .store.progress import OpenCancelledError
 
@@ -112,17 +113,9 @@ def primary_ip() -> str:
             return "127.0.0.1"
 
 
-def _redacted_yaml(config: BridgeConfig) -> str:
-    data = config.model_dump(mode="json")
-    if data["query"].get("auth_token"):
-        data["query"]["auth_token"] = "<secret>"
-    for target in data["forward"]["targets"]:
-        if target.get("bearer_token"):
-            target["bearer_token"] = "<secret>"
-        target["headers"] = {k: "<secret>" for k in target.get("headers", {})}
-    import yaml
-
-    return yaml.safe_dump(data, sort_keys=False)
+def _targets_shown(config: BridgeConfig) -> str:
+    """The forward targets as the banner and logs show them: credentials masked."""
+    return ", ".join(f"{t.name} ({redact_url(t.url)})" for t in config.forward.targets)
 
 
 class ListenError(OSError):
@@ -161,7 +154,7 @@ class Daemon:
         """Listen, open the store, serve; ``should_stop`` cuts a long WAL replay short."""
         cfg = self.config
         if tracing.setup(cfg.tracing):
-            log.info("tracing requests to %s", cfg.tracing.traces_url())
+            log.info("tracing requests to %s", redact_url(cfg.tracing.traces_url()))
         q = cfg.query
         # Listen first: a taken port fails at once rather than after a long WAL replay, and
         # during the replay clients get 503 (retry later) instead of "connection refused".
@@ -205,7 +198,7 @@ class Daemon:
             self.store,
             timeout_s=q.timeout.total_seconds(),
             max_points_per_series=q.max_points_per_series,
-            config_yaml=lambda: _redacted_yaml(cfg),
+            config_yaml=cfg.redacted_yaml,
             flags=self._flags,
         )
         self.write_api = WriteAPI(
@@ -240,7 +233,7 @@ class Daemon:
             state_dir=Path(self.config.data_dir) / "forward-state",
         )
         self.forwarder.start()
-        log.info("forwarding to %s", ", ".join(t.url for t in self.config.forward.targets))
+        log.info("forwarding to %s", _targets_shown(self.config))
 
     def stop(self) -> None:
         with self._stop_lock:
@@ -300,7 +293,7 @@ class Daemon:
     def banner(self) -> str:
         targets = self.config.forward.targets
         forwarding = (
-            "Forwarding to: " + ", ".join(t.url for t in targets)
+            f"Forwarding to: {_targets_shown(self.config)}"
             if targets
             else "Forwarding to: nothing (no forward targets configured)."
         )
@@ -350,7 +343,7 @@ def run(config: BridgeConfig, *, print_banner: bool = True) -> int:
         log.info("received %s: %s; the next start replays from there", stop.name, e)
         daemon.stop()
         return 0
-    except (OSError, ConfigError) as e:  # port taken, unreadable TLS key or token file, ...
+    except (OSError, ConfigError, StoreLockedError) as e:  # port taken, data dir in use, ...
         log.error("cannot start: %s", e)
         daemon.stop()
         return 1

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from .config import TracingConfig
+from .redact import redact_url
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +47,7 @@ def setup(config: TracingConfig) -> bool:
     provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=url)))
     _provider = provider
     _tracer = provider.get_tracer("grafana_agent_bridge")
-    log.info("exporting traces to %s", url)
+    log.info("exporting traces to %s", redact_url(url))
     return True
 
 

@@ -256,7 +256,7 @@ tls: {cert_file: /c.pem, key_file: /k.pem}
     first, second = cfg.forward.targets
     assert first.name == "mimir_9009_api_v1_push"  # derived from the URL, stable across order
     assert second.name == "second"
-    assert first.headers == {"X-Scope-OrgID": "tenant"}
+    assert first.header_values() == {"X-Scope-OrgID": "tenant"}
     assert cfg.tracing.traces_url() == "http://tempo:4318/v1/traces"
     assert cfg.tls.enabled
 

@@ -6,6 +6,7 @@ import urllib.error
 import urllib.request
 
 from .. import __version__
+from ..redact import redact_url, scrub
 from . import exposition
 from .families import Collected
 
@@ -21,6 +22,8 @@ class ScrapeCollector:
     def __init__(self, url: str, timeout_s: float) -> None:
         self.url = url
         self.timeout_s = timeout_s
+        self._shown = redact_url(url)
+        """The URL as errors show it: credentials masked."""
 
     def collect(self) -> Collected:
         """Fetch and parse the page.
@@ -40,10 +43,12 @@ class ScrapeCollector:
             with urllib.request.urlopen(req, timeout=self.timeout_s) as resp:
                 body = resp.read(MAX_BYTES + 1)
         except (urllib.error.URLError, OSError, ValueError) as e:
-            raise ScrapeError(f"scrape of {self.url} failed: {e}") from None
+            raise ScrapeError(
+                f"scrape of {self._shown} failed: {scrub(str(e), self.url)}"
+            ) from None
         if len(body) > MAX_BYTES:
-            raise ScrapeError(f"scrape of {self.url}: body exceeds {MAX_BYTES} bytes")
+            raise ScrapeError(f"scrape of {self._shown}: body exceeds {MAX_BYTES} bytes")
         try:
             return exposition.parse(body.decode("utf-8"))
         except (UnicodeDecodeError, exposition.ExpositionError) as e:
-            raise ScrapeError(f"scrape of {self.url}: {e}") from None
+            raise ScrapeError(f"scrape of {self._shown}: {e}") from None

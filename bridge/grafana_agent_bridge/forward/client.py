@@ -8,6 +8,7 @@ and never shared between threads.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import enum
 import http.client
@@ -15,10 +16,11 @@ import socket
 import ssl
 import threading
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from .. import __version__
 from ..config import ForwardTarget, duration_ms
+from ..redact import scrub
 from ..remote_write import REMOTE_WRITE_HEADERS
 from .backoff import parse_retry_after
 
@@ -68,9 +70,20 @@ class RemoteWriteClient:
             if target.tls_insecure_skip_verify:
                 self._ssl.check_hostname = False
                 self._ssl.verify_mode = ssl.CERT_NONE
-        self._headers = {**REMOTE_WRITE_HEADERS, "User-Agent": USER_AGENT, **target.headers}
-        if target.bearer_token:
-            self._headers["Authorization"] = f"Bearer {target.bearer_token}"
+        self._headers = {
+            **REMOTE_WRITE_HEADERS,
+            "User-Agent": USER_AGENT,
+            **target.header_values(),
+        }
+        if token := target.bearer_token.get_secret_value():
+            self._headers["Authorization"] = f"Bearer {token}"
+        elif parts.username is not None and not any(
+            k.lower() == "authorization" for k in self._headers
+        ):  # as Go's HTTP client (so Prometheus) does with credentials in the URL
+            userinfo = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
+            basic = base64.b64encode(userinfo.encode()).decode()
+            self._headers["Authorization"] = f"Basic {basic}"
+        self._url = target.url
         self._conn: http.client.HTTPConnection | None = None
         self._lock = threading.Lock()
 
@@ -106,11 +119,13 @@ class RemoteWriteClient:
         except (OSError, http.client.HTTPException, ValueError) as e:
             # ValueError: http.client raises it on a connection that abort() closed under it.
             self.close()
-            return SendResult(Outcome.RETRY, 0, f"{type(e).__name__}: {e}".strip())
+            reason = scrub(f"{type(e).__name__}: {e}".strip(), self._url)
+            return SendResult(Outcome.RETRY, 0, reason)
         if resp.will_close:
             self.close()
         outcome = classify(status)
-        reason = data[:MAX_ERROR_BODY].decode("utf-8", "replace").strip()
+        # An upstream may echo what it was sent (a key in the URL): never let it reach the log.
+        reason = scrub(data[:MAX_ERROR_BODY].decode("utf-8", "replace").strip(), self._url)
         wait = parse_retry_after(retry_after) if outcome is Outcome.RETRY else None
         return SendResult(outcome, status, reason, wait)
 

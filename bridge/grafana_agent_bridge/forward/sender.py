@@ -41,8 +41,15 @@ from pathlib import Path
 
 import numpy as np
 
-from ..config import ForwardConfig, ForwardTarget, duration_ms
+from ..config import (
+    ForwardConfig,
+    ForwardTarget,
+    derived_target_name,
+    duration_ms,
+    legacy_target_name,
+)
 from ..labels import Labels
+from ..redact import redact_url
 from ..remote_write import encode_write_request
 from ..storage import (
     ChangeFeed,
@@ -73,7 +80,11 @@ best effort (a failed send waits for the next round)."""
 
 def consumer_name(target: ForwardTarget) -> str:
     """The feed consumer of a target: stable across restarts and reordering of targets."""
-    return f"forward-{target.name}"
+    return _consumer_of(target.name)
+
+
+def _consumer_of(name: str) -> str:
+    return f"forward-{name}"
 
 
 def shard_of(labels: Labels, shards: int) -> int:
@@ -244,6 +255,7 @@ class TargetSender:
     # -- lifecycle --------------------------------------------------------------------------
 
     def start(self) -> None:
+        self._migrate_legacy_state()
         acked = self._feed.register(self.consumer)
         self._acked = acked
         start, resume = self._resume_point(acked)
@@ -263,7 +275,41 @@ class TargetSender:
         for t in self._threads:
             t.daemon = True
             t.start()
-        log.info("forward %s: sending to %s from %s", self._label, self.target.url, start)
+        log.info(
+            "forward %s: sending to %s from %s", self._label, redact_url(self.target.url), start
+        )
+
+    def _migrate_legacy_state(self) -> None:
+        """Rename state saved under the name earlier versions derived from the URL, which
+        included its credentials (and put them in file names), to the current name, keeping
+        the cursor: forwarding carries on where it was, nothing is re-sent or lost."""
+        url = self.target.url
+        legacy = legacy_target_name(url)
+        if legacy == self.target.name or self.target.name != derived_target_name(url):
+            return  # nothing to migrate, or an explicit name (a user's own choice)
+        old = _consumer_of(legacy)
+        moved = False
+        if self._mark_path is not None:
+            old_mark = self._mark_path.with_name(f"{old}.progress")
+            try:
+                if self._mark_path.exists():
+                    old_mark.unlink(missing_ok=True)  # a rename cut short by a crash
+                elif old_mark.exists():
+                    os.replace(old_mark, self._mark_path)
+                    moved = True
+            except OSError as e:
+                log.warning(
+                    "forward %s: could not rename the old progress file: %s", self._label, e
+                )
+        rename: Callable[[str, str], bool] | None = getattr(self._feed, "rename_consumer", None)
+        if rename is not None and rename(old, self.consumer):
+            moved = True
+        if moved:
+            log.info(
+                "forward %s: renamed the saved position from the old name, which contained "
+                "the URL's credentials",
+                self._label,
+            )
 
     def _resume_point(self, acked: FeedPosition) -> tuple[FeedPosition, Mark | None]:
         """Where to start reading, and the batch that was in flight at an unclean stop."""
