@@ -34,7 +34,8 @@ head's lower bound) and ``lock`` (one process at a time: a second ``Store.open``
 repaired or set aside, logged and counted in ``Store.stats()``, never fatal.
 """
 
-from .db import Store, StoreLockedError, StoreStats
+from .db import Store, StoreStats
+from .lockfile import StoreLockedError
 from .options import StoreOptions
 
 __all__ = ["Store", "StoreLockedError", "StoreOptions", "StoreStats"]

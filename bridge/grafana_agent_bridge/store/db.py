@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import fcntl
 import itertools
 import logging
 import os
@@ -33,7 +32,7 @@ from ..storage import (
     ShuttingDownError,
     StorageFullError,
 )
-from . import wal
+from . import lockfile, wal
 from .block import Block, BlockSeries, CorruptBlockError, GroupCache, write_block
 from .head import NO_TIMESTAMP, TAIL, HeadSeries
 from .index import SeriesIndex
@@ -147,10 +146,6 @@ class RejectionLog(list[Rejection]):
         return sum(r.count for r in self) + sum(self._more.values())
 
 
-class StoreLockedError(Exception):
-    """Another process (or another open ``Store``) already uses this data directory."""
-
-
 class Store:
     """An embedded TSDB. Use ``Store.open``; see the package docstring for the semantics."""
 
@@ -223,15 +218,7 @@ class Store:
 
     def _take_lock(self) -> None:
         """One writer per data directory: two would interleave WAL segments and corrupt them."""
-        fd = os.open(self.path / "lock", os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as e:
-            os.close(fd)
-            raise StoreLockedError(
-                f"the data directory {self.path} is in use by another process"
-            ) from e
-        self._lock_fd = fd
+        self._lock_fd = lockfile.acquire(self.path / "lock")
 
     def _release_lock(self) -> None:
         if self._lock_fd >= 0:
@@ -1142,6 +1129,24 @@ class Store:
         with self._lock:
             self._consumers.pop(consumer, None)
             path.unlink(missing_ok=True)
+
+    def rename_consumer(self, old: str, new: str) -> bool:
+        """Carry ``old``'s position over to ``new`` (a forwarding target's name changed);
+        False when ``old`` is unknown. Should ``new`` exist too (a crash half-way through a
+        rename), the earlier position wins: re-sending beats losing."""
+        old_path, new_path = self._consumer_path(old), self._consumer_path(new)
+        with self._lock:
+            pos = self._consumers.get(old)
+            if pos is None:
+                return False
+            existing = self._consumers.get(new)
+            if existing is not None and existing < pos:
+                pos = existing
+            write_json(new_path, {"segment": pos.segment, "offset": pos.offset})
+            self._consumers[new] = pos
+            del self._consumers[old]
+            old_path.unlink(missing_ok=True)
+            return True
 
     def acknowledge(self, consumer: str, position: FeedPosition) -> None:
         path = self._consumer_path(consumer)
