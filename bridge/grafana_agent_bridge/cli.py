@@ -8,17 +8,22 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 from . import __version__
 from .config import BridgeConfig, ConfigError, load_config
+from .redact import first_unsafe_char, redact_url
 
 DEFAULT_QUERY_URL = "http://localhost:9099"
+TOKEN_ENV = "GRAFANA_AGENT_BRIDGE_TOKEN"
+"""Environment variable holding the query API token for ``query`` (not in the process list)."""
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -57,12 +62,26 @@ def _parser() -> argparse.ArgumentParser:
     q.add_argument("--start", help="range query: first evaluation time (with --end, --step)")
     q.add_argument("--end", help="range query: last evaluation time (default now)")
     q.add_argument("--step", default="15s", help="range query: resolution (default 15s)")
-    q.add_argument("--token", default="", help="bearer token, if the query API needs one")
+    q.add_argument(
+        "--token-file",
+        metavar="FILE",
+        help=f"read the query API's bearer token from FILE (or set ${TOKEN_ENV})",
+    )
+    q.add_argument(
+        "--token",
+        default="",
+        help="bearer token (avoid: other users see it in the process list; prefer "
+        f"--token-file or ${TOKEN_ENV})",
+    )
     q.add_argument("--output", "-o", choices=("table", "json"), default="table")
 
     c = sub.add_parser("check-config", help="validate a configuration file")
     c.add_argument("file", metavar="FILE")
-    c.add_argument("--print", action="store_true", help="print the effective configuration")
+    c.add_argument(
+        "--print",
+        action="store_true",
+        help="print the effective configuration (secrets and URL credentials masked)",
+    )
 
     sub.add_parser("promql-test", help="run PromQL test files (promqltest format)", add_help=False)
     sub.add_parser("plugin", help="Grafana backend-plugin commands", add_help=False)
@@ -115,13 +134,54 @@ def cmd_check_config(args: argparse.Namespace) -> int:
         print(f"{args.file}: invalid configuration:\n{e}", file=sys.stderr)
         return 1
     if args.print:
-        print(config.to_yaml(), end="")
+        print(config.redacted_yaml(), end="")
     else:
         print(f"{args.file}: OK")
     return 0
 
 
+class TokenError(Exception):
+    """The token given to ``query`` cannot be used; the message says why."""
+
+
+def query_token(args: argparse.Namespace, environ: Mapping[str, str] | None = None) -> str:
+    """The bearer token for ``query``: ``--token-file``, else ``--token`` (with a warning:
+    anyone on the machine can read a command line), else ``$GRAFANA_AGENT_BRIDGE_TOKEN``.
+
+    Raises:
+        TokenError: both flags given, or the file is unreadable, empty or not one line.
+    """
+    env = os.environ if environ is None else environ
+    if args.token_file and args.token:
+        raise TokenError("give --token-file or --token, not both")
+    if args.token_file:
+        try:
+            token = Path(args.token_file).read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as e:
+            reason = e.strerror if isinstance(e, OSError) else "not UTF-8 text"
+            raise TokenError(f"cannot read the token file {args.token_file}: {reason}") from None
+        if not token:
+            raise TokenError(f"the token file {args.token_file} is empty")
+    elif args.token:
+        print(
+            "warning: --token shows the token to every user of this machine (ps, "
+            f"/proc/PID/cmdline); use --token-file FILE or ${TOKEN_ENV} instead",
+            file=sys.stderr,
+        )
+        token = args.token
+    else:
+        token = env.get(TOKEN_ENV, "").strip()
+    if first_unsafe_char(token) is not None:
+        raise TokenError("the token contains a control character (a line break?)")
+    return token
+
+
 def cmd_query(args: argparse.Namespace) -> int:
+    try:
+        token = query_token(args)
+    except TokenError as e:
+        print(f"query: {e}", file=sys.stderr)
+        return 2
     params = {"query": args.expr}
     if args.start:
         end = args.end or f"{time.time():.3f}"
@@ -136,15 +196,16 @@ def cmd_query(args: argparse.Namespace) -> int:
         data=urllib.parse.urlencode(params).encode(),
         headers={"Content-Type": "application/x-www-form-urlencoded"},
     )
-    if args.token:
-        req.add_header("Authorization", f"Bearer {args.token}")
+    if token:
+        req.add_header("Authorization", f"Bearer {token}")
     try:
         with urllib.request.urlopen(req, timeout=300) as resp:
             body = resp.read()
     except urllib.error.HTTPError as e:
         body = e.read()
     except (urllib.error.URLError, OSError) as e:
-        print(f"cannot reach the bridge at {args.url}: {getattr(e, 'reason', e)}", file=sys.stderr)
+        shown = redact_url(args.url)
+        print(f"cannot reach the bridge at {shown}: {getattr(e, 'reason', e)}", file=sys.stderr)
         return 1
     try:
         answer = json.loads(body)

@@ -40,7 +40,7 @@ from pydantic import (
 )
 from pydantic.fields import FieldInfo
 
-from .redact import MASK, first_unsafe_char, redact_url, redacted_netloc
+from .redact import MASK, first_unsafe_char, one_line, redact_url, redacted_netloc
 
 __all__ = [
     "DEFAULT_LISTEN_ADDRESS",
@@ -77,7 +77,7 @@ DEFAULT_LISTEN_ADDRESS = "0.0.0.0:9099"
 
 def _quote(value: object) -> str:
     """A value quoted for an error message, escaped so the message stays on one line."""
-    return json.dumps(str(value), ensure_ascii=False)
+    return one_line(json.dumps(str(value), ensure_ascii=False))
 
 
 class ConfigError(ValueError):

@@ -12,7 +12,7 @@ import re
 import unicodedata
 from urllib.parse import unquote_plus
 
-__all__ = ["MASK", "first_unsafe_char", "redact_url", "redacted_netloc", "scrub"]
+__all__ = ["MASK", "first_unsafe_char", "one_line", "redact_url", "redacted_netloc", "scrub"]
 
 MASK = "***"
 """What a secret is replaced with wherever it would be shown."""
@@ -71,6 +71,15 @@ def _mask_param(part: str) -> str:
     return f"{name}={MASK}" if eq else MASK
 
 
+_UNSAFE = ("Cc", "Cf", "Zl", "Zp")
+
+
+def one_line(text: str) -> str:
+    """``text`` with every character ``first_unsafe_char`` objects to written as a Python
+    escape (a line feed as backslash-n), so it can be shown inside one log or error line."""
+    return "".join(repr(ch)[1:-1] if unicodedata.category(ch) in _UNSAFE else ch for ch in text)
+
+
 def first_unsafe_char(text: str) -> tuple[int, str] | None:
     """Position and ``repr`` of the first character that would break a log or header line.
 
@@ -79,6 +88,6 @@ def first_unsafe_char(text: str) -> tuple[int, str] | None:
     log lines; none belongs in a URL or an HTTP header value.
     """
     for i, ch in enumerate(text):
-        if unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp"):
+        if unicodedata.category(ch) in _UNSAFE:
             return i, repr(ch)
     return None

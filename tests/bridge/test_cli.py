@@ -153,3 +153,45 @@ def test_promql_test_and_plugin_are_dispatched(tmp_path: Path) -> None:
 def test_no_command_prints_help() -> None:
     r = run()
     assert r.returncode == 2 and "serve" in r.stderr
+
+
+def test_query_reads_the_token_from_a_file_or_the_environment(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--token`` puts the token in every user's ``ps``: a file or the environment do not."""
+    daemon = start_daemon(tmp_path, **{"query.auth_token": "t0ken"})
+    url = daemon.listen_url()
+    monkeypatch.delenv(cli.TOKEN_ENV, raising=False)
+    try:
+        assert cli.main(["query", "1", "--url", url]) == 1  # 401 without a token
+        capsys.readouterr()
+        token_file = tmp_path / "token"
+        token_file.write_text("t0ken\n")
+        assert cli.main(["query", "1", "--url", url, "--token-file", str(token_file)]) == 0
+        assert "warning" not in capsys.readouterr().err
+        monkeypatch.setenv(cli.TOKEN_ENV, "t0ken")
+        assert cli.main(["query", "1", "--url", url]) == 0
+        assert "warning" not in capsys.readouterr().err
+        monkeypatch.delenv(cli.TOKEN_ENV)
+        assert cli.main(["query", "1", "--url", url, "--token", "t0ken"]) == 0
+        assert "--token-file" in capsys.readouterr().err  # still works, with a warning
+        token_file.write_text(" \n")
+        assert cli.main(["query", "1", "--url", url, "--token-file", str(token_file)]) == 2
+        assert "is empty" in capsys.readouterr().err
+        both = ["--token-file", str(token_file), "--token", "t0ken"]
+        assert cli.main(["query", "1", "--url", url, *both]) == 2
+        assert "not both" in capsys.readouterr().err
+    finally:
+        daemon.stop()
+
+
+def test_check_config_print_masks_secrets(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text(
+        "query: {auth_token: qtok3n}\n"
+        "forward: {targets: [{url: 'http://u:fwdpw@m:9009/p?apikey=fwdkey'}]}\n"
+    )
+    r = run("check-config", "--print", str(path))
+    assert r.returncode == 0, r.stderr
+    assert "http://***@m:9009/p?apikey=***" in r.stdout
+    assert not [s for s in ("qtok3n", "fwdpw", "fwdkey") if s in r.stdout], r.stdout

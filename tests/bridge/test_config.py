@@ -517,3 +517,110 @@ def test_any_structure_gives_a_config_or_a_config_error(data: dict[str, object])
         assert "pydantic" not in str(e).lower()
     else:
         assert parse_config(cfg.to_yaml()) == cfg
+
+
+# --- secrets ----------------------------------------------------------------------------------
+
+_SECRET_CONFIG = """
+query: {auth_token: qtok3n}
+collect:
+  scrape: [{job_name: app, url: "http://scr:scrpw@127.0.0.1:8080/metrics?t=scrtok"}]
+forward:
+  targets:
+    - url: "https://fleet:fwdpw@mimir:9009/api/v1/push?apikey=fwdkey"
+      bearer_token: b3arer
+      headers: {X-Scope-OrgID: tenant}
+tracing: {otlp_endpoint: "http://otel:otelpw@tempo:4318?k=otelkey"}
+"""
+_SECRETS = ("qtok3n", "scrpw", "scrtok", "fleet", "fwdpw", "fwdkey", "b3arer", "tenant")
+_SECRETS += ("otelpw", "otelkey")
+
+
+def test_secrets_are_masked_when_shown_and_kept_for_the_daemon() -> None:
+    cfg = parse_config(_SECRET_CONFIG)
+    shown = cfg.redacted_yaml() + repr(cfg) + str(cfg)
+    assert [s for s in _SECRETS if s in shown] == []
+    data = yaml.safe_load(cfg.redacted_yaml())
+    target = data["forward"]["targets"][0]
+    assert target["url"] == "https://***@mimir:9009/api/v1/push?apikey=***"
+    assert target["bearer_token"] == "***" and target["headers"] == {"X-Scope-OrgID": "***"}
+    assert data["query"]["auth_token"] == "***"
+    assert BridgeConfig().redacted_yaml().count("***") == 0  # empty secrets stay empty
+    assert parse_config(cfg.to_yaml()) == cfg  # the daemon's own file keeps every secret
+    assert all(s in cfg.to_yaml() for s in _SECRETS)
+    assert cfg.with_overrides({"log.level": "debug"}).query.resolve_auth_token() == "qtok3n"
+
+
+def test_the_derived_target_name_never_contains_credentials() -> None:
+    (target,) = parse_config(_SECRET_CONFIG).forward.targets
+    assert target.name == "mimir_9009_api_v1_push"  # as for the same URL without them
+    twins = "forward: {targets: [{url: 'http://a:1@m/p'}, {url: 'http://b:2@m/p'}]}"
+    with pytest.raises(ConfigError, match="need explicit names"):
+        parse_config(twins)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        'forward: {targets: [{url: "http://m/p?x=1\\r\\nFORGED line"}]}',
+        'forward: {targets: [{url: "http://m/p\\tq"}]}',
+        'forward: {targets: [{url: "http://m/p\\u2028q"}]}',
+        'collect: {scrape: [{job_name: a, url: "http://m/metrics\\n"}]}',
+        'tracing: {otlp_endpoint: "http://tempo:4318\\r"}',
+    ],
+)
+def test_control_characters_in_urls_are_rejected(text: str) -> None:
+    with pytest.raises(ConfigError) as e:
+        parse_config(text)
+    assert "control character" in str(e.value)
+    assert len(str(e.value).splitlines()) == 1  # the message itself cannot forge a line
+
+
+def test_header_names_and_secret_values_must_be_one_line() -> None:
+    bad = [
+        ('forward: {targets: [{url: "http://m/p", headers: {"A B": c}}]}', "header name"),
+        ('forward: {targets: [{url: "http://m/p", headers: {A: "c\\r\\nX: y"}}]}', "control"),
+        ('forward: {targets: [{url: "http://m/p", bearer_token: "t\\n"}]}', "control"),
+        ('query: {auth_token: "  "}', "only whitespace"),
+    ]
+    for text, expected in bad:
+        with pytest.raises(ConfigError, match=expected):
+            parse_config(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "query: {auth_token: [s3cretvalue]}",
+        "query: {auth_token: 123456789}",
+        "query: s3cretvalue",
+        "forward: {targets: [{url: 'http://m/p', bearer_token: 123456789}]}",
+        "forward: {targets: [{url: 'http://m/p', headers: 'Authorization: s3cretvalue'}]}",
+        "forward: {targets: [{url: 'http://m/p', headers: {A: 123456789}}]}",
+        "forward: {targets: 's3cretvalue'}",
+        "forward: {targets: [{url: 'http://u:s3cretvalue@m:port/p'}]}",
+        "forward: {targets: [{url: 'ftp://m/p?k=s3cretvalue'}]}",
+        "tracing: {otlp_endpoint: 'http://u:s3cretvalue@t:x'}",
+    ],
+)
+def test_config_errors_never_echo_a_secret(text: str) -> None:
+    with pytest.raises(ConfigError) as e:
+        parse_config(text)
+    message = str(e.value)
+    assert "s3cretvalue" not in message and "123456789" not in message, message
+
+
+def test_non_secret_values_are_still_quoted_in_errors() -> None:
+    with pytest.raises(ConfigError, match='got "loud"'):
+        parse_config("log: {level: loud}")
+
+
+@pytest.mark.parametrize("content", ["", "   \n\t\n"])
+def test_an_empty_token_file_is_an_error_not_no_authentication(
+    tmp_path: Path, content: str
+) -> None:
+    token = tmp_path / "token"
+    token.write_text(content)
+    cfg = parse_config(f"query: {{auth_token_file: {token}}}")
+    with pytest.raises(ConfigError, match=r"^query\.auth_token_file: .* is empty"):
+        cfg.query.resolve_auth_token()

@@ -6,6 +6,7 @@ end-to-end tests in ``tests/e2e/test_forward*.py`` use a real Prometheus instead
 
 from __future__ import annotations
 
+import base64
 import logging
 import shutil
 import subprocess
@@ -18,7 +19,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from grafana_agent_bridge.config import ForwardConfig, ForwardTarget
+from grafana_agent_bridge.config import (
+    ForwardConfig,
+    ForwardTarget,
+    derived_target_name,
+    legacy_target_name,
+)
 from grafana_agent_bridge.forward import ForwardManager
 from grafana_agent_bridge.forward.backoff import Backoff, parse_retry_after
 from grafana_agent_bridge.forward.sender import Mark, plan_requests
@@ -656,3 +662,65 @@ def test_retention_during_an_outage_is_counted_as_dropped(tmp_path: Path) -> Non
         ts = [t for t, _ in samples]
         assert ts == sorted(ts)
         assert ts[-1] == T0 + 239 * 5000
+
+
+def _with_credentials(url: str) -> str:
+    return url.replace("http://", "http://fleet:s3cretpw@", 1) + "?apikey=k3y"
+
+
+def test_state_saved_under_a_name_with_credentials_is_migrated(
+    store: Store, receiver: FaultProxy, tmp_path: Path
+) -> None:
+    """Earlier versions derived the target name from the URL's userinfo too, putting the
+    password in file names; the new name takes over the cursor: nothing re-sent, nothing lost."""
+    url = _with_credentials(receiver.url)
+    state = tmp_path / "fwd"
+    legacy = legacy_target_name(url)
+    assert "s3cretpw" in legacy
+    old = ForwardConfig(targets=[ForwardTarget(name=legacy, url=url)])  # as the old version
+    first = fill(store, series=3, writes=2, per_write=5)
+    fm = ForwardManager(store, old, Registry(), state_dir=state).start()
+    wait_until(fm.caught_up)
+    fm.stop()
+    assert any("s3cretpw" in p.name for p in [*state.iterdir(), *store.path.rglob("*")])
+    second = fill(store, series=3, writes=2, per_write=5, start=10)
+    new = ForwardConfig.model_validate({"targets": [{"url": url}]})
+    (target,) = new.targets
+    assert target.name == derived_target_name(url) and "s3cretpw" not in target.name
+    fm = ForwardManager(store, new, Registry(), state_dir=state).start()
+    try:
+        wait_until(fm.caught_up)
+    finally:
+        fm.stop()
+    assert receiver.received.total() == first + second  # the cursor carried over: no re-send
+    assert_complete_and_ordered(store, receiver)
+    names = [p.name for p in [*state.iterdir(), *store.path.rglob("*")]]
+    assert not [n for n in names if "s3cretpw" in n or "fleet" in n], names
+    assert f"forward-{target.name}.progress" in names
+
+
+def test_url_credentials_are_sent_as_basic_auth_and_never_logged(
+    store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    seen: dict[str, str] = {}
+
+    class Spy(FaultProxy):
+        def _handle(self, h):  # type: ignore[no-untyped-def]
+            seen.update(h.headers.items())
+            return super()._handle(h)
+
+    spy = Spy()
+    spy.set_mode(Fault.answer(401, "bad key k3y for fleet:s3cretpw"))
+    caplog.set_level(logging.DEBUG)
+    try:
+        fill(store, series=1, writes=1, per_write=3)
+        cfg = ForwardConfig.model_validate({"targets": [{"url": _with_credentials(spy.url)}]})
+        fm = ForwardManager(store, cfg, Registry()).start()
+        wait_until(lambda: "Authorization" in seen)
+        wait_until(lambda: "rejected" in caplog.text)
+        fm.stop()
+    finally:
+        spy.close()
+    assert seen["Authorization"] == "Basic " + base64.b64encode(b"fleet:s3cretpw").decode()
+    assert "s3cretpw" not in caplog.text and "k3y" not in caplog.text, caplog.text
+    assert "bad key *** for ***" in caplog.text  # the upstream's echo of them is masked too

@@ -180,7 +180,7 @@ def test_valid_values_are_applied(snap: FakeSnap) -> None:
         "http://mimir-1:9009/api/v1/push",
     ]
     assert cfg.ingest.allowed_clients == ["10.0.0.5", "10.1.0.0/16"]
-    assert cfg.query.auth_token == "s3cret"
+    assert cfg.query.auth_token.get_secret_value() == "s3cret"
     assert not cfg.collect.host and cfg.collect.self
     assert cfg.collect.interval.total_seconds() == 30
     assert [(s.job_name, s.url) for s in cfg.collect.scrape] == [

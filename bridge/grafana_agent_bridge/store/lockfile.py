@@ -12,7 +12,7 @@ import fcntl
 import os
 from pathlib import Path
 
-from ..redact import first_unsafe_char, redact_url
+from ..redact import one_line, redact_url
 
 MAX_COMMAND_CHARS = 300
 """The holder's command line is shown up to this length (it is for recognising, not auditing)."""
@@ -68,9 +68,15 @@ def _command_line(pid: int) -> str:
     except OSError:
         return ""
     args = [a.decode("utf-8", "replace") for a in raw.split(b"\0") if a]
-    shown = " ".join(redact_url(a) if "@" in a or "://" in a else a for a in args)
-    while (unsafe := first_unsafe_char(shown)) is not None:
-        shown = shown[: unsafe[0]] + "?" + shown[unsafe[0] + 1 :]
+    shown = one_line(" ".join(_shown_arg(a) for a in args))
     if len(shown) > MAX_COMMAND_CHARS:
         shown = shown[: MAX_COMMAND_CHARS - 3] + "..."
     return shown
+
+
+def _shown_arg(arg: str) -> str:
+    """A command-line argument with the credentials of a URL in it masked."""
+    flag, eq, value = arg.partition("=")
+    if eq and flag.startswith("-"):  # --forward-url=URL
+        return f"{flag}={_shown_arg(value)}"
+    return redact_url(arg) if "@" in arg or "://" in arg else arg
