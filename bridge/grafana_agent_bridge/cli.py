@@ -106,6 +106,12 @@ def serve_config(args: argparse.Namespace) -> BridgeConfig:
         overrides["collect.interval"] = args.collect_interval
     if args.forward_url:
         overrides["forward.targets"] = [{"url": u} for u in args.forward_url]
+        if any(redact_url(u) != u for u in args.forward_url):
+            print(
+                "warning: a --forward-url with credentials shows them to every user of this "
+                "machine (ps); put the target in the --config file instead",
+                file=sys.stderr,
+            )
     if args.log_level:
         overrides["log.level"] = args.log_level
     if args.log_format:

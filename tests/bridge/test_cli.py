@@ -195,3 +195,12 @@ def test_check_config_print_masks_secrets(tmp_path: Path) -> None:
     assert r.returncode == 0, r.stderr
     assert "http://***@m:9009/p?apikey=***" in r.stdout
     assert not [s for s in ("qtok3n", "fwdpw", "fwdkey") if s in r.stdout], r.stdout
+
+
+def test_a_forward_url_flag_with_credentials_warns(capsys: pytest.CaptureFixture[str]) -> None:
+    args = cli._parser().parse_args(["serve", "--forward-url", "http://u:pw@m:9009/push"])
+    (target,) = cli.serve_config(args).forward.targets
+    assert target.name == "m_9009_push"
+    assert "--config" in capsys.readouterr().err
+    cli.serve_config(cli._parser().parse_args(["serve", "--forward-url", "http://m:9009/push"]))
+    assert capsys.readouterr().err == ""
