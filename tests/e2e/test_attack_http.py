@@ -155,16 +155,16 @@ def test_snappy_bombs_are_refused_before_they_are_decoded(tmp_path: Path) -> Non
 
 
 def test_concurrent_large_decodes_are_bounded(tmp_path: Path) -> None:
-    # Eight senders at once, each body just under the element limit (1.9M samples of one
-    # series, ~110 MiB each to decode); one write slot means they are decoded one at a time,
+    # Eight senders at once, each body just under the per-request sample limit (990k samples of one
+    # series, ~60 MiB each to decode); one write slot means they are decoded one at a time,
     # and those that cannot get the slot in time are told to retry (503 + Retry-After).
     target = _target(tmp_path, "ingest:\n  max_concurrent_writes: 1\n")
-    body = _snappy(_series_with_empty_samples(1_900_000))
+    body = _snappy(_series_with_empty_samples(990_000))
     try:
         with ThreadPoolExecutor(8) as pool:
             results = list(pool.map(lambda _: _post(target, body, timeout=60), range(8)))
         for status, answer, _ in results:
-            # 400: the 1.9M samples share one timestamp, so all but one are duplicates.
+            # 400: the 990k samples share one timestamp, so all but one are duplicates.
             assert status in (400, 503), (status, answer[:300])
             if status == 503:
                 assert b"ingest.max_concurrent_writes" in answer, answer
