@@ -11,7 +11,6 @@ drift into commands nobody checked.
 
 from __future__ import annotations
 
-import re
 import shlex
 from pathlib import Path
 from typing import Any
@@ -20,9 +19,9 @@ import pytest
 import yaml
 
 from grafana_agent_bridge.snapconfig import SNAP_KEYS, build_config
+from tests.deploy_doc import DOC, ROOT, commands
+from tests.deploy_doc import placeholder as _placeholder
 
-ROOT = Path(__file__).resolve().parents[2]
-DOC = ROOT / "docs" / "deploy.md"
 APP = "grafana-agent-bridge"
 SNAP = "grafana-agent-bridge"
 
@@ -44,25 +43,6 @@ REMOTE: dict[str, tuple[str, str]] = {
     "grafana-agent:juju-info": ("requires", "juju-info"),
 }
 AUTO_CONNECTED = {"network", "network-bind"}
-
-
-def _placeholder(text: str) -> bool:
-    return "<" in text and ">" in text
-
-
-def commands(text: str) -> list[list[str]]:
-    """The ``juju``/``snap`` command lines of the document's ``sh`` blocks, as argv lists."""
-    out = []
-    for block in re.findall(r"```sh\n(.*?)```", text, flags=re.S):
-        for raw in block.splitlines():
-            line = re.sub(r"\s+#.*$", "", raw).strip()
-            if not line:
-                continue
-            line = re.sub(r"<[^>]*>", lambda m: m.group(0).replace(" ", "_"), line)
-            argv = shlex.split(line)
-            if argv[0] in ("juju", "snap"):
-                out.append(argv)
-    return out
 
 
 class Checker:
