@@ -291,8 +291,17 @@ def test_metadata_endpoints_have_a_slot_and_a_deadline(target: Target) -> None:
     assert not errors, errors
     assert len(results) == len(threads)
     for path, status, body, took in results:
-        assert status == 503 and body["errorType"] == "timeout", (path, status, body)
+        # How far a request gets before the deadline depends on the machine's speed: each
+        # either finished or was cut off as a timeout, and none ran past the deadline.
+        assert status == 200 or (status == 503 and body["errorType"] == "timeout"), (
+            path,
+            status,
+            body,
+        )
         # Within the timeout (+ the wait for a slot) + slack for a loaded 2-core machine.
         assert took < 2 * QUERY_TIMEOUT_S + 4, f"{path} took {took:.1f}s"
+    timed_out = {path for path, status, _, _ in results if status == 503}
+    # The series walks (400 selectors over 20k series each) cannot finish in 3 s here.
+    assert {"/api/v1/series", "/api/v1/labels", "/api/v1/label/id/values"} <= timed_out, results
     print(f"{len(threads)} metadata attacks refused within {elapsed:.1f}s")
     target.assert_survived(RSS_BOUND_MIB)
