@@ -105,6 +105,17 @@ def _clip(text: str, n: int = _SHOWN) -> str:
     return text if len(text) <= n else text[:n] + "…"
 
 
+def _bytes_over(text: str, limit: int) -> int:
+    """The UTF-8 size of ``text`` when it is over ``limit`` (0: unlimited), else 0.
+
+    len() of a str counts characters and a UTF-8 character is at most 4 bytes, so the cheap
+    test lets nearly every label through without encoding it."""
+    if not limit or len(text) * 4 <= limit:
+        return 0
+    size = len(text.encode("utf-8", "surrogatepass"))
+    return size if size > limit else 0
+
+
 @dataclass(frozen=True)
 class LabelViolation:
     """Why a label set is refused: ``kind`` is a fixed word (a metric label), ``reason`` the
@@ -148,24 +159,20 @@ class LabelLimits:
             return problem
         name_limit, value_limit = self.max_label_name_length, self.max_label_value_length
         for name, value in labels:
-            # len() of a str counts characters; a byte count is never smaller, so the cheap
-            # test lets nearly every label through without encoding it.
-            if name_limit and len(name) * 4 > name_limit:
-                size = len(name.encode("utf-8", "surrogatepass"))
-                if size > name_limit:
-                    return LabelViolation(
-                        "label_name_length",
-                        f"label name {_clip(name)!r} is {size} bytes long, over the limit of "
-                        f"{name_limit} (storage.max_label_name_length)",
-                    )
-            if value_limit and len(value) * 4 > value_limit:
-                size = len(value.encode("utf-8", "surrogatepass"))
-                if size > value_limit:
-                    return LabelViolation(
-                        "label_value_length",
-                        f"label {_clip(name)!r} has a value {size} bytes long, over the limit "
-                        f"of {value_limit} (storage.max_label_value_length)",
-                    )
+            size = _bytes_over(name, name_limit)
+            if size:
+                return LabelViolation(
+                    "label_name_length",
+                    f"label name {_clip(name)!r} is {size} bytes long, over the limit of "
+                    f"{name_limit} (storage.max_label_name_length)",
+                )
+            size = _bytes_over(value, value_limit)
+            if size:
+                return LabelViolation(
+                    "label_value_length",
+                    f"label {_clip(name)!r} has a value {size} bytes long, over the limit "
+                    f"of {value_limit} (storage.max_label_value_length)",
+                )
         return None
 
     def check_exemplar(self, labels: Labels) -> LabelViolation | None:

@@ -153,19 +153,31 @@ def installed_distribution(package_dir: Path = PACKAGE_DIR) -> importlib.metadat
     )
 
 
-def _run(cmd: Sequence[str | Path], what: str, timeout: float = PIP_TIMEOUT_S) -> None:
-    """Run one install step; on failure raise InstallError ending with the command's output."""
+def _attempt(
+    cmd: Sequence[str | Path],
+    what: str,
+    timeout: float,
+    env: dict[str, str] | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """Run one step of the install, its output captured; a step that cannot even start, or
+    runs past ``timeout``, is an InstallError saying ``what`` failed."""
     try:
-        done = subprocess.run(
+        return subprocess.run(
             [str(c) for c in cmd],
             check=False,
             capture_output=True,
             text=True,
             timeout=timeout,
+            env=env,
             stdin=subprocess.DEVNULL,
         )
     except (OSError, subprocess.TimeoutExpired) as exc:
-        raise InstallError(f"{what} failed: {exc}") from None
+        raise InstallError(f"{what}: {exc}") from None
+
+
+def _run(cmd: Sequence[str | Path], what: str, timeout: float = PIP_TIMEOUT_S) -> None:
+    """Run one install step; on failure raise InstallError ending with the command's output."""
+    done = _attempt(cmd, f"{what} failed", timeout)
     if done.returncode != 0:
         tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-15:])
         raise InstallError(f"{what} failed (exit {done.returncode}):\n{tail}")
@@ -239,18 +251,8 @@ def check_starts(python: str, *, isolated: bool) -> None:
     """
     flags = ["-I"] if isolated else []
     env = {"PATH": os.environ.get("PATH", os.defpath)}
-    try:
-        done = subprocess.run(
-            [python, *flags, "-c", SMOKE_IMPORT],
-            check=False,
-            capture_output=True,
-            text=True,
-            timeout=CHECK_TIMEOUT_S,
-            env=env,
-            stdin=subprocess.DEVNULL,
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise InstallError(f"the plugin cannot start with {python}: {exc}") from None
+    what = f"the plugin cannot start with {python}"
+    done = _attempt([python, *flags, "-c", SMOKE_IMPORT], what, CHECK_TIMEOUT_S, env)
     if done.returncode != 0:
         lines = done.stderr.strip().splitlines() or ["(no error output)"]
         raise InstallError(f"the plugin cannot start with {python}: {lines[-1]}")
