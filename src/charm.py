@@ -29,6 +29,7 @@ import ops
 from cosl.reconciler import all_events, observe_events
 
 import exchange
+import health
 import remote_write
 import tracing_relation
 from charms.grafana_agent_bridge.v0.grafana_source import (
@@ -83,6 +84,8 @@ LOOPBACK = "127.0.0.1"
 ALL_INTERFACES = "0.0.0.0"
 # How many dropped remote values the status names before "and N more" (all are logged).
 IGNORED_SHOWN = 2
+# Grafanas probed per hook at most (each probe may take health's 2-second timeout).
+MAX_GRAFANA_PROBES = 4
 # ops's status priority: the highest is shown.
 _STATUS_RANK = {"error": 5, "blocked": 4, "maintenance": 3, "waiting": 2, "active": 1}
 
@@ -625,6 +628,8 @@ class GrafanaAgentBridgeCharm(ops.CharmBase):
         """Every status that applies, in the order ops should see them."""
         statuses: list[ops.StatusBase] = []
         later: list[ops.StatusBase] = []  # workload waits, after the datasource waits
+        problems: list[str] = []  # peers that do not answer: forwarding targets, Grafanas
+        active_tail = ""
         try:
             config = load(self.config)
         except ConfigError as e:
@@ -637,6 +642,15 @@ class GrafanaAgentBridgeCharm(ops.CharmBase):
                 statuses.append(workload)
             elif workload is not None:
                 later.append(workload)
+            else:
+                forwarding = self.workload.forwarding_health(config.port)
+                problems += self._forwarding_problems(forwarding)
+                active_tail = self._forwarding_summary(forwarding)
+            problems += self._grafana_problems()
+        if problems:
+            # Waiting, not Blocked: an outage elsewhere needs no action on this charm, and the
+            # status clears by itself once the peer answers again (docs/charm.md, "Status").
+            later.append(ops.WaitingStatus("; ".join(problems)))
         snapshot = self._snapshot()
         if snapshot.record is None or snapshot.live_units is None:
             statuses.append(ops.WaitingStatus("waiting for the peer relation"))
@@ -657,12 +671,68 @@ class GrafanaAgentBridgeCharm(ops.CharmBase):
         published = len(snapshot.record.entries())
         grafanas = len(snapshot.answers)
         if grafanas == 0:
-            statuses.append(ops.ActiveStatus("no Grafana related"))
+            message = "no Grafana related"
         else:
-            statuses.append(
-                ops.ActiveStatus(f"{published} datasource(s) published for {grafanas} Grafana(s)")
-            )
+            message = f"{published} datasource(s) published for {grafanas} Grafana(s)"
+        statuses.append(ops.ActiveStatus(f"{message}; {active_tail}" if active_tail else message))
         return statuses
+
+    def _upstream_names(self) -> dict[str, str]:
+        """The bridge's target name -> the related unit that gave its URL."""
+        names: dict[str, str] = {}
+        for unit, bag in self._remote_units_data(remote_write.SEND_ENDPOINT):
+            try:
+                url = remote_write.upstream_url(bag)
+            except RemoteDataError:
+                continue  # already named in the status by the reconcile
+            if url is not None:
+                names.setdefault(remote_write.bridge_target_name(url), unit)
+        return names
+
+    def _forwarding_problems(self, forwarding: health.ForwardingHealth | None) -> list[str]:
+        """One line per forwarding target that is too far behind.
+
+        A target is named by its related unit: the bridge's own target name is derived from
+        the URL, which may carry credentials, so it is never shown.
+        """
+        if forwarding is None:
+            return []
+        names = self._upstream_names()
+        return [
+            health.describe_problem(
+                target, names.get(target.name, "(not related)"), forwarding.wal_bytes
+            )
+            for target in forwarding.targets
+            if target.degraded()
+        ]
+
+    @staticmethod
+    def _forwarding_summary(forwarding: health.ForwardingHealth | None) -> str:
+        if forwarding is None:
+            return "forwarding state unknown"
+        if not forwarding.targets:
+            return ""
+        return health.describe_ok(forwarding)
+
+    def _grafana_problems(self) -> list[str]:
+        """A line per related Grafana whose ``/api/health`` does not answer from this unit."""
+        probed: dict[str, str | None] = {}
+        problems: list[str] = []
+        for relation in self.grafana_source.relations:
+            try:
+                data = self.grafana_source.read_source_data(relation)
+            except InvalidRemoteDataError:
+                continue  # already named in the status by the reconcile
+            if data is None or not data.external_url or relation.app is None:
+                continue
+            url = data.external_url
+            if url not in probed:
+                if len(probed) >= MAX_GRAFANA_PROBES:
+                    break
+                probed[url] = self.workload.grafana_unreachable_reason(url)
+            if probed[url] is not None:
+                problems.append(f"grafana {relation.app.name} {probed[url]}")
+        return problems
 
     # -- actions --------------------------------------------------------------------------
 

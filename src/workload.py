@@ -26,6 +26,8 @@ from typing import Any, Protocol
 import requests
 from charmlibs import snap as charmlibs_snap
 
+from health import ForwardingHealth, display_url, parse_forwarding
+
 SNAP_NAME = "grafana-agent-bridge"
 DAEMON = f"{SNAP_NAME}.daemon"
 # Host-metric plugs that snapd does not auto-connect (snap/snapcraft.yaml).
@@ -41,6 +43,8 @@ MANAGED_KEYS = (
     "retention-size",
 )
 HEALTH_TIMEOUT = 3.0
+GRAFANA_PROBE_TIMEOUT = 2.0
+MAX_METRICS_BYTES = 8 << 20  # the bridge's own page is tens of KiB; more is not it
 QUERY_TIMEOUT = 130.0  # the bridge's own default query timeout is 2m
 INSTALL_TIMEOUT = 600.0
 
@@ -98,6 +102,14 @@ class Workload(Protocol):
 
     def query(self, port: int, token: str, expr: str, time: str | None) -> dict[str, Any]:
         """An instant query; returns the API's ``data`` object. Raises QueryError."""
+        ...
+
+    def forwarding_health(self, port: int) -> ForwardingHealth | None:
+        """The forwarding gauges of the local bridge's ``/metrics``; None when unknown."""
+        ...
+
+    def grafana_unreachable_reason(self, base_url: str) -> str | None:
+        """None when ``<base_url>/api/health`` answers 200, else why not (no credentials)."""
         ...
 
 
@@ -223,6 +235,34 @@ class SnapWorkload:
             return f"{url} unreachable ({type(e).__name__})"
         if response.status_code != 200:
             return f"{url} answered HTTP {response.status_code}"
+        return None
+
+    def forwarding_health(self, port: int) -> ForwardingHealth | None:
+        url = f"{self._base_url(port)}/metrics"
+        try:
+            with requests.get(url, timeout=HEALTH_TIMEOUT, stream=True) as response:
+                if response.status_code != 200:
+                    return None
+                body = response.raw.read(MAX_METRICS_BYTES + 1, decode_content=True)
+        except (requests.RequestException, OSError, ValueError):
+            return None
+        if not isinstance(body, bytes) or len(body) > MAX_METRICS_BYTES:
+            return None
+        return parse_forwarding(body.decode("utf-8", errors="replace"))
+
+    def grafana_unreachable_reason(self, base_url: str) -> str | None:
+        shown = display_url(base_url)
+        try:
+            response = requests.get(
+                f"{base_url.rstrip('/')}/api/health",
+                timeout=GRAFANA_PROBE_TIMEOUT,
+                allow_redirects=False,
+            )
+            response.close()
+        except (requests.RequestException, ValueError) as e:
+            return f"unreachable at {shown} ({type(e).__name__})"
+        if response.status_code != 200:
+            return f"unhealthy at {shown} (HTTP {response.status_code})"
         return None
 
     # -- query ----------------------------------------------------------------------------

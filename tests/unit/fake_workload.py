@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from health import ForwardingHealth
 from workload import InstalledSnap, QueryError, SettingsRejectedError, WorkloadError
 
 # The charm is packed without the bridge; its tests check what it sets against the real one.
@@ -44,6 +45,11 @@ class FakeWorkload:
         default_factory=list[tuple[int, str, str, str | None]]
     )
     removed: bool = False
+    forwarding: ForwardingHealth | None = field(default_factory=ForwardingHealth)
+    """What the bridge's /metrics says about forwarding; None: it could not be read."""
+    grafana_problems: dict[str, str] = field(default_factory=dict[str, str])
+    """Grafana base URL -> why its /api/health probe failed (absent: healthy)."""
+    grafana_probes: list[str] = field(default_factory=list[str])
 
     def installed(self) -> InstalledSnap | None:
         return self.snap
@@ -72,7 +78,11 @@ class FakeWorkload:
         if not changes:
             return False
         self.hook_runs += 1
-        problems = [self.reject[kv] for kv in changes.items() if kv in self.reject]
+        problems = [
+            self.reject[(k, v)]
+            for k, v in changes.items()
+            if v is not None and (k, v) in self.reject
+        ]
         merged = {k: v for k, v in {**self.settings, **changes}.items() if v is not None}
         try:
             build_config(merged, data_dir="/var/snap/grafana-agent-bridge/common/data")
@@ -99,3 +109,10 @@ class FakeWorkload:
         if isinstance(self.query_answer, QueryError):
             raise self.query_answer
         return self.query_answer
+
+    def forwarding_health(self, port: int) -> ForwardingHealth | None:
+        return self.forwarding
+
+    def grafana_unreachable_reason(self, base_url: str) -> str | None:
+        self.grafana_probes.append(base_url)
+        return self.grafana_problems.get(base_url)

@@ -21,6 +21,7 @@ import pytest
 from charmlibs import snap as real_snap
 
 from workload import (
+    MAX_METRICS_BYTES,
     OBSERVE_PLUGS,
     SNAP_NAME,
     InstalledSnap,
@@ -231,6 +232,7 @@ class Bridge:
     ready: int = 200
     status: int = 200
     body: bytes = b""
+    gets: list[str] = field(default_factory=list[str])
     requests: list[tuple[str, dict[str, list[str]], str | None]] = field(
         default_factory=list[tuple[str, dict[str, list[str]], str | None]]
     )
@@ -251,6 +253,10 @@ def bridge() -> Iterator[tuple[Bridge, int]]:
             self.wfile.write(body)
 
         def do_GET(self) -> None:
+            state.gets.append(self.path)
+            if self.path == "/metrics":
+                self._send(state.status, state.body)
+                return
             self._send(state.ready, b"ready" if state.ready == 200 else b"not ready")
 
         def do_POST(self) -> None:
@@ -281,6 +287,33 @@ def test_ready_from_the_ready_endpoint(bridge):
 def test_unreachable_bridge_is_not_ready():
     reason = SnapWorkload(snap_api=FakeSnapd()).not_ready_reason(1)
     assert reason is not None and "unreachable" in reason
+
+
+def test_grafana_probe_asks_api_health_and_never_shows_credentials(bridge):
+    state, port = bridge
+    workload = SnapWorkload(snap_api=FakeSnapd())
+    base = f"http://admin:s3cret@127.0.0.1:{port}/grafana/"
+    assert workload.grafana_unreachable_reason(base) is None
+    assert state.gets == ["/grafana/api/health"]
+    state.ready = 503
+    assert workload.grafana_unreachable_reason(base) == (
+        f"unhealthy at http://127.0.0.1:{port}/grafana/ (HTTP 503)"
+    )
+    reason = workload.grafana_unreachable_reason("http://admin:s3cret@127.0.0.1:1")
+    assert reason == "unreachable at http://127.0.0.1:1 (ConnectionError)"
+
+
+def test_forwarding_health_is_unknown_when_metrics_cannot_be_read(bridge):
+    state, port = bridge
+    workload = SnapWorkload(snap_api=FakeSnapd())
+    state.status, state.body = 200, b'bridge_forward_lag_seconds{target="t"} 7\n'
+    health = workload.forwarding_health(port)
+    assert health is not None and [t.lag_seconds for t in health.targets] == [7.0]
+    state.status = 500
+    assert workload.forwarding_health(port) is None
+    state.status, state.body = 200, b"#" * (MAX_METRICS_BYTES + 1)
+    assert workload.forwarding_health(port) is None
+    assert workload.forwarding_health(1) is None
 
 
 def test_query_sends_the_token_and_returns_the_data(bridge):
