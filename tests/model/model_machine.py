@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from health import ForwardingHealth
 from workload import InstalledSnap
 
 
@@ -57,3 +58,9 @@ class FakeMachine:
 
     def query(self, port: int, token: str, expr: str, time: str | None) -> dict[str, Any]:
         return {"resultType": "vector", "result": []}
+
+    def forwarding_health(self, port: int) -> ForwardingHealth | None:
+        return ForwardingHealth()  # no forwarding targets: the simulation has no upstream
+
+    def grafana_unreachable_reason(self, base_url: str) -> str | None:
+        return None  # every simulated Grafana answers
