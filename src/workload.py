@@ -24,6 +24,7 @@ from types import ModuleType
 from typing import Any, Protocol
 
 import requests
+import urllib3
 from charmlibs import snap as charmlibs_snap
 
 from health import ForwardingHealth, display_url, parse_forwarding
@@ -244,7 +245,8 @@ class SnapWorkload:
                 if response.status_code != 200:
                     return None
                 body = response.raw.read(MAX_METRICS_BYTES + 1, decode_content=True)
-        except (requests.RequestException, OSError, ValueError):
+        except (requests.RequestException, urllib3.exceptions.HTTPError, OSError, ValueError):
+            # The raw read raises urllib3's own errors (a daemon dying mid-answer): unknown.
             return None
         if not isinstance(body, bytes) or len(body) > MAX_METRICS_BYTES:
             return None
@@ -253,16 +255,18 @@ class SnapWorkload:
     def grafana_unreachable_reason(self, base_url: str) -> str | None:
         shown = display_url(base_url)
         try:
-            response = requests.get(
+            # stream: only the status line is wanted; a huge body is never read.
+            with requests.get(
                 f"{base_url.rstrip('/')}/api/health",
                 timeout=GRAFANA_PROBE_TIMEOUT,
                 allow_redirects=False,
-            )
-            response.close()
-        except (requests.RequestException, ValueError) as e:
+                stream=True,
+            ) as response:
+                status = response.status_code
+        except (requests.RequestException, urllib3.exceptions.HTTPError, ValueError) as e:
             return f"unreachable at {shown} ({type(e).__name__})"
-        if response.status_code != 200:
-            return f"unhealthy at {shown} (HTTP {response.status_code})"
+        if status != 200:
+            return f"unhealthy at {shown} (HTTP {status})"
         return None
 
     # -- query ----------------------------------------------------------------------------

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import socket
 import stat
 import threading
 from collections.abc import Iterator
@@ -360,3 +361,27 @@ def test_query_against_a_closed_port_says_it_cannot_reach_the_bridge():
         QueryError, match=re.escape("cannot reach the bridge at http://127.0.0.1:1/")
     ):
         SnapWorkload(snap_api=FakeSnapd()).query(1, "", "up", None)
+
+
+def test_a_truncated_metrics_page_is_unknown_not_an_exception():
+    """The daemon dying mid-answer must not fail the hook that reads its forwarding state."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+
+    def answer_short() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            conn.recv(65536)
+            conn.sendall(
+                b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\nbridge_store_wal_bytes 5\n"
+            )
+
+    thread = threading.Thread(target=answer_short, daemon=True)
+    thread.start()
+    try:
+        port = listener.getsockname()[1]
+        assert SnapWorkload(snap_api=FakeSnapd()).forwarding_health(port) is None
+    finally:
+        thread.join(timeout=5)
+        listener.close()
