@@ -36,6 +36,7 @@ class World:
     garbage: dict[str, bool]
     published: dict[str, tuple[str, set[int]] | None]
     """The model of what must be published per Grafana: (grafana_uid, units) or nothing."""
+    next_unit: int = 3
 
     def advance(self) -> None:
         """Apply SPEC §5 to the model after a step."""
@@ -116,7 +117,9 @@ def test_random_histories_keep_the_invariants(steps):
             world.answered[app] = {n for n in units if n in world.units}
             world.garbage[app] = False
         elif kind == "join":
-            world.units.append(max(world.units) + 1)
+            # Juju never reuses a unit number, not even that of a unit that departed.
+            world.units.append(world.next_unit)
+            world.next_unit += 1
         elif kind == "depart" and len(world.units) > 1:
             departing = world.units[-1]
             peer = _peer(state)
