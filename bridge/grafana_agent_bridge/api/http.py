@@ -23,7 +23,6 @@ import hmac
 import io
 import ipaddress
 import logging
-import select
 import socket
 import ssl
 import threading
@@ -39,6 +38,7 @@ from ..metrics import REGISTRY, Registry
 from . import encoding
 from .body import BodyError, check_transfer_encoding, content_length, read_chunked, read_exactly
 from .deadline import DeadlineReader, tls_handshake
+from .disconnect import DisconnectWatch as _DisconnectWatch
 from .params import Params
 from .query import QueryAPI, Response
 from .write import WriteAPI
@@ -230,50 +230,6 @@ def _unmapped(net: Network) -> Network:
 
 
 _QUERY_PATHS = frozenset({"/api/v1/query", "/api/v1/query_range"})
-
-
-class _DisconnectWatch:
-    """Sets ``cancel`` if the client closes its connection while its query runs.
-
-    Grafana abandons queries when a dashboard is refreshed or left; without this the 2-core
-    machine would keep evaluating them to the end. The kernel's "peer hung up" poll events
-    (``POLLRDHUP``, ``POLLHUP``, ``POLLERR``) say it without reading a byte, so this works for
-    TLS connections as well (which cannot be peeked at) and for descriptors above 1023 (which
-    ``select`` cannot watch).
-    """
-
-    def __init__(self, conn: socket.socket, cancel: threading.Event | None) -> None:
-        self.conn = conn
-        self.cancel = cancel
-        self.done = threading.Event()
-        self.thread: threading.Thread | None = None
-
-    def __enter__(self) -> _DisconnectWatch:
-        if self.cancel is not None:
-            self.thread = threading.Thread(
-                target=self._watch, name="disconnect-watch", daemon=True
-            )
-            self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.done.set()
-
-    def _watch(self) -> None:
-        assert self.cancel is not None
-        poller = select.poll()
-        try:
-            poller.register(self.conn, _HUNG_UP)
-        except (OSError, ValueError):  # already closed
-            self.cancel.set()
-            return
-        while not self.done.wait(0.25):
-            if any(events & _HUNG_UP for _, events in poller.poll(0)):
-                self.cancel.set()
-                return
-
-
-_HUNG_UP = getattr(select, "POLLRDHUP", 0x2000) | select.POLLHUP | select.POLLERR
 
 
 class _Handler(BaseHTTPRequestHandler):
