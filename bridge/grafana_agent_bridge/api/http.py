@@ -55,6 +55,8 @@ WRITE_QUEUE_WAIT_S = 5.0
 a sender's 30 s request timeout, so the retry comes from the sender, not from a piled-up queue)."""
 WRITE_TIMEOUT_S = 60.0
 """Longest a single send of an answer may block on a client that does not read."""
+ONE_WRITE_MAX_BYTES = 64 * 1024
+"""Bodies up to this size go out in the same write as their headers (one copy, one syscall)."""
 ACCEPT_BACKOFF_S = 0.1
 """Pause of the accept loop after the process ran out of file descriptors (never a busy spin)."""
 
@@ -238,6 +240,7 @@ class _Handler(BaseHTTPRequestHandler):
     sys_version = ""
     _reader: DeadlineReader
     _served = False
+    _headers_buffer: list[bytes]  # BaseHTTPRequestHandler's pending header lines
 
     @property
     def srv(self) -> BridgeHTTPServer:
@@ -490,8 +493,14 @@ class _Handler(BaseHTTPRequestHandler):
                 self.send_header(name, value)
             if self.close_connection:
                 self.send_header("Connection", "close")
-            self.end_headers()
-            if method != "HEAD" and response.status != 204:
+            if method == "HEAD" or response.status == 204:
+                body = b""
+            if len(body) <= ONE_WRITE_MAX_BYTES:
+                # Headers and a small body in one send: one syscall, and the client wakes once.
+                self._headers_buffer.append(b"\r\n" + body)
+                self.flush_headers()
+            else:
+                self.end_headers()
                 self.wfile.write(body)
         except (OSError, ssl.SSLError):  # reset, broken pipe, a client that does not read
             self.close_connection = True
