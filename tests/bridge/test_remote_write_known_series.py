@@ -1,0 +1,113 @@
+"""The decoder's shortcut for series whose labels it has seen (one cached labels section plus
+one sample field, decoded with numpy) must give exactly what full parsing gives."""
+
+import cramjam
+import numpy as np
+
+from grafana_agent_bridge import remote_write
+from grafana_agent_bridge.labels import LabelLimits
+from grafana_agent_bridge.remote_write import (
+    DecodedWrite,
+    LabelCache,
+    RequestLimits,
+    WriteRequest,
+    decode_write_request,
+)
+
+T0 = 1_700_000_000_000  # ms: a 6-byte varint, the shape the shortcut decodes
+
+
+def body(series: list[tuple[list[tuple[str, str]], list[tuple[int, float]]]]) -> bytes:
+    req = WriteRequest()
+    for labels, samples in series:
+        ts = req.timeseries.add()
+        for name, value in labels:
+            ts.labels.add(name=name, value=value)
+        for t, v in samples:
+            ts.samples.add(timestamp=t, value=v)
+    return bytes(cramjam.snappy.compress_raw(req.SerializeToString()))
+
+
+def as_plain(got: DecodedWrite) -> list[tuple[object, list[int], list[float]]]:
+    return [(s.labels, s.timestamps.tolist(), s.values.tolist()) for s in got.series]
+
+
+UP = [("__name__", "up"), ("job", "node")]
+LOAD = [("instance", "h1"), ("__name__", "load1")]  # unsorted, as a sender may send them
+EMPTY = [("__name__", "free"), ("zone", "")]  # an empty value: dropped
+
+
+def test_known_series_decode_as_a_fresh_parse_does() -> None:
+    cache = LabelCache()
+    first = body([(UP, [(T0, 1.0)]), (LOAD, [(T0, 0.5)]), (EMPTY, [(T0, 3.0)])])
+    decode_write_request(first, cache=cache)
+    # Second request: every series known; values with and without the value field (0.0 is
+    # left out by proto3), negative, NaN-free, and one series with two samples.
+    values = [(UP, [(T0 + 15_000, 0.0)]), (LOAD, [(T0 + 15_000, -2.5e300)])]
+    values.append((EMPTY, [(T0 + 15_000, 7.0), (T0 + 30_000, 8.0)]))
+    second = body(values)
+    warm = decode_write_request(second, cache=cache)
+    cold = decode_write_request(second, cache=LabelCache())
+    assert warm.rejections == cold.rejections == []
+    assert as_plain(warm) == as_plain(cold)
+    assert as_plain(warm)[0] == ((("__name__", "up"), ("job", "node")), [T0 + 15_000], [0.0])
+    assert as_plain(warm)[1][2] == [-2.5e300]
+    assert warm.samples == cold.samples == 4
+    # The shortcut took the one-sample series; only the two-sample one was parsed.
+    raw = remote_write._RawWriteRequest()
+    raw.ParseFromString(bytes(cramjam.snappy.decompress_raw(second)))
+    assert remote_write._split_known(raw.timeseries, cache)[1] == 1
+
+
+def test_timestamps_outside_the_fixed_shape_still_decode() -> None:
+    cache = LabelCache()
+    for t in (5, T0, 1 << 45, -1000):
+        got = decode_write_request(body([(UP, [(t, 1.5)])]), cache=cache)
+        assert as_plain(got) == [((("__name__", "up"), ("job", "node")), [t], [1.5])]
+
+
+def test_a_known_invalid_series_is_still_rejected_naming_its_labels() -> None:
+    cache = LabelCache(limits=LabelLimits(max_label_value_length=4))
+    bad = [("__name__", "m"), ("host", "too-long")]
+    for _ in range(2):
+        got = decode_write_request(body([(bad, [(T0, 1.0)]), (UP, [(T0, 1.0)])]), cache=cache)
+        assert [r.kind for r in got.rejections] == ["label_value_length"]
+        assert got.rejections[0].labels == (("__name__", "m"), ("host", "too-long"))
+        assert [s.labels for s in got.series] == [(("__name__", "up"), ("job", "node"))]
+
+
+def test_request_limits_hold_when_every_series_is_known() -> None:
+    cache = LabelCache()
+    series = [([("__name__", f"m{i}")], [(T0, float(i))]) for i in range(5)]
+    decode_write_request(body(series), cache=cache)
+    got = decode_write_request(body(series), cache=cache, limits=RequestLimits(3, 0))
+    assert [s.labels[0][1] for s in got.series] == ["m0", "m1", "m2"]
+    assert [r.kind for r in got.rejections] == ["series_per_request"]
+    assert got.samples == 5
+    got = decode_write_request(body(series), cache=cache, limits=RequestLimits(0, 2))
+    assert len(got.series) == 2 and got.rejections[0].kind == "samples_per_request"
+
+
+def test_order_of_known_and_new_series_is_kept() -> None:
+    cache = LabelCache()
+    decode_write_request(body([(UP, [(T0, 1.0)])]), cache=cache)
+    new = [("__name__", "new")]
+    got = decode_write_request(
+        body([(new, [(T0, 2.0)]), (UP, [(T0 + 1, 3.0)]), (new, [(T0 + 2, 4.0)])]), cache=cache
+    )
+    assert [(s.labels[0][1], s.values.tolist()) for s in got.series] == [
+        ("new", [2.0]),
+        ("up", [3.0]),
+        ("new", [4.0]),
+    ]
+
+
+def test_a_sample_field_hidden_in_a_label_value_is_not_mistaken_for_one() -> None:
+    cache = LabelCache()
+    # The value ends with bytes shaped like a sample field; its labels are new, so parsed.
+    fake = "x" + "\x12\x07\x10" + "\x01" * 6
+    labels = [("__name__", "m"), ("v", fake)]
+    decode_write_request(body([([("__name__", "m")], [(T0, 1.0)])]), cache=cache)
+    got = decode_write_request(body([(labels, [(T0, 9.0)])]), cache=cache)
+    assert as_plain(got) == [((("__name__", "m"), ("v", fake)), [T0], [9.0])]
+    assert np.isfinite(got.series[0].values).all()
