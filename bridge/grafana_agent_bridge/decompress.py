@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import cramjam
 
-_ELEMENT_TAGS = (b"\x0a", b"\x12", b"\x1a", b"\x22", b"\x2a")
+_ELEMENT_TAGS = b"\x0a\x12\x1a\x22\x2a"
 _COUNT_STEP = 1 << 20
 
 
@@ -65,9 +65,10 @@ def decompress(body: bytes, max_decoded_bytes: int, max_elements: int) -> memory
 
 def count_element_tags(data: memoryview) -> int:
     """How many bytes of ``data`` are element tags (an upper bound on its protobuf elements),
-    counted a MiB at a time so that no copy of the whole body is made."""
+    counted a MiB at a time so that no copy of the whole body is made. Deleting the tag bytes
+    and measuring what is left is one C pass over a piece (five ``count`` calls were five)."""
     total = 0
     for start in range(0, len(data), _COUNT_STEP):
         piece = data[start : start + _COUNT_STEP].tobytes()
-        total += sum(piece.count(tag) for tag in _ELEMENT_TAGS)
+        total += len(piece) - len(piece.translate(None, _ELEMENT_TAGS))
     return total

@@ -5,6 +5,7 @@ import cramjam
 import numpy as np
 
 from grafana_agent_bridge import remote_write
+from grafana_agent_bridge.decompress import count_element_tags
 from grafana_agent_bridge.labels import LabelLimits
 from grafana_agent_bridge.remote_write import (
     DecodedWrite,
@@ -111,3 +112,9 @@ def test_a_sample_field_hidden_in_a_label_value_is_not_mistaken_for_one() -> Non
     got = decode_write_request(body([(labels, [(T0, 9.0)])]), cache=cache)
     assert as_plain(got) == [((("__name__", "m"), ("v", fake)), [T0], [9.0])]
     assert np.isfinite(got.series[0].values).all()
+
+
+def test_element_tags_are_counted_exactly_across_pieces() -> None:
+    data = np.random.default_rng(3).integers(0, 256, (1 << 20) + 12345, dtype=np.uint8)
+    expected = int(np.isin(data, [0x0A, 0x12, 0x1A, 0x22, 0x2A]).sum())
+    assert count_element_tags(memoryview(data.tobytes())) == expected
