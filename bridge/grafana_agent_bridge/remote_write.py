@@ -131,8 +131,8 @@ Label: Any = message_factory.GetMessageClass(_pool.FindMessageTypeByName("promet
 _RawWriteRequest: Any = message_factory.GetMessageClass(
     _pool.FindMessageTypeByName("grafana_agent_bridge.fastdecode.RawWriteRequest")
 )
-_FastTimeSeries: Any = message_factory.GetMessageClass(
-    _pool.FindMessageTypeByName("grafana_agent_bridge.fastdecode.TimeSeries")
+_FastWriteRequest: Any = message_factory.GetMessageClass(
+    _pool.FindMessageTypeByName("grafana_agent_bridge.fastdecode.WriteRequest")
 )
 
 
@@ -353,20 +353,18 @@ def decode_write_request(
         out.series = cast("list[SeriesBatch]", known[:kept])
         _decode_metadata(req.metadata, out)  # type: ignore[attr-defined]
         return out
-    parsed: list[Any] = []
-    counts: list[int] = []
-    for item, hit in zip(req.timeseries, known):  # type: ignore[attr-defined]
-        if hit is not None:
-            parsed.append(hit)
-            counts.append(1)
-            continue
-        ts = _FastTimeSeries()
-        try:
-            ts.ParseFromString(item)
-        except DecodeError as e:
-            raise RemoteWriteError(400, f"invalid protobuf WriteRequest: {e}") from None
-        parsed.append(ts)
-        counts.append(len(ts.samples))
+    # Some series need parsing: one parse of the whole request (as before the shortcut)
+    # costs less than one per series when many are new, as in a sender's first requests.
+    full = _FastWriteRequest()
+    try:
+        full.ParseFromString(raw)
+    except DecodeError as e:
+        raise RemoteWriteError(400, f"invalid protobuf WriteRequest: {e}") from None
+    parsed: list[Any] = [
+        hit if hit is not None else ts
+        for hit, ts in zip(known, full.timeseries)  # type: ignore[attr-defined]
+    ]
+    counts = [1 if type(ts) is SeriesBatch else len(ts.samples) for ts in parsed]
     for ts in parsed[: _within_limits(counts, limits or RequestLimits(), out)]:
         if type(ts) is SeriesBatch:
             out.series.append(ts)
