@@ -168,15 +168,20 @@ class QueryAPI:
             opts["lookback_delta_ms"] = int(lookback)
         return opts
 
+    def _acquire_slot(self, kind: str, timeout_s: float) -> None:
+        """Take one of the query slots that PromQL and metadata requests share, or answer
+        Prometheus's queue timeout when none frees up within ``timeout_s``."""
+        if not self._slots.acquire(timeout=timeout_s):
+            _queries.inc(1, kind, "timeout")
+            raise ApiError("timeout", "query timed out in query queue")
+
     def _run(
         self, kind: str, query: str, fn: Callable[[float], Any], limit: int, timeout_s: float
     ) -> Response:
         """Evaluate ``fn(seconds left)`` in a query slot; the wait for the slot counts against
         the query's timeout, as in Prometheus."""
         started = time.perf_counter()
-        if not self._slots.acquire(timeout=timeout_s):
-            _queries.inc(1, kind, "timeout")
-            raise ApiError("timeout", "query timed out in query queue")
+        self._acquire_slot(kind, timeout_s)
         try:
             result = fn(max(0.0, timeout_s - (time.perf_counter() - started)))
         except PromQLError as e:
@@ -266,9 +271,7 @@ class QueryAPI:
         hundreds of ``match[]`` selectors walked the store for minutes, as many at once as
         clients sent. The wait for the slot counts against the timeout."""
         deadline = Deadline(time.monotonic() + self.timeout_s, params.cancel)
-        if not self._slots.acquire(timeout=self.timeout_s):
-            _queries.inc(1, "metadata", "timeout")
-            raise ApiError("timeout", "query timed out in query queue")
+        self._acquire_slot("metadata", self.timeout_s)
         try:
             yield deadline
         except ApiError as e:
