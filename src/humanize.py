@@ -32,23 +32,22 @@ def duration(seconds: float) -> str:
 
 def size(nbytes: float) -> str:
     """``512 B``, ``1.2 GiB``: binary units, one decimal above bytes."""
-    if not math.isfinite(nbytes) or nbytes < 0:
-        return "?"
-    value = float(nbytes)
-    for unit in _SIZE_UNITS:
-        if value < 1024 or unit == _SIZE_UNITS[-1]:
-            return f"{int(value)} B" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    raise AssertionError("unreachable")  # pragma: no cover
+    return _scaled(nbytes, 1024, _SIZE_UNITS, " ")
 
 
 def count(n: float) -> str:
     """``950``, ``12.3k``, ``1.2M``: decimal units, one decimal above a thousand."""
+    return _scaled(n, 1000, _COUNT_UNITS, "")
+
+
+def _scaled(n: float, base: int, units: tuple[str, ...], sep: str) -> str:
+    """``n`` in the largest of ``units`` (each ``base`` times the one before) that keeps it
+    at least 1: a whole number in the first unit, one decimal in the others."""
     if not math.isfinite(n) or n < 0:
         return "?"
     value = float(n)
-    for unit in _COUNT_UNITS:
-        if value < 1000 or unit == _COUNT_UNITS[-1]:
-            return f"{int(value)}" if unit == "" else f"{value:.1f}{unit}"
-        value /= 1000
+    for i, unit in enumerate(units):
+        if value < base or i == len(units) - 1:
+            return f"{int(value)}{sep}{unit}" if i == 0 else f"{value:.1f}{sep}{unit}"
+        value /= base
     raise AssertionError("unreachable")  # pragma: no cover
