@@ -12,6 +12,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import cast
 
+from .regex import compile_matcher
+
 Labels = tuple[tuple[str, str], ...]
 """Sorted by name, names unique, no empty values (an empty value means "label absent")."""
 
@@ -44,6 +46,20 @@ def labels_to_dict(labels: Labels) -> dict[str, str]:
     return dict(labels)
 
 
+def is_valid_label_name(name: str) -> bool:
+    """Prometheus 3.x's rule for a label name (UTF-8 names, ``model.LabelName.IsValid``):
+    not empty and valid UTF-8. A name holding U+FFFD is refused too: that is what the query
+    parser puts in place of bytes that were not UTF-8, so such a name came from invalid input.
+    """
+    if not name or "\ufffd" in name:
+        return False
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate
+        return False
+    return True
+
+
 class MatchType(enum.Enum):
     EQUAL = "="
     NOT_EQUAL = "!="
@@ -68,11 +84,8 @@ class Matcher:
 
     def __post_init__(self) -> None:
         if self.type in (MatchType.REGEX, MatchType.NOT_REGEX):
-            # RE2 (linear time), as Prometheus; imported here because promql imports labels.
-            # Raises RegexError (a ValueError) for an invalid pattern; callers turn that into
-            # a bad_data error.
-            from .promql.regex import compile_matcher
-
+            # RE2 (linear time), as Prometheus. Raises RegexError (a ValueError) for an
+            # invalid pattern; callers turn that into a bad_data error.
             object.__setattr__(self, "_regex", compile_matcher(self.value))
 
     def matches(self, value: str) -> bool:

@@ -13,7 +13,7 @@ from grafana_agent_bridge.promql.functions import (
     bucket_quantile,
     expand_template,
 )
-from grafana_agent_bridge.promql.regex import Regex, RegexError, compile_matcher
+from grafana_agent_bridge.regex import Regex, RegexError, compile_matcher
 
 
 @pytest.mark.parametrize(

@@ -11,8 +11,8 @@ from collections.abc import Iterator
 import promql_parser as pp
 
 from ..labels import Matcher
-from ..promql.engine import parse, selector_matcher_sets
 from ..promql.errors import ParseError
+from ..promql.parser import parse, selector_matcher_sets
 from ..promql.querytext import TextLimits
 from .params import bad_data
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import promql_parser as pp
 
-from ..labels import Labels
+from ..labels import Labels, is_valid_label_name, make_labels
 from .errors import EvaluationError
 from .values import F64, NAME_LABELS, Scalar, String, Vector
 
@@ -323,9 +323,7 @@ def _quantile(
 def _count_values(
     ev: Evaluator, vec: Vector, label: str, *, without: bool, names: list[str], nsteps: int
 ) -> Vector:
-    from ..labels import make_labels
-
-    if not label or not _valid_label_name(label):
+    if not is_valid_label_name(label):
         raise EvaluationError(f'invalid label name "{label}"')
     keyf = group_key_fn(without, names)
     index: dict[Labels, int] = {}
@@ -349,11 +347,3 @@ def _count_values(
         return Vector.empty(nsteps)
     vals = np.array([counts[g] for g in range(len(labels))])
     return Vector(labels, vals, vals > 0)
-
-
-def _valid_label_name(name: str) -> bool:
-    try:
-        name.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True

@@ -8,20 +8,18 @@ windows, staleness markers, ``@``/``offset`` anchoring, subqueries aligned to ab
 
 from __future__ import annotations
 
-import contextlib
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from typing import cast
 
 import numpy as np
 import promql_parser as pp
 
-from ..labels import METRIC_NAME, Labels, Matcher, MatchType
+from ..labels import Labels, Matcher
 from ..storage import Querier, SeriesData, stale_mask
-from . import querytext
 from .errors import (
     EvaluationError,
     ParseError,
@@ -30,11 +28,10 @@ from .errors import (
     QueryTimeoutError,
     TooManySamplesError,
 )
+from .parser import at_kind, dt_ms, expr_type, parse, selector_matcher_sets, td_ms
 from .querytext import TextLimits
 from .selection import Flat
 from .values import I64, Matrix, Scalar, String, Value, Vector, drop_name
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 DEFAULT_MAX_MEMORY_BYTES = 1 << 30
 CELL_BYTES = 64
@@ -43,82 +40,6 @@ result while building it: window bounds, the picked values, timestamps and masks
 temporaries (measured on instant selectors and subqueries; numpy allocates them all at once)."""
 SAMPLE_BYTES = 48
 """Bytes per loaded sample: the store's arrays, their concatenation and the window keys."""
-
-
-def td_ms(td: timedelta | None) -> int:
-    if td is None:
-        return 0
-    return td.days * 86_400_000 + td.seconds * 1000 + td.microseconds // 1000
-
-
-def dt_ms(dt: datetime) -> int:
-    return td_ms(dt - _EPOCH)
-
-
-def _register_legacy_functions() -> None:
-    """Accept ``holt_winters`` (Prometheus 2.x name of double_exponential_smoothing)."""
-    with contextlib.suppress(ValueError):  # already registered (module reloaded)
-        pp.register_extra_functions(
-            [
-                pp.Function(
-                    "holt_winters",
-                    [pp.ValueType.Matrix, pp.ValueType.Scalar, pp.ValueType.Scalar],
-                    pp.ValueType.Vector,
-                )
-            ]
-        )
-
-
-_register_legacy_functions()
-
-
-def parse(query: str, limits: TextLimits | None = None) -> pp.Expr:
-    """The syntax tree of ``query``, after checking its length and nesting against
-    ``limits`` (the parser crashes the process on very deep input).
-
-    Raises:
-        ParseError: over a limit, or not valid PromQL.
-    """
-    querytext.check(query, limits or TextLimits())
-    try:
-        return pp.parse(query)
-    except BaseException as e:  # the Rust extension may raise ValueError or a panic exception
-        if isinstance(e, (KeyboardInterrupt, SystemExit)):
-            raise
-        raise ParseError(str(e)) from None
-
-
-_MATCH_OPS = {
-    "Equal": MatchType.EQUAL,
-    "NotEqual": MatchType.NOT_EQUAL,
-    "Re": MatchType.REGEX,
-    "NotRe": MatchType.NOT_REGEX,
-}
-
-
-def selector_matcher_sets(vs: pp.VectorSelector) -> list[list[Matcher]]:
-    """The store matchers of a parsed selector: one list per ``or`` alternative (usually one).
-
-    Regexes get RE2 semantics (``labels.Matcher``); the metric name becomes a ``__name__``
-    matcher. Shared by query evaluation and the API's ``match[]`` so both select alike.
-    """
-
-    def conv(ms: list[pp.Matcher]) -> list[Matcher]:
-        out = []
-        for m in ms:
-            op = _MATCH_OPS[str(m.op).rsplit(".", 1)[-1]]
-            try:
-                out.append(Matcher(m.name, op, m.value))
-            except Exception as e:
-                raise ParseError(f"invalid regular expression {m.value!r}: {e}") from None
-        if vs.name is not None and not any(x.name == METRIC_NAME for x in out):
-            out.insert(0, Matcher(METRIC_NAME, MatchType.EQUAL, vs.name))
-        return out
-
-    groups = vs.matchers.or_matchers
-    if groups:
-        return [conv(list(g)) for g in groups]
-    return [conv(list(vs.matchers.matchers))]
 
 
 @dataclass
@@ -225,7 +146,7 @@ class Evaluator:
                 from .binops import merge_rows
 
                 return merge_rows(
-                    self, [_drop(lb) for lb in v.labels], -v.values, v.present.copy()
+                    self, [drop_name(lb) for lb in v.labels], -v.values, v.present.copy()
                 )
             raise EvaluationError("unary minus on a non-numeric value")
         if isinstance(node, pp.VectorSelector):
@@ -253,7 +174,7 @@ class Evaluator:
     def at_time(self, at: pp.AtModifier | None) -> int | None:
         if at is None:
             return None
-        kind = str(at.type).rsplit(".", 1)[-1]
+        kind = at_kind(at)
         if kind == "Start":
             return self.start_ms
         if kind == "End":
@@ -374,33 +295,6 @@ class Evaluator:
         flat = Flat.from_arrays(labels, ts_parts, val_parts)
         lo, hi = flat.windows(ends, rng)
         return Matrix(flat.labels, flat.ts, flat.vals, flat.offsets, lo, hi, rng, ends)
-
-
-def _drop(lb: Labels) -> Labels:
-    return drop_name(lb)
-
-
-def expr_type(node: pp.Expr) -> str:
-    """The static type of an expression: vector, matrix, scalar or string."""
-    while isinstance(node, pp.ParenExpr):
-        node = node.expr
-    if isinstance(node, (pp.VectorSelector, pp.AggregateExpr)):
-        return "vector"
-    if isinstance(node, (pp.MatrixSelector, pp.SubqueryExpr)):
-        return "matrix"
-    if isinstance(node, pp.NumberLiteral):
-        return "scalar"
-    if isinstance(node, pp.StringLiteral):
-        return "string"
-    if isinstance(node, pp.UnaryExpr):
-        return expr_type(node.expr)
-    if isinstance(node, pp.Call):
-        return str(node.func.return_type).rsplit(".", 1)[-1].lower()
-    if isinstance(node, pp.BinaryExpr):
-        if expr_type(node.lhs) == "scalar" and expr_type(node.rhs) == "scalar":
-            return "scalar"
-        return "vector"
-    return "vector"
 
 
 class Engine:

@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import promql_parser as pp
 
-from ..labels import METRIC_NAME, Labels, Matcher, MatchType
-from . import regex as promql_regex
+from .. import regex as promql_regex
+from ..labels import METRIC_NAME, Labels, Matcher, MatchType, is_valid_label_name
 from .aggregations import format_float, kahan_sum, quantile, quantile_sorted
 from .binops import merge_rows
 from .errors import EvaluationError
@@ -30,7 +30,6 @@ Args = list[Any]
 FuncImpl = Callable[["Evaluator", Args, I64], Value]
 
 _COUNTER_SUFFIXES = ("_total", "_sum", "_count", "_bucket")
-_LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 
 
 def call(ev: Evaluator, node: pp.Call, times: I64) -> Value:
@@ -671,7 +670,7 @@ def f_label_replace(ev: Evaluator, args: Args, times: I64) -> Value:
         raise EvaluationError(
             f"invalid regular expression in label_replace(): {pattern}: {e}"
         ) from None
-    if not _valid_label_name(dst):
+    if not is_valid_label_name(dst):
         raise EvaluationError(f"invalid destination label name in label_replace(): {dst}")
     labels = []
     for lb in v.labels:
@@ -683,24 +682,12 @@ def f_label_replace(ev: Evaluator, args: Args, times: I64) -> Value:
     return merge_rows(ev, labels, v.values, v.present)
 
 
-def _valid_label_name(name: str) -> bool:
-    return bool(name) and "\ufffd" not in name and _utf8_ok(name)
-
-
-def _utf8_ok(name: str) -> bool:
-    try:
-        name.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
 def f_label_join(ev: Evaluator, args: Args, times: I64) -> Value:
     v = _vec(ev, args[0], times)
     dst = _str(ev, args[1], times)
     sep = _str(ev, args[2], times)
     srcs = [_str(ev, a, times) for a in args[3:]]
-    if not _valid_label_name(dst):
+    if not is_valid_label_name(dst):
         raise EvaluationError(f"invalid destination label name in label_join(): {dst}")
     labels = []
     for lb in v.labels:
