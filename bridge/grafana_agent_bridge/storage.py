@@ -13,6 +13,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
@@ -198,4 +199,30 @@ class ChangeFeed(Protocol):
 
     def end(self) -> FeedPosition:
         """The position just after the newest append."""
+        ...
+
+    def samples_after(self, position: FeedPosition) -> int:
+        """How many samples were appended after ``position``: a consumer's backlog, cheap
+        enough to ask every second."""
+        ...
+
+    def rename_consumer(self, old: str, new: str) -> bool:
+        """Carry ``old``'s persisted position over to ``new`` (the consumer's name changed);
+        False when ``old`` is unknown. Should both exist, the earlier position wins."""
+        ...
+
+
+class MetadataSource(Protocol):
+    def metadata(self) -> dict[str, list[MetricMetadata]]:
+        """The newest metadata of each metric family, by family name."""
+        ...
+
+
+class ForwardSource(ChangeFeed, MetadataSource, Protocol):
+    """Everything forwarding needs of the store: the change feed, the metadata it re-sends
+    now and then, and a place for its own progress files next to the data they describe."""
+
+    def state_dir(self) -> Path | None:
+        """A directory (maybe not created yet) where a consumer may keep its own state so
+        that it lives and dies with the feed's data; None when there is no durable place."""
         ...

@@ -342,6 +342,15 @@ class CountingFeed:
     def samples_after(self, position: FeedPosition) -> int:
         return self.store.samples_after(position)
 
+    def rename_consumer(self, old: str, new: str) -> bool:
+        return self.store.rename_consumer(old, new)
+
+    def metadata(self) -> dict[str, list[MetricMetadata]]:
+        return self.store.metadata()
+
+    def state_dir(self) -> Path:
+        return self.store.state_dir()
+
 
 def test_outage_reads_only_a_bounded_window(store: Store, receiver: FaultProxy) -> None:
     receiver.set_mode(DROP)

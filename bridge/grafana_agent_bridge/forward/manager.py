@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ..config import ForwardConfig
 from ..metrics import Registry
-from ..storage import ChangeFeed
+from ..storage import ForwardSource
 from .sender import METADATA_INTERVAL_S, TargetSender
 from .stats import ForwardStats
 
@@ -22,14 +22,14 @@ per-request cost on our side (protobuf encoding) is what limits the catch-up rat
 class ForwardManager:
     """Store-and-forward from the local store (``feed``) to ``config.targets``.
 
-    ``state_dir`` (default ``<store path>/forward`` when ``feed`` is our ``Store``) holds a
+    ``state_dir`` (default: the feed's own ``state_dir()``, ``<store path>/forward``) holds a
     small progress file per target that makes the resume after a crash exact (see
     ``sender.py``); without it a restart re-sends from the last durable acknowledgement.
     """
 
     def __init__(
         self,
-        feed: ChangeFeed,
+        feed: ForwardSource,
         config: ForwardConfig,
         registry: Registry,
         *,
@@ -39,8 +39,8 @@ class ForwardManager:
         metadata_interval_s: float = METADATA_INTERVAL_S,
     ) -> None:
         self.stats = ForwardStats(registry)
-        if state_dir is None and isinstance(getattr(feed, "path", None), Path):
-            state_dir = feed.path / "forward"  # type: ignore[attr-defined]  # our Store
+        if state_dir is None:
+            state_dir = feed.state_dir()
         state = Path(state_dir) if state_dir is not None else None
         if state is not None:
             state.mkdir(parents=True, exist_ok=True)

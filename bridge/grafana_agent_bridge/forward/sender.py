@@ -35,7 +35,7 @@ import queue
 import threading
 import time
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -52,11 +52,10 @@ from ..labels import Labels
 from ..redact import redact_url
 from ..remote_write import encode_write_request
 from ..storage import (
-    ChangeFeed,
     Exemplar,
     FeedBatch,
     FeedPosition,
-    MetricMetadata,
+    ForwardSource,
     SeriesBatch,
     SeriesData,
     ShuttingDownError,
@@ -211,7 +210,7 @@ def plan_requests(
 class TargetSender:
     def __init__(
         self,
-        feed: ChangeFeed,
+        feed: ForwardSource,
         target: ForwardTarget,
         config: ForwardConfig,
         stats: ForwardStats,
@@ -268,10 +267,7 @@ class TargetSender:
             for i in range(self._shards)
         ]
         self._threads.append(threading.Thread(target=self._ack_loop, name=f"{name}-ack"))
-        if callable(getattr(self._feed, "metadata", None)):
-            self._threads.append(
-                threading.Thread(target=self._metadata_loop, name=f"{name}-metadata")
-            )
+        self._threads.append(threading.Thread(target=self._metadata_loop, name=f"{name}-metadata"))
         for t in self._threads:
             t.daemon = True
             t.start()
@@ -301,8 +297,7 @@ class TargetSender:
                 log.warning(
                     "forward %s: could not rename the old progress file: %s", self._label, e
                 )
-        rename: Callable[[str, str], bool] | None = getattr(self._feed, "rename_consumer", None)
-        if rename is not None and rename(old, self.consumer):
+        if self._feed.rename_consumer(old, self.consumer):
             moved = True
         if moved:
             log.info(
@@ -570,7 +565,7 @@ class TargetSender:
 
     def _metadata_loop(self) -> None:
         client = self._clients[-1]
-        get: Callable[[], dict[str, list[MetricMetadata]]] = getattr(self._feed, "metadata")  # noqa: B009
+        get = self._feed.metadata
         while not self._stop.wait(min(5.0, self._metadata_interval)):
             try:
                 items = [m for ms in get().values() for m in ms]
@@ -619,13 +614,9 @@ class TargetSender:
             delivered = self._delivered
             current = self._current
         pending = current.samples if current is not None else 0
-        # Optional on a ChangeFeed: our store counts samples per WAL segment, so this is cheap.
-        samples_after: Callable[[FeedPosition], int] | None = getattr(
-            self._feed, "samples_after", None
-        )
-        if delivered is not None and samples_after is not None:
+        if delivered is not None:
             try:
-                pending = int(samples_after(delivered))
+                pending = int(self._feed.samples_after(delivered))
             except Exception:
                 log.debug("forward %s: backlog size unavailable", self._label, exc_info=True)
         self._stats.pending.set(pending, self._label)

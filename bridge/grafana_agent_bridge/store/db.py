@@ -1163,6 +1163,11 @@ class Store:
                 return self._first_position()
             return FeedPosition(self._writer.index, self._writer.size)
 
+    def state_dir(self) -> Path:
+        """Where feed consumers keep their own progress files: inside the data directory, so
+        they go wherever the WAL they describe goes."""
+        return self.path / "forward"
+
     def samples_after(self, position: FeedPosition) -> int:
         """How many samples were appended after ``position`` (a forwarder's backlog)."""
         with self._lock:
