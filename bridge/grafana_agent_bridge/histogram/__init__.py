@@ -1,0 +1,25 @@
+"""Native histograms: the model, its arithmetic and statistics, and its encodings.
+
+Self-contained (no imports from ``store``, ``promql`` or ``api``) so that ingest, storage,
+the engine and the API can all build on it:
+
+- ``model``: ``FloatHistogram`` (immutable), ``Span``, ``Bucket``, ``Hint``, the stale marker;
+- ``ops``: ``add``/``sub`` (with the annotations they cause), ``mul``/``div``, ``compact``,
+  ``reduce_resolution``, ``detect_reset``, ``equals``, ``promqltest_equal`` (promqltest's compare);
+- ``stats``: ``histogram_quantile``/``fraction``/``count``/``sum``/``avg``/``stddev``/``stdvar``;
+- ``notation``: the promqltest series notation, ``{{...}}`` histograms included;
+- ``codec``: remote-write 1.0 ``prometheus.Histogram`` decode (validated) and encode;
+- ``jsonenc``: the Prometheus HTTP API's JSON form.
+"""
+
+from .model import STALE_NAN, Bucket, FloatHistogram, Hint, HistogramError, Span, stale_histogram
+
+__all__ = [
+    "STALE_NAN",
+    "Bucket",
+    "FloatHistogram",
+    "Hint",
+    "HistogramError",
+    "Span",
+    "stale_histogram",
+]
