@@ -3,7 +3,13 @@
 
 Every event runs one reconcile that computes the desired relation data from scratch and writes
 only what differs; the status is computed in one collect-status handler. Each concern has its
-own small ``_reconcile_*`` method, called in dependency order from :meth:`_reconcile`.
+own small ``_reconcile_*`` method, called in dependency order from :meth:`_reconcile`. What a
+hook reads (config, the peer relation and the Grafana answers, the query token) is read once,
+into a :class:`HookContext` that the reconcile, the status and the actions share.
+
+The side subjects live in their own modules: the query token's lifecycle in ``query_token``,
+the peer databags (typed) in ``peers``, the exchange entries in ``exchange``, the UID rules in
+``datasources``, the remote-write wire format in ``remote_write``.
 
 The workload (the grafana-agent-bridge snap and its HTTP API) is reached only through
 :class:`workload.Workload`; the charm drives the snap with ``snap set`` keys, never its
@@ -20,7 +26,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,19 +35,16 @@ from cosl.reconciler import all_events, observe_events
 
 import exchange
 import health
+import query_token
 import remote_write
 import tracing_relation
 from charms.grafana_agent_bridge.v0.grafana_source import (
     GrafanaSourceProvider,
     InvalidRemoteDataError,
+    ingress_url,
     unit_number,
 )
-from charms.grafana_agent_bridge.v0.remote_data import (
-    Ignored,
-    RemoteDataError,
-    clean_text,
-    load_json,
-)
+from charms.grafana_agent_bridge.v0.remote_data import Ignored, RemoteDataError
 from config import CharmConfig, ConfigError, load, unit_datasource_url
 from datasources import (
     DATASOURCE_TYPE,
@@ -53,6 +55,7 @@ from datasources import (
     secure_json_data,
     waiting_for,
 )
+from peers import PEER_RELATION, QUERY_TOKEN_SECRET_KEY, Peers
 from workload import (
     DAEMON,
     SNAP_NAME,
@@ -65,16 +68,12 @@ from workload import (
 
 logger = logging.getLogger(__name__)
 
-PEER_RELATION = "peers"
 GRAFANA_SOURCE_RELATION = "grafana-source"
-UID_RECORD_KEY = "datasource-uids"
-DEPARTED_KEY = "departed-units"
 WORKLOAD_TRACING_RELATION = "workload-tracing"
 CHARM_TRACING_RELATION = "charm-tracing"
 SNAP_RESOURCE = "bridge-snap"
-QUERY_TOKEN_LABEL = "query-auth-token"
-QUERY_TOKEN_SECRET_KEY = "query-auth-secret-id"
-QUERY_TOKEN_FINGERPRINT_KEY = "query-auth-token-sha256"
+QUERY_TOKEN_LABEL = query_token.LABEL
+__all__ = ["QUERY_TOKEN_LABEL", "QUERY_TOKEN_SECRET_KEY", "GrafanaAgentBridgeCharm"]
 
 # Stop and remove tear the unit down: reconciling towards "up" then is pointless.
 RECONCILE_EVENTS = all_events - {ops.StopEvent, ops.RemoveEvent}
@@ -100,6 +99,24 @@ class Snapshot:
     answers: list[GrafanaAnswer]
     record: UidRecord | None
     """The UID record as it should be now; None without the peer relation."""
+
+
+@dataclass(frozen=True)
+class HookContext:
+    """What one hook reads of its config, the relations and the query token: read once.
+
+    The reconcile computes it first; the collect-status handler and the actions reuse it, so
+    every step of a hook sees the same inputs and no secret or databag is read twice.
+    """
+
+    config: CharmConfig | None
+    """None when the config is invalid (:attr:`config_error` says why)."""
+    config_error: str
+    peers: Peers | None
+    """The peer relation, typed; None before it exists (install) and after (remove)."""
+    snapshot: Snapshot
+    token: str | None
+    """The query token: "" when off, None while not known (or the config is invalid)."""
 
 
 def _file_digest(path: Path) -> str:
@@ -128,6 +145,7 @@ class GrafanaAgentBridgeCharm(ops.CharmBase):
         self.workload: Workload = SnapWorkload()
         self._stored.set_default(installed_source="")
         self._workload_issue: ops.StatusBase | None = None
+        self._hook: HookContext | None = None
         # Before the reconcile: a rotated token must be in place when the reconcile reads it.
         framework.observe(self.on.secret_rotate, self._on_secret_rotate)
         framework.observe(self.on.remove, self._on_remove)
@@ -154,37 +172,49 @@ class GrafanaAgentBridgeCharm(ops.CharmBase):
 
     def _reconcile(self) -> None:
         self._reconcile_charm_tracing()
-        snapshot = self._snapshot()
-        self._reconcile_departures(snapshot)
-        self._reconcile_uid_record(snapshot)
-        self._reconcile_exchange(snapshot)
-        config = self._config()
-        if config is None:
+        hook = self._context(maintain=True)
+        self._reconcile_departures(hook)
+        self._reconcile_uid_record(hook)
+        self._reconcile_exchange(hook.snapshot)
+        if hook.config is None:
             return  # Bad config changes nothing that depends on it; the status says why.
-        token = self._query_token(config, create=True)
-        self._reconcile_grafana_sources(config, snapshot, token)
-        self._reconcile_remote_write(config)
-        self._reconcile_workload(config, token)
+        self._reconcile_grafana_sources(hook.config, hook.snapshot, hook.token)
+        self._reconcile_remote_write(hook.config)
+        self._reconcile_workload(hook.config, hook.token)
 
-    def _config(self) -> CharmConfig | None:
+    def _context(self, *, maintain: bool = False) -> HookContext:
+        """This hook's inputs, read on first use (``maintain``: the leader may create the token).
+
+        Remote values found bad while reading are named in the status, in reading order.
+        """
+        if self._hook is not None:
+            return self._hook
+        peers = Peers.of(self.model, self._departing)
+        snapshot = self._snapshot(peers)
         try:
-            return load(self.config)
+            config, config_error = load(self.config), ""
         except ConfigError as e:
             logger.error("invalid config: %s", e)
-            return None
+            config, config_error = None, str(e)
+        token = None
+        if config is not None:
+            token = query_token.current(
+                self.model,
+                peers,
+                enabled=config.query_auth,
+                rotation=config.query_auth_rotation,
+                maintain=maintain,
+            )
+            if peers is not None:
+                self._ignore(peers.ignored)
+        self._hook = HookContext(config, config_error, peers, snapshot, token)
+        return self._hook
 
     @property
     def _unit_number(self) -> int:
         number = unit_number(self.unit.name)
         assert number is not None  # Juju unit names are always <app>/<n>
         return number
-
-    def _live_units(self) -> set[int] | None:
-        peer = self.model.get_relation(PEER_RELATION)
-        if peer is None:
-            return None
-        names = ({unit.name for unit in peer.units} | {self.unit.name}) - self._departing
-        return {n for n in map(unit_number, names) if n is not None}
 
     def _answers(self) -> list[GrafanaAnswer]:
         answers: list[GrafanaAnswer] = []
@@ -203,67 +233,25 @@ class GrafanaAgentBridgeCharm(ops.CharmBase):
                 )
         return answers
 
-    def _snapshot(self) -> Snapshot:
-        live = self._live_units()
+    def _snapshot(self, peers: Peers | None) -> Snapshot:
+        live = peers.live_units() if peers is not None else None
         planned = self.app.planned_units()
         answers = self._answers()
-        peer = self.model.get_relation(PEER_RELATION)
-        if peer is None or live is None:
+        if peers is None or live is None:
             return Snapshot(live, planned, answers, None)
-        previous = UidRecord.from_json(peer.data[self.app].get(UID_RECORD_KEY, ""))
-        departing = {n for n in map(unit_number, self._departing) if n is not None}
-        departing |= self._departures_seen_by_peers(peer)
-        record = next_record(previous, answers, live, planned, departing)
+        departing = peers.departing_now() | peers.departures_seen()
+        self._ignore(peers.ignored)
+        record = next_record(peers.uid_record(), answers, live, planned, departing)
         return Snapshot(live, planned, answers, record)
 
-    def _departures_seen_by_peers(self, peer: ops.Relation) -> set[int]:
-        """Unit numbers any unit (this one included) saw depart, from the peer unit databags.
-
-        A unit may run relation-departed before it becomes leader; what it saw then must still
-        count once it leads, so every unit notes departures in its own peer databag.
-        """
-        seen: set[int] = set()
-        for unit in {*peer.units, self.unit}:
-            seen |= self._departures_noted_by(peer, unit)
-        return seen
-
-    def _reconcile_departures(self, snapshot: Snapshot) -> None:
+    def _reconcile_departures(self, hook: HookContext) -> None:
         """Note the units seen to depart in this unit's peer databag, while Grafana lists them."""
-        peer = self.model.get_relation(PEER_RELATION)
-        if peer is None:
-            return
-        listed = {n for a in snapshot.answers for n in a.uids_by_unit}
-        mine = self._departures_noted_by(peer, self.unit)
-        mine |= {n for n in map(unit_number, self._departing) if n is not None}
-        keep = sorted(n for n in mine if n in listed)
-        raw = json.dumps(keep) if keep else ""
-        if peer.data[self.unit].get(DEPARTED_KEY, "") != raw:
-            peer.data[self.unit][DEPARTED_KEY] = raw
+        if hook.peers is not None:
+            hook.peers.note_departures({n for a in hook.snapshot.answers for n in a.uids_by_unit})
 
-    def _departures_noted_by(self, peer: ops.Relation, unit: ops.Unit) -> set[int]:
-        raw = peer.data[unit].get(DEPARTED_KEY, "")
-        if not raw:
-            return set()
-        try:
-            numbers = load_json(raw)
-            if not isinstance(numbers, list) or not all(
-                type(n) is int and 0 <= n < 10**9
-                for n in numbers  # pyright: ignore[reportUnknownVariableType]
-            ):
-                raise RemoteDataError("is not a list of unit numbers")
-        except RemoteDataError as e:
-            logger.warning("ignoring the %s of %s: it %s", DEPARTED_KEY, unit.name, e)
-            self._ignore([Ignored(f"bad {DEPARTED_KEY}", unit.name)])
-            return set()
-        return set(numbers)  # pyright: ignore[reportUnknownArgumentType]
-
-    def _reconcile_uid_record(self, snapshot: Snapshot) -> None:
-        peer = self.model.get_relation(PEER_RELATION)
-        if not self.unit.is_leader() or peer is None or snapshot.record is None:
-            return
-        raw = snapshot.record.to_json()
-        if peer.data[self.app].get(UID_RECORD_KEY) != raw:
-            peer.data[self.app][UID_RECORD_KEY] = raw
+    def _reconcile_uid_record(self, hook: HookContext) -> None:
+        if self.unit.is_leader() and hook.peers is not None and hook.snapshot.record is not None:
+            hook.peers.write_uid_record(hook.snapshot.record)
 
     def _reconcile_exchange(self, snapshot: Snapshot) -> None:
         if not self.unit.is_leader():
@@ -273,11 +261,8 @@ class GrafanaAgentBridgeCharm(ops.CharmBase):
             # No peer relation (install, remove): we know nothing, so only make sure every
             # databag holds `datasources`, never overwrite what was published.
             relations = [r for r in relations if "datasources" not in r.data[self.app]]
-        written = exchange.publish(
-            self.app,
-            relations,
-            exchange.databag_for(snapshot.record.entries() if snapshot.record else []),
-        )
+        databag = exchange.databag_for(exchange.entries(snapshot.record))
+        written = exchange.publish(self.app, relations, databag)
         if written:
             logger.info("published datasources on exchange relations %s", written)
 
@@ -334,94 +319,8 @@ class GrafanaAgentBridgeCharm(ops.CharmBase):
 
     # -- query authentication -------------------------------------------------------------
 
-    def _query_token(self, config: CharmConfig, *, create: bool = False) -> str | None:
-        """The bearer token of the query API: "" when off, None while not known yet.
-
-        The leader keeps it in an application secret (created on first need) and shares the
-        secret's ID in the peer application data; every unit reads the latest revision, so a
-        rotation reaches every bridge and, through the leader, every Grafana.
-        """
-        if not config.query_auth:
-            return ""
-        secret = self._query_token_secret(create=create)
-        if secret is None:
-            return None
-        if create and self.unit.is_leader():
-            self._apply_rotation_policy(secret, config.query_auth_rotation)
-        try:
-            token = secret.get_content(refresh=True).get("token", "")
-        except (ops.SecretNotFoundError, ops.ModelError) as e:
-            logger.warning("cannot read the query token: %s", e)
-            return None
-        return token or None
-
-    def _query_token_secret(self, *, create: bool) -> ops.Secret | None:
-        peer = self.model.get_relation(PEER_RELATION)
-        if self.unit.is_leader():
-            try:
-                secret = self.model.get_secret(label=QUERY_TOKEN_LABEL)
-            except ops.SecretNotFoundError:
-                if not create:
-                    return None
-                secret = self.app.add_secret(
-                    {"token": secrets.token_urlsafe(32)},
-                    label=QUERY_TOKEN_LABEL,
-                    description="Bearer token of the grafana-agent-bridge query API",
-                )
-            if peer is not None:
-                secret_id = secret.id or secret.get_info().id
-                if peer.data[self.app].get(QUERY_TOKEN_SECRET_KEY) != secret_id:
-                    peer.data[self.app][QUERY_TOKEN_SECRET_KEY] = secret_id
-                self._share_token_fingerprint(peer, secret)
-            return secret
-        raw_id = peer.data[self.app].get(QUERY_TOKEN_SECRET_KEY) if peer else None
-        if not raw_id:
-            return None
-        try:
-            secret_id = clean_text(raw_id)
-            if not secret_id.startswith("secret:"):
-                raise RemoteDataError("is not a secret URI")
-        except RemoteDataError as e:
-            logger.warning("ignoring the shared %s: it %s", QUERY_TOKEN_SECRET_KEY, e)
-            self._ignore([Ignored(f"bad {QUERY_TOKEN_SECRET_KEY}", self.app.name)])
-            return None
-        try:
-            # By ID only: a non-leader may not relabel its application's own secret.
-            return self.model.get_secret(id=secret_id)
-        except (ops.SecretNotFoundError, ops.ModelError, ValueError) as e:
-            logger.warning("cannot find the query token secret: %s", e)
-            return None
-
-    def _apply_rotation_policy(self, secret: ops.Secret, policy: str) -> None:
-        """Juju then sends secret-rotate on schedule; :meth:`_on_secret_rotate` replaces it."""
-        try:
-            current = secret.get_info().rotation
-            wanted = ops.SecretRotate(policy)
-            if (current or ops.SecretRotate.NEVER) != wanted:
-                secret.set_info(rotate=wanted)
-        except (ops.SecretNotFoundError, ops.ModelError) as e:
-            logger.warning("cannot set the query token's rotation policy: %s", e)
-
-    def _share_token_fingerprint(self, peer: ops.Relation, secret: ops.Secret) -> None:
-        """Tell the peers when the token changed (leader).
-
-        The units of the owning application get no secret-changed for its own secret, so a
-        new revision reaches them as a peer relation-changed: a short digest of the token
-        (never the token) in the peer application data changes with it.
-        """
-        try:
-            token = secret.get_content(refresh=True).get("token", "")
-        except (ops.SecretNotFoundError, ops.ModelError):
-            return
-        fingerprint = hashlib.sha256(token.encode()).hexdigest()[:16]
-        if peer.data[self.app].get(QUERY_TOKEN_FINGERPRINT_KEY) != fingerprint:
-            peer.data[self.app][QUERY_TOKEN_FINGERPRINT_KEY] = fingerprint
-
     def _on_secret_rotate(self, event: ops.SecretRotateEvent) -> None:
-        if event.secret.label != QUERY_TOKEN_LABEL or not self.unit.is_leader():
-            return
-        event.secret.set_content({"token": secrets.token_urlsafe(32)})
-        logger.info("rotated the query token")
+        query_token.rotate(event, leader=self.unit.is_leader())
 
     # -- remote write ---------------------------------------------------------------------
 
@@ -435,11 +334,11 @@ class GrafanaAgentBridgeCharm(ops.CharmBase):
 
     def _reconcile_remote_write(self, config: CharmConfig) -> None:
         for relation in self.model.relations.get(remote_write.RECEIVE_ENDPOINT, ()):
-            host = self._ingress_host(relation)
-            if host is None:
+            url = ingress_url(self.model, relation, config.port, path=remote_write.WRITE_PATH)
+            if url is None:
                 continue
             bag = relation.data[self.unit]
-            for key, value in remote_write.unit_databag(host, config.port).items():
+            for key, value in remote_write.unit_databag(url).items():
                 if bag.get(key) != value:
                     bag[key] = value
         if not self.unit.is_leader():
@@ -457,17 +356,6 @@ class GrafanaAgentBridgeCharm(ops.CharmBase):
             bag = relation.data[self.app]
             if bag.get(remote_write.ALERT_RULES_KEY, "") != rules:
                 bag[remote_write.ALERT_RULES_KEY] = rules
-
-    def _ingress_host(self, relation: ops.Relation) -> str | None:
-        try:
-            binding = self.model.get_binding(relation)
-            address = binding.network.ingress_address if binding else None
-        except ops.ModelError as e:
-            logger.warning("no network for relation %s: %s", relation.id, e)
-            return None
-        if address is None:
-            return None
-        return str(address)
 
     # -- workload -------------------------------------------------------------------------
 
@@ -590,7 +478,7 @@ class GrafanaAgentBridgeCharm(ops.CharmBase):
         except WorkloadError as e:
             logger.error("cannot remove the %s snap: %s", SNAP_NAME, e)
 
-    def _workload_status(self, config: CharmConfig) -> ops.StatusBase | None:
+    def _workload_status(self, config: CharmConfig, token: str | None) -> ops.StatusBase | None:
         """The workload's problem, if any: one exact line per kind."""
         if self._workload_issue is not None:
             return self._workload_issue
@@ -605,7 +493,7 @@ class GrafanaAgentBridgeCharm(ops.CharmBase):
         reason = self.workload.not_ready_reason(config.port)
         if reason is not None:
             return ops.WaitingStatus(f"bridge not ready: {reason}")
-        if self._query_token(config) is None:
+        if token is None:
             return ops.WaitingStatus("waiting for the leader to share the query token")
         return None
 
@@ -630,14 +518,14 @@ class GrafanaAgentBridgeCharm(ops.CharmBase):
         later: list[ops.StatusBase] = []  # workload waits, after the datasource waits
         problems: list[str] = []  # peers that do not answer: forwarding targets, Grafanas
         active_tail = ""
-        try:
-            config = load(self.config)
-        except ConfigError as e:
-            statuses.append(ops.BlockedStatus(f"invalid config: {e}"))
+        hook = self._context()
+        config = hook.config
+        if config is None:
+            statuses.append(ops.BlockedStatus(f"invalid config: {hook.config_error}"))
         else:
             # ops shows the highest priority, the first added among equals: a workload
             # Waiting goes after the datasource waits, which say more while those exist.
-            workload = self._workload_status(config)
+            workload = self._workload_status(config, hook.token)
             if isinstance(workload, ops.BlockedStatus):
                 statuses.append(workload)
             elif workload is not None:
@@ -651,7 +539,7 @@ class GrafanaAgentBridgeCharm(ops.CharmBase):
             # Waiting, not Blocked: an outage elsewhere needs no action on this charm, and the
             # status clears by itself once the peer answers again (docs/charm.md, "Status").
             later.append(ops.WaitingStatus("; ".join(problems)))
-        snapshot = self._snapshot()
+        snapshot = hook.snapshot
         if snapshot.record is None or snapshot.live_units is None:
             statuses.append(ops.WaitingStatus("waiting for the peer relation"))
             return statuses + later
@@ -668,7 +556,7 @@ class GrafanaAgentBridgeCharm(ops.CharmBase):
         statuses += later
         if waits:
             return statuses
-        published = len(snapshot.record.entries())
+        published = len(exchange.entries(snapshot.record))
         grafanas = len(snapshot.answers)
         if grafanas == 0:
             message = "no Grafana related"
@@ -737,7 +625,7 @@ class GrafanaAgentBridgeCharm(ops.CharmBase):
     # -- actions --------------------------------------------------------------------------
 
     def _on_list_datasources(self, event: ops.ActionEvent) -> None:
-        snapshot = self._snapshot()
+        snapshot = self._context().snapshot
         if snapshot.record is None or snapshot.live_units is None:
             event.fail("the peer relation does not exist yet")
             return
@@ -761,17 +649,16 @@ class GrafanaAgentBridgeCharm(ops.CharmBase):
         event.set_results(
             {
                 "datasources": json.dumps(rows, indent=2),
-                "published": len(snapshot.record.entries()),
+                "published": len(exchange.entries(snapshot.record)),
             }
         )
 
     def _on_query(self, event: ops.ActionEvent) -> None:
-        try:
-            config = load(self.config)
-        except ConfigError as e:
-            event.fail(f"invalid config: {e}")
+        hook = self._context()
+        config, token = hook.config, hook.token
+        if config is None:
+            event.fail(f"invalid config: {hook.config_error}")
             return
-        token = self._query_token(config)
         if token is None:
             event.fail("the query token is not known yet: the leader has not shared it")
             return

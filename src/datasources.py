@@ -25,6 +25,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+import pydantic
+
 from charms.grafana_agent_bridge.v0.remote_data import RemoteDataError, load_json
 from config import CharmConfig
 
@@ -101,15 +103,18 @@ class UidRecord:
     """Unit numbers a leader saw depart (relation-departed) that some Grafana may still list."""
 
     def to_json(self) -> str:
-        data: dict[str, Any] = {
-            "grafanas": {
-                g: {"relation": r.relation_id, "app": r.app, "uids": _str_keys(r.uids)}
+        """The peer databag value, canonical (sorted keys, no spaces): same record, same bytes."""
+        wire = _RecordWire(
+            grafanas={
+                g: _GrafanaWire(relation=r.relation_id, app=r.app, uids=r.uids)
                 for g, r in self.grafanas.items()
             },
-            "published": {g: _str_keys(u) for g, u in self.published.items()},
-        }
-        if self.departed:  # absent when empty: records written before it stay byte-identical
-            data["departed"] = sorted(self.departed)
+            published=self.published,
+            departed=sorted(self.departed),
+        )
+        data = wire.model_dump(mode="json")
+        if not self.departed:  # absent when empty: records written before it stay byte-identical
+            del data["departed"]
         return json.dumps(data, sort_keys=True, separators=(",", ":"))
 
     @classmethod
@@ -119,36 +124,31 @@ class UidRecord:
             return cls()
         try:
             # Our leader wrote it, but the peer databag is a remote databag to this unit.
-            data = load_json(raw, max_chars=MAX_RECORD_CHARS)
-            grafanas = {
-                str(g): GrafanaRecord(int(r["relation"]), str(r["app"]), _int_keys(r["uids"]))
-                for g, r in data["grafanas"].items()
-            }
-            published = {str(g): _int_keys(u) for g, u in data["published"].items()}
-            departed = frozenset(int(n) for n in data.get("departed", []))
-        except (RemoteDataError, ValueError, KeyError, TypeError, AttributeError) as e:
+            wire = _RecordWire.model_validate(load_json(raw, max_chars=MAX_RECORD_CHARS))
+        except (RemoteDataError, pydantic.ValidationError) as e:
             logger.error("unreadable UID record in peer data (%s); starting afresh", e)
             return cls()
-        return cls(grafanas, published, departed)
-
-    def entries(self) -> list[dict[str, str]]:
-        """The exchange entries: every published UID, sorted by uid so the databag is stable."""
-        items = [
-            {"type": DATASOURCE_TYPE, "uid": uid, "grafana_uid": grafana_uid}
-            for grafana_uid, uids in self.published.items()
-            for uid in uids.values()
-        ]
-        return sorted(items, key=lambda e: (e["uid"], e["grafana_uid"]))
+        grafanas = {
+            g: GrafanaRecord(r.relation, r.app, dict(r.uids)) for g, r in wire.grafanas.items()
+        }
+        published = {g: dict(u) for g, u in wire.published.items()}
+        return cls(grafanas, published, frozenset(wire.departed))
 
 
-def _str_keys(uids: dict[int, str]) -> dict[str, str]:
-    return {str(n): u for n, u in sorted(uids.items())}
+class _GrafanaWire(pydantic.BaseModel):
+    """One Grafana in the record's JSON (unit numbers are object keys: strings on the wire)."""
+
+    relation: int
+    app: str
+    uids: dict[int, str]
 
 
-def _int_keys(raw: Any) -> dict[int, str]:
-    if not isinstance(raw, dict):
-        raise TypeError("expected an object")
-    return {int(n): str(u) for n, u in raw.items()}  # pyright: ignore[reportUnknownArgumentType, reportUnknownVariableType]
+class _RecordWire(pydantic.BaseModel):
+    """The UID record as the peer databag holds it (``datasource-uids``)."""
+
+    grafanas: dict[str, _GrafanaWire]
+    published: dict[str, dict[int, str]]
+    departed: list[int] = pydantic.Field(default_factory=list[int])
 
 
 def next_record(

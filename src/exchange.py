@@ -26,6 +26,7 @@ from charms.grafana_agent_bridge.v0.remote_data import (
     clean_text,
     load_json,
 )
+from datasources import DATASOURCE_TYPE, UidRecord
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +44,22 @@ def exchange_relations(model: ops.Model) -> list[ops.Relation]:
         if relation.app is not None
     ]
     return sorted(relations, key=lambda r: r.id)
+
+
+def entries(record: UidRecord | None) -> list[dict[str, str]]:
+    """Our exchange entries: every published UID of every Grafana, sorted by uid (stable).
+
+    Only the last *complete* set of each Grafana is published (``datasources.next_record``);
+    without a record (no peer relation yet) there is nothing to publish.
+    """
+    if record is None:
+        return []
+    items = [
+        {"type": DATASOURCE_TYPE, "uid": uid, "grafana_uid": grafana_uid}
+        for grafana_uid, uids in record.published.items()
+        for uid in uids.values()
+    ]
+    return sorted(items, key=lambda e: (e["uid"], e["grafana_uid"]))
 
 
 def databag_for(entries: Iterable[dict[str, str]]) -> dict[str, str]:

@@ -56,11 +56,13 @@ MAX_ALERT_RULES_CHARS = 4 << 20
 """Rule groups of every charm behind a sender: generous, but bounded before parsing."""
 
 
-def unit_databag(host: str, port: int) -> dict[str, str]:
-    """What each of our units publishes on ``receive-remote-write``."""
-    if ":" in host and not host.startswith("["):
-        host = f"[{host}]"
-    return {UNIT_KEY: json.dumps({"url": f"http://{host}:{port}{WRITE_PATH}"})}
+def unit_databag(write_url: str) -> dict[str, str]:
+    """What each of our units publishes on ``receive-remote-write``: its write URL.
+
+    The URL comes from the relation's ingress address (``grafana_source.ingress_url`` with
+    :data:`WRITE_PATH`), the same helper the datasource URL uses.
+    """
+    return {UNIT_KEY: json.dumps({"url": write_url})}
 
 
 def upstream_url(databag: Mapping[str, str]) -> str | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import exchange
 from datasources import GrafanaAnswer, UidRecord, next_record, waiting_for
 
 
@@ -14,19 +15,19 @@ def ans(rel: int, guid: str | None, units: dict[int, str]) -> GrafanaAnswer:
 
 def test_complete_set_is_published_sorted_by_uid():
     record = next_record(UidRecord(), [ans(1, "g", {1: "b", 0: "c", 2: "a"})], {0, 1, 2}, 3)
-    assert [e["uid"] for e in record.entries()] == ["a", "b", "c"]
-    assert {e["grafana_uid"] for e in record.entries()} == {"g"}
+    assert [e["uid"] for e in exchange.entries(record)] == ["a", "b", "c"]
+    assert {e["grafana_uid"] for e in exchange.entries(record)} == {"g"}
 
 
 def test_incomplete_set_publishes_nothing_first():
     record = next_record(UidRecord(), [ans(1, "g", {0: "a"})], {0, 1}, 2)
-    assert record.entries() == []
+    assert exchange.entries(record) == []
     assert record.grafanas["g"].uids == {0: "a"}
 
 
 def test_units_beyond_live_ones_are_ignored():
     record = next_record(UidRecord(), [ans(1, "g", {0: "a", 7: "z"})], {0}, 1)
-    assert record.entries() == [{"type": "prometheus", "uid": "a", "grafana_uid": "g"}]
+    assert exchange.entries(record) == [{"type": "prometheus", "uid": "a", "grafana_uid": "g"}]
 
 
 def test_no_answer_keeps_the_previous_record_of_that_relation_only():
@@ -74,17 +75,17 @@ def test_published_entries_are_always_a_subset_of_a_once_complete_set(steps):
     ever_complete: set[int] = set()
     for live, planned, answered in steps:
         uids = {n: f"uid{n}" for n in answered}
-        before = {int(e["uid"][3:]) for e in record.entries()}
+        before = {int(e["uid"][3:]) for e in exchange.entries(record)}
         record = next_record(record, [ans(1, "g", uids)], set(live), planned)
         required = set(live) | (before & set(uids))
-        published = {int(e["uid"][3:]) for e in record.entries()}
+        published = {int(e["uid"][3:]) for e in exchange.entries(record)}
         if len(required) >= planned and required <= set(uids):
             ever_complete |= required
             assert published == required
         else:
             assert published == before & (set(live) | set(uids))  # the kept set
         assert published <= ever_complete & (set(live) | set(uids))
-        entries = record.entries()
+        entries = exchange.entries(record)
         assert entries == sorted(entries, key=lambda e: e["uid"])
 
 

@@ -59,7 +59,7 @@ LIBID = "eb1c7d587c3e44d3b763bfcf50cb5871"
 LIBAPI = 0
 # Increment this PATCH version before using `charmcraft publish-lib` or reset to 0 when
 # bumping LIBAPI.
-LIBPATCH = 2
+LIBPATCH = 3
 
 logger = logging.getLogger(__name__)
 
@@ -227,6 +227,27 @@ class SourceDescription:
         )
 
 
+def ingress_url(
+    model: ops.Model, relation: ops.Relation, port: int, *, scheme: str = "http", path: str = ""
+) -> str | None:
+    """The URL at which the remote side of ``relation`` can reach this unit.
+
+    This is the ingress address Juju gives for this relation (the public address under
+    cross-model relations), never the host's FQDN; an IPv6 address is bracketed. None when
+    Juju has no address for it. Any relation of the charm works, not only grafana-source.
+    """
+    try:
+        binding = model.get_binding(relation)
+        address = binding.network.ingress_address if binding else None
+    except ops.ModelError as e:
+        logger.warning("no network for relation %s: %s", relation.id, e)
+        return None
+    if address is None:
+        return None
+    host = f"[{address}]" if isinstance(address, ipaddress.IPv6Address) else str(address)
+    return f"{scheme}://{host}:{port}{path}"
+
+
 def _validate_endpoint(charm: ops.CharmBase, relation_name: str, role: ops.RelationRole) -> None:
     endpoints = charm.meta.provides if role is ops.RelationRole.provides else charm.meta.requires
     if relation_name not in endpoints:
@@ -263,21 +284,8 @@ class GrafanaSourceProvider(ops.Object):
     def ingress_url(
         self, relation: ops.Relation, port: int, *, scheme: str = "http", path: str = ""
     ) -> str | None:
-        """The URL at which the remote side can reach this unit, from the relation's binding.
-
-        This is the ingress address Juju gives for this relation (the public address under
-        cross-model relations), never the host's FQDN. None when Juju has no address for it.
-        """
-        try:
-            binding = self._charm.model.get_binding(relation)
-            address = binding.network.ingress_address if binding else None
-        except ops.ModelError as e:
-            logger.warning("no network for relation %s: %s", relation.id, e)
-            return None
-        if address is None:
-            return None
-        host = f"[{address}]" if isinstance(address, ipaddress.IPv6Address) else str(address)
-        return f"{scheme}://{host}:{port}{path}"
+        """The URL at which the remote side can reach this unit (see :func:`ingress_url`)."""
+        return ingress_url(self._charm.model, relation, port, scheme=scheme, path=path)
 
     def update_source(
         self,
