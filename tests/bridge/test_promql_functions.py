@@ -7,11 +7,13 @@ import math
 
 import pytest
 
-from grafana_agent_bridge.promql.aggregations import format_float, kahan_sum, quantile
-from grafana_agent_bridge.promql.functions import (
+from grafana_agent_bridge.promql.functions.labelfuncs import expand_template
+from grafana_agent_bridge.promql.numeric import (
     bucket_fraction,
     bucket_quantile,
-    expand_template,
+    format_float,
+    kahan_sum,
+    quantile,
 )
 from grafana_agent_bridge.regex import Regex, RegexError, compile_matcher
 
@@ -135,9 +137,7 @@ def test_vectorised_histogram_quantile_matches_the_exact_path() -> None:
     """The all-steps-at-once path must agree with bucket_quantile on every regular step."""
     import numpy as np
 
-    from grafana_agent_bridge.labels import make_labels
-    from grafana_agent_bridge.promql.functions import _bucket_quantile_steps
-    from grafana_agent_bridge.promql.values import Vector
+    from grafana_agent_bridge.promql.numeric import bucket_quantile_steps
 
     rng = np.random.default_rng(3)
     bounds = [0.1, 0.5, 1.0, 5.0, math.inf]
@@ -147,9 +147,8 @@ def test_vectorised_histogram_quantile_matches_the_exact_path() -> None:
     counts[:, 9] = 0  # no observations
     present = np.ones(counts.shape, dtype=bool)
     present[1, 11] = False  # a missing bucket: left to the exact path
-    labels = [make_labels({"le": str(b)}) for b in bounds]
     q = rng.choice([0.0, 0.25, 0.5, 0.9, 0.99, 1.0], nsteps)
-    fast = _bucket_quantile_steps(q, Vector(labels, counts, present), list(enumerate(bounds)))
+    fast = bucket_quantile_steps(q, bounds, counts, present)
     assert fast is not None
     res, done, forced = fast
     assert forced and not done[11] and done.sum() == nsteps - 1
@@ -163,7 +162,7 @@ def test_vectorised_histogram_quantile_matches_the_exact_path() -> None:
 def test_vectorised_quantile_matches_the_exact_one() -> None:
     import numpy as np
 
-    from grafana_agent_bridge.promql.aggregations import quantile_sorted
+    from grafana_agent_bridge.promql.numeric import quantile_sorted
 
     rng = np.random.default_rng(5)
     for _ in range(50):

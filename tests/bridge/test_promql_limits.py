@@ -55,13 +55,13 @@ def test_the_estimate_stays_above_what_a_subquery_really_allocates() -> None:
     def spy(**kw: object):  # type: ignore[no-untyped-def]
         ev = original(**kw)  # type: ignore[arg-type]
         charged.append(0)
-        reserve = ev.reserve_bytes
+        reserve = ev.ctx.reserve_bytes
 
         def counting(n: int) -> None:
             charged[-1] += n
             reserve(n)
 
-        ev.reserve_bytes = counting  # type: ignore[method-assign]
+        ev.ctx.reserve_bytes = counting  # type: ignore[method-assign]
         return ev
 
     engine._evaluator = spy  # type: ignore[method-assign]

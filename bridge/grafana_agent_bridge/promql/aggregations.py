@@ -9,36 +9,19 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from decimal import Decimal
-from typing import TYPE_CHECKING
 
 import numpy as np
 import promql_parser as pp
 
 from ..labels import Labels, is_valid_label_name, make_labels
+from .context import EvalContext
 from .errors import EvaluationError
-from .values import F64, NAME_LABELS, Scalar, String, Vector
-
-if TYPE_CHECKING:
-    from .engine import Evaluator
+from .numeric import format_float, kahan_sum, quantile, quantile_sorted
+from .values import F64, NAME_LABELS, Scalar, String, Value, Vector
 
 
-def format_float(v: float) -> str:
-    """Go's ``strconv.FormatFloat(v, 'f', -1, 64)``: shortest round-trip, never an exponent."""
-    if math.isnan(v):
-        return "NaN"
-    if math.isinf(v):
-        return "+Inf" if v > 0 else "-Inf"
-    if v == 0:
-        return "-0" if math.copysign(1.0, v) < 0 else "0"
-    s = format(Decimal(repr(v)), "f")
-    if "." in s:
-        s = s.rstrip("0").rstrip(".")
-    return s
-
-
-def _grouping(node: pp.AggregateExpr) -> tuple[bool, list[str]]:
-    mod = node.modifier
+def grouping(mod: pp.AggModifier | None) -> tuple[bool, list[str]]:
+    """(whether ``without``, the label names) of an aggregation's ``by``/``without``."""
     if mod is None:
         return False, []
     by = str(mod.type).endswith("By")
@@ -53,36 +36,45 @@ def group_key_fn(without: bool, names: list[str]) -> Callable[[Labels], Labels]:
     return lambda lb: tuple(p for p in lb if p[0] in keep)
 
 
-def _param_values(ev: Evaluator, node: pp.AggregateExpr, times: np.ndarray) -> F64:
-    if node.param is None:
-        raise EvaluationError(f"{node.op} needs a parameter")
-    v = ev.eval(node.param, times)
-    if not isinstance(v, Scalar):
-        raise EvaluationError("expected scalar parameter")
-    return v.values
+PARAM_OPS = frozenset({"count_values", "topk", "bottomk", "quantile", "limitk", "limit_ratio"})
+"""Aggregations that take a parameter before their vector."""
 
 
-def aggregate(ev: Evaluator, node: pp.AggregateExpr, times: np.ndarray) -> Vector:
-    op = str(node.op)
-    nsteps = len(times)
-    param_str = None
-    param = None
+def aggregation_param(op: str, value: Value | None) -> F64 | str | None:
+    """The checked parameter of ``op``: the label name of ``count_values``, the per-step
+    numbers of the others in ``PARAM_OPS``. The evaluator checks it before evaluating the
+    aggregated vector, so a bad parameter costs no selection."""
     if op == "count_values":
-        if node.param is None:
+        if value is None:
             raise EvaluationError("count_values needs a label name")
-        pv = ev.eval(node.param, times)
-        if not isinstance(pv, String):
+        if not isinstance(value, String):
             raise EvaluationError("count_values parameter must be a string")
-        param_str = pv.value
-    elif op in ("topk", "bottomk", "quantile", "limitk", "limit_ratio"):
-        param = _param_values(ev, node, times)
-    vec = ev.eval(node.expr, times)
+        return value.value
+    if op not in PARAM_OPS:
+        return None
+    if value is None:
+        raise EvaluationError(f"{op} needs a parameter")
+    if not isinstance(value, Scalar):
+        raise EvaluationError("expected scalar parameter")
+    return value.values
+
+
+def aggregate(
+    ctx: EvalContext,
+    op: str,
+    vec: Value,
+    param: F64 | str | None,
+    *,
+    without: bool,
+    names: list[str],
+    nsteps: int,
+) -> Vector:
+    """``op`` over the groups of ``vec`` (``by``/``without`` ``names``), every step at once."""
     if not isinstance(vec, Vector):
         raise EvaluationError("aggregation expects an instant vector")
-    without, names = _grouping(node)
     if op == "count_values":
-        assert param_str is not None
-        return _count_values(ev, vec, param_str, without=without, names=names, nsteps=nsteps)
+        assert isinstance(param, str)
+        return _count_values(ctx, vec, param, without=without, names=names, nsteps=nsteps)
     keyf = group_key_fn(without, names)
     keys = [keyf(lb) for lb in vec.labels]
     index: dict[Labels, int] = {}
@@ -91,13 +83,13 @@ def aggregate(ev: Evaluator, node: pp.AggregateExpr, times: np.ndarray) -> Vecto
         gid[i] = index.setdefault(k, len(index))
     glabels = list(index)
     if op in ("topk", "bottomk", "limitk"):
-        assert param is not None
-        return _topk(ev, op, vec, gid, ngroups=len(glabels), param=param)
+        assert isinstance(param, np.ndarray)
+        return _topk(ctx, op, vec, gid, ngroups=len(glabels), param=param)
     if op == "limit_ratio":
         raise EvaluationError("limit_ratio is not supported")
     if op == "quantile":
-        assert param is not None
-        return _quantile(ev, vec, gid, glabels, param)
+        assert isinstance(param, np.ndarray)
+        return _quantile(ctx, vec, gid, glabels, param)
     ngroups = len(glabels)
     if ngroups == 0:
         return Vector.empty(nsteps)
@@ -143,22 +135,6 @@ def aggregate(ev: Evaluator, node: pp.AggregateExpr, times: np.ndarray) -> Vecto
             raise EvaluationError(f"unsupported aggregation {op}")
     keep = out_p.any(axis=1)
     return Vector([glabels[i] for i in np.flatnonzero(keep)], out[keep], out_p[keep])
-
-
-def kahan_sum(values: list[float]) -> float:
-    """Prometheus's Kahan-Neumaier summation (``kahanSumInc``), for sums that cancel."""
-    total = 0.0
-    c = 0.0
-    for x in values:
-        t = total + x
-        if math.isinf(t):
-            c = 0.0
-        elif abs(total) >= abs(x):
-            c += (total - t) + x
-        else:
-            c += (x - t) + total
-        total = t
-    return total + c
 
 
 def _mean(xs: list[float]) -> float:
@@ -209,7 +185,7 @@ def _welford(vals: F64, pres: np.ndarray, sg: np.ndarray, ngroups: int) -> F64:
 
 
 def _topk(
-    ev: Evaluator, op: str, vec: Vector, gid: np.ndarray, *, ngroups: int, param: F64
+    ctx: EvalContext, op: str, vec: Vector, gid: np.ndarray, *, ngroups: int, param: F64
 ) -> Vector:
     nsteps = vec.values.shape[1]
     if np.isnan(param).any():
@@ -221,7 +197,7 @@ def _topk(
     present = np.zeros(vec.present.shape, dtype=bool)
     rank = np.zeros(vec.present.shape, dtype=np.int64)
     for g in range(ngroups):
-        ev.check()
+        ctx.check()
         rows = np.flatnonzero(gid == g)
         sub = vec.values[rows]
         sp = vec.present[rows]
@@ -259,46 +235,13 @@ def _topk(
     return Vector([vec.labels[i] for i in idx], vec.values[idx], present[idx])
 
 
-def quantile_sorted(srt: F64, n: np.ndarray, q: F64) -> F64:
-    """``quantile`` along axis 1 of ``srt`` (rows sorted ascending, the first ``n`` entries
-    valid, no NaN): linear interpolation between closest ranks, +-Inf outside [0, 1]."""
-    rows = np.arange(srt.shape[0])
-    rank = np.where(np.isfinite(q), q, 0.0) * (n - 1)
-    lower = np.clip(np.floor(rank), 0, np.maximum(n - 1, 0)).astype(np.int64)
-    upper = np.minimum(n - 1, lower + 1)
-    weight = rank - np.floor(rank)
-    with np.errstate(all="ignore"):
-        res = srt[rows, lower] * (1 - weight) + srt[rows, upper] * weight
-    res = np.where(q < 0, -np.inf, np.where(q > 1, np.inf, res))
-    return np.where(np.isnan(q), np.nan, res)
-
-
-def quantile(q: float, values: list[float]) -> float:
-    """Prometheus's ``quantile`` with linear interpolation between closest ranks."""
-    if not values:
-        return math.nan
-    if math.isnan(q):
-        return math.nan
-    if q < 0:
-        return -math.inf
-    if q > 1:
-        return math.inf
-    vs = sorted(values, key=lambda x: (not math.isnan(x), x))
-    n = len(vs)
-    rank = q * (n - 1)
-    lower = max(0, math.floor(rank))
-    upper = min(n - 1, lower + 1)
-    weight = rank - math.floor(rank)
-    return vs[lower] * (1 - weight) + vs[upper] * weight
-
-
 def _quantile(
-    ev: Evaluator, vec: Vector, gid: np.ndarray, glabels: list[Labels], param: F64
+    ctx: EvalContext, vec: Vector, gid: np.ndarray, glabels: list[Labels], param: F64
 ) -> Vector:
     nsteps = vec.values.shape[1]
     if ((param < 0) | (param > 1) | np.isnan(param)).any():
         bad = param[(param < 0) | (param > 1) | np.isnan(param)][0]
-        ev.warn(
+        ctx.warn(
             "PromQL warning: quantile value should be between 0 and 1, got "
             + format_float(float(bad))
         )
@@ -321,7 +264,7 @@ def _quantile(
 
 
 def _count_values(
-    ev: Evaluator, vec: Vector, label: str, *, without: bool, names: list[str], nsteps: int
+    ctx: EvalContext, vec: Vector, label: str, *, without: bool, names: list[str], nsteps: int
 ) -> Vector:
     if not is_valid_label_name(label):
         raise EvaluationError(f'invalid label name "{label}"')
@@ -329,7 +272,7 @@ def _count_values(
     index: dict[Labels, int] = {}
     counts: dict[int, np.ndarray] = {}
     for i, lb in enumerate(vec.labels):
-        ev.check()
+        ctx.check()
         base = dict(keyf(lb))
         for j in np.flatnonzero(vec.present[i]):
             d = dict(base)
@@ -339,7 +282,7 @@ def _count_values(
             if g not in counts:
                 # Every distinct value is a new output row of all steps: up to series x steps
                 # rows, so each one is charged before it is allocated.
-                ev.reserve_cells(1, nsteps)
+                ctx.reserve_cells(1, nsteps)
                 counts[g] = np.zeros(nsteps)
             counts[g][j] += 1
     labels = list(index)

@@ -6,21 +6,17 @@ its errors for ambiguous matches, evaluated for all steps at once.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 import numpy as np
 import promql_parser as pp
 
 from ..labels import METRIC_NAME, Labels
 from .errors import EvaluationError
-from .values import F64, Bool, Scalar, Vector, drop_name
+from .values import F64, Bool, Scalar, Value, Vector, drop_name, kept, merge_rows
 
 ARITHMETIC = {"+", "-", "*", "/", "%", "^", "atan2"}
 COMPARISON = {"==", "!=", ">", "<", ">=", "<="}
 SET_OPS = {"and", "or", "unless"}
-
-if TYPE_CHECKING:
-    from .engine import Evaluator
 
 
 def _arith(op: str, a: F64, b: F64) -> F64:
@@ -63,57 +59,6 @@ def _drop_name(lb: Labels) -> Labels:
     return drop_name(lb)
 
 
-def _kept(labels: list[Labels], keep: object) -> list[Labels]:
-    return [labels[i] for i in np.flatnonzero(np.asarray(keep))]
-
-
-def merge_rows(
-    ev: object,
-    labels: list[Labels],
-    values: F64,
-    present: Bool,
-    message: str = "vector cannot contain metrics with the same labelset",
-) -> Vector:
-    """Combine rows that ended up with the same labels (they must not overlap in time)."""
-    index: dict[Labels, int] = {}
-    dup = False
-    for lb in labels:
-        if lb in index:
-            dup = True
-            break
-        index[lb] = len(index)
-    if not dup:
-        return Vector(labels, values, present)
-    index = {}
-    out_labels: list[Labels] = []
-    rows: list[list[int]] = []
-    for i, lb in enumerate(labels):
-        j = index.get(lb)
-        if j is None:
-            index[lb] = len(out_labels)
-            out_labels.append(lb)
-            rows.append([i])
-        else:
-            rows[j].append(i)
-    nsteps = values.shape[1]
-    out_v = np.zeros((len(out_labels), nsteps))
-    out_p = np.zeros((len(out_labels), nsteps), dtype=bool)
-    for j, members in enumerate(rows):
-        if len(members) == 1:
-            out_v[j] = values[members[0]]
-            out_p[j] = present[members[0]]
-            continue
-        cnt = present[members].sum(axis=0)
-        if (cnt > 1).any():
-            raise EvaluationError(message)
-        for i in members:
-            p = present[i]
-            out_v[j][p] = values[i][p]
-            out_p[j] |= p
-    keep = out_p.any(axis=1)
-    return Vector(_kept(out_labels, keep), out_v[keep], out_p[keep])
-
-
 def _signature_fn(
     mod: pp.BinModifier | None,
 ) -> tuple[Callable[[Labels], Labels], bool, list[str]]:
@@ -149,12 +94,18 @@ def _group_any(sigs: list[Labels], present: Bool) -> tuple[dict[Labels, int], Bo
     return index, out
 
 
-def binary(ev: Evaluator, node: pp.BinaryExpr, times: np.ndarray) -> Vector | Scalar:
-    op = str(node.op)
-    mod = node.modifier
+def negate(v: Value) -> Value:
+    """Unary minus: of a scalar, or of a vector (whose series lose their name)."""
+    if isinstance(v, Scalar):
+        return Scalar(-v.values)
+    if isinstance(v, Vector):
+        return merge_rows([drop_name(lb) for lb in v.labels], -v.values, v.present.copy())
+    raise EvaluationError("unary minus on a non-numeric value")
+
+
+def binary(op: str, mod: pp.BinModifier | None, lhs: Value, rhs: Value) -> Vector | Scalar:
+    """``lhs op rhs`` with the matching, ``bool`` and ``fill`` of ``mod``, for all steps."""
     return_bool = bool(mod.return_bool) if mod is not None else False
-    lhs = ev.eval(node.lhs, times)
-    rhs = ev.eval(node.rhs, times)
     if op in ("</", ">/"):
         raise EvaluationError(f"operator {op} is not supported")
     if isinstance(lhs, Scalar) and isinstance(rhs, Scalar):
@@ -162,21 +113,19 @@ def binary(ev: Evaluator, node: pp.BinaryExpr, times: np.ndarray) -> Vector | Sc
             return Scalar(_compare(op, lhs.values, rhs.values).astype(np.float64))
         return Scalar(_arith(op, lhs.values, rhs.values))
     if isinstance(lhs, Vector) and isinstance(rhs, Scalar):
-        return _vector_scalar(ev, op, lhs, rhs.values, return_bool, swap=False)
+        return _vector_scalar(op, lhs, rhs.values, return_bool, swap=False)
     if isinstance(lhs, Scalar) and isinstance(rhs, Vector):
-        return _vector_scalar(ev, op, rhs, lhs.values, return_bool, swap=True)
+        return _vector_scalar(op, rhs, lhs.values, return_bool, swap=True)
     if not (isinstance(lhs, Vector) and isinstance(rhs, Vector)):
         raise EvaluationError(
             "binary expression must contain only scalar and instant vector types"
         )
     if op in SET_OPS:
-        return _set_op(ev, op, lhs, rhs, mod)
-    return _vector_vector(ev, op=op, lhs=lhs, rhs=rhs, mod=mod, return_bool=return_bool)
+        return _set_op(op, lhs, rhs, mod)
+    return _vector_vector(op=op, lhs=lhs, rhs=rhs, mod=mod, return_bool=return_bool)
 
 
-def _vector_scalar(
-    ev: Evaluator, op: str, vec: Vector, s: F64, return_bool: bool, *, swap: bool
-) -> Vector:
+def _vector_scalar(op: str, vec: Vector, s: F64, return_bool: bool, *, swap: bool) -> Vector:
     sv = s[None, :]
     if op in COMPARISON:
         a, b = (sv, vec.values) if swap else (vec.values, sv)
@@ -185,20 +134,16 @@ def _vector_scalar(
         )
         if return_bool:
             labels = [_drop_name(lb) for lb in vec.labels]
-            return merge_rows(ev, labels, ok.astype(np.float64), vec.present.copy())
+            return merge_rows(labels, ok.astype(np.float64), vec.present.copy())
         present = vec.present & ok
         keep = present.any(axis=1)
-        return Vector(_kept(vec.labels, keep), vec.values[keep], present[keep])
+        return Vector(kept(vec.labels, keep), vec.values[keep], present[keep])
     vals = _arith(op, sv, vec.values) if swap else _arith(op, vec.values, sv)
     labels = [_drop_name(lb) for lb in vec.labels]
-    return merge_rows(
-        ev, labels, np.broadcast_to(vals, vec.values.shape).copy(), vec.present.copy()
-    )
+    return merge_rows(labels, np.broadcast_to(vals, vec.values.shape).copy(), vec.present.copy())
 
 
-def _set_op(
-    ev: Evaluator, op: str, lhs: Vector, rhs: Vector, mod: pp.BinModifier | None
-) -> Vector:
+def _set_op(op: str, lhs: Vector, rhs: Vector, mod: pp.BinModifier | None) -> Vector:
     sig, _, _ = _signature_fn(mod)
     lsig = [sig(lb) for lb in lhs.labels]
     rsig = [sig(lb) for lb in rhs.labels]
@@ -213,7 +158,7 @@ def _set_op(
         present = lhs.present & (match if op == "and" else ~match)
         keep = present.any(axis=1)
         del nsteps
-        return Vector(_kept(lhs.labels, keep), lhs.values[keep], present[keep])
+        return Vector(kept(lhs.labels, keep), lhs.values[keep], present[keep])
     # or
     index, any_l = _group_any(lsig, lhs.present)
     rp = rhs.present.copy()
@@ -224,7 +169,7 @@ def _set_op(
     labels = list(lhs.labels) + list(rhs.labels)
     vals = np.concatenate([lhs.values, rhs.values]) if labels else lhs.values
     pres = np.concatenate([lhs.present, rp]) if labels else lhs.present
-    return merge_rows(ev, labels, vals, pres)
+    return merge_rows(labels, vals, pres)
 
 
 def _fmt_labels(lb: Labels) -> str:
@@ -232,7 +177,6 @@ def _fmt_labels(lb: Labels) -> str:
 
 
 def _vector_vector(
-    ev: Evaluator,
     *,
     op: str,
     lhs: Vector,
@@ -365,4 +309,4 @@ def _vector_vector(
         if card == "OneToOne"
         else "multiple matches for labels: grouping labels must ensure unique matches"
     )
-    return merge_rows(ev, out_labels, np.array(out_vals), np.array(out_pres), msg)
+    return merge_rows(out_labels, np.array(out_vals), np.array(out_pres), msg)

@@ -1,9 +1,9 @@
-"""The PromQL evaluator: walks the ``promql-parser`` AST and evaluates every node for all steps.
+"""The PromQL engine's front: a query's text and times in, a ``QueryResult`` out.
 
-Each node is evaluated once for the whole array of evaluation times (one element for an
-instant query, one per step for a range query), which is what makes range queries cost about
-as much as instant ones. Semantics follow Prometheus 3.x: left-open range and lookback
-windows, staleness markers, ``@``/``offset`` anchoring, subqueries aligned to absolute time.
+``Engine`` holds the limits the daemon configures; each query gets a fresh ``EvalContext``
+(its deadline, budget and annotations) and ``Evaluator``, and its result is converted to
+the shapes the HTTP API encodes. Unexpected failures become ``internal`` PromQL errors so a
+bug in an operator never takes the daemon down.
 """
 
 from __future__ import annotations
@@ -12,34 +12,17 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
-from typing import cast
 
 import numpy as np
 import promql_parser as pp
 
-from ..labels import Labels, Matcher
-from ..storage import Querier, SeriesData, stale_mask
-from .errors import (
-    EvaluationError,
-    ParseError,
-    PromQLError,
-    QueryCanceledError,
-    QueryTimeoutError,
-    TooManySamplesError,
-)
-from .parser import at_kind, dt_ms, expr_type, parse, selector_matcher_sets, td_ms
+from ..storage import Querier, SeriesData
+from .context import DEFAULT_MAX_MEMORY_BYTES, EvalContext
+from .errors import EvaluationError, ParseError, PromQLError, TooManySamplesError
+from .evaluator import Evaluator
+from .parser import expr_type, parse
 from .querytext import TextLimits
-from .selection import Flat
-from .values import I64, Matrix, Scalar, String, Value, Vector, drop_name
-
-DEFAULT_MAX_MEMORY_BYTES = 1 << 30
-CELL_BYTES = 64
-"""Peak bytes the evaluator holds per cell (one series at one step) of a dense series x steps
-result while building it: window bounds, the picked values, timestamps and masks, and their
-temporaries (measured on instant selectors and subqueries; numpy allocates them all at once)."""
-SAMPLE_BYTES = 48
-"""Bytes per loaded sample: the store's arrays, their concatenation and the window keys."""
+from .values import Matrix, Scalar, String, Value, Vector
 
 
 @dataclass
@@ -54,247 +37,6 @@ class QueryResult:
     value: object
     warnings: list[str] = field(default_factory=list)
     infos: list[str] = field(default_factory=list)
-
-
-class Evaluator:
-    """State of one query evaluation: limits, the query's own start/end, annotations."""
-
-    def __init__(
-        self,
-        querier: Querier,
-        *,
-        start_ms: int,
-        end_ms: int,
-        step_ms: int,
-        lookback_ms: int,
-        max_samples: int,
-        deadline: float,
-        default_subquery_step_ms: int,
-        cancel: threading.Event | None = None,
-        max_memory_bytes: int = DEFAULT_MAX_MEMORY_BYTES,
-    ) -> None:
-        self.querier = querier
-        self.start_ms = start_ms
-        self.end_ms = end_ms
-        self.step_ms = step_ms
-        self.lookback_ms = lookback_ms
-        self.max_samples = max_samples
-        self.deadline = deadline
-        self.default_subquery_step_ms = default_subquery_step_ms
-        self.cancel = cancel
-        self.samples = 0
-        self.max_memory_bytes = max_memory_bytes
-        self.memory_bytes = 0
-        """Estimated bytes of the arrays built so far; never decreases (a conservative bound of
-        the peak, since intermediate results live until the node that uses them returns)."""
-        self.default_at_ms: int | None = None
-        """Anchor for selectors and subqueries without ``@`` (not inside an anchored subquery):
-        upstream's test harness re-runs queries this way to check ``@`` handling."""
-        self.warnings: list[str] = []
-        self.infos: list[str] = []
-
-    # -- bookkeeping ---------------------------------------------------------------------------
-
-    def check(self) -> None:
-        if self.cancel is not None and self.cancel.is_set():
-            raise QueryCanceledError()
-        if time.monotonic() > self.deadline:
-            raise QueryTimeoutError()
-
-    def count_samples(self, n: int) -> None:
-        self.samples += n
-        if self.samples > self.max_samples:
-            raise TooManySamplesError()
-
-    def reserve_bytes(self, n: int) -> None:
-        """Charge ``n`` bytes to the query's memory budget before allocating them."""
-        self.memory_bytes += n
-        if self.memory_bytes > self.max_memory_bytes:
-            raise TooManySamplesError(
-                "query processing would load too many samples into memory in query execution "
-                f"(estimated {self.memory_bytes >> 20} MiB, over query.max_memory "
-                f"{self.max_memory_bytes >> 20} MiB)"
-            )
-
-    def reserve_cells(self, rows: int, steps: int) -> None:
-        """Charge a dense ``rows x steps`` result (and its temporaries) before building it."""
-        self.reserve_bytes(rows * steps * CELL_BYTES)
-
-    def warn(self, msg: str) -> None:
-        if msg not in self.warnings:
-            self.warnings.append(msg)
-
-    def info(self, msg: str) -> None:
-        if msg not in self.infos:
-            self.infos.append(msg)
-
-    # -- dispatch -------------------------------------------------------------------------------
-
-    def eval(self, node: pp.Expr, times: I64) -> Value:
-        self.check()
-        if isinstance(node, pp.NumberLiteral):
-            return Scalar(np.full(len(times), float(node.val)))
-        if isinstance(node, pp.StringLiteral):
-            return String(node.val)
-        if isinstance(node, pp.ParenExpr):
-            return self.eval(node.expr, times)
-        if isinstance(node, pp.UnaryExpr):
-            v = self.eval(node.expr, times)
-            if isinstance(v, Scalar):
-                return Scalar(-v.values)
-            if isinstance(v, Vector):
-                from .binops import merge_rows
-
-                return merge_rows(
-                    self, [drop_name(lb) for lb in v.labels], -v.values, v.present.copy()
-                )
-            raise EvaluationError("unary minus on a non-numeric value")
-        if isinstance(node, pp.VectorSelector):
-            return self.vector_selector(node, times)
-        if isinstance(node, pp.MatrixSelector):
-            return self.matrix_selector(node, times)
-        if isinstance(node, pp.SubqueryExpr):
-            return self.subquery(node, times)
-        if isinstance(node, pp.Call):
-            from .functions import call
-
-            return cast(Value, call(self, node, times))
-        if isinstance(node, pp.AggregateExpr):
-            from .aggregations import aggregate
-
-            return aggregate(self, node, times)
-        if isinstance(node, pp.BinaryExpr):
-            from .binops import binary
-
-            return binary(self, node, times)
-        raise EvaluationError(f"unsupported expression {type(node).__name__}")
-
-    # -- selectors -----------------------------------------------------------------------------
-
-    def at_time(self, at: pp.AtModifier | None) -> int | None:
-        if at is None:
-            return None
-        kind = at_kind(at)
-        if kind == "Start":
-            return self.start_ms
-        if kind == "End":
-            return self.end_ms
-        assert at.at is not None
-        return dt_ms(at.at)
-
-    def anchors(self, at: pp.AtModifier | None, offset: timedelta | None, times: I64) -> I64:
-        """The right edge of each step's window: eval time (or the ``@`` time) minus offset."""
-        at_ms = self.at_time(at) if at is not None else self.default_at_ms
-        base = times if at_ms is None else np.full(len(times), at_ms, dtype=np.int64)
-        return base - td_ms(offset)
-
-    def matcher_sets(self, vs: pp.VectorSelector) -> list[list[Matcher]]:
-        return selector_matcher_sets(vs)
-
-    def select(self, vs: pp.VectorSelector, mint: int, maxt: int) -> list[SeriesData]:
-        return self.select_sets(self.matcher_sets(vs), mint, maxt)
-
-    def select_sets(self, sets: list[list[Matcher]], mint: int, maxt: int) -> list[SeriesData]:
-        if len(sets) == 1:
-            out = list(self.querier.select(sets[0], mint, maxt))
-        else:
-            seen: dict[Labels, SeriesData] = {}
-            for ms in sets:
-                self.check()  # one store call per alternative
-                for s in self.querier.select(ms, mint, maxt):
-                    seen.setdefault(s.labels, s)
-            out = list(seen.values())
-        loaded = sum(len(s.timestamps) for s in out)
-        self.count_samples(loaded)
-        self.reserve_bytes(loaded * SAMPLE_BYTES)  # before they are concatenated and keyed
-        self.check()
-        return out
-
-    def vector_selector(self, vs: pp.VectorSelector, times: I64) -> Vector:
-        ends = self.anchors(vs.at, vs.offset, times)
-        return self.instant_vector(self.matcher_sets(vs), ends)
-
-    def instant_vector(self, matcher_sets: list[list[Matcher]], ends: I64) -> Vector:
-        """The latest sample of every matching series in ``(end - lookback, end]``, per step."""
-        if len(ends) == 0:
-            return Vector.empty(0)
-        mint = int(ends.min()) - self.lookback_ms + 1
-        flat = Flat(self.select_sets(matcher_sets, mint, int(ends.max())))
-        self.count_samples(len(flat) * len(ends))  # the dense series x steps result
-        self.reserve_cells(len(flat), len(ends))
-        lo, hi = flat.windows(ends, self.lookback_ms)
-        has = hi > lo
-        last = np.where(has, hi - 1, 0)
-        if len(flat.vals):
-            vals = flat.vals[last]
-            sts = flat.ts[last]
-            present = has & ~stale_mask(vals)
-        else:
-            vals = np.zeros(lo.shape)
-            sts = np.zeros(lo.shape, dtype=np.int64)
-            present = np.zeros(lo.shape, dtype=bool)
-        keep = present.any(axis=1)
-        if not keep.all():
-            idx = np.nonzero(keep)[0]
-            return Vector(
-                [flat.labels[i] for i in idx], vals[idx], present[idx], sample_ts=sts[idx]
-            )
-        return Vector(flat.labels, vals, present, sample_ts=sts)
-
-    def matrix_selector(self, ms: pp.MatrixSelector, times: I64) -> Matrix:
-        vs = ms.vector_selector
-        rng = td_ms(ms.range)
-        ends = self.anchors(vs.at, vs.offset, times)
-        if len(ends) == 0:
-            raise EvaluationError("empty evaluation")
-        flat = Flat(self.select(vs, int(ends.min()) - rng + 1, int(ends.max())), drop_stale=True)
-        self.reserve_cells(len(flat), len(ends))
-        lo, hi = flat.windows(ends, rng)
-        return Matrix(flat.labels, flat.ts, flat.vals, flat.offsets, lo, hi, rng, ends)
-
-    def subquery(self, sq: pp.SubqueryExpr, times: I64) -> Matrix:
-        rng = td_ms(sq.range)
-        step = td_ms(sq.step) if sq.step is not None else 0
-        if step <= 0:
-            step = self.default_subquery_step_ms
-        ends = self.anchors(sq.at, sq.offset, times)
-        first = int(ends.min()) - rng
-        start = (first // step) * step
-        if start <= first:
-            start += step
-        last = int(ends.max())
-        # The inner steps, and at least one row over them, are charged before ``arange``: a
-        # range of a day at 1ms steps is 86 million of them.
-        self.reserve_cells(1, max(0, (last - start) // step + 1))
-        self.check()
-        inner_times = np.arange(start, last + 1, step, dtype=np.int64)
-        if len(inner_times) == 0:
-            inner: Value = Vector.empty(0)
-        else:
-            outer_default = self.default_at_ms
-            if sq.at is not None or outer_default is not None:
-                self.default_at_ms = None  # selectors inside an anchored subquery are not
-            try:
-                inner = self.eval(sq.expr, inner_times)
-            finally:
-                self.default_at_ms = outer_default
-        if isinstance(inner, Scalar):
-            inner = Vector([()], inner.values[None, :], np.ones((1, len(inner_times)), bool))
-        if not isinstance(inner, Vector):
-            raise EvaluationError("subquery is only allowed on instant vector")
-        # The inner result becomes samples again (flattened, then keyed for the windows).
-        self.reserve_bytes(int(np.count_nonzero(inner.present)) * SAMPLE_BYTES)
-        ts_parts, val_parts, labels = [], [], []
-        for i, lb in enumerate(inner.labels):
-            p = inner.present[i]
-            if not p.any():
-                continue
-            labels.append(lb)
-            ts_parts.append(inner_times[p])
-            val_parts.append(inner.values[i][p])
-        flat = Flat.from_arrays(labels, ts_parts, val_parts)
-        lo, hi = flat.windows(ends, rng)
-        return Matrix(flat.labels, flat.ts, flat.vals, flat.offsets, lo, hi, rng, ends)
 
 
 class Engine:
@@ -333,22 +75,26 @@ class Engine:
         timeout: float | None,
         cancel: threading.Event | None,
         started: float,
+        default_at_ms: int | None = None,
     ) -> Evaluator:
         lb = self.lookback_delta_ms if lookback is None or lookback <= 0 else lookback
-        ev = Evaluator(
-            self.querier,
+        ctx = EvalContext(
             start_ms=start,
             end_ms=end,
             step_ms=step,
-            lookback_ms=lb,
             max_samples=self.max_samples,
             deadline=started + (timeout if timeout is not None else self.timeout_s),
-            default_subquery_step_ms=self.default_subquery_step_ms,
             cancel=cancel,
             max_memory_bytes=self.max_memory_bytes,
         )
-        ev.check()  # parsing counts against the timeout too
-        return ev
+        ctx.check()  # parsing counts against the timeout too
+        return Evaluator(
+            self.querier,
+            ctx,
+            lookback_ms=lb,
+            default_subquery_step_ms=self.default_subquery_step_ms,
+            default_at_ms=default_at_ms,
+        )
 
     def instant(
         self,
@@ -372,14 +118,16 @@ class Engine:
             timeout=timeout_s,
             cancel=cancel,
             started=started,
+            default_at_ms=default_at_ms,
         )
-        ev.default_at_ms = default_at_ms
         times = np.array([time_ms], dtype=np.int64)
         val = _guard(lambda: ev.eval(expr, times))
         if isinstance(val, Scalar):
-            return QueryResult("scalar", (time_ms, float(val.values[0])), ev.warnings, ev.infos)
+            return QueryResult(
+                "scalar", (time_ms, float(val.values[0])), ev.ctx.warnings, ev.ctx.infos
+            )
         if isinstance(val, String):
-            return QueryResult("string", (time_ms, val.value), ev.warnings, ev.infos)
+            return QueryResult("string", (time_ms, val.value), ev.ctx.warnings, ev.ctx.infos)
         if isinstance(val, Matrix):
             out = []
             for i, lb in enumerate(val.labels):
@@ -387,13 +135,13 @@ class Engine:
                 if hi > lo:
                     out.append(SeriesData(lb, val.ts[lo:hi].copy(), val.vals[lo:hi].copy()))
             out.sort(key=lambda s: s.labels)
-            return QueryResult("matrix", out, ev.warnings, ev.infos)
+            return QueryResult("matrix", out, ev.ctx.warnings, ev.ctx.infos)
         vec = [
             (lb, time_ms, float(val.values[i, 0]))
             for i, lb in enumerate(val.labels)
             if val.present[i, 0]
         ]
-        return QueryResult("vector", vec, ev.warnings, ev.infos)
+        return QueryResult("vector", vec, ev.ctx.warnings, ev.ctx.infos)
 
     def range(
         self,
@@ -432,7 +180,7 @@ class Engine:
         val = _guard(lambda: ev.eval(expr, times))
         if isinstance(val, Scalar):
             out = [SeriesData((), times.copy(), val.values.astype(np.float64))]
-            return QueryResult("matrix", out, ev.warnings, ev.infos)
+            return QueryResult("matrix", out, ev.ctx.warnings, ev.ctx.infos)
         if not isinstance(val, Vector):
             raise EvaluationError("range query must return a vector or scalar")
         series = []
@@ -441,8 +189,8 @@ class Engine:
             if p.any():
                 series.append(SeriesData(lb, times[p], val.values[i][p]))
         series.sort(key=lambda s: s.labels)
-        ev.count_samples(sum(len(s.timestamps) for s in series))
-        return QueryResult("matrix", series, ev.warnings, ev.infos)
+        ev.ctx.count_samples(sum(len(s.timestamps) for s in series))
+        return QueryResult("matrix", series, ev.ctx.warnings, ev.ctx.infos)
 
 
 def _guard(fn: Callable[[], Value]) -> Value:

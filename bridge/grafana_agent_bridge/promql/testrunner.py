@@ -33,9 +33,10 @@ import promql_parser as pp
 
 from ..labels import METRIC_NAME, Labels, matches_all
 from ..storage import SeriesBatch, SeriesData
-from .engine import Engine, Evaluator, QueryResult
+from .engine import Engine, QueryResult
 from .errors import PromQLError
 from .functions import NATIVE_HISTOGRAM_FUNCTIONS
+from .parser import selector_matcher_sets
 from .testfile import (
     HIST,
     ClearCmd,
@@ -253,9 +254,8 @@ class Runner:
                 if fv is not None and (fv.lhs is not None or fv.rhs is not None):
                     reasons.append("fill() modifier")
             if isinstance(node, pp.VectorSelector):
-                ev = Evaluator.__new__(Evaluator)
                 try:
-                    sets = Evaluator.matcher_sets(ev, node)
+                    sets = selector_matcher_sets(node)
                 except PromQLError:
                     return True
                 for ms in sets:

@@ -4,17 +4,24 @@ An instant vector is held as a dense ``series x steps`` array of values plus a p
 so a range query over all steps is a handful of numpy operations instead of a Python loop per
 step. A range vector keeps the raw samples of all its series in flat arrays and, for every
 ``(series, step)``, the slice ``[lo, hi)`` of samples in that step's window.
+
+Every value holds float samples only. A second sample kind (native histograms) is meant to
+come as a parallel column beside the floats (a ``series x steps`` object array on ``Vector``,
+a flat one beside ``vals`` on ``Matrix``) with ``present`` still saying where a sample is, so
+operators that do not handle it can refuse it by checking one attribute; the operators see
+values only (never the syntax tree's evaluator), so they can grow that branch locally.
 """
 
 from __future__ import annotations
 
 from bisect import bisect_left
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 
 from ..labels import METRIC_NAME, Labels
+from .errors import EvaluationError
 
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
@@ -60,7 +67,6 @@ class Matrix:
     hi: I64  # (S, N)
     range_ms: int
     window_end: I64  # (N,) right edge of each step's window (eval time - offset, or @)
-    extra: dict[str, object] = field(default_factory=dict)
 
     @property
     def nsteps(self) -> int:
@@ -88,3 +94,55 @@ def drop_name(labels: Labels) -> Labels:
     if labels[i][0] == METRIC_NAME and (i + 1 == n or not labels[i + 1][0].startswith("__")):
         return labels[:i] + labels[i + 1 :]
     return tuple(p for p in labels if p[0] not in NAME_LABELS)
+
+
+def kept(labels: list[Labels], keep: object) -> list[Labels]:
+    """The labels of the rows where the boolean mask ``keep`` is set."""
+    return [labels[i] for i in np.flatnonzero(np.asarray(keep))]
+
+
+def merge_rows(
+    labels: list[Labels],
+    values: F64,
+    present: Bool,
+    message: str = "vector cannot contain metrics with the same labelset",
+) -> Vector:
+    """A vector of these rows, rows that ended up with the same labels combined (they must not
+    overlap in time: an operation that dropped the name may have made two series one)."""
+    index: dict[Labels, int] = {}
+    dup = False
+    for lb in labels:
+        if lb in index:
+            dup = True
+            break
+        index[lb] = len(index)
+    if not dup:
+        return Vector(labels, values, present)
+    index = {}
+    out_labels: list[Labels] = []
+    rows: list[list[int]] = []
+    for i, lb in enumerate(labels):
+        j = index.get(lb)
+        if j is None:
+            index[lb] = len(out_labels)
+            out_labels.append(lb)
+            rows.append([i])
+        else:
+            rows[j].append(i)
+    nsteps = values.shape[1]
+    out_v = np.zeros((len(out_labels), nsteps))
+    out_p = np.zeros((len(out_labels), nsteps), dtype=bool)
+    for j, members in enumerate(rows):
+        if len(members) == 1:
+            out_v[j] = values[members[0]]
+            out_p[j] = present[members[0]]
+            continue
+        cnt = present[members].sum(axis=0)
+        if (cnt > 1).any():
+            raise EvaluationError(message)
+        for i in members:
+            p = present[i]
+            out_v[j][p] = values[i][p]
+            out_p[j] |= p
+    keep = out_p.any(axis=1)
+    return Vector(kept(out_labels, keep), out_v[keep], out_p[keep])
