@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import math
 import re
-from pathlib import Path
 
 import pytest
 from histogram_helpers import fh
@@ -31,8 +30,9 @@ from grafana_agent_bridge.histogram.stats import (
     histogram_stdvar,
     histogram_sum,
 )
+from tests.support import SHARED, require_shared
 
-CORPUS = Path(__file__).resolve().parents[2] / ".." / "shared" / "promql-testdata"
+CORPUS = SHARED / "promql-testdata"
 NHCB = CUSTOM_BUCKETS_SCHEMA
 
 
@@ -212,8 +212,7 @@ CORPUS_CASES = _corpus_cases() if CORPUS.is_dir() else []
 
 
 def test_corpus_sweep_finds_cases():
-    if not CORPUS.is_dir():
-        pytest.skip("shared corpus not present")
+    require_shared(CORPUS, "the PromQL corpus")
     assert len(CORPUS_CASES) > 100
 
 

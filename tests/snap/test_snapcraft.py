@@ -9,12 +9,11 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 import yaml
 
 from tests.support import SHARED, require_shared
-
-jsonschema = pytest.importorskip("jsonschema")
 
 ROOT = Path(__file__).resolve().parents[2]
 SNAPCRAFT = ROOT / "snap" / "snapcraft.yaml"
