@@ -18,7 +18,10 @@ What a request may contain and what happens to it (the ingest contract):
   dropped (an empty value means "absent" in Prometheus). Label order in the request does not
   matter.
 - Samples must come in strictly ascending timestamp order within a series; one that does not is
-  rejected ("out of order sample"). Native histograms are rejected ("not supported").
+  rejected ("out of order sample"). Native histograms are decoded and validated
+  (``histogram.codec``): an invalid one is rejected with the reason; valid ones are kept in
+  ``DecodedWrite.histograms`` but, until the store can hold them, also rejected
+  ("not supported"), as before they were decoded.
 - Series after the first ``max_series_per_request``, and from the series that would take the
   request over ``max_samples_per_request`` on, are rejected unread (one summary rejection).
 - Everything valid is passed on; the rejections are returned so the HTTP layer can answer 400
@@ -37,6 +40,7 @@ from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from google.protobuf.message import DecodeError
 
 from .decompress import BodyTooLargeError, decompress
+from .histogram.codec import HistogramDecodeError, HistogramSample, decode_histogram
 from .labels import METRIC_NAME, LabelLimits, Labels, LabelViolation
 from .storage import (
     Exemplar,
@@ -99,7 +103,7 @@ def _build_schema(package: str, raw_labels: bool) -> descriptor_pb2.FileDescript
         _field(ts, "labels", 1, _F.TYPE_MESSAGE, repeated=True, type_name=p + "Label")
     _field(ts, "samples", 2, _F.TYPE_MESSAGE, repeated=True, type_name=p + "Sample")
     _field(ts, "exemplars", 3, _F.TYPE_MESSAGE, repeated=True, type_name=p + "Exemplar")
-    # Histograms are only detected (to reject them with a reason), so raw bytes suffice.
+    # Histograms stay raw bytes here; ``histogram.codec`` decodes and validates each.
     _field(ts, "histograms", 4, _F.TYPE_BYTES, repeated=True)
     meta = fd.message_type.add(name="MetricMetadata")
     _field(meta, "type", 1, _F.TYPE_INT32)
@@ -164,13 +168,23 @@ class DecodeLimits:
     max_decoded_elements: int = 2_000_000
 
 
+@dataclass(frozen=True)
+class HistogramSeries:
+    """The valid native histogram samples of one series, in request order."""
+
+    labels: Labels
+    samples: list[HistogramSample]
+
+
 @dataclass
 class DecodedWrite:
     series: list[SeriesBatch] = field(default_factory=list)
     metadata: list[MetricMetadata] = field(default_factory=list)
     rejections: list[Rejection] = field(default_factory=list)
     samples: int = 0
-    """Samples in the request, valid or not (for counters)."""
+    """Samples in the request, float and histogram, valid or not (for counters)."""
+    histograms: list[HistogramSeries] = field(default_factory=list)
+    """Decoded, valid native histograms (not stored yet: see the module docstring)."""
 
 
 def check_headers(content_type: str | None, content_encoding: str | None) -> None:
@@ -364,7 +378,9 @@ def decode_write_request(
         hit if hit is not None else ts
         for hit, ts in zip(known, full.timeseries)  # type: ignore[attr-defined]
     ]
-    counts = [1 if type(ts) is SeriesBatch else len(ts.samples) for ts in parsed]
+    counts = [
+        1 if type(ts) is SeriesBatch else len(ts.samples) + len(ts.histograms) for ts in parsed
+    ]
     for ts in parsed[: _within_limits(counts, limits or RequestLimits(), out)]:
         if type(ts) is SeriesBatch:
             out.series.append(ts)
@@ -373,18 +389,11 @@ def decode_write_request(
         labels = cache.get(ts.labels)
         if isinstance(labels, LabelViolation):
             shown = _shown_labels(ts.labels)
-            out.rejections.append(Rejection(shown, None, labels.reason, labels.kind, max(n, 1)))
+            refused = max(n + len(ts.histograms), 1)
+            out.rejections.append(Rejection(shown, None, labels.reason, labels.kind, refused))
             continue
         if ts.histograms:
-            out.rejections.append(
-                Rejection(
-                    labels,
-                    None,
-                    "native histograms are not supported; samples dropped",
-                    "native_histogram",
-                    len(ts.histograms),
-                )
-            )
+            _decode_histograms(labels, ts.histograms, out)
         if n == 1:
             s = ts.samples[0]
             times = np.array([s.timestamp], dtype=np.int64)
@@ -399,6 +408,40 @@ def decode_write_request(
             out.series.append(SeriesBatch(labels, times, values, exemplars))
     _decode_metadata(req.metadata, out)  # type: ignore[attr-defined]
     return out
+
+
+_SHOWN_HISTOGRAM_ERRORS = 10
+
+
+def _decode_histograms(labels: Labels, raw: Sequence[bytes], out: DecodedWrite) -> None:
+    """Decode and validate a series' histograms: invalid ones are rejected with their reason
+    (the first few one by one, the rest in a summary), valid ones kept; those are rejected
+    as not supported too until the store takes them."""
+    kept: list[HistogramSample] = []
+    invalid = 0
+    for item in raw:
+        try:
+            kept.append(decode_histogram(item))
+        except HistogramDecodeError as e:
+            invalid += 1
+            if invalid <= _SHOWN_HISTOGRAM_ERRORS:
+                reason = f"invalid native histogram: {e}"
+                out.rejections.append(Rejection(labels, None, reason, "invalid_histogram"))
+    if invalid > _SHOWN_HISTOGRAM_ERRORS:
+        more = invalid - _SHOWN_HISTOGRAM_ERRORS
+        reason = f"{more} more invalid native histograms"
+        out.rejections.append(Rejection(labels, None, reason, "invalid_histogram", more))
+    if kept:
+        out.histograms.append(HistogramSeries(labels, kept))
+        out.rejections.append(
+            Rejection(
+                labels,
+                None,
+                "native histograms are not supported; samples dropped",
+                "native_histogram",
+                len(kept),
+            )
+        )
 
 
 def _decode_metadata(metadata: Iterable[Any], out: DecodedWrite) -> None:

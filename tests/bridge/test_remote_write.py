@@ -151,3 +151,40 @@ def test_bad_protobuf_inside_valid_snappy_is_400():
     with pytest.raises(RemoteWriteError) as e:
         decode_write_request(bytes(cramjam.snappy.compress_raw(b"\x0a\xff\xff\xff")))
     assert e.value.status == 400
+
+
+def _series_with_histograms(name: str, value: float, histograms: list[bytes]) -> bytes:
+    """A TimeSeries with one float sample and raw ``histograms`` (field 4)."""
+    req = WriteRequest()
+    ts = req.timeseries.add()
+    ts.labels.add(name="__name__", value=name)
+    ts.samples.add(value=value, timestamp=1000)
+    raw = ts.SerializeToString()
+    for h in histograms:
+        raw += b"\x22" + bytes([len(h)]) + h
+    return b"\x0a" + bytes([len(raw)]) + raw
+
+
+def test_histograms_are_decoded_and_validated_and_floats_kept():
+    from grafana_agent_bridge.histogram.codec import HistogramProto
+
+    good = HistogramProto(count_int=3, sum=2.0, schema=0, timestamp=1000)
+    good.positive_spans.add(offset=0, length=2)
+    good.positive_deltas.extend([1, 1])  # counts 1 and 2
+    bad = HistogramProto(count_int=3, sum=2.0, schema=0, timestamp=2000)
+    bad.positive_spans.add(offset=0, length=3)  # three buckets claimed, two sent
+    bad.positive_deltas.extend([1, 1])
+    body = _series_with_histograms(
+        "mixed", 7.0, [good.SerializeToString(), bad.SerializeToString()]
+    )
+    got = decode_write_request(bytes(cramjam.snappy.compress_raw(body)))
+    assert got.series[0].values.tolist() == [7.0]  # the float sample is never lost
+    assert got.samples == 3
+    (series,) = got.histograms
+    assert series.labels == (("__name__", "mixed"),)
+    (sample,) = series.samples
+    assert sample.timestamp == 1000 and sample.histogram.positive_buckets == (1.0, 2.0)
+    kinds = sorted((r.kind, r.count) for r in got.rejections)
+    assert kinds == [("invalid_histogram", 1), ("native_histogram", 1)]
+    invalid = next(r for r in got.rejections if r.kind == "invalid_histogram")
+    assert "spans need 3 buckets, have 2" in invalid.reason
