@@ -128,7 +128,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from .logsetup import setup_logging
 
     setup_logging(config.log)
-    from .server import run
+    from .daemon import run
 
     return run(config)
 

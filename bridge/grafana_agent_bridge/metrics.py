@@ -4,6 +4,10 @@ A deliberately small registry (counters, gauges, histograms, each with optional 
 every part of the bridge can count what it does without a client-library dependency. The
 self-collector also reads the registry directly, so the bridge's own metrics are queryable
 through its own API even when nothing scrapes it.
+
+There is no process-wide registry: the daemon makes one at start-up and hands it to each part
+that records metrics (each registers its own at construction), so a test makes its own and sees
+only what it caused.
 """
 
 from __future__ import annotations
@@ -216,7 +220,3 @@ class Registry:
     def expose(self) -> str:
         """The whole registry in the text exposition format."""
         return "".join(m.expose() for m in self.metrics())
-
-
-REGISTRY = Registry()
-"""The process-wide registry; tests that need isolation create their own ``Registry``."""

@@ -15,9 +15,10 @@ import requests
 
 from grafana_agent_bridge.api.http import _DisconnectWatch
 from grafana_agent_bridge.api.params import Params
+from grafana_agent_bridge.api.routes import answer
 from grafana_agent_bridge.config import BridgeConfig
+from grafana_agent_bridge.daemon import Daemon
 from grafana_agent_bridge.remote_write import REMOTE_WRITE_HEADERS, encode_write_request
-from grafana_agent_bridge.server import Daemon
 from grafana_agent_bridge.storage import MetricMetadata, SeriesBatch
 from tests.support import free_port
 
@@ -421,7 +422,7 @@ def test_shutdown_answers_writes_with_503(tmp_path: Path) -> None:
     url = daemon.listen_url()
     session = requests.Session()  # a keep-alive connection that outlives the accept loop
     assert session.get(f"{url}/api/v1/query", params={"query": "1"}).status_code == 200
-    daemon.write_api.shutting_down = True
+    daemon.lifecycle.drain()
     try:
         r = write(url, [series("x", [T0], [1])])
         assert r.status_code == 503 and r.headers["Retry-After"]
@@ -450,7 +451,7 @@ def test_client_disconnect_cancels_the_query(tmp_path: Path) -> None:
         api = daemon.http.query_api  # type: ignore[union-attr]
         gone = threading.Event()
         gone.set()
-        response = api.handle("/api/v1/query", Params(f"query=busy&time={T0 / 1000}", "", gone))
+        response = answer(api, "/api/v1/query", Params(f"query=busy&time={T0 / 1000}", "", gone))
         assert response is not None and response.status == 499
         assert b'"errorType":"canceled"' in response.body
     finally:
@@ -475,11 +476,11 @@ def test_queries_beyond_the_concurrency_limit_wait_then_time_out(tmp_path: Path)
     api = QueryAPI(HeldEngine(store), store, timeout_s=0.3, max_concurrent_queries=1)
     first: list = []
     t = threading.Thread(
-        target=lambda: first.append(api.handle("/api/v1/query", Params("query=1")))
+        target=lambda: first.append(answer(api, "/api/v1/query", Params("query=1")))
     )
     t.start()
     time.sleep(0.05)
-    queued = api.handle("/api/v1/query", Params("query=2"))
+    queued = answer(api, "/api/v1/query", Params("query=2"))
     assert queued is not None and queued.status == 503
     assert b"query queue" in queued.body
     release.set()
@@ -491,7 +492,7 @@ def test_queries_beyond_the_concurrency_limit_wait_then_time_out(tmp_path: Path)
 def test_while_the_store_opens_the_api_answers_503_and_is_not_ready() -> None:
     from grafana_agent_bridge.api import BridgeHTTPServer
 
-    srv = BridgeHTTPServer(("127.0.0.1", 0), None, None)
+    srv = BridgeHTTPServer(("127.0.0.1", 0))
     thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05})
     thread.start()
     try:

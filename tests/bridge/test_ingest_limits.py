@@ -14,8 +14,8 @@ import pytest
 from grafana_agent_bridge import remote_write
 from grafana_agent_bridge.api.write import WriteAPI, abbreviate
 from grafana_agent_bridge.config import BridgeConfig, ConfigError, parse_config
+from grafana_agent_bridge.daemon import label_limits, store_options
 from grafana_agent_bridge.labels import LabelLimits, Labels, make_labels
-from grafana_agent_bridge.metrics import REGISTRY
 from grafana_agent_bridge.remote_write import (
     LabelCache,
     RequestLimits,
@@ -23,7 +23,6 @@ from grafana_agent_bridge.remote_write import (
     decode_write_request,
     encode_write_request,
 )
-from grafana_agent_bridge.server import label_limits, store_options
 from grafana_agent_bridge.storage import SeriesBatch
 from grafana_agent_bridge.store import Store, StoreOptions
 
@@ -111,8 +110,8 @@ def api(tmp_path: Path):
     store.close()
 
 
-def _rejected(reason: str) -> float:
-    return REGISTRY.counter("bridge_ingest_rejections_total", "", ("reason",)).get(reason)
+def _rejected(api: WriteAPI, reason: str) -> float:
+    return api.metrics.rejected.get(reason)
 
 
 def test_the_400_answer_is_bounded_and_says_what_and_how_many(api: WriteAPI) -> None:
@@ -122,7 +121,7 @@ def test_the_400_answer_is_bounded_and_says_what_and_how_many(api: WriteAPI) -> 
         )
         for i in range(200)
     ]
-    before = _rejected("head_series")
+    before = _rejected(api, "head_series")
     body = encode_write_request(_batch(lb, [T0]) for lb in fat)
     answer = api.handle(body, None, "snappy")
     assert answer.status == 400
@@ -134,19 +133,19 @@ def test_the_400_answer_is_bounded_and_says_what_and_how_many(api: WriteAPI) -> 
     listed = doc["data"]["rejections"]
     assert sum(r["count"] for r in listed) + doc["data"]["unlisted"] == 150
     assert listed[0]["kind"] == "head_series" and listed[0]["labels"]["__name__"] == "fat"
-    assert _rejected("head_series") == before + 150
+    assert _rejected(api, "head_series") == before + 150
 
 
 def test_rejections_are_counted_by_reason_in_samples(api: WriteAPI) -> None:
-    before = _rejected("series_per_request"), _rejected("label_value_length")
+    before = _rejected(api, "series_per_request"), _rejected(api, "label_value_length")
     body = encode_write_request(
         [_batch(make_labels({"__name__": "v", "i": "x" * 5000}), [T0, T0 + 1])]
         + [_batch(make_labels({"__name__": "s", "i": str(i)}), [T0]) for i in range(1002)]
     )
     answer = api.handle(body, None, "snappy")
     assert answer.status == 400
-    assert _rejected("series_per_request") == before[0] + 3
-    assert _rejected("label_value_length") == before[1] + 2
+    assert _rejected(api, "series_per_request") == before[0] + 3
+    assert _rejected(api, "label_value_length") == before[1] + 2
 
 
 def test_limit_keys_have_documented_defaults_and_reach_the_store() -> None:

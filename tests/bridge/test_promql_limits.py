@@ -13,6 +13,7 @@ import pytest
 
 from grafana_agent_bridge.api import QueryAPI
 from grafana_agent_bridge.api.params import Params
+from grafana_agent_bridge.api.routes import answer
 from grafana_agent_bridge.labels import make_labels
 from grafana_agent_bridge.promql import Engine, QueryTimeoutError, TooManySamplesError
 from grafana_agent_bridge.promql.errors import ParseError
@@ -125,7 +126,7 @@ def test_metadata_requests_take_a_slot_and_end_at_the_deadline(tmp_path: Path) -
         many = "&".join(f"match[]=m{{id!=%22{i}%22}}" for i in range(2_000))
         answers: list = []
         threads = [
-            threading.Thread(target=lambda p=p: answers.append(api.handle(p, Params(many))))
+            threading.Thread(target=lambda p=p: answers.append(answer(api, p, Params(many))))
             for p in ("/api/v1/series", "/api/v1/labels", "/api/v1/label/id/values")
         ]
         started = time.monotonic()

@@ -1,9 +1,13 @@
 """The bridge's HTTP server: the standard library's threading server, one thread per connection.
 
 No web framework: the surface is small (a dozen fixed paths) and every byte of the answers is
-dictated by Prometheus's API anyway. This module does transport only (routing, body limits,
-authentication, the write allow-list, TLS, compression, metrics, tracing); what each endpoint
-answers lives in ``query`` and ``write``.
+dictated by Prometheus's API anyway. This module does transport only: it finds the request's
+route in the table (``routes``; how to add one is described there) and enforces what the route
+declares (``router.Route``), always in this order: the write allow-list (403), the bearer token
+(401), the daemon's phase (503 while starting or shutting down), a write slot (503), the body
+within its limit (413) and time (408); then it calls the endpoint, with a client hang-up
+cancelling it where the route asks. TLS, compression, metrics and tracing are done here too;
+what each endpoint answers lives in ``query`` and ``write``.
 
 What a connection may cost is bounded (``WebLimits``): at most ``max_connections`` at once (more
 are closed as soon as they are accepted, so the process never runs out of file descriptors);
@@ -27,26 +31,27 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import cast
 from urllib.parse import urlsplit
 
 from .. import tracing
-from ..metrics import REGISTRY, Registry
+from ..lifecycle import Lifecycle, Phase
+from ..metrics import Counter, Histogram, Registry
 from . import encoding
 from .body import BodyError, check_transfer_encoding, content_length, read_chunked, read_exactly
 from .deadline import DeadlineReader, tls_handshake
 from .disconnect import DisconnectWatch as _DisconnectWatch
 from .params import Params
 from .query import QueryAPI, Response
+from .router import Body, Refusal, Request, Route, RouteTable, call
+from .routes import Endpoints, bridge_routes
 from .write import WriteAPI
 
 log = logging.getLogger(__name__)
 
-MAX_FORM_BYTES = 8 << 20
-"""Largest form-encoded query body; a PromQL query is never near this."""
 GZIP_MIN_BYTES = 1400
 DISCARD_MAX_BYTES = 256 << 20
 """Oversized bodies up to this size are read and dropped so the 413 reaches the client."""
@@ -62,18 +67,23 @@ ACCEPT_BACKOFF_S = 0.1
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
-_http_requests = REGISTRY.counter(
-    "bridge_http_requests_total",
-    "HTTP requests answered, by handler and status.",
-    ("handler", "code"),
-)
-_http_seconds = REGISTRY.histogram(
-    "bridge_http_request_duration_seconds", "Time to answer HTTP requests.", ("handler",)
-)
-_refused_connections = REGISTRY.counter(
-    "bridge_http_connections_refused_total",
-    "Connections closed at once: over web.max_connections, or no file descriptor left.",
-)
+
+class HTTPMetrics:
+    """The server's metrics, in the registry the daemon gives it."""
+
+    def __init__(self, registry: Registry) -> None:
+        self.requests: Counter = registry.counter(
+            "bridge_http_requests_total",
+            "HTTP requests answered, by handler and status.",
+            ("handler", "code"),
+        )
+        self.seconds: Histogram = registry.histogram(
+            "bridge_http_request_duration_seconds", "Time to answer HTTP requests.", ("handler",)
+        )
+        self.refused_connections: Counter = registry.counter(
+            "bridge_http_connections_refused_total",
+            "Connections closed at once: over web.max_connections, or no file descriptor left.",
+        )
 
 
 @dataclass(frozen=True)
@@ -95,17 +105,18 @@ class BridgeHTTPServer(ThreadingHTTPServer):
     def __init__(
         self,
         address: tuple[str, int],
-        query_api: QueryAPI | None,
-        write_api: WriteAPI | None,
         *,
+        lifecycle: Lifecycle | None = None,
+        registry: Registry | None = None,
         auth_token: str = "",
         allowed_networks: Sequence[Network] = (),
         max_body_bytes: int = 32 << 20,
         ssl_context: ssl.SSLContext | None = None,
-        registry: Registry = REGISTRY,
         index_text: Callable[[], str] = lambda: "grafana-agent-bridge\n",
         limits: WebLimits | None = None,
     ) -> None:
+        """Listen on ``address``; the API answers 503 until ``attach`` and the lifecycle says
+        serving. ``registry`` receives the HTTP metrics and is what ``/metrics`` shows."""
         host = address[0]
         if host and ":" in host:
             self.address_family = socket.AF_INET6
@@ -117,17 +128,15 @@ class BridgeHTTPServer(ThreadingHTTPServer):
                 self.socket, server_side=True, do_handshake_on_connect=False
             )
         self.tls = ssl_context is not None
-        self.query_api = query_api
-        self.write_api = write_api
+        self.lifecycle = lifecycle or Lifecycle()
+        registry = registry or Registry()
+        self.metrics = HTTPMetrics(registry)
         self.auth_token = auth_token
         self.allowed_networks = [_unmapped(net) for net in allowed_networks]
-        self.max_body_bytes = max_body_bytes
-        self.registry = registry
-        self.index_text = index_text
-        self.ready = query_api is not None and write_api is not None
-        """``/-/ready`` answers 200; false while the store opens and once shutdown begins."""
-        self.stopping = False
-        """Set at shutdown: API requests on still-open connections get 503."""
+        self.endpoints = Endpoints(
+            self.lifecycle, registry, index_text, max_body_bytes=max_body_bytes
+        )
+        self.routes: RouteTable = bridge_routes(self.endpoints)
         self._inflight = 0
         self._inflight_lock = threading.Condition()
         self.limits = limits or WebLimits()
@@ -143,7 +152,7 @@ class BridgeHTTPServer(ThreadingHTTPServer):
             return super().get_request()
         except OSError as e:
             if e.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
-                _refused_connections.inc()
+                self.metrics.refused_connections.inc()
                 log.warning("cannot accept a connection: %s; pausing", e.strerror)
                 time.sleep(ACCEPT_BACKOFF_S)
             raise
@@ -152,7 +161,7 @@ class BridgeHTTPServer(ThreadingHTTPServer):
         """Admit a connection only below ``max_connections``; beyond, it is closed at once."""
         with self._connections_lock:
             if self.connections >= self.limits.max_connections:
-                _refused_connections.inc()
+                self.metrics.refused_connections.inc()
                 return False
             self.connections += 1
             return True
@@ -175,10 +184,18 @@ class BridgeHTTPServer(ThreadingHTTPServer):
             self.connections -= 1
 
     def attach(self, query_api: QueryAPI, write_api: WriteAPI) -> None:
-        """Start answering the API (the server may listen before the store is open)."""
-        self.query_api = query_api
-        self.write_api = write_api
-        self.ready = True
+        """Give the routes their endpoints (the server listens before the store is open); they
+        answer once the lifecycle moves to serving."""
+        self.endpoints.query_api = query_api
+        self.endpoints.write_api = write_api
+
+    @property
+    def query_api(self) -> QueryAPI | None:
+        return self.endpoints.query_api
+
+    @property
+    def write_api(self) -> WriteAPI | None:
+        return self.endpoints.write_api
 
     def handle_error(self, request: object, client_address: object) -> None:
         """A broken connection (reset, failed TLS handshake) is the client's business."""
@@ -229,9 +246,6 @@ def _unmapped(net: Network) -> Network:
         if mapped is not None:
             return ipaddress.IPv4Network(f"{mapped}/{net.prefixlen - 96}")
     return net
-
-
-_QUERY_PATHS = frozenset({"/api/v1/query", "/api/v1/query_range"})
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -309,11 +323,17 @@ class _Handler(BaseHTTPRequestHandler):
         started = time.perf_counter()
         parts = urlsplit(self.path)
         path = parts.path
-        handler = "other"
-        self.srv.enter()
+        label = "other"
+        srv = self.srv
+        srv.enter()
         try:
             with tracing.span(f"{method} {path}", **{"http.method": method, "http.target": path}):
-                handler, response = self._route(method, path, parts.query)
+                found = srv.routes.find(method, path)
+                if isinstance(found, Refusal):
+                    label, response = found.label, found.response
+                else:
+                    label = found.route.handler_label
+                    response = self._serve(found.route, found.args, method, path, parts.query)
         except BodyError as e:
             self.close_connection = True  # the rest of the body is unread or cannot be trusted
             response = Response(e.status, encoding.error("bad_data", str(e)))
@@ -321,81 +341,33 @@ class _Handler(BaseHTTPRequestHandler):
             log.exception("internal error answering %s %s", method, path)
             response = Response(500, encoding.error("internal", "internal server error"))
         finally:
-            self.srv.leave()
+            srv.leave()
         self._send(method, response)
-        _http_requests.inc(1, handler, str(response.status))
-        _http_seconds.observe(time.perf_counter() - started, handler)
+        srv.metrics.requests.inc(1, label, str(response.status))
+        srv.metrics.seconds.observe(time.perf_counter() - started, label)
 
-    def _route(self, method: str, path: str, query: str) -> tuple[str, Response]:
+    def _serve(
+        self, route: Route, args: Mapping[str, str], method: str, path: str, query: str
+    ) -> Response:
+        """Check what ``route`` declares, in the module docstring's order, then call it."""
         srv = self.srv
-        if path == "/api/v1/write":
-            if method != "POST":
-                return path, _method_not_allowed("POST")
-            if not srv.client_may_write(self.client_address[0]):
-                return path, Response(
-                    403,
-                    encoding.error(
-                        "forbidden", f"client {self.client_address[0]} may not write here"
-                    ),
-                )
-            if srv.write_api is None:
-                return path, _starting()
-            return path, self._write(srv.write_api)
-        if path in ("/-/healthy", "/-/ready", "/metrics", "/"):
-            if method not in ("GET", "HEAD"):
-                return path, _method_not_allowed("GET, HEAD")
-            return path, self._plain(path)
-        if path.startswith("/api/v1/"):
-            return self._api(method, path, query)
-        return "other", Response(404, b"404 page not found\n", "text/plain; charset=utf-8")
-
-    def _api(self, method: str, path: str, query: str) -> tuple[str, Response]:
-        srv = self.srv
-        if srv.query_api is None:
-            return "other", _starting()
-        if srv.stopping:  # keep-alive connections outlive the accept loop; the store closes
-            return "other", _unavailable("the bridge is shutting down")
-        route = srv.query_api.route(path)
-        handler = path if path in srv.query_api.routes else "/api/v1/label/:name/values"
-        if route is None:
-            handler = "other"
-        if method not in ("GET", "POST", "HEAD"):
-            return handler, _method_not_allowed("GET, POST")
-        if srv.auth_token and not self._authorized():
-            return handler, Response(
+        if route.write_allow_list and not srv.client_may_write(self.client_address[0]):
+            return Response(
+                403,
+                encoding.error("forbidden", f"client {self.client_address[0]} may not write here"),
+            )
+        if route.auth and srv.auth_token and not self._authorized():
+            return Response(
                 401,
                 encoding.error("unauthorized", "missing or invalid bearer token"),
                 headers={"WWW-Authenticate": 'Bearer realm="grafana-agent-bridge"'},
             )
-        if route is None:
-            # POST on an unknown read path is 405 so Grafana retries with GET (then gets 404).
-            if method == "POST":
-                return handler, _method_not_allowed("GET")
-            return handler, Response(404, encoding.error("not_found", f"unknown API path {path}"))
-        form = ""
-        if method == "POST":
-            body = self._read_body(MAX_FORM_BYTES)
-            ctype = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
-            if ctype == "application/x-www-form-urlencoded":
-                try:
-                    form = body.decode("utf-8")
-                except UnicodeDecodeError:
-                    return handler, Response(
-                        400, encoding.error("bad_data", "form body is not valid UTF-8")
-                    )
-        params = Params(query, form, threading.Event())
-        if path in _QUERY_PATHS:
-            with _DisconnectWatch(self.connection, params.cancel):
-                response = srv.query_api.handle(path, params)
-        else:
-            response = srv.query_api.handle(path, params)
-        assert response is not None
-        return handler, response
-
-    def _write(self, write_api: WriteAPI) -> Response:
-        """Read and decode one remote write in one of ``max_concurrent_writes`` slots, so the
-        bodies, decompressed bytes and decoded messages held at once are bounded."""
-        srv = self.srv
+        phase = srv.lifecycle.phase
+        if phase not in route.open_in:
+            return _closed(phase)
+        if not route.write_slot:
+            return self._read_and_call(route, args, method, path, query)
+        # Bodies, decompressed bytes and decoded messages held at once are bounded by the slots.
         if not srv.write_slots.acquire(timeout=WRITE_QUEUE_WAIT_S):
             self.close_connection = True  # its body is left unread
             return _unavailable(
@@ -403,12 +375,41 @@ class _Handler(BaseHTTPRequestHandler):
                 "(ingest.max_concurrent_writes); retry later"
             )
         try:
-            body = self._read_body(srv.max_body_bytes)
-            return write_api.handle(
-                body, self.headers.get("Content-Type"), self.headers.get("Content-Encoding")
-            )
+            return self._read_and_call(route, args, method, path, query)
         finally:
             srv.write_slots.release()
+
+    def _read_and_call(
+        self, route: Route, args: Mapping[str, str], method: str, path: str, query: str
+    ) -> Response:
+        form = ""
+        body = b""
+        if route.body is Body.RAW:
+            body = self._read_body(route.max_body)
+        elif route.body is Body.FORM and method == "POST":
+            raw = self._read_body(route.max_body)
+            ctype = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+            if ctype == "application/x-www-form-urlencoded":
+                try:
+                    form = raw.decode("utf-8")
+                except UnicodeDecodeError:
+                    return Response(
+                        400, encoding.error("bad_data", "form body is not valid UTF-8")
+                    )
+        request = Request(
+            method,
+            path,
+            Params(query, form, threading.Event()),
+            args,
+            body,
+            self.headers.get("Content-Type"),
+            self.headers.get("Content-Encoding"),
+        )
+        if route.watch_disconnect:
+            assert request.params.cancel is not None
+            with _DisconnectWatch(self.connection, request.params.cancel):
+                return call(route, request)
+        return call(route, request)
 
     def _authorized(self) -> bool:
         """``Authorization: Bearer <token>``, the scheme in any case (RFC 9110 §11.1)."""
@@ -416,24 +417,6 @@ class _Handler(BaseHTTPRequestHandler):
         if scheme.lower() != "bearer":
             return False
         return hmac.compare_digest(token.strip().encode(), self.srv.auth_token.encode())
-
-    def _plain(self, path: str) -> Response:
-        srv = self.srv
-        if path == "/-/healthy":
-            return Response(
-                200, b"Grafana Agent Bridge is Healthy.\n", "text/plain; charset=utf-8"
-            )
-        if path == "/-/ready":
-            if srv.ready:
-                return Response(
-                    200, b"Grafana Agent Bridge is Ready.\n", "text/plain; charset=utf-8"
-                )
-            return Response(503, b"Service Unavailable\n", "text/plain; charset=utf-8")
-        if path == "/metrics":
-            return Response(
-                200, srv.registry.expose().encode(), "text/plain; version=0.0.4; charset=utf-8"
-            )
-        return Response(200, srv.index_text().encode(), "text/plain; charset=utf-8")
 
     def _read_body(self, limit: int) -> bytes:
         """The request body, all of it within ``read_timeout`` and at most ``limit`` bytes."""
@@ -506,17 +489,12 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
 
 
-def _starting() -> Response:
-    return _unavailable("the bridge is starting (replaying its write-ahead log)")
+def _closed(phase: Phase) -> Response:
+    """The answer of a route that is not open in ``phase``."""
+    if phase is Phase.STARTING:
+        return _unavailable("the bridge is starting (replaying its write-ahead log)")
+    return _unavailable("the bridge is shutting down")
 
 
 def _unavailable(message: str) -> Response:
     return Response(503, encoding.error("unavailable", message), headers={"Retry-After": "2"})
-
-
-def _method_not_allowed(allow: str) -> Response:
-    return Response(
-        405,
-        encoding.error("bad_data", "method not allowed"),
-        headers={"Allow": allow},
-    )

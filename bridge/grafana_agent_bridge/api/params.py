@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import re
 import threading
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from urllib.parse import parse_qs
 
@@ -148,6 +149,56 @@ def duration_param(params: Params, name: str) -> float | None:
         return parse_duration_ms(params.get(name))
     except ValueError as e:
         raise bad_data(f'invalid parameter "{name}": {e}') from None
+
+
+def required_time_param(params: Params, name: str) -> int:
+    """A time the request must give (``start``/``end`` of a range query)."""
+    if not params.has(name):
+        raise bad_data(f'invalid parameter "{name}": cannot parse "" to a valid timestamp')
+    return time_param(params, name, 0)
+
+
+@dataclass(frozen=True)
+class QueryRange:
+    """A range query's evaluation times: ``start`` to ``end`` every ``step_ms``."""
+
+    start_ms: int
+    end_ms: int
+    step_ms: int
+
+
+def range_params(params: Params, max_points: int) -> QueryRange:
+    """``start``, ``end`` and ``step`` of a range query, checked as Prometheus checks them,
+    plus the bridge's bound on the points one series may have (``query.max_points_per_series``),
+    so that no evaluation starts that would exceed it."""
+    start = required_time_param(params, "start")
+    end = required_time_param(params, "end")
+    if end < start:
+        raise bad_data("end timestamp must not be before start time")
+    step = duration_param(params, "step")
+    if step is None:
+        raise bad_data('invalid parameter "step": cannot parse "" to a valid duration')
+    if step <= 0:
+        raise bad_data(
+            "zero or negative query resolution step widths are not accepted. "
+            "Try a positive integer"
+        )
+    if (end - start) // step > max_points:
+        raise bad_data(
+            f"exceeded maximum resolution of {max_points:,} points per timeseries. "
+            "Try decreasing the query resolution (?step=XX)"
+        )
+    return QueryRange(start, end, max(1, round(step)))
+
+
+def window_params(params: Params) -> tuple[int, int]:
+    """``start`` and ``end`` of a metadata request (series, labels, exemplars), both optional:
+    absent, they reach before and after every sample."""
+    start = time_param(params, "start", MIN_TIME_MS)
+    end = time_param(params, "end", MAX_TIME_MS)
+    if end < start:
+        raise bad_data("end timestamp must not be before start time")
+    return start, end
 
 
 def limit_param(params: Params) -> int:

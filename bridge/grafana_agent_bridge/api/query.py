@@ -14,26 +14,25 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import unquote
 
 from .. import __version__
 from ..labels import Labels, Matcher
-from ..metrics import REGISTRY
+from ..metrics import Registry
 from ..promql import Engine
 from ..promql.errors import PromQLError
 from ..storage import Querier
 from . import encoding
 from .encoding import RawJSON
 from .params import (
-    MAX_TIME_MS,
-    MIN_TIME_MS,
     ApiError,
     Params,
     bad_data,
     duration_param,
     limit_param,
+    range_params,
     time_param,
     unescape_label_name,
+    window_params,
 )
 from .selectors import format_promql, parse_matches, query_selectors
 
@@ -49,13 +48,6 @@ GIL most of the time, so more would not finish sooner, only hold more memory at 
 metadata endpoints (series, labels, label values, metadata, exemplars) take the same slots."""
 
 log = logging.getLogger(__name__)
-
-_queries = REGISTRY.counter(
-    "bridge_queries_total", "PromQL queries answered, by kind and outcome.", ("kind", "outcome")
-)
-_query_seconds = REGISTRY.histogram(
-    "bridge_query_duration_seconds", "Wall time of PromQL queries.", ("kind",)
-)
 
 
 @dataclass
@@ -96,7 +88,11 @@ class Deadline:
 
 
 class QueryAPI:
-    """Endpoint functions over an engine and a querier, plus the read-only status pages."""
+    """Endpoint functions over an engine and a querier, plus the read-only status pages.
+
+    Each takes the request's ``Params`` and returns a ``Response`` or raises ``ApiError``;
+    which path calls which is the route table's business (``routes``).
+    """
 
     def __init__(
         self,
@@ -109,7 +105,9 @@ class QueryAPI:
         flags: Callable[[], dict[str, str]] = dict,
         now_ms: Callable[[], int] = lambda: int(time.time() * 1000),
         max_concurrent_queries: int = MAX_CONCURRENT_QUERIES,
+        registry: Registry | None = None,
     ) -> None:
+        """``registry`` receives the query metrics (a private one when not given)."""
         self.engine = engine
         self.querier = querier
         self.timeout_s = timeout_s
@@ -118,42 +116,15 @@ class QueryAPI:
         self._flags = flags
         self._now_ms = now_ms
         self._slots = threading.BoundedSemaphore(max_concurrent_queries)
-        self.routes: dict[str, Callable[[Params], Response]] = {
-            "/api/v1/query": self.query,
-            "/api/v1/query_range": self.query_range,
-            "/api/v1/series": self.series,
-            "/api/v1/labels": self.labels,
-            "/api/v1/metadata": self.metadata,
-            "/api/v1/query_exemplars": self.query_exemplars,
-            "/api/v1/format_query": self.format_query,
-            "/api/v1/status/buildinfo": self.buildinfo,
-            "/api/v1/status/config": self.status_config,
-            "/api/v1/status/flags": self.status_flags,
-            "/api/v1/status/runtimeinfo": self.runtimeinfo,
-            "/api/v1/rules": lambda _p: ok({"groups": []}),
-            "/api/v1/alerts": lambda _p: ok({"alerts": []}),
-            "/api/v1/targets": lambda _p: ok({"activeTargets": [], "droppedTargets": []}),
-        }
-
-    def route(self, path: str) -> Callable[[Params], Response] | None:
-        fn = self.routes.get(path)
-        if fn is not None:
-            return fn
-        prefix, suffix = "/api/v1/label/", "/values"
-        if path.startswith(prefix) and path.endswith(suffix) and len(path) > len(prefix + suffix):
-            name = unquote(path[len(prefix) : -len(suffix)])
-            return lambda p: self.label_values(name, p)
-        return None
-
-    def handle(self, path: str, params: Params) -> Response | None:
-        """The answer for ``path``, or ``None`` when no such endpoint exists."""
-        fn = self.route(path)
-        if fn is None:
-            return None
-        try:
-            return fn(params)
-        except ApiError as e:
-            return fail(e)
+        registry = registry or Registry()
+        self._queries = registry.counter(
+            "bridge_queries_total",
+            "PromQL queries answered, by kind and outcome.",
+            ("kind", "outcome"),
+        )
+        self._query_seconds = registry.histogram(
+            "bridge_query_duration_seconds", "Wall time of PromQL queries.", ("kind",)
+        )
 
     # --- queries ------------------------------------------------------------------------
 
@@ -172,7 +143,7 @@ class QueryAPI:
         """Take one of the query slots that PromQL and metadata requests share, or answer
         Prometheus's queue timeout when none frees up within ``timeout_s``."""
         if not self._slots.acquire(timeout=timeout_s):
-            _queries.inc(1, kind, "timeout")
+            self._queries.inc(1, kind, "timeout")
             raise ApiError("timeout", "query timed out in query queue")
 
     def _run(
@@ -185,7 +156,7 @@ class QueryAPI:
         try:
             result = fn(max(0.0, timeout_s - (time.perf_counter() - started)))
         except PromQLError as e:
-            _queries.inc(1, kind, e.error_type)
+            self._queries.inc(1, kind, e.error_type)
             message = str(e)
             if e.error_type == "bad_data" and not message.startswith("invalid parameter"):
                 message = f'invalid parameter "query": {message}'
@@ -193,10 +164,10 @@ class QueryAPI:
         finally:
             self._slots.release()
             elapsed = time.perf_counter() - started
-            _query_seconds.observe(elapsed, kind)
+            self._query_seconds.observe(elapsed, kind)
             if elapsed >= SLOW_QUERY_S:  # what an operator wants to know about first
                 log.info("slow %s query took %.1fs: %s", kind, elapsed, query[:500])
-        _queries.inc(1, kind, "success")
+        self._queries.inc(1, kind, "success")
         rtype: str = result.result_type
         value = result.value
         warnings = list(result.warnings)
@@ -220,50 +191,21 @@ class QueryAPI:
         )
 
     def query_range(self, params: Params) -> Response:
-        start = self._required_time(params, "start")
-        end = self._required_time(params, "end")
-        if end < start:
-            raise bad_data("end timestamp must not be before start time")
-        step = duration_param(params, "step")
-        if step is None:
-            raise bad_data('invalid parameter "step": cannot parse "" to a valid duration')
-        if step <= 0:
-            raise bad_data(
-                "zero or negative query resolution step widths are not accepted. "
-                "Try a positive integer"
-            )
-        if (end - start) // step > self.max_points:
-            raise bad_data(
-                f"exceeded maximum resolution of {self.max_points:,} points per timeseries. "
-                "Try decreasing the query resolution (?step=XX)"
-            )
-        step_ms = max(1, round(step))
+        span = range_params(params, self.max_points)
         opts = self._query_options(params)
         limit = limit_param(params)
         q = params.get("query")
         return self._run(
             "range",
             q,
-            lambda left: self.engine.range(q, start, end, step_ms, **{**opts, "timeout_s": left}),
+            lambda left: self.engine.range(
+                q, span.start_ms, span.end_ms, span.step_ms, **{**opts, "timeout_s": left}
+            ),
             limit,
             opts["timeout_s"],
         )
 
-    @staticmethod
-    def _required_time(params: Params, name: str) -> int:
-        if not params.has(name):
-            raise bad_data(f'invalid parameter "{name}": cannot parse "" to a valid timestamp')
-        return time_param(params, name, 0)
-
     # --- metadata -----------------------------------------------------------------------
-
-    @staticmethod
-    def _window(params: Params) -> tuple[int, int]:
-        start = time_param(params, "start", MIN_TIME_MS)
-        end = time_param(params, "end", MAX_TIME_MS)
-        if end < start:
-            raise bad_data("end timestamp must not be before start time")
-        return start, end
 
     @contextlib.contextmanager
     def _metadata_slot(self, params: Params) -> Iterator[Deadline]:
@@ -275,18 +217,18 @@ class QueryAPI:
         try:
             yield deadline
         except ApiError as e:
-            _queries.inc(1, "metadata", e.error_type)
+            self._queries.inc(1, "metadata", e.error_type)
             raise
         finally:
             self._slots.release()
-        _queries.inc(1, "metadata", "success")
+        self._queries.inc(1, "metadata", "success")
 
     def series(self, params: Params) -> Response:
         matches = params.getall("match[]")
         if not matches:
             raise bad_data("no match[] parameter provided")
         sets = parse_matches(matches, self.engine.text_limits)
-        start, end = self._window(params)
+        start, end = window_params(params)
         limit = limit_param(params)
         found: set[Labels] = set()
         with self._metadata_slot(params) as deadline:
@@ -305,7 +247,7 @@ class QueryAPI:
 
     def labels(self, params: Params) -> Response:
         sets = self._matcher_sets(params)
-        start, end = self._window(params)
+        start, end = window_params(params)
         limit = limit_param(params)
         names: set[str] = set()
         with self._metadata_slot(params) as deadline:
@@ -318,7 +260,7 @@ class QueryAPI:
         if not name:
             raise bad_data(f"invalid label name: {raw_name!r}")
         sets = self._matcher_sets(params)
-        start, end = self._window(params)
+        start, end = window_params(params)
         limit = limit_param(params)
         values: set[str] = set()
         with self._metadata_slot(params) as deadline:
@@ -364,7 +306,7 @@ class QueryAPI:
         return ok(out)
 
     def query_exemplars(self, params: Params) -> Response:
-        start, end = self._window(params)
+        start, end = window_params(params)
         sets = query_selectors(params.get("query"), self.engine.text_limits)
         seen: dict[Labels, list] = {}
         with self._metadata_slot(params) as deadline:

@@ -29,7 +29,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ..labels import METRIC_NAME, LabelLimits, Labels
-from ..metrics import REGISTRY
+from ..lifecycle import Lifecycle, Phase
+from ..metrics import Registry
 from ..remote_write import (
     LABEL_CACHE_ENTRIES,
     DecodeLimits,
@@ -50,16 +51,25 @@ SHOWN_LABELS = 6
 SHOWN_CHARS = 32
 """Characters of each label name and value repeated in the answer."""
 
-_requests = REGISTRY.counter(
-    "bridge_ingest_requests_total", "Remote-write requests received, by HTTP status.", ("code",)
-)
-_samples = REGISTRY.counter("bridge_ingest_samples_total", "Samples stored from remote write.")
-_rejected = REGISTRY.counter(
-    "bridge_ingest_rejections_total",
-    "Samples (and exemplars) of remote-write requests that were refused (400), by reason.",
-    ("reason",),
-)
-_exemplars = REGISTRY.counter("bridge_ingest_exemplars_total", "Exemplars stored.")
+
+class IngestMetrics:
+    """What remote write counts, in the registry the daemon gives it."""
+
+    def __init__(self, registry: Registry) -> None:
+        self.requests = registry.counter(
+            "bridge_ingest_requests_total",
+            "Remote-write requests received, by HTTP status.",
+            ("code",),
+        )
+        self.samples = registry.counter(
+            "bridge_ingest_samples_total", "Samples stored from remote write."
+        )
+        self.rejected = registry.counter(
+            "bridge_ingest_rejections_total",
+            "Samples (and exemplars) of remote-write requests that were refused (400), by reason.",
+            ("reason",),
+        )
+        self.exemplars = registry.counter("bridge_ingest_exemplars_total", "Exemplars stored.")
 
 
 def _clip(text: str) -> str:
@@ -131,11 +141,16 @@ class WriteAPI:
         request_limits: RequestLimits | None = None,
         max_series: int = 0,
         decode_limits: DecodeLimits | None = None,
+        lifecycle: Lifecycle | None = None,
+        registry: Registry | None = None,
     ) -> None:
         """``max_series``, the store's head-series limit (0: none), also bounds the label
-        cache: entries beyond it would hold label sets the store refuses anyway."""
+        cache: entries beyond it would hold label sets the store refuses anyway. Writes are
+        refused (503) unless ``lifecycle`` is serving; without one, always accepted.
+        ``registry`` receives the ingest metrics (a private one when not given)."""
         self.appender = appender
-        self.shutting_down = False
+        self.lifecycle = lifecycle or Lifecycle(Phase.SERVING)
+        self.metrics = IngestMetrics(registry or Registry())
         self.request_limits = request_limits or RequestLimits()
         self.decode_limits = decode_limits or DecodeLimits()
         entries = min(LABEL_CACHE_ENTRIES, max_series) if max_series else LABEL_CACHE_ENTRIES
@@ -145,14 +160,14 @@ class WriteAPI:
         self, body: bytes, content_type: str | None, content_encoding: str | None
     ) -> Response:
         response = self._handle(body, content_type, content_encoding)
-        _requests.inc(1, str(response.status))
+        self.metrics.requests.inc(1, str(response.status))
         return response
 
     def _handle(
         self, body: bytes, content_type: str | None, content_encoding: str | None
     ) -> Response:
-        if self.shutting_down:
-            return _unavailable("the bridge is shutting down")
+        if not self.lifecycle.serving:
+            return unavailable("the bridge is shutting down")
         try:
             decoded = decode_write_request(
                 body,
@@ -168,17 +183,17 @@ class WriteAPI:
         try:
             result = self.appender.append(decoded.series, decoded.metadata)
         except StorageFullError as e:
-            return _unavailable(f"storage unavailable, retry later: {e}")
+            return unavailable(f"storage unavailable, retry later: {e}")
         except ShuttingDownError:
-            return _unavailable("the bridge is shutting down")
-        _samples.inc(result.accepted_samples)
-        _exemplars.inc(result.accepted_exemplars)
+            return unavailable("the bridge is shutting down")
+        self.metrics.samples.inc(result.accepted_samples)
+        self.metrics.exemplars.inc(result.accepted_exemplars)
         rejections = [*decoded.rejections, *result.rejections]
         if not rejections:
             return Response(204, b"", content_type="")
         total = 0
         for r in rejections:
-            _rejected.inc(r.count, r.kind)
+            self.metrics.rejected.inc(r.count, r.kind)
             total += r.count
         message = (
             f"{total} rejected ({result.accepted_samples} valid samples stored): "
@@ -202,7 +217,7 @@ class WriteAPI:
         return Response(400, encoding.error("bad_data", message, data))
 
 
-def _unavailable(message: str) -> Response:
+def unavailable(message: str) -> Response:
     return Response(
         503,
         encoding.error("unavailable", message),

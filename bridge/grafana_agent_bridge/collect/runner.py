@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..labels import METRIC_NAME, Labels
-from ..metrics import REGISTRY
+from ..metrics import Counter, Registry
 from ..storage import (
     STALE_NAN,
     Appender,
@@ -31,11 +31,13 @@ from .families import Collected
 
 log = logging.getLogger(__name__)
 
-_collections = REGISTRY.counter(
-    "bridge_collections_total",
-    "Collection runs, by collection job and outcome.",
-    ("target", "outcome"),
-)
+
+def collections_counter(registry: Registry) -> Counter:
+    return registry.counter(
+        "bridge_collections_total",
+        "Collection runs, by collection job and outcome.",
+        ("target", "outcome"),
+    )
 
 
 @dataclass
@@ -58,10 +60,18 @@ _SCRAPE_META = (
 class JobRunner:
     """Collects one job on its interval in its own thread, writing each result at once."""
 
-    def __init__(self, job: Job, appender: Appender, stop: threading.Event) -> None:
+    def __init__(
+        self,
+        job: Job,
+        appender: Appender,
+        stop: threading.Event,
+        collections: Counter | None = None,
+    ) -> None:
+        """``collections`` counts runs by outcome (``collections_counter``; none: uncounted)."""
         self.job = job
         self.appender = appender
         self.stop_event = stop
+        self._collections = collections
         self._previous: set[Labels] = set()
         self._sent_metadata: set[MetricMetadata] = set()
         self._last_error = ""
@@ -95,7 +105,8 @@ class JobRunner:
                 log.warning("collection of job %s failed: %s", self.job.job, e)
                 self._last_error = str(e)
         duration = time.perf_counter() - started
-        _collections.inc(1, self.job.job, "success" if up else "failure")
+        if self._collections is not None:
+            self._collections.inc(1, self.job.job, "success" if up else "failure")
         series = self._label(collected)
         target = (("instance", self.job.instance), ("job", self.job.job))
         scraped = float(len(collected.samples))
@@ -156,9 +167,10 @@ def _one(labels: Labels, t: int, value: float) -> SeriesBatch:
 class Collection:
     """All collection jobs of the daemon; ``start`` runs each in its own thread."""
 
-    def __init__(self, jobs: Sequence[Job], appender: Appender) -> None:
+    def __init__(self, jobs: Sequence[Job], appender: Appender, registry: Registry) -> None:
         self._stop = threading.Event()
-        self.runners = [JobRunner(job, appender, self._stop) for job in jobs]
+        counter = collections_counter(registry)
+        self.runners = [JobRunner(job, appender, self._stop, counter) for job in jobs]
 
     def start(self) -> None:
         for r in self.runners:

@@ -14,18 +14,19 @@ import logging
 import time
 from collections.abc import Callable
 
-from ..metrics import REGISTRY
+from ..metrics import Gauge
 
 log = logging.getLogger("grafana_agent_bridge.store")
 
 LOG_EVERY_S = 5.0
 
-PROGRESS_RATIO = REGISTRY.gauge(
+PROGRESS_RATIO = Gauge(
     "bridge_store_open_progress_ratio",
     "How far opening the store has got, 0 to 1, by stage (blocks: loading blocks; wal: "
     "replaying the write-ahead log). 1 once the stage is done.",
     ("stage",),
 )
+"""One per process, like the open it follows; the daemon registers it in its registry."""
 
 
 class OpenCancelledError(Exception):

@@ -1,10 +1,14 @@
-"""The daemon: store, PromQL engine, HTTP server, collection, forwarding and tracing, wired.
+"""The daemon: store, PromQL engine, HTTP server, collection, forwarding and tracing, wired,
+and the process's life from start to stop.
 
-Start order follows dependencies (the store first: replaying its WAL may take a while and
-nothing can be answered before it is done); shutdown runs in reverse so that every write
-acknowledged with 204 is in the WAL before the store closes: stop accepting writes (503),
-stop the HTTP loop, let requests in progress finish, stop collectors and forwarding, then
-close the store.
+Everything is built here, once: the metrics registry every part records into, the one
+``Lifecycle`` (starting → serving → draining → stopped) that readiness, the HTTP edge and ingest
+answer from, and the parts themselves. Start order follows dependencies (listen first, then the
+store: replaying its WAL may take a while and nothing can be answered before it is done; the
+phase moves to serving once the API has its endpoints). Shutdown runs in reverse so that every
+write acknowledged with 204 is in the WAL before the store closes: drain (readiness and new
+writes answer 503), stop the HTTP loop, let requests in progress finish, stop collectors and
+forwarding, close the store; then the phase is stopped.
 """
 
 from __future__ import annotations
@@ -25,13 +29,15 @@ from .api.http import WebLimits
 from .config import BridgeConfig, ConfigError, duration_ms
 from .forward import ForwardManager
 from .labels import LabelLimits
-from .metrics import REGISTRY, Registry
+from .lifecycle import Lifecycle, Phase
+from .metrics import Registry
 from .promql import Engine
 from .promql.querytext import TextLimits
 from .redact import redact_url
 from .remote_write import DecodeLimits, RequestLimits
 from .stopsignals import StopSignals
 from .store import Store, StoreLockedError, StoreOptions
+from .store import progress as store_progress
 from .store.metrics import register_store_metrics
 from .store.progress import OpenCancelledError
 
@@ -136,16 +142,19 @@ class ListenError(OSError):
 class Daemon:
     """One running bridge. ``start`` returns once it serves; ``stop`` is idempotent."""
 
-    def __init__(self, config: BridgeConfig, *, registry: Registry = REGISTRY) -> None:
+    def __init__(self, config: BridgeConfig, *, registry: Registry | None = None) -> None:
+        """``registry``: where every part records its metrics, shown at ``/metrics`` (a new
+        one unless given)."""
         self.config = config
-        self.registry = registry
+        self.registry = registry or Registry()
+        self.registry.register(store_progress.PROGRESS_RATIO)
+        self.lifecycle = Lifecycle()
         self.store: Store | None = None
         self.http: BridgeHTTPServer | None = None
         self.write_api: WriteAPI | None = None
         self.collection: collect.Collection | None = None
         self.forwarder: ForwardManager | None = None
         self._http_thread: threading.Thread | None = None
-        self._stopped = threading.Event()
         self._stop_lock = threading.Lock()
 
     # --- lifecycle -------------------------------------------------------------------------
@@ -163,13 +172,12 @@ class Daemon:
         try:
             self.http = BridgeHTTPServer(
                 (host, port),
-                None,
-                None,
+                lifecycle=self.lifecycle,
+                registry=self.registry,
                 auth_token=q.resolve_auth_token(),
                 allowed_networks=cfg.ingest.allowed_networks(),
                 max_body_bytes=cfg.ingest.max_body_bytes,
                 ssl_context=ssl_context,
-                registry=self.registry,
                 index_text=self.banner,
                 limits=web_limits(cfg, raise_open_files_limit()),
             )
@@ -200,6 +208,7 @@ class Daemon:
             max_points_per_series=q.max_points_per_series,
             config_yaml=cfg.redacted_yaml,
             flags=self._flags,
+            registry=self.registry,
         )
         self.write_api = WriteAPI(
             self.store,
@@ -213,11 +222,14 @@ class Daemon:
                 max_decoded_bytes=cfg.ingest.max_decoded_bytes,
                 max_decoded_elements=cfg.ingest.max_decoded_elements,
             ),
+            lifecycle=self.lifecycle,
+            registry=self.registry,
         )
         self.http.attach(query_api, self.write_api)
+        self.lifecycle.advance(Phase.SERVING)
         log.info("serving the Prometheus API and remote write on %s", self.listen_url())
         jobs = collect.build_jobs(cfg.collect, self.registry, self._self_instance())
-        self.collection = collect.Collection(jobs, self.store)
+        self.collection = collect.Collection(jobs, self.store, self.registry)
         self.collection.start()
         self._start_forwarding()
 
@@ -236,16 +248,19 @@ class Daemon:
         log.info("forwarding to %s", _targets_shown(self.config))
 
     def stop(self) -> None:
+        """Drain and stop (from any phase); a second call waits for the first, then returns."""
         with self._stop_lock:
-            if self._stopped.is_set():
+            if self.lifecycle.phase is Phase.STOPPED:
                 return
-            self._stopped.set()
+            self.lifecycle.drain()  # no-op if already draining
+            try:
+                self._shut_down()
+            finally:
+                self.lifecycle.advance(Phase.STOPPED)
+
+    def _shut_down(self) -> None:
         log.info("shutting down")
-        if self.write_api is not None:
-            self.write_api.shutting_down = True
         if self.http is not None:
-            self.http.ready = False
-            self.http.stopping = True
             if self._http_thread is not None and self._http_thread.is_alive():
                 self.http.shutdown()  # waits for serve_forever, so only if it runs
             if not self.http.drain(DRAIN_TIMEOUT_S):
