@@ -10,20 +10,10 @@ Semantics of Prometheus 3.x ``promql/quantile.go`` (``HistogramQuantile``,
 from __future__ import annotations
 
 import math
-from enum import Enum
 
 from .model import Bucket, FloatHistogram
+from .notes import Note
 from .ops import divide
-
-
-class Note(Enum):
-    """Annotations the histogram functions raise (``util/annotations``), all info level."""
-
-    QUANTILE_NAN_RESULT = "input to histogram_quantile has NaN observations, result is NaN"
-    QUANTILE_NAN_SKEW = "input to histogram_quantile has NaN observations, result is skewed higher"
-    FRACTION_NANS = (
-        "input to histogram_fraction has NaN observations, which are excluded from all fractions"
-    )
 
 
 def histogram_count(h: FloatHistogram) -> float:
