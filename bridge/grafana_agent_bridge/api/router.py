@@ -145,7 +145,12 @@ class RouteTable:
         self._patterns: list[tuple[_Pattern, list[Route]]] = []
         self._prefixes: dict[str, list[Route]] = {}
         by_pattern: dict[str, list[Route]] = {}
+        seen: set[tuple[str, str]] = set()
         for r in self.routes:
+            for m in r.methods:
+                if (m, r.path) in seen:
+                    raise ValueError(f"two routes answer {m} {r.path}")
+                seen.add((m, r.path))
             if r.path.endswith("/*"):
                 self._prefixes.setdefault(r.path[:-1], []).append(r)
             elif _PART.search(r.path):

@@ -19,6 +19,12 @@ For example, an OTLP/HTTP metrics receiver on both of its usual paths::
 (with ``otlp`` added to ``Endpoints`` like ``write``). Content negotiation between versions of a
 protocol on one path (remote write 1.0 and 2.0) is the endpoint's business: it reads
 ``Request.content_type``. Anything else about a route is a ``Route`` field (``router``).
+``RouteTable`` refuses a table where two routes answer the same method on the same path.
+
+The shared query slots (``MAX_CONCURRENT_QUERIES``) are not a route property: a query's wait for
+one counts against its own ``timeout`` parameter, known only once its parameters are read and
+checked, so ``QueryAPI`` takes the slot in one step after that (a malformed request never
+waits in the queue).
 """
 
 from __future__ import annotations
@@ -71,6 +77,12 @@ class Endpoints:
             return unavailable("the bridge is shutting down")
         return self.write_api.handle(request.body, request.content_type, request.content_encoding)
 
+    def healthy(self, _request: Request) -> Response:
+        """Alive: every phase but stopped (starting and draining included, as in Prometheus)."""
+        if self.lifecycle.phase is Phase.STOPPED:
+            return Response(503, b"Service Unavailable\n", PLAIN_TEXT)
+        return Response(200, b"Grafana Agent Bridge is Healthy.\n", PLAIN_TEXT)
+
     def ready(self, _request: Request) -> Response:
         if self.lifecycle.serving:
             return Response(200, b"Grafana Agent Bridge is Ready.\n", PLAIN_TEXT)
@@ -116,10 +128,6 @@ def plain(path: str, endpoint: Endpoint) -> Route:
     return Route(("GET",), path, endpoint, open_in=ALL_PHASES)
 
 
-def _healthy(_request: Request) -> Response:
-    return Response(200, b"Grafana Agent Bridge is Healthy.\n", PLAIN_TEXT)
-
-
 def _unknown_api(request: Request) -> Response:
     return Response(404, encoding.error("not_found", f"unknown API path {request.path}"))
 
@@ -154,7 +162,7 @@ def bridge_routes(e: Endpoints) -> RouteTable:
             read("/api/v1/targets", _empty({"activeTargets": [], "droppedTargets": []})),
             # An unknown read path: 404, but 405 to a POST so that Grafana retries it as GET.
             Route(("GET",), "/api/v1/*", _unknown_api, label="other", auth=True, open_in=SERVING),
-            plain("/-/healthy", _healthy),
+            plain("/-/healthy", e.healthy),
             plain("/-/ready", e.ready),
             plain("/metrics", e.metrics),
             plain("/", e.index),
