@@ -101,7 +101,7 @@ def sub(a: FloatHistogram, b: FloatHistogram) -> OpResult:
 def _combine(a: FloatHistogram, b: FloatHistogram, negate: bool) -> OpResult:
     if a.uses_custom_buckets != b.uses_custom_buckets:
         raise IncompatibleSchemaError
-    hint, collision = _combined_hint(a.hint, b.hint)
+    hint, collision = combined_hint(a.hint, b.hint)
     sign = -1.0 if negate else 1.0
     if a.uses_custom_buckets:
         count = a.count - b.count if negate else a.count + b.count
@@ -158,7 +158,7 @@ def _combine(a: FloatHistogram, b: FloatHistogram, negate: bool) -> OpResult:
     return OpResult(res, collision, False)
 
 
-def _combined_hint(mine: Hint, other: Hint) -> tuple[Hint, bool]:
+def combined_hint(mine: Hint, other: Hint) -> tuple[Hint, bool]:
     """``adjustCounterReset``: gauge wins, then unknown; reset vs not-reset collides."""
     if mine == other:
         return mine, False
@@ -199,12 +199,12 @@ def _map_to_bounds(
     target = [0.0] * (len(bounds) + 1)
     for h, s in ((a, 1.0), (b, sign)):
         for idx, c in h.positive():
-            t = _target_bucket(bounds, h.custom_values, idx)
+            t = target_bucket(bounds, h.custom_values, idx)
             target[t] += c * s
     return collapse([(i, c) for i, c in enumerate(target) if c != 0])
 
 
-def _target_bucket(bounds: tuple[float, ...], own: tuple[float, ...], idx: int) -> int:
+def target_bucket(bounds: tuple[float, ...], own: tuple[float, ...], idx: int) -> int:
     if idx >= len(own):
         return len(bounds)
     upper = own[idx]
@@ -430,7 +430,7 @@ def _reset_with_mismatched_bounds(current: FloatHistogram, previous: FloatHistog
     for h in (current, previous):
         groups = [0.0] * (len(common) + 1)
         for idx, c in h.positive():
-            groups[_target_bucket(common, h.custom_values, idx)] += c
+            groups[target_bucket(common, h.custom_values, idx)] += c
         sums.append(groups)
     return any(c < p for c, p in zip(sums[0], sums[1]))
 
