@@ -110,9 +110,9 @@ def test_invalid_consumer_name_is_refused(tmp_path: Path) -> None:
 def test_large_segments_are_read_a_window_at_a_time(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from grafana_agent_bridge.store import db
+    from grafana_agent_bridge.store import wlog
 
-    monkeypatch.setattr(db, "_FEED_READ_BYTES", 64)  # smaller than one record: must widen
+    monkeypatch.setattr(wlog, "_FEED_READ_BYTES", 64)  # smaller than one record: must widen
     s = Store.open(tmp_path, StoreOptions())
     write_scrapes(s, 4, range(30))
     batches, end = _drain(s, s.register("up"), max_samples=10)

@@ -66,12 +66,12 @@ def test_remove_cleans_postings(index) -> None:
 def test_ids_are_stable_across_restart_and_new_ones_never_collide(tmp_path: Path) -> None:
     s = Store.open(tmp_path, StoreOptions())
     s.append([batch(labels, [1000], [1.0]) for labels in SERIES.values()])
-    before = {labels: s._index.get(labels) for labels in SERIES.values()}
+    before = {labels: s._head.index.get(labels) for labels in SERIES.values()}
     s.close()
     s = Store.open(tmp_path, StoreOptions())
-    assert {labels: s._index.get(labels) for labels in SERIES.values()} == before
+    assert {labels: s._head.index.get(labels) for labels in SERIES.values()} == before
     s.append([batch(lbl("new"), [1000], [1.0])])
-    assert s._index.get(lbl("new")) not in before.values()
+    assert s._head.index.get(lbl("new")) not in before.values()
     s.close()
 
 

@@ -1,142 +1,255 @@
-"""The in-memory head: the recent samples of each series.
+"""The head: every series the store knows (the label index), the recent samples of each
+(``HeadSeries``), the exemplars and the metadata, and the time bounds the append rules use.
+Prometheus keeps the same in ``tsdb/head*.go``.
 
-Each series keeps its samples in numpy arrays plus a short Python-list *tail* for the newest
-ones: the common remote-write request carries one sample per series, and a list append is
-several times cheaper than a numpy element store. The tail is moved into the arrays every
-``TAIL`` samples (few: a Python int and float cost ~60 bytes against numpy's 16) and whenever
-the series is read, so readers (which hold the store's lock) always see plain arrays.
+The head changes in three ways, all under the store's lock: WAL replay on open (it is the
+WAL's ``ReplayTarget``), ``commit`` of an append that the WAL has taken (``appender.py`` decides
+what is accepted, before anything is logged), and ``truncate`` once compaction cut a block.
 """
 
 from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
 
 from ..labels import Labels
+from ..storage import Exemplar, MetricMetadata
+from .block import BlockSeries
+from .exemplars import ExemplarBuffer
+from .index import SeriesIndex
+from .memseries import NO_TIMESTAMP, TAIL, HeadSeries
+from .stats import StoreStats
+from .wlog import WalBatch
 
-_MIN_CAPACITY = 8
-_STEP = 128
-TAIL = 16
-NO_TIMESTAMP = int(np.iinfo(np.int64).min)
+log = logging.getLogger(__name__)
+
+NO_MIN = 2**63 - 1
+"""``Head.min_t`` of an empty head."""
 
 
-class HeadSeries:
-    __slots__ = (
-        "first_t",
-        "labels",
-        "last_t",
-        "last_v",
-        "n",
-        "sid",
-        "tail_t",
-        "tail_v",
-        "ts",
-        "values",
+@dataclass
+class PendingAppend:
+    """An append the rules accepted, ready for the WAL (``wal_batch``) and then ``commit``.
+
+    Samples come in two shapes: one-sample series (nearly every remote-write series) as plain
+    lists, and several samples of a series as arrays in ``many``. ``columns`` joins them in
+    append order for the WAL record. A histogram sample type adds its own fields here.
+    """
+
+    new_series: list[tuple[int, Labels]] = field(default_factory=list)
+    """Series this write creates in the head (possibly known to the index from blocks)."""
+    added_ids: list[int] = field(default_factory=list)
+    """Ids this write added to the index; those nothing ended up using are removed again."""
+    one_series: list[HeadSeries | None] = field(default_factory=list)
+    """Per one-sample entry, the head series if it existed before (None: look it up)."""
+    one_refs: list[int] = field(default_factory=list)
+    one_ts: list[int] = field(default_factory=list)
+    one_vals: list[float] = field(default_factory=list)
+    many: list[tuple[int, npt.NDArray[np.int64], npt.NDArray[np.float64]]] = field(
+        default_factory=list
     )
+    exemplars: list[tuple[int, Exemplar]] = field(default_factory=list)
+    metadata: list[MetricMetadata] = field(default_factory=list)
+    """Metadata that differs from what the head has."""
+    duplicates: int = 0
+    """Exact duplicates of stored samples: accepted, not stored again."""
+    used: set[int] = field(default_factory=set)
+    wal: WalBatch = field(default_factory=WalBatch)
 
-    def __init__(self, sid: int, labels: Labels) -> None:
-        self.sid = sid
-        self.labels = labels
-        self.ts: npt.NDArray[np.int64] = np.empty(0, dtype=np.int64)
-        self.values: npt.NDArray[np.float64] = np.empty(0, dtype=np.float64)
-        self.n = 0
-        """Samples in the arrays (the tail comes on top)."""
-        self.tail_t: list[int] = []
-        self.tail_v: list[float] = []
-        # Newest sample ever accepted (also after its data moved to a block): the ordering rule.
-        self.last_t: int = NO_TIMESTAMP
-        self.last_v: float = 0.0
-        self.first_t: int = NO_TIMESTAMP
-        """Oldest sample in the head, NO_TIMESTAMP when empty."""
+    def seal(self) -> WalBatch:
+        """Build the column arrays and the WAL batch; drop new series nothing uses."""
+        one_refs, one_ts, one_vals, many = self.one_refs, self.one_ts, self.one_vals, self.many
+        if many:
+            refs = np.concatenate(
+                [np.array(one_refs, np.uint64)]
+                + [np.full(len(t), sid, np.uint64) for sid, t, _ in many]
+            )
+            ts = np.concatenate([np.array(one_ts, np.int64)] + [t for _, t, _ in many])
+            vals = np.concatenate([np.array(one_vals, np.float64)] + [v for _, _, v in many])
+        else:
+            refs = np.array(one_refs, np.uint64)
+            ts = np.array(one_ts, np.int64)
+            vals = np.array(one_vals, np.float64)
+        total = len(refs)
+        if self.new_series or self.added_ids:
+            used = set(refs.tolist()) if total else set()
+            used.update(sid for sid, _ in self.exemplars)
+            self.used = used
+            self.new_series = [(sid, lb) for sid, lb in self.new_series if sid in used]
+        max_t = int(ts.max()) if total else NO_TIMESTAMP
+        self.wal = WalBatch(self.new_series, refs, ts, vals, max_t, self.exemplars, self.metadata)
+        return self.wal
+
+    @property
+    def samples(self) -> int:
+        return len(self.wal.refs)
+
+
+class Head:
+    def __init__(self, max_exemplars: int, stats: StoreStats) -> None:
+        self.index = SeriesIndex()
+        self.series: dict[int, HeadSeries] = {}
+        self.ref_labels: dict[int, Labels] = {}
+        """WAL series ref -> labels, for every ref in a retained segment (the feed reads it)."""
+        self.exemplars = ExemplarBuffer(max_exemplars)
+        self.metadata: dict[str, MetricMetadata] = {}
+        self.min_valid_t = NO_TIMESTAMP
+        """Samples older than this are out of bounds: their range is in a block."""
+        self.max_t = NO_TIMESTAMP
+        self.min_t = NO_MIN
+        """Oldest sample in the head (exact: lowered by appends, recomputed after a cut)."""
+        self._stats = stats
 
     def __len__(self) -> int:
-        return self.n + len(self.tail_t)
+        return len(self.series)
 
-    def _reserve(self, need: int) -> None:
-        if need <= len(self.ts):
-            return
-        # Double while small, then grow in steps of _STEP samples: a head series holds up to
-        # 1.5 block durations (720 samples at 15 s), and doubling would leave up to half of
-        # that capacity unused; the extra copies are a few per series per block.
-        cap = max(_MIN_CAPACITY, len(self.ts))
-        while cap < need and cap < _STEP:
-            cap *= 2
-        if cap < need:
-            cap = -(-need // _STEP) * _STEP
-        ts = np.empty(cap, dtype=np.int64)
-        values = np.empty(cap, dtype=np.float64)
-        ts[: self.n] = self.ts[: self.n]
-        values[: self.n] = self.values[: self.n]
-        self.ts, self.values = ts, values
+    def samples(self) -> int:
+        return sum(len(hs) for hs in self.series.values())
 
-    def flush(self) -> None:
-        """Move the tail into the arrays."""
-        k = len(self.tail_t)
-        if not k:
-            return
-        n = self.n
-        self._reserve(n + k)
-        self.ts[n : n + k] = self.tail_t
-        self.values[n : n + k] = np.array(self.tail_v, dtype=np.float64)
-        self.n = n + k
-        self.tail_t = []
-        self.tail_v = []
+    def checkpoint(self) -> tuple[list[tuple[int, Labels]], list[MetricMetadata]]:
+        """What opens every WAL segment: the live series and the metadata."""
+        return [(sid, hs.labels) for sid, hs in self.series.items()], list(self.metadata.values())
 
-    def append_one(self, t: int, v: float) -> None:
-        """The hot path; callers have checked ordering. (Inlined in ``Store.append``.)"""
-        if self.first_t == NO_TIMESTAMP:
-            self.first_t = t
-        self.tail_t.append(t)
-        self.tail_v.append(v)
-        self.last_t = t
-        self.last_v = v
-        if len(self.tail_t) >= TAIL:
-            self.flush()
+    # -- replay (the WAL's ReplayTarget) -----------------------------------------------------
 
-    def append_many(self, ts: npt.NDArray[np.int64], values: npt.NDArray[np.float64]) -> None:
-        k = len(ts)
-        if not k:
-            return
-        self.flush()
-        n = self.n
-        self._reserve(n + k)
-        self.ts[n : n + k] = ts
-        self.values[n : n + k] = values
-        self.n = n + k
-        if self.first_t == NO_TIMESTAMP:
-            self.first_t = int(ts[0])
-        self.last_t = int(ts[-1])
-        self.last_v = float(values[-1])
+    def replay_series(self, series: list[tuple[int, Labels]]) -> None:
+        for ref, labels in series:
+            self.ref_labels[ref] = labels
+            sid = self.index.add(labels, ref)
+            if sid != ref:
+                # Same labels under two refs (a series recreated): both refs name it.
+                self.index.reserve(ref)
 
-    def window(
-        self, mint: int, maxt: int
-    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
-        """A copy of the samples with ``mint <= t <= maxt``."""
-        self.flush()
-        n = self.n
-        ts = self.ts[:n]
-        lo = 0 if self.first_t >= mint else int(ts.searchsorted(mint, side="left"))
-        hi = n if self.last_t <= maxt else int(ts.searchsorted(maxt, side="right"))
-        return ts[lo:hi].copy(), self.values[lo:hi].copy()
+    def replay_metadata(self, items: list[MetricMetadata]) -> None:
+        for m in items:
+            self.metadata[m.metric_family_name] = m
 
-    def value_at(self, t: int) -> float | None:
-        """The stored value at exactly ``t``, if any (for recognising a retried write)."""
-        self.flush()
-        ts = self.ts[: self.n]
-        k = int(np.searchsorted(ts, t, side="left"))
-        return float(self.values[k]) if k < self.n and int(ts[k]) == t else None
+    def replay_exemplars(self, items: list[tuple[int, Exemplar]]) -> None:
+        for ref, ex in items:
+            labels = self.ref_labels.get(ref)
+            if labels is not None:
+                self.exemplars.add(self.index.add(labels), ex)
 
-    def drop_before(self, t: int) -> None:
-        """Forget samples older than ``t`` (they are in a block now)."""
-        self.flush()
-        ts = self.ts[: self.n]
-        k = int(np.searchsorted(ts, t, side="left"))
-        if k:
-            rest = self.n - k
-            self.ts = ts[k:].copy()
-            self.values = self.values[k : self.n].copy()
-            self.n = rest
-        self.first_t = int(self.ts[0]) if self.n else NO_TIMESTAMP
+    def replay_samples(
+        self,
+        refs: npt.NDArray[np.uint64],
+        ts: npt.NDArray[np.int64],
+        values: npt.NDArray[np.float64],
+    ) -> None:
+        """Group one segment's samples by series (one numpy sort) and append them."""
+        order = np.argsort(refs, kind="stable")
+        refs, ts, values = refs[order], ts[order], values[order]
+        first = np.empty(len(refs), dtype=bool)
+        first[0] = True
+        np.not_equal(refs[1:], refs[:-1], out=first[1:])
+        starts = np.flatnonzero(first)
+        ends = np.empty_like(starts)
+        ends[:-1] = starts[1:]
+        ends[-1] = len(refs)
+        # The WAL holds only accepted samples, so each series ascends: check that in one
+        # vectorised step and filter only the series where it does not hold (damage).
+        ascending = np.ones(len(refs), dtype=bool)
+        np.greater(ts[1:], ts[:-1], out=ascending[1:])
+        ascending |= first
+        bad = set(refs[~ascending].tolist())
+        floor = self.min_valid_t - 1
+        for lo, hi, ref in zip(starts.tolist(), ends.tolist(), refs[starts].tolist()):
+            labels = self.ref_labels.get(ref)
+            if labels is None:
+                log.error("WAL samples for undefined series ref %d dropped", ref)
+                continue
+            sid = self.index.add(labels)
+            hs = self.series.get(sid)
+            if hs is None:
+                hs = self.series[sid] = HeadSeries(sid, labels)
+            t = ts[lo:hi]
+            v = values[lo:hi]
+            low = max(hs.last_t, floor)
+            if ref in bad or int(t[0]) <= low:
+                prev = np.maximum.accumulate(np.concatenate(([low], t)))[:-1]
+                keep = t > prev
+                t, v = t[keep], v[keep]
+            if len(t):
+                hs.append_many(t, v)
+                self._stats.replay_samples += len(t)
+                self.max_t = max(self.max_t, int(t[-1]))
 
-    def nbytes(self) -> int:
-        return self.ts.nbytes + self.values.nbytes + 16 * len(self.tail_t)
+    def finish_replay(self) -> None:
+        # Series whose samples all fell before the head boundary have nothing in the head.
+        for sid in [s for s, hs in self.series.items() if not len(hs)]:
+            del self.series[sid]
+        self.recompute_min()
+
+    # -- appends -----------------------------------------------------------------------------
+
+    def forget_ids(self, sids: Sequence[int], *, keep: set[int] | None = None) -> None:
+        """Take index entries an append added back out (all, or those not in ``keep``)."""
+        for sid in sids:
+            if keep is None or sid not in keep:
+                self.index.remove(sid)
+
+    def commit(self, p: PendingAppend) -> None:
+        """Apply an append the WAL holds now."""
+        series = self.series
+        for sid, labels in p.new_series:
+            self.ref_labels[sid] = labels
+            series[sid] = HeadSeries(sid, labels)
+        if p.added_ids:
+            self.forget_ids(p.added_ids, keep=p.used)
+        for known, sid, t, v in zip(p.one_series, p.one_refs, p.one_ts, p.one_vals):
+            hs = known
+            if hs is None:
+                hs = series[sid]
+                if hs.first_t == NO_TIMESTAMP:
+                    hs.first_t = t
+                    self.min_t = min(self.min_t, t)
+            # HeadSeries.append_one, inlined: this loop runs once per stored sample.
+            tail = hs.tail_t
+            tail.append(t)
+            hs.tail_v.append(v)
+            hs.last_t = t
+            hs.last_v = v
+            if len(tail) >= TAIL:
+                hs.flush()
+        for sid, t, v in p.many:
+            series[sid].append_many(t, v)
+            self.min_t = min(self.min_t, series[sid].first_t)
+        for sid, ex in p.exemplars:
+            self.exemplars.add(sid, ex)
+        for m in p.metadata:
+            self.metadata[m.metric_family_name] = m
+        if p.samples:
+            self.max_t = max(self.max_t, p.wal.max_t)
+
+    # -- compaction --------------------------------------------------------------------------
+
+    def recompute_min(self) -> None:
+        mins = [hs.first_t for hs in self.series.values() if len(hs)]
+        self.min_t = min(mins) if mins else NO_MIN
+
+    def freeze_before(self, end: int) -> None:
+        """From now on samples older than ``end`` are out of bounds (a block takes them)."""
+        self.min_valid_t = max(self.min_valid_t, end)
+
+    def snapshot(self, start: int, end: int) -> list[BlockSeries]:
+        """Copies of the samples in ``[start, end)``, for a block."""
+        out = []
+        for hs in self.series.values():
+            if len(hs) and hs.first_t < end:
+                t, v = hs.window(start, end - 1)
+                if len(t):
+                    out.append(BlockSeries(hs.labels, t, v))
+        return out
+
+    def truncate(self, end: int) -> None:
+        """Forget samples older than ``end`` (now in a block) and series left empty."""
+        for sid in list(self.series):
+            hs = self.series[sid]
+            hs.drop_before(end)
+            if not len(hs):
+                del self.series[sid]
+        self.recompute_min()

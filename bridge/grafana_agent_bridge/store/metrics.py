@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING
 from ..metrics import Counter, Gauge, LabelValues, Registry
 
 if TYPE_CHECKING:
-    from .db import Store, StoreStats
+    from .db import Store
+    from .stats import StoreStats
 
 
 class _Source:

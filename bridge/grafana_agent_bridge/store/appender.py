@@ -1,0 +1,269 @@
+"""The append rules: which samples, series and exemplars of a write the head accepts, decided
+before anything is logged (Prometheus's ``headAppender``). See the package docstring for the
+rules themselves; ``prepare`` only adds new series to the index (taken out again if the write
+fails or leaves them unused) and otherwise changes nothing until ``Head.commit``.
+"""
+
+from __future__ import annotations
+
+import struct
+import time
+from collections.abc import Sequence
+
+import numpy as np
+
+from ..labels import Labels
+from ..storage import Exemplar, MetricMetadata, Rejection, SeriesBatch
+from .head import NO_MIN, Head, PendingAppend
+from .memseries import NO_TIMESTAMP, HeadSeries
+from .options import StoreOptions
+
+REASON_OUT_OF_ORDER = "out of order sample"
+REASON_DUPLICATE = "duplicate sample for timestamp"
+REASON_OUT_OF_BOUNDS = "out of bounds"
+REASON_TOO_NEW = "too far in the future"
+DETAILED_REJECTIONS = 100
+"""Rejections of one append kept one by one; the rest are counted by kind, so a write of a
+million out-of-order samples does not build a million-entry list."""
+
+
+def _same_bits(a: float, b: float) -> bool:
+    return struct.pack("<d", a) == struct.pack("<d", b)
+
+
+class RejectionLog(list[Rejection]):
+    """The rejections of one append: the first ``DETAILED_REJECTIONS`` as they come, then
+    one summary entry per kind (``close`` adds them) carrying how many it stands for."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._more: dict[str, int] = {}
+
+    def append(self, rejection: Rejection) -> None:
+        if len(self) < DETAILED_REJECTIONS:
+            super().append(rejection)
+        else:
+            self._more[rejection.kind] = self._more.get(rejection.kind, 0) + rejection.count
+
+    def close(self) -> None:
+        for kind, n in self._more.items():
+            super().append(Rejection((), None, f"{n} more rejected ({kind})", kind, n))
+        self._more.clear()
+
+    def total(self) -> int:
+        """Samples and exemplars refused, summaries included."""
+        return sum(r.count for r in self) + sum(self._more.values())
+
+
+class SeriesAppend:
+    """One series' state while a write is checked: the newest sample accepted so far (the
+    ordering rule compares against it) and the head series, if it existed before the write."""
+
+    __slots__ = ("last_t", "last_v", "series", "sid")
+
+    def __init__(self, sid: int, last_t: int, last_v: float, series: HeadSeries | None) -> None:
+        self.sid = sid
+        self.last_t = last_t
+        self.last_v = last_v
+        self.series = series
+
+
+class HeadAppender:
+    def __init__(self, head: Head, options: StoreOptions) -> None:
+        self._head = head
+        self._options = options
+
+    def prepare(
+        self,
+        series: Sequence[SeriesBatch],
+        metadata: Sequence[MetricMetadata],
+        rejections: RejectionLog,
+    ) -> PendingAppend:
+        """Check a write against the rules; the result is ready for the WAL (``seal``)."""
+        head = self._head
+        index = head.index
+        in_head = head.series
+        limits = self._options.label_limits
+        max_head = self._options.max_head_series or NO_MIN
+        min_valid = head.min_valid_t
+        future = self._options.max_future_ms
+        max_t = int(time.time() * 1000) + future if future > 0 else NO_MIN
+        bounds = (min_valid, max_t)
+        p = PendingAppend()
+        new_series = p.new_series
+        added_ids = p.added_ids
+        one_refs, one_ts, one_vals, one_hs = p.one_refs, p.one_ts, p.one_vals, p.one_series
+        many = p.many
+        exemplars = p.exemplars
+        duplicates = 0
+        # Per series touched by this write. An int is the fast path's mark: the position of
+        # the series' one sample so far in the one-sample columns (no object per sample).
+        touched: dict[int, SeriesAppend | int] = {}
+        by_labels = index.by_labels
+        head_get = in_head.get
+        for batch in series:
+            labels = batch.labels
+            ts = batch.timestamps
+            vals = batch.values
+            n = len(ts)
+            if n == 1 and len(vals) == 1:
+                # Fast path, nearly every sample: a known series, its next sample.
+                sid = by_labels.get(labels)
+                if sid is not None and sid not in touched:
+                    hs = head_get(sid)
+                    if hs is not None:
+                        t = ts.item(0)
+                        v = vals.item(0)
+                        if hs.last_t < t <= max_t and t >= min_valid:
+                            touched[sid] = len(one_refs)
+                            one_refs.append(sid)
+                            one_ts.append(t)
+                            one_vals.append(v)
+                            one_hs.append(hs)
+                            if batch.exemplars:
+                                self._take_exemplars(sid, batch, exemplars, rejections)
+                            continue
+            if not labels or len(vals) != n:
+                rejections.append(
+                    Rejection(labels, None, "invalid series", "invalid_series", max(n, 1))
+                )
+                continue
+            sid = by_labels.get(labels)
+            if sid is None:
+                # Limits before cost: nothing is indexed for a series that breaks one.
+                problem = limits.check(labels)
+                if problem is not None:
+                    rejections.append(
+                        Rejection(labels, None, problem.reason, problem.kind, max(n, 1))
+                    )
+                    continue
+                if len(in_head) + len(new_series) >= max_head:
+                    rejections.append(self._head_full(labels, n))
+                    continue
+                sid = index.add(labels)
+                added_ids.append(sid)
+            st = touched.get(sid)
+            if st is None:
+                hs = head_get(sid)
+                if hs is None:
+                    if len(in_head) + len(new_series) >= max_head:
+                        rejections.append(self._head_full(labels, n))
+                        continue
+                    new_series.append((sid, labels))
+                    st = SeriesAppend(sid, NO_TIMESTAMP, 0.0, None)
+                else:
+                    st = SeriesAppend(sid, hs.last_t, hs.last_v, hs)
+                touched[sid] = st
+            elif isinstance(st, int):
+                st = touched[sid] = SeriesAppend(sid, one_ts[st], one_vals[st], one_hs[st])
+            if n == 1:
+                t = ts.item(0)
+                v = vals.item(0)
+                if st.last_t < t <= max_t and t >= min_valid:
+                    st.last_t, st.last_v = t, v
+                    one_refs.append(sid)
+                    one_ts.append(t)
+                    one_vals.append(v)
+                    one_hs.append(None)
+                else:
+                    duplicates += self._reject(
+                        labels, t, v, st, bounds=bounds, rejections=rejections
+                    )
+            elif n:
+                t0 = ts.item(0)
+                if (
+                    t0 > st.last_t
+                    and t0 >= min_valid
+                    and ts.item(n - 1) <= max_t
+                    and bool(np.all(ts[1:] > ts[:-1]))
+                ):
+                    st.last_t, st.last_v = ts.item(n - 1), vals.item(n - 1)
+                    many.append((sid, ts, vals))
+                else:
+                    keep_t: list[int] = []
+                    keep_v: list[float] = []
+                    for t, v in zip(ts.tolist(), vals.tolist()):
+                        if st.last_t < t <= max_t and t >= min_valid:
+                            st.last_t, st.last_v = t, v
+                            keep_t.append(t)
+                            keep_v.append(v)
+                        else:
+                            duplicates += self._reject(
+                                labels, t, v, st, bounds=bounds, rejections=rejections
+                            )
+                    if keep_t:
+                        many.append(
+                            (sid, np.array(keep_t, np.int64), np.array(keep_v, np.float64))
+                        )
+            if batch.exemplars:
+                self._take_exemplars(sid, batch, exemplars, rejections)
+        rejections.close()
+        known = head.metadata
+        p.metadata = [m for m in metadata if known.get(m.metric_family_name) != m]
+        p.duplicates = duplicates
+        return p
+
+    def _head_full(self, labels: Labels, n: int) -> Rejection:
+        limit = self._options.max_head_series
+        return Rejection(
+            labels,
+            None,
+            f"head series limit of {limit} reached (storage.max_head_series): new series "
+            "refused, samples dropped",
+            "head_series",
+            max(n, 1),
+        )
+
+    def _take_exemplars(
+        self,
+        sid: int,
+        batch: SeriesBatch,
+        out: list[tuple[int, Exemplar]],
+        rejections: list[Rejection],
+    ) -> None:
+        """Exemplars newer than the series' last one (older ones are ignored, not errors);
+        ones whose labels break the exemplar limit are rejected (the sample is kept)."""
+        last = self._head.exemplars.last_t(sid)
+        check = self._options.label_limits.check_exemplar
+        for ex in batch.exemplars:
+            problem = check(ex.labels) if ex.labels else None
+            if problem is not None:
+                rejections.append(
+                    Rejection(batch.labels, ex.timestamp, problem.reason, problem.kind)
+                )
+                continue
+            if ex.timestamp > last:
+                out.append((sid, ex))
+                last = ex.timestamp
+
+    @staticmethod
+    def _reject(
+        labels: Labels,
+        t: int,
+        v: float,
+        st: SeriesAppend,
+        *,
+        bounds: tuple[int, int],
+        rejections: list[Rejection],
+    ) -> int:
+        """Classify a sample the fast path refused; 1 if it is an exact duplicate (accepted)."""
+        min_valid, max_t = bounds
+        if t > max_t:
+            rejections.append(Rejection(labels, t, REASON_TOO_NEW, "too_new"))
+            return 0
+        if t == st.last_t:
+            if _same_bits(v, st.last_v):
+                return 1
+            rejections.append(Rejection(labels, t, REASON_DUPLICATE, "duplicate"))
+            return 0
+        stored = st.series.value_at(t) if st.series is not None else None
+        if stored is not None:
+            # A retried multi-sample write: its older samples are already here, bit for bit.
+            if _same_bits(v, stored):
+                return 1
+            rejections.append(Rejection(labels, t, REASON_DUPLICATE, "duplicate"))
+        elif t < min_valid:
+            rejections.append(Rejection(labels, t, REASON_OUT_OF_BOUNDS, "out_of_bounds"))
+        else:
+            rejections.append(Rejection(labels, t, REASON_OUT_OF_ORDER, "out_of_order"))
+        return 0

@@ -1,0 +1,154 @@
+"""One series in the in-memory head: its recent samples (Prometheus's ``memSeries``).
+
+Each series keeps its samples in numpy arrays plus a short Python-list *tail* for the newest
+ones: the common remote-write request carries one sample per series, and a list append is
+several times cheaper than a numpy element store. The tail is moved into the arrays every
+``TAIL`` samples (few: a Python int and float cost ~60 bytes against numpy's 16) and whenever
+the series is read, so readers (which hold the store's lock) always see plain arrays.
+"""
+
+from __future__ import annotations
+
+import enum
+
+import numpy as np
+import numpy.typing as npt
+
+from ..labels import Labels
+
+_MIN_CAPACITY = 8
+_STEP = 128
+TAIL = 16
+NO_TIMESTAMP = int(np.iinfo(np.int64).min)
+
+
+class ValueKind(enum.IntEnum):
+    """What a series' samples are. Only floats exist today; a native histogram series gets
+    its own kind, its own sample arrays beside ``ts`` and its own WAL record type, and the
+    append rules and readers branch on ``HeadSeries.kind`` instead of being re-split."""
+
+    FLOAT = 0
+
+
+class HeadSeries:
+    __slots__ = (
+        "first_t",
+        "kind",
+        "labels",
+        "last_t",
+        "last_v",
+        "n",
+        "sid",
+        "tail_t",
+        "tail_v",
+        "ts",
+        "values",
+    )
+
+    def __init__(self, sid: int, labels: Labels) -> None:
+        self.sid = sid
+        self.labels = labels
+        self.kind = ValueKind.FLOAT
+        self.ts: npt.NDArray[np.int64] = np.empty(0, dtype=np.int64)
+        self.values: npt.NDArray[np.float64] = np.empty(0, dtype=np.float64)
+        self.n = 0
+        """Samples in the arrays (the tail comes on top)."""
+        self.tail_t: list[int] = []
+        self.tail_v: list[float] = []
+        # Newest sample ever accepted (also after its data moved to a block): the ordering rule.
+        self.last_t: int = NO_TIMESTAMP
+        self.last_v: float = 0.0
+        self.first_t: int = NO_TIMESTAMP
+        """Oldest sample in the head, NO_TIMESTAMP when empty."""
+
+    def __len__(self) -> int:
+        return self.n + len(self.tail_t)
+
+    def _reserve(self, need: int) -> None:
+        if need <= len(self.ts):
+            return
+        # Double while small, then grow in steps of _STEP samples: a head series holds up to
+        # 1.5 block durations (720 samples at 15 s), and doubling would leave up to half of
+        # that capacity unused; the extra copies are a few per series per block.
+        cap = max(_MIN_CAPACITY, len(self.ts))
+        while cap < need and cap < _STEP:
+            cap *= 2
+        if cap < need:
+            cap = -(-need // _STEP) * _STEP
+        ts = np.empty(cap, dtype=np.int64)
+        values = np.empty(cap, dtype=np.float64)
+        ts[: self.n] = self.ts[: self.n]
+        values[: self.n] = self.values[: self.n]
+        self.ts, self.values = ts, values
+
+    def flush(self) -> None:
+        """Move the tail into the arrays."""
+        k = len(self.tail_t)
+        if not k:
+            return
+        n = self.n
+        self._reserve(n + k)
+        self.ts[n : n + k] = self.tail_t
+        self.values[n : n + k] = np.array(self.tail_v, dtype=np.float64)
+        self.n = n + k
+        self.tail_t = []
+        self.tail_v = []
+
+    def append_one(self, t: int, v: float) -> None:
+        """The hot path; callers have checked ordering. (Inlined in ``Head.commit``.)"""
+        if self.first_t == NO_TIMESTAMP:
+            self.first_t = t
+        self.tail_t.append(t)
+        self.tail_v.append(v)
+        self.last_t = t
+        self.last_v = v
+        if len(self.tail_t) >= TAIL:
+            self.flush()
+
+    def append_many(self, ts: npt.NDArray[np.int64], values: npt.NDArray[np.float64]) -> None:
+        k = len(ts)
+        if not k:
+            return
+        self.flush()
+        n = self.n
+        self._reserve(n + k)
+        self.ts[n : n + k] = ts
+        self.values[n : n + k] = values
+        self.n = n + k
+        if self.first_t == NO_TIMESTAMP:
+            self.first_t = int(ts[0])
+        self.last_t = int(ts[-1])
+        self.last_v = float(values[-1])
+
+    def window(
+        self, mint: int, maxt: int
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+        """A copy of the samples with ``mint <= t <= maxt``."""
+        self.flush()
+        n = self.n
+        ts = self.ts[:n]
+        lo = 0 if self.first_t >= mint else int(ts.searchsorted(mint, side="left"))
+        hi = n if self.last_t <= maxt else int(ts.searchsorted(maxt, side="right"))
+        return ts[lo:hi].copy(), self.values[lo:hi].copy()
+
+    def value_at(self, t: int) -> float | None:
+        """The stored value at exactly ``t``, if any (for recognising a retried write)."""
+        self.flush()
+        ts = self.ts[: self.n]
+        k = int(np.searchsorted(ts, t, side="left"))
+        return float(self.values[k]) if k < self.n and int(ts[k]) == t else None
+
+    def drop_before(self, t: int) -> None:
+        """Forget samples older than ``t`` (they are in a block now)."""
+        self.flush()
+        ts = self.ts[: self.n]
+        k = int(np.searchsorted(ts, t, side="left"))
+        if k:
+            rest = self.n - k
+            self.ts = ts[k:].copy()
+            self.values = self.values[k : self.n].copy()
+            self.n = rest
+        self.first_t = int(self.ts[0]) if self.n else NO_TIMESTAMP
+
+    def nbytes(self) -> int:
+        return self.ts.nbytes + self.values.nbytes + 16 * len(self.tail_t)

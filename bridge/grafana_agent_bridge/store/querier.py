@@ -1,0 +1,132 @@
+"""Reads over the head and the blocks together (Prometheus's ``querier.go``): the ``Querier``
+contract of ``storage.py``. Selection holds the store's lock only to resolve series in the
+index and copy head samples; blocks are immutable and are read after the lock is released.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from collections.abc import Sequence
+
+import numpy as np
+import numpy.typing as npt
+
+from ..labels import Labels, Matcher
+from ..storage import Exemplar, MetricMetadata, SeriesData
+from .blockset import BlockSet
+from .head import Head
+
+_Piece = tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]
+
+
+class StoreQuerier:
+    def __init__(self, lock: threading.RLock, head: Head, blocks: BlockSet) -> None:
+        self._lock = lock
+        self._head = head
+        self._blocks = blocks
+
+    def select(self, matchers: Sequence[Matcher], mint: int, maxt: int) -> list[SeriesData]:
+        with self._lock:
+            index = self._head.index
+            # In label order, so the result needs no sort of label tuples.
+            sids = index.in_label_order(index.select(matchers))
+            labels_of = index.labels
+            head_parts: dict[int, _Piece] = {}
+            head_get = self._head.series.get
+            for sid in sids:
+                hs = head_get(sid)
+                if hs is not None and hs.first_t <= maxt and hs.last_t >= mint:
+                    t, v = hs.window(mint, maxt)
+                    if len(t):
+                        head_parts[sid] = (t, v)
+            labels = [labels_of(sid) for sid in sids]
+            blocks = self._blocks.overlapping(mint, maxt)
+        # Blocks are immutable: read them without holding up appends.
+        parts: dict[int, list[_Piece]] = {}
+        for b in blocks:
+            for sid, tv in b.read(sids, mint, maxt).items():
+                parts.setdefault(sid, []).append(tv)
+        for sid, tv in head_parts.items():
+            parts.setdefault(sid, []).append(tv)
+        # Blocks are cut from the head at aligned, disjoint ranges, so pieces simply follow
+        # each other; only blocks that overlap (never written by this store) need a merge.
+        disjoint = all(a.maxt <= b.mint for a, b in itertools.pairwise(blocks))
+        out: list[SeriesData] = []
+        for sid, lbls in zip(sids, labels):
+            pieces = parts.get(sid)
+            if not pieces:
+                continue
+            if len(pieces) == 1:
+                t, v = pieces[0]
+            else:
+                t = np.concatenate([p[0] for p in pieces])
+                v = np.concatenate([p[1] for p in pieces])
+                if not disjoint and not bool(np.all(t[1:] > t[:-1])):
+                    t, first = np.unique(t, return_index=True)  # keep the first of each t
+                    v = v[first]
+            out.append(SeriesData(lbls, t, v))
+        return out
+
+    def _sids_in_window(self, matchers: Sequence[Matcher], mint: int, maxt: int) -> list[int]:
+        with self._lock:
+            sids = self._head.index.select(matchers)
+            in_blocks: set[int] = set()
+            for b in self._blocks.overlapping(mint, maxt):
+                in_blocks |= b.sids_with_data(sids, mint, maxt)
+            found = []
+            head_get = self._head.series.get
+            for sid in sids:
+                hs = head_get(sid)
+                if sid in in_blocks or (
+                    hs is not None and len(hs) and hs.first_t <= maxt and hs.last_t >= mint
+                ):
+                    found.append(sid)
+            return found
+
+    def label_names(self, matchers: Sequence[Matcher], mint: int, maxt: int) -> list[str]:
+        names: set[str] = set()
+        with self._lock:
+            labels = self._head.index.labels
+            for sid in self._sids_in_window(matchers, mint, maxt):
+                names.update(n for n, _ in labels(sid))
+        return sorted(names)
+
+    def label_values(
+        self, name: str, matchers: Sequence[Matcher], mint: int, maxt: int
+    ) -> list[str]:
+        values: set[str] = set()
+        with self._lock:
+            labels = self._head.index.labels
+            for sid in self._sids_in_window(matchers, mint, maxt):
+                for n, v in labels(sid):
+                    if n == name:
+                        values.add(v)
+        return sorted(values)
+
+    def series(self, matchers: Sequence[Matcher], mint: int, maxt: int) -> list[Labels]:
+        with self._lock:
+            labels = self._head.index.labels
+            return sorted(labels(sid) for sid in self._sids_in_window(matchers, mint, maxt))
+
+    def exemplars(
+        self, matchers: Sequence[Matcher], mint: int, maxt: int
+    ) -> list[tuple[Labels, list[Exemplar]]]:
+        with self._lock:
+            index = self._head.index
+            wanted = set(index.select(matchers))
+            grouped: dict[int, list[Exemplar]] = {}
+            for sid, ex in self._head.exemplars:
+                if sid in wanted and mint <= ex.timestamp <= maxt:
+                    grouped.setdefault(sid, []).append(ex)
+            result = [
+                (index.labels(sid), sorted(exs, key=lambda e: e.timestamp))
+                for sid, exs in grouped.items()
+                if index.get_labels(sid) is not None
+            ]
+        result.sort(key=lambda item: item[0])
+        return result
+
+    def metadata(self) -> dict[str, list[MetricMetadata]]:
+        with self._lock:
+            return {name: [m] for name, m in sorted(self._head.metadata.items())}
