@@ -16,10 +16,14 @@ import urllib.parse
 import urllib.request
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import __version__
 from .config import BridgeConfig, ConfigError, load_config
 from .redact import first_unsafe_char, redact_url
+
+if TYPE_CHECKING:
+    from .store import Store
 
 DEFAULT_QUERY_URL = "http://localhost:9099"
 TOKEN_ENV = "GRAFANA_AGENT_BRIDGE_TOKEN"
@@ -278,12 +282,22 @@ def _delegate(module: str, argv: list[str], extra: str) -> int:
     return int(mod.main(argv))
 
 
+def open_scratch_store(directory: Path) -> Store:
+    """The store ``promql-test`` loads each test file into: the bridge's own, in a fresh
+    directory, keeping every sample (test data is from 1970) and compacting only on demand.
+    The harness knows only the storage contract; this is where the real store is chosen."""
+    from .store import Store, StoreOptions
+
+    opts = StoreOptions(retention_time_ms=2**62, compact_automatically=False)
+    return Store.open(directory, opts)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     if args_list and args_list[0] == "promql-test":
-        from .promql.testrunner import main as promql_test_main  # core: no extra needed
+        from .promql.promqltest import main as promql_test_main  # core: no extra needed
 
-        return promql_test_main(args_list[1:])
+        return promql_test_main(args_list[1:], open_store=open_scratch_store)
     if args_list and args_list[0] == "plugin":
         return _delegate("grafana_agent_bridge.plugin.cli", args_list[1:], "plugin")
     parser = _parser()

@@ -99,3 +99,10 @@ def test_promql_operators_do_not_import_the_evaluator() -> None:
     assert len(operators) > 5
     for m in operators:
         assert not graph[m] & evaluator, m
+
+
+def test_promql_does_not_depend_on_the_store() -> None:
+    graph = import_graph()
+    for m, deps in graph.items():
+        if m.startswith("grafana_agent_bridge.promql"):
+            assert not any(d.startswith("grafana_agent_bridge.store") for d in deps), m

@@ -10,7 +10,8 @@ import io
 
 import pytest
 
-from grafana_agent_bridge.promql.testrunner import (
+from grafana_agent_bridge.cli import open_scratch_store
+from grafana_agent_bridge.promql.promqltest import (
     DEFAULT_KNOWN_FAILURES,
     Runner,
     load_known_failures,
@@ -28,7 +29,7 @@ def reports():  # type: ignore[no-untyped-def]
     files = sorted(CORPUS.glob("*.test"))
     assert files, f"no *.test files in {CORPUS}"
     known = load_known_failures(DEFAULT_KNOWN_FAILURES)
-    runner = Runner()
+    runner = Runner(open_store=open_scratch_store)
     return [runner.run_file(f, known) for f in files]
 
 

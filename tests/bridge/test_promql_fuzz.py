@@ -12,7 +12,7 @@ import promql_parser as pp
 
 from grafana_agent_bridge.labels import make_labels
 from grafana_agent_bridge.promql import Engine, PromQLError
-from grafana_agent_bridge.promql.memquerier import MemoryStore
+from grafana_agent_bridge.promql.promqltest.memquerier import MemoryStore
 from grafana_agent_bridge.promql.querytext import TextLimits, depth_bound
 from grafana_agent_bridge.storage import STALE_NAN, SeriesBatch
 

@@ -17,7 +17,7 @@ from grafana_agent_bridge.api.routes import answer
 from grafana_agent_bridge.labels import make_labels
 from grafana_agent_bridge.promql import Engine, QueryTimeoutError, TooManySamplesError
 from grafana_agent_bridge.promql.errors import ParseError
-from grafana_agent_bridge.promql.memquerier import MemoryStore
+from grafana_agent_bridge.promql.promqltest.memquerier import MemoryStore
 from grafana_agent_bridge.promql.querytext import TextLimits
 from grafana_agent_bridge.storage import SeriesBatch
 from grafana_agent_bridge.store import Store

@@ -7,9 +7,21 @@ from pathlib import Path
 
 import pytest
 
-from grafana_agent_bridge.promql.testfile import EvalCmd, LoadCmd, expand_values, parse_file
-from grafana_agent_bridge.promql.testrunner import main
+from grafana_agent_bridge.cli import open_scratch_store
+from grafana_agent_bridge.promql.promqltest import main as promqltest_main
+from grafana_agent_bridge.promql.promqltest.testfile import (
+    EvalCmd,
+    LoadCmd,
+    expand_values,
+    parse_file,
+)
 from grafana_agent_bridge.storage import is_stale_nan
+
+
+def main(argv: list[str]) -> int:
+    """The command as the CLI runs it: against the bridge's own store."""
+    return promqltest_main(argv, open_store=open_scratch_store)
+
 
 GOOD = """
 load 1m
@@ -78,3 +90,28 @@ def test_failing_case_exits_non_zero_unless_known(
     known.write_text(f"bad.test:{line} deliberately wrong expectation\n")
     assert main([str(f), "--known-failures", str(known)]) == 0
     assert "1 known failures" in capsys.readouterr().out
+
+
+def test_a_directory_runs_every_test_file_in_it_in_order(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "b.test").write_text("load 1m\n  x 1 2 3\n\neval instant at 2m x\n  x 3\n")
+    (tmp_path / "a.test").write_text("load 1m\n  y 5\n\neval instant at 0m y\n  y 5\n")
+    (tmp_path / "notes.txt").write_text("not a test file")
+    assert main([str(tmp_path), "--no-known-failures"]) == 0
+    out = capsys.readouterr().out
+    assert out.index("a.test") < out.index("b.test")
+    assert "notes.txt" not in out
+    assert "total: 2 passed, 0 failed" in out
+
+
+def test_a_missing_path_is_a_one_line_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main([str(tmp_path / "absent.test")]) == 2
+    err = capsys.readouterr().err
+    assert err.strip().count("\n") == 0 and "absent.test" in err
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main([str(empty)]) == 2
+    assert "no *.test files" in capsys.readouterr().err

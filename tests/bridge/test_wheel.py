@@ -47,7 +47,7 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 def test_the_wheel_carries_the_known_failures_list(installed: tuple[Path, Path]) -> None:
     wheel, _ = installed
     names = zipfile.ZipFile(wheel).namelist()
-    assert "grafana_agent_bridge/promql/known_failures.txt" in names
+    assert "grafana_agent_bridge/promql/promqltest/known_failures.txt" in names
 
 
 def test_promql_test_runs_a_corpus_file_from_the_installed_wheel(

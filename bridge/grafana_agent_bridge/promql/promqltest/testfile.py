@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 
 import promql_parser as pp
 
-from ..labels import METRIC_NAME, Labels, make_labels
-from ..storage import STALE_NAN
+from ...labels import METRIC_NAME, Labels, make_labels
+from ...storage import STALE_NAN
 
 OMIT = None
 HIST = "hist"

@@ -8,8 +8,8 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from ..labels import Labels, Matcher, matches_all
-from ..storage import (
+from ...labels import Labels, Matcher, matches_all
+from ...storage import (
     AppendResult,
     Exemplar,
     MetricMetadata,
