@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from histogram_helpers import fh
 
-from grafana_agent_bridge.histogram.kahan import finish, kahan_add
+from grafana_agent_bridge.histogram.kahan import finish, kahan_add, mean_histograms, sum_histograms
 from grafana_agent_bridge.histogram.notation import parse_histogram
 from grafana_agent_bridge.histogram.ops import add, promqltest_equal
 
@@ -49,3 +49,76 @@ def test_kahan_add_matches_add_on_plain_values():
     res = kahan_add(nhcb_a, nhcb_b, None)
     assert res.nhcb_bounds_reconciled
     assert finish(res.histogram, res.compensation).positive() == [(0, 3.0), (1, 15.0)]
+
+
+# native_histograms.test "histogram_avg_incremental": counts near the float64 limit overflow a
+# direct sum, so the mean switches to incremental calculation.
+AVG_INCREMENTAL = [
+    (
+        "{{schema:0 count:1.7976931348623157e+308 sum:5.30921651659898 z_bucket:1.78264e50 "
+        "z_bucket_w:0.001 buckets:[1.78264E+50 1.78264E+215 1.78264E+219 3363.5121756487] "
+        "n_buckets:[1178.20696291113 731.697776280323 715.201503759399 1386.11378876781 "
+        "855.572553278132]}}"
+    ),
+    (
+        "{{schema:0 count:1e308 sum:0.961118537914768 z_bucket:0.76342771 z_bucket_w:0.001 "
+        "buckets:[0.76342771 0.76342771 0.76342771 195.70084087969] n_buckets:[421.30382970055 0 "
+        "450441.779]}}"
+    ),
+    (
+        "{{schema:0 count:1e-6 sum:1.62091361305318 z_bucket:1.9592258 z_bucket_w:0.001 "
+        "buckets:[1.9592258 1.9592258 1.9592258 1135.74692279] n_buckets:[0 4504.41779 "
+        "588.599358265103 40.3760942760943]}}"
+    ),
+    (
+        "{{schema:0 count:1e-6 sum:0.865089463758091 z_bucket:7.69805412 z_bucket_w:0.001 "
+        "buckets:[2.258E+220 2.258E+220 2.3757689E+217 1078.68071312804] "
+        "n_buckets:[349.905284031261 0 0 0.161173466838949 588.599358]}}"
+    ),
+    (
+        "{{schema:0 count:1e-6 sum:0.323055185914577 z_bucket:458.90154 z_bucket_w:0.001 "
+        "buckets:[7.69805412 7.69805412 2.258E+220 3173.28218135701]}}"
+    ),
+    (
+        "{{schema:0 count:1e-6 sum:0.951811357687154 z_bucket:1.78264e50 z_bucket_w:0.001 "
+        "buckets:[458.90154 458.90154 7.69805412 2178.35] n_buckets:[2054.92644438789 "
+        "844.560108898123]}}"
+    ),
+    (
+        "{{schema:0 count:1e-6 sum:0 z_bucket:5 z_bucket_w:0.001 buckets:[0 0 1.78264E+219 "
+        "376.770478890989]}}"
+    ),
+    (
+        "{{schema:0 count:1e-6 sum:0 z_bucket:0 z_bucket_w:0.001 buckets:[0 0 458.90154 250325.5] "
+        "n_buckets:[0 0.0000000011353 0 608.697257]}}"
+    ),
+]
+AVG_INCREMENTAL_EXPECTED = (
+    "{{schema:0 count:3.497116418577895e+307 sum:1.2539005843658437 z_bucket:4.4566e49 "
+    "z_bucket_w:0.001 buckets:[2.8225e+219 2.822522283e+219 3.271129711125e+219 "
+    "32728.442914086805] n_buckets:[500.5428151288539 760.0844593974477 56468.19748275306 "
+    "254.4185391888429 180.5214889097665]}}"
+)
+
+
+def test_mean_switches_to_incremental_on_overflow():
+    hs = [parse_histogram(s).histogram for s in AVG_INCREMENTAL]
+    got, notes = mean_histograms(hs)
+    assert got is not None and notes == frozenset()
+    want = parse_histogram(AVG_INCREMENTAL_EXPECTED).histogram
+    assert promqltest_equal(want, got, hint_set=False), got.test_expression()
+
+
+def test_mean_and_sum_of_the_histogram_sum_series():
+    """native_histograms.test: avg(histogram_sum) and sum(histogram_sum)."""
+    hs = [parse_histogram(s).histogram for s in SERIES]
+    want = parse_histogram(
+        "{{schema:0 count:26.75 sum:1.1 z_bucket:4.25 z_bucket_w:0.001 "
+        "buckets:[1.25 3.5 1.75 1.75 0.75 0.5 0.5] "
+        "n_buckets:[0.75 3.25 4.75 1.5 4.25 4.5 0 0 0 2.5 2.5 1]}}"
+    ).histogram
+    got, _ = mean_histograms(hs)
+    assert got is not None and promqltest_equal(want, got, hint_set=False)
+    total, _ = sum_histograms(hs)
+    assert total is not None
+    assert promqltest_equal(parse_histogram(EXPECTED).histogram, total, hint_set=False)

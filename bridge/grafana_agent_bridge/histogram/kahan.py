@@ -9,12 +9,15 @@ with ``kahan_inc``, and the compensation is added to the sum once at the end
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import NamedTuple
 
 from .bounds import exponential_bound, is_exponential, target_index
-from .model import FloatHistogram, IncompatibleSchemaError, collapse
-from .ops import add, combined_hint, intersect_bounds, target_bucket
+from .model import FloatHistogram, Hint, IncompatibleSchemaError, collapse
+from .notes import Note
+from .ops import add, combined_hint, div, intersect_bounds, mul, target_bucket
 from .stats import kahan_inc
 
 # One side of a histogram with its compensation: index → (count, compensation).
@@ -194,3 +197,69 @@ def finish(h: FloatHistogram, c: FloatHistogram | None) -> FloatHistogram:
     if c is None:
         return h
     return add(h, c).histogram
+
+
+def has_overflow(h: FloatHistogram) -> bool:
+    """Whether any count, the sum or a bound is infinite (``HasOverflow``)."""
+    values = (h.zero_count, h.count, h.sum, *h.positive_buckets, *h.negative_buckets)
+    return any(math.isinf(v) for v in (*values, *h.custom_values))
+
+
+def _aggregation_notes(hs: Sequence[FloatHistogram], reconciled: bool) -> set[Note]:
+    hints = {h.hint for h in hs}
+    notes: set[Note] = set()
+    if Hint.RESET in hints and Hint.NOT_RESET in hints:
+        notes.add(Note.COUNTER_RESET_COLLISION_AGG)
+    if reconciled:
+        notes.add(Note.MISMATCHED_CUSTOM_BUCKETS_AGG)
+    return notes
+
+
+def sum_histograms(hs: Sequence[FloatHistogram]) -> tuple[FloatHistogram | None, frozenset[Note]]:
+    """The compensated sum of ``hs`` in order (``sum_over_time``); None if exponential and
+    custom buckets are mixed."""
+    total, comp, reconciled = hs[0], None, False
+    try:
+        for h in hs[1:]:
+            total, comp, _, r = kahan_add(total, h, comp)
+            reconciled |= r
+        if comp is not None:
+            total, _, r = add(total, comp)
+            reconciled |= r
+    except IncompatibleSchemaError:
+        return None, frozenset({Note.MIXED_EXPONENTIAL_CUSTOM})
+    return total, frozenset(_aggregation_notes(hs, reconciled))
+
+
+def mean_histograms(hs: Sequence[FloatHistogram]) -> tuple[FloatHistogram | None, frozenset[Note]]:
+    """The mean of ``hs`` as ``avg_over_time`` computes it: a compensated sum divided by
+    the count while the sum stays finite, an incremental mean from the first overflow on."""
+    total, comp = hs[0], None
+    mean: FloatHistogram | None = None
+    reconciled = False
+    count = 1.0
+    try:
+        for i, h in enumerate(hs[1:]):
+            count = float(i + 2)
+            if mean is None:
+                r = kahan_add(total, h, comp)
+                reconciled |= r.nhcb_bounds_reconciled
+                if not has_overflow(r.histogram):
+                    total, comp = r.histogram, r.compensation
+                    continue
+                mean = div(total, count - 1)
+                comp = div(comp, count - 1) if comp is not None else None
+            q = (count - 1) / count
+            comp = mul(comp, q) if comp is not None else None
+            r = kahan_add(mul(mean, q), div(h, count), comp)
+            mean, comp = r.histogram, r.compensation
+            reconciled |= r.nhcb_bounds_reconciled
+        if mean is not None:
+            result = add(mean, comp).histogram if comp is not None else mean
+        elif comp is not None:
+            result = add(div(total, count), div(comp, count)).histogram
+        else:
+            result = div(total, count)
+    except IncompatibleSchemaError:
+        return None, frozenset({Note.MIXED_EXPONENTIAL_CUSTOM})
+    return result, frozenset(_aggregation_notes(hs, reconciled))

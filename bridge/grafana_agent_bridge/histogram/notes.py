@@ -26,8 +26,10 @@ class Note(Enum):
     )
     MISMATCHED_CUSTOM_BUCKETS_SUB = "mismatched custom buckets were reconciled during subtraction"
     MISMATCHED_CUSTOM_BUCKETS_ADD = "mismatched custom buckets were reconciled during addition"
+    MISMATCHED_CUSTOM_BUCKETS_AGG = "mismatched custom buckets were reconciled during aggregation"
     COUNTER_RESET_COLLISION_ADD = "conflicting counter resets during histogram addition"
     COUNTER_RESET_COLLISION_SUB = "conflicting counter resets during histogram subtraction"
+    COUNTER_RESET_COLLISION_AGG = "conflicting counter resets during histogram aggregation"
 
     @property
     def is_warning(self) -> bool:
@@ -59,5 +61,6 @@ _WARNINGS = frozenset(
         Note.MIXED_EXPONENTIAL_CUSTOM,
         Note.COUNTER_RESET_COLLISION_ADD,
         Note.COUNTER_RESET_COLLISION_SUB,
+        Note.COUNTER_RESET_COLLISION_AGG,
     }
 )
