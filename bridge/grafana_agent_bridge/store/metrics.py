@@ -7,6 +7,7 @@ process) points the existing metrics at the new store.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
@@ -105,6 +106,28 @@ COUNTERS = {
 }
 
 
+def _disk_bytes(path: os.PathLike[str], avail: bool) -> float:
+    """Space of the filesystem holding the store (NaN when it cannot be read), for alerts on
+    a filling disk: a full disk turns writes into 503s and stops forwarding's backlog."""
+    try:
+        st = os.statvfs(path)
+    except OSError:
+        return float("nan")
+    return float((st.f_bavail if avail else st.f_blocks) * st.f_frsize)
+
+
+DISK_GAUGES: dict[str, tuple[str, Callable[[os.PathLike[str]], float]]] = {
+    "bridge_store_disk_avail_bytes": (
+        "Bytes available to the bridge on the filesystem of its data directory.",
+        lambda path: _disk_bytes(path, avail=True),
+    ),
+    "bridge_store_disk_size_bytes": (
+        "Size in bytes of the filesystem of the bridge's data directory.",
+        lambda path: _disk_bytes(path, avail=False),
+    ),
+}
+
+
 def register_store_metrics(store: Store, registry: Registry) -> None:
     """Expose ``store``'s statistics in ``registry`` (idempotent; re-points to ``store``)."""
     existing = getattr(registry, "_bridge_store_source", None)
@@ -120,5 +143,7 @@ def register_store_metrics(store: Store, registry: Registry) -> None:
 
     for field, (name, help) in GAUGES.items():
         registry.register(Gauge(name, help, fn=reader(field)))
+    for name, (help, fn) in DISK_GAUGES.items():
+        registry.register(Gauge(name, help, fn=lambda fn=fn: fn(source.store.path)))
     for field, (name, help) in COUNTERS.items():
         registry.register(_ObservedCounter(name, help, reader(field)))
