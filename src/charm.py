@@ -29,14 +29,17 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import ops
 from cosl.reconciler import all_events, observe_events
 
 import exchange
 import health
+import otlp_relation
 import query_token
 import remote_write
+import self_monitoring
 import tracing_relation
 from charms.grafana_agent_bridge.v0.grafana_source import (
     GrafanaSourceProvider,
@@ -138,6 +141,11 @@ class GrafanaAgentBridgeCharm(ops.CharmBase):
         """Remote values dropped during this hook, in order, for the status."""
         self.grafana_source = GrafanaSourceProvider(
             self, DATASOURCE_TYPE, relation_name=GRAFANA_SOURCE_RELATION
+        )
+        # Our metrics, rules and dashboard for the collector on the machine (its library writes
+        # our cos-agent unit databag on its own events; see self_monitoring).
+        self.cos_agent = self_monitoring.provider(
+            self, lambda: self_monitoring.configured_port(self.config)
         )
         # Both tracing relations (the charm's own traces, buffered by ops until related, and
         # the bridge's) are read in the reconcile by tracing_relation, not by the libraries'
@@ -343,19 +351,40 @@ class GrafanaAgentBridgeCharm(ops.CharmBase):
                     bag[key] = value
         if not self.unit.is_leader():
             return
+        otlp_groups = self._reconcile_otlp(config)
         senders = sorted(
             self.model.relations.get(remote_write.RECEIVE_ENDPOINT, ()), key=lambda r: r.id
         )
         rules, ignored = remote_write.upstream_alert_rules(
-            (relation.app.name, relation.data[relation.app])
-            for relation in senders
-            if relation.app is not None
+            (
+                (relation.app.name, relation.data[relation.app])
+                for relation in senders
+                if relation.app is not None
+            ),
+            otlp_groups,
         )
         self._ignore(ignored)
         for relation in self.model.relations.get(remote_write.SEND_ENDPOINT, ()):
             bag = relation.data[self.app]
             if bag.get(remote_write.ALERT_RULES_KEY, "") != rules:
                 bag[remote_write.ALERT_RULES_KEY] = rules
+
+    def _reconcile_otlp(self, config: CharmConfig) -> list[dict[str, Any]]:
+        """Publish our OTLP endpoint on every receive-otlp relation (leader); their rules."""
+        relations = sorted(
+            self.model.relations.get(otlp_relation.ENDPOINT, ()), key=lambda r: r.id
+        )
+        for relation in relations:
+            url = ingress_url(self.model, relation, config.port, path=otlp_relation.BASE_PATH)
+            if url is not None:
+                otlp_relation.publish(relation, self.app, url)
+        groups, ignored = otlp_relation.sender_groups(
+            (relation.app.name, relation.data[relation.app])
+            for relation in relations
+            if relation.app is not None
+        )
+        self._ignore(ignored)
+        return groups
 
     # -- workload -------------------------------------------------------------------------
 
@@ -368,6 +397,7 @@ class GrafanaAgentBridgeCharm(ops.CharmBase):
         """
         allowed, ignored = remote_write.allowed_clients(
             self._remote_units_data(remote_write.RECEIVE_ENDPOINT)
+            + self._remote_units_data(otlp_relation.ENDPOINT)
         )
         self._ignore(ignored)
         forward, ignored = remote_write.forward_urls(

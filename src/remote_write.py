@@ -193,13 +193,17 @@ def alert_groups(app_databag: Mapping[str, str]) -> list[dict[str, Any]]:
 
 def upstream_alert_rules(
     senders: Iterable[tuple[str, Mapping[str, str]]],
+    extra_groups: Iterable[dict[str, Any]] = (),
 ) -> tuple[str, list[Ignored]]:
     """The ``alert_rules`` value for the upstream: every sender's groups, in relation order.
 
-    ``senders`` are (application name, app databag) pairs; ``""`` (delete the key) when no
-    sender has usable rules. A sender whose rules are unreadable is left out (and returned as
-    :class:`Ignored`): keeping the whole value as it was instead would let one bad sender
-    freeze every other sender's rules.
+    ``senders`` are (application name, app databag) pairs; ``extra_groups`` are groups from
+    other receiving endpoints (the OTLP senders'), appended after them. An exact duplicate of
+    a group already listed is left out: a collector related on both endpoints publishes the
+    same rules twice, and a duplicate group name would make the upstream refuse the file.
+    ``""`` (delete the key) when no sender has usable rules. A sender whose rules are
+    unreadable is left out (and returned as :class:`Ignored`): keeping the whole value as it
+    was instead would let one bad sender freeze every other sender's rules.
     """
     groups: list[dict[str, Any]] = []
     ignored: list[Ignored] = []
@@ -209,6 +213,14 @@ def upstream_alert_rules(
         except RemoteDataError as e:
             logger.warning("ignoring the %s of %s: it %s", ALERT_RULES_KEY, app, e)
             ignored.append(Ignored(f"bad {ALERT_RULES_KEY}", app))
-    if not groups:
+    groups.extend(extra_groups)
+    unique: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for group in groups:
+        key = json.dumps(group, sort_keys=True)
+        if key not in seen:
+            seen.add(key)
+            unique.append(group)
+    if not unique:
         return "", ignored
-    return json.dumps({"groups": groups}, sort_keys=True, separators=(",", ":")), ignored
+    return json.dumps({"groups": unique}, sort_keys=True, separators=(",", ":")), ignored

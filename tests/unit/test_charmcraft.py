@@ -50,12 +50,15 @@ def test_every_endpoint_of_the_spec(meta):
         ("provides", "send-datasource", "grafana_datasource_exchange"),
         ("requires", "receive-datasource", "grafana_datasource_exchange"),
         ("provides", "receive-remote-write", "prometheus_remote_write"),
+        ("provides", "receive-otlp", "otlp"),
+        ("provides", "cos-agent", "cos_agent"),
         ("requires", "send-remote-write", "prometheus_remote_write"),
         ("requires", "charm-tracing", "tracing"),
         ("requires", "workload-tracing", "tracing"),
         ("peers", "peers", "grafana_agent_bridge_peers"),
     }
     assert meta["requires"]["charm-tracing"]["limit"] == 1
+    assert meta["provides"]["cos-agent"]["limit"] == 1
 
 
 def test_snap_resource_and_actions(meta):

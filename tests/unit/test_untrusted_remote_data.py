@@ -10,8 +10,10 @@ bridge's real settings validator (``fake_workload``), so "the hook rejects it" i
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import json
+import lzma
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +39,14 @@ def receivers(url: object) -> dict[str, str]:
 
 GOOD_TRACING = receivers("http://tempo:4318")
 RULES = {"groups": [{"name": "a", "rules": [{"alert": "Down", "expr": "up == 0"}]}]}
+OTLP_GROUP = {"name": "otel", "rules": [{"alert": "Slow", "expr": "lag > 1"}]}
+
+
+def otlp_rules(promql: object) -> str:
+    """A ``rules`` value as the otlp library's requirer writes it: a JSON string of base64 of
+    LZMA of JSON."""
+    raw = json.dumps({"promql": promql, "logql": {}}).encode()
+    return json.dumps(base64.b64encode(lzma.compress(raw)).decode())
 
 
 def write_url(url: str) -> dict[str, str]:
@@ -92,6 +102,10 @@ def _one_relation_world(endpoint: str, deep: str) -> testing.RelationBase:
         return testing.Relation(
             endpoint, remote_app_name="agent", remote_app_data={"alert_rules": deep}
         )
+    if endpoint == "receive-otlp":
+        return testing.Relation(
+            endpoint, remote_app_name="otelcol", remote_app_data={"rules": deep}
+        )
     if endpoint in ("send-datasource", "receive-datasource"):
         return testing.Relation(
             endpoint, remote_app_name="tempo", remote_app_data={"datasources": deep}
@@ -103,6 +117,7 @@ DEEP_CASES = [
     ("grafana-source", "bad datasource_uids from grafana"),
     ("send-remote-write", "bad remote_write from mimir/0"),
     ("receive-remote-write", "bad alert_rules from agent"),
+    ("receive-otlp", "bad otlp rules from otelcol"),
     ("send-datasource", "bad datasources from tempo"),
     ("receive-datasource", "bad datasources from tempo"),
     ("workload-tracing", "bad tracing endpoint from tempo"),
@@ -114,7 +129,7 @@ DEEP_CASES = [
 @pytest.mark.parametrize(("endpoint", "named"), DEEP_CASES)
 @pytest.mark.parametrize("leader", [True, False])
 def test_deeply_nested_json_is_ignored_and_named(ctx, machine, endpoint, named, deep, leader):
-    if endpoint == "receive-remote-write" and not leader:
+    if endpoint in ("receive-remote-write", "receive-otlp") and not leader:
         pytest.skip("only the leader reads the senders' alert_rules (to pass them upstream)")
     relation = _one_relation_world(endpoint, deep)
     state = testing.State(leader=leader, relations={relation, peers()})
@@ -307,6 +322,11 @@ ALL_KEYS = (
     "datasource-uids",
     "query-auth-secret-id",
     "query-auth-token-sha256",
+    "rules",
+    "metadata",
+    "endpoints",
+    "config",
+    "event",
     "unexpected",
 )
 HUGE = "x" * (6 << 20)
@@ -340,6 +360,8 @@ WORLD_APPS = {
     "send-remote-write": "mimir",
     "charm-tracing": "tempo-charm",
     "workload-tracing": "tempo-workload",
+    "receive-otlp": "otelcol",
+    "cos-agent": "otelcol-sub",
 }
 
 
@@ -358,9 +380,15 @@ def _good_world() -> testing.State:
         "send-remote-write": {},
         "charm-tracing": GOOD_TRACING,
         "workload-tracing": GOOD_TRACING,
+        "receive-otlp": {
+            "rules": otlp_rules({"groups": [OTLP_GROUP]}),
+            "metadata": json.dumps({"model": "m", "application": "otelcol"}),
+        },
+        "cos-agent": {},
     }
     units: dict[str, dict[int, dict[str, str]]] = {
         "receive-remote-write": {0: {"egress-subnets": "10.0.0.5/32"}},
+        "receive-otlp": {0: {"egress-subnets": "10.0.0.6/32"}},
         "send-remote-write": {0: write_url("http://10.9.0.1:9009/api/v1/push")},
     }
     relations: set[testing.RelationBase] = {
@@ -396,6 +424,9 @@ def good_world() -> tuple[testing.State, FakeWorkload]:
     try:
         ctx = testing.Context(GrafanaAgentBridgeCharm, app_name=APP)
         settled = settle(ctx, _good_world())
+        # The cos_agent library writes our unit databag on its own relation events.
+        cos = next(r for r in settled.relations if r.endpoint == "cos-agent")
+        settled = ctx.run(ctx.on.relation_joined(cos, remote_unit=0), settled)
     finally:
         charm.SnapWorkload = original  # type: ignore[assignment]
     return settled, machine
@@ -422,7 +453,14 @@ def test_junk_in_every_remote_databag_never_raises_nor_unpublishes(
     state = dataclasses.replace(settled, leader=leader)
     before = databags(state)
     upstream_id = next(r.id for r in state.relations if r.endpoint == "send-remote-write")
-    assert json.loads(before[upstream_id][0]["alert_rules"]) == RULES
+    assert json.loads(before[upstream_id][0]["alert_rules"]) == {
+        "groups": [*RULES["groups"], OTLP_GROUP]
+    }
+    assert "10.0.0.6" in good_settings["allowed-clients"].split(",")  # the OTLP sender
+    otlp_id = next(r.id for r in state.relations if r.endpoint == "receive-otlp")
+    assert json.loads(before[otlp_id][0]["endpoints"])[0]["telemetries"] == ["metrics"]
+    cos_id = next(r.id for r in state.relations if r.endpoint == "cos-agent")
+    assert "config" in before[cos_id][1]  # the collector's scrape job, rules and dashboard
     for relation in list(state.relations):
         state = replace_relation(state, relation, _fill(relation, JUNK[junk], leader=leader))
     events = [ctx.on.update_status(), ctx.on.config_changed(), ctx.on.upgrade_charm()]
