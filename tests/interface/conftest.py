@@ -89,6 +89,22 @@ def tracing_tester(interface_tester: InterfaceTester) -> Iterator[InterfaceTeste
 
 
 @pytest.fixture
+def otlp_tester(interface_tester: InterfaceTester) -> Iterator[InterfaceTester]:
+    interface_tester.configure(
+        charm_type=GrafanaAgentBridgeCharm, state_template=_bridge_template()
+    )
+    yield interface_tester
+
+
+@pytest.fixture
+def cos_agent_tester(interface_tester: InterfaceTester) -> Iterator[InterfaceTester]:
+    interface_tester.configure(
+        charm_type=GrafanaAgentBridgeCharm, state_template=_bridge_template()
+    )
+    yield interface_tester
+
+
+@pytest.fixture
 def grafana_source_tester(interface_tester: InterfaceTester) -> Iterator[InterfaceTester]:
     """The requirer role: a Grafana-like charm running our consumer library."""
     interface_tester.configure(

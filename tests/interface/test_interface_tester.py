@@ -35,3 +35,15 @@ def test_tracing_v2_requirer(tracing_tester: InterfaceTester, interfaces_repo, e
         repo=interfaces_repo, interface_name="tracing", interface_version=2, endpoint=endpoint
     )
     tracing_tester.run()
+
+
+def test_otlp_v0_provider(otlp_tester: InterfaceTester, interfaces_repo):
+    otlp_tester.configure(repo=interfaces_repo, interface_name="otlp", interface_version=0)
+    otlp_tester.run()
+
+
+def test_cos_agent_v0_provider(cos_agent_tester: InterfaceTester, interfaces_repo):
+    cos_agent_tester.configure(
+        repo=interfaces_repo, interface_name="cos_agent", interface_version=0
+    )
+    cos_agent_tester.run()

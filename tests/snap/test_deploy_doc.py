@@ -39,8 +39,11 @@ REMOTE: dict[str, tuple[str, str]] = {
     "tempo:tracing": ("provides", "tracing"),
     "otelcol:send-remote-write": ("requires", "prometheus_remote_write"),
     "otelcol:juju-info": ("requires", "juju-info"),
+    "otelcol:send-otlp": ("requires", "otlp"),
+    "otelcol:cos-agent": ("requires", "cos_agent"),
     "grafana-agent:send-remote-write": ("requires", "prometheus_remote_write"),
     "grafana-agent:juju-info": ("requires", "juju-info"),
+    "grafana-agent:cos-agent": ("requires", "cos_agent"),
 }
 AUTO_CONNECTED = {"network", "network-bind"}
 
