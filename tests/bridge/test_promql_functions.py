@@ -174,3 +174,22 @@ def test_vectorised_quantile_matches_the_exact_one() -> None:
             padded = np.sort(np.r_[vals, [np.inf] * 3])[None, :]
             got = quantile_sorted(padded, np.array([n]), np.array([q]))[0]
             assert got == pytest.approx(quantile(q, vals.tolist()), nan_ok=True)
+
+
+@pytest.mark.parametrize(
+    ("name", "valid"),
+    [
+        ("job", True),
+        ("__name__", True),
+        ("service.name", True),  # UTF-8 names are valid in Prometheus 3.x
+        ("名前", True),
+        ("", False),
+        ("a\ufffdz", False),  # where the parser put bytes that were not UTF-8
+        ("a\udcc5z", False),  # a lone surrogate cannot be encoded
+    ],
+)
+def test_one_label_name_rule_for_count_values_and_label_replace(name: str, valid: bool) -> None:
+    """The rule both count_values and label_replace/label_join apply to a new label's name."""
+    from grafana_agent_bridge.labels import is_valid_label_name
+
+    assert is_valid_label_name(name) is valid
