@@ -7,10 +7,8 @@ v0 specifications) into a local git repository, which the tester accepts as ``re
 
 from __future__ import annotations
 
-import importlib.util
 import shutil
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,24 +19,15 @@ from ops import testing
 
 import charm
 from charm import GrafanaAgentBridgeCharm
+from tests.fake_workload import FakeWorkload
 
 DEFINITIONS = Path(__file__).parent / "definitions"
-FAKE_WORKLOAD = Path(__file__).parents[1] / "unit" / "fake_workload.py"
-
-
-def _fake_workload_type() -> type:
-    spec = importlib.util.spec_from_file_location("fake_workload", FAKE_WORKLOAD)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module.FakeWorkload
 
 
 @pytest.fixture(autouse=True)
-def machine(monkeypatch: pytest.MonkeyPatch) -> object:
+def machine(monkeypatch: pytest.MonkeyPatch) -> FakeWorkload:
     """The unit tests' fake machine: no test here may reach snapd or the network."""
-    fake = _fake_workload_type()()
+    fake = FakeWorkload()
     monkeypatch.setattr(charm, "SnapWorkload", lambda: fake)
     return fake
 

@@ -20,11 +20,11 @@ from unittest import mock
 
 import yaml
 from model_charms import GRAFANA_META, TEMPO_META, GrafanaLikeCharm, TempoLikeCharm
-from model_machine import FakeMachine
 from model_sim import App, Event, ModelInfo, Simulation, SimulationError, Stats, Unit, Write
 
 import charm
 from charm import GrafanaAgentBridgeCharm
+from tests.fake_workload import FakeWorkload
 
 ROOT = Path(__file__).resolve().parents[2]
 OUR_APP = "bridge"
@@ -93,7 +93,7 @@ class World:
     topology: Topology
     grafanas: list[str]
     tempo: str | None
-    machines: dict[str, FakeMachine]
+    machines: dict[str, FakeWorkload]
     """Our units' machines (snapd and the daemon), by unit name."""
     source_relations: dict[str, int] = field(default_factory=dict)
     """Grafana app -> id of its grafana-source relation with us (if related now)."""
@@ -107,11 +107,11 @@ def build(topology: Topology, seed: int) -> World:
     """Deploy and relate everything at once; no hook has run yet."""
     sim = Simulation(seed)
     meta, config_meta, actions_meta = charm_metadata()
-    machines: dict[str, FakeMachine] = {}
+    machines: dict[str, FakeWorkload] = {}
 
     @contextlib.contextmanager
     def on_its_machine(unit: Unit) -> Iterator[None]:
-        machine = machines.setdefault(unit.name, FakeMachine())
+        machine = machines.setdefault(unit.name, FakeWorkload())
         with mock.patch.object(charm, "SnapWorkload", lambda: machine):
             yield
 

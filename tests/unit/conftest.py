@@ -6,12 +6,12 @@ from typing import Any
 
 import pytest
 from charm_builders import APP, Writes
-from fake_workload import FakeWorkload
 from ops import testing
 from scenario.mocking import _MockModelBackend
 
 import charm
 from charm import GrafanaAgentBridgeCharm
+from tests.fake_workload import FakeWorkload
 
 
 @pytest.fixture(autouse=True)

@@ -12,12 +12,12 @@ import time
 
 import pytest
 from charm_builders import grafana, peers
-from fake_workload import FakeWorkload
 from ops import testing
 
 from health import ForwardingHealth, TargetHealth, display_url, parse_forwarding
 from humanize import count, duration, size
 from remote_write import bridge_target_name
+from tests.fake_workload import FakeWorkload
 
 MIMIR_URL = "http://10.9.0.2:9009/api/v1/push"
 

@@ -20,12 +20,12 @@ from typing import Any
 import pytest
 import yaml
 from charm_builders import APP, databags, grafana, peers, replace_relation, settle, source_data
-from fake_workload import FakeWorkload
 from ops import testing
 
 import charm
 from charm import QUERY_TOKEN_LABEL, QUERY_TOKEN_SECRET_KEY, GrafanaAgentBridgeCharm
 from charms.grafana_agent_bridge.v0.grafana_source import unit_number
+from tests.fake_workload import FakeWorkload
 
 ROOT = Path(__file__).resolve().parents[2]
 DEEP_ARRAY = "[" * 5000 + "]" * 5000

@@ -13,10 +13,10 @@ from pathlib import Path
 import ops
 import pytest
 from charm_builders import APP, grafana, peers, replace_relation, settle, source_data
-from fake_workload import FakeWorkload
 from ops import testing
 
 from charm import QUERY_TOKEN_LABEL, QUERY_TOKEN_SECRET_KEY
+from tests.fake_workload import FakeWorkload
 from workload import QueryError
 
 RECEIVERS = {

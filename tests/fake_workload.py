@@ -1,8 +1,9 @@
-"""A stand-in for the machine behind :class:`workload.Workload`, for ops.testing runs.
+"""The one stand-in for the machine behind :class:`workload.Workload` (snapd and the daemon).
 
-One instance lives for a whole test, like the machine outlives each hook: it remembers what is
-installed, the snap settings, and counts restarts the way the snap's configure hook does them
-(``snap set`` with a changed value runs the hook once, which restarts the daemon once).
+The charm's unit, interface and model tests all use it: one instance per unit lives for a whole
+test, like the machine outlives each hook. It remembers what is installed, the snap settings,
+and counts restarts the way the snap's configure hook does them (``snap set`` with a changed
+value runs the hook once, which restarts the daemon once).
 
 Every change goes through the snap's REAL validator (``snapconfig.build_config``, what the
 configure hook runs): a setting the bridge would refuse fails the whole change here exactly as
@@ -21,7 +22,7 @@ from health import ForwardingHealth
 from workload import InstalledSnap, QueryError, SettingsRejectedError, WorkloadError
 
 # The charm is packed without the bridge; its tests check what it sets against the real one.
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bridge"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bridge"))
 from grafana_agent_bridge.snapconfig import SnapSettingError, build_config
 
 
@@ -99,10 +100,10 @@ class FakeWorkload:
         return True
 
     def service_active(self) -> bool:
-        return self.active
+        return self.active and self.snap is not None
 
     def not_ready_reason(self, port: int) -> str | None:
-        return self.not_ready
+        return "not installed" if self.snap is None else self.not_ready
 
     def query(self, port: int, token: str, expr: str, time: str | None) -> dict[str, Any]:
         self.queries.append((port, token, expr, time))
