@@ -7,6 +7,11 @@ the engine and the API can all build on it:
 - ``ops``: ``add``/``sub`` (with the annotations they cause), ``mul``/``div``, ``compact``,
   ``reduce_resolution``, ``detect_reset``, ``equals``, ``promqltest_equal`` (promqltest's compare);
 - ``stats``: ``histogram_quantile``/``fraction``/``count``/``sum``/``avg``/``stddev``/``stdvar``;
+- ``rate``: ``histogram_increase``, the core of ``rate``/``increase``/``delta``;
+- ``kahan``: compensated ``kahan_add``, ``sum_histograms``/``mean_histograms`` (sum, avg,
+  ``*_over_time``);
+- ``classic``: classic histogram series → custom-bucket histograms (``load_with_nhcb``);
+- ``notes``: the annotations all of these report, with Prometheus's text;
 - ``notation``: the promqltest series notation, ``{{...}}`` histograms included;
 - ``codec``: remote-write 1.0 ``prometheus.Histogram`` decode (validated) and encode;
 - ``jsonenc``: the Prometheus HTTP API's JSON form.

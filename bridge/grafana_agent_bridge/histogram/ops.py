@@ -170,8 +170,9 @@ def combined_hint(mine: Hint, other: Hint) -> tuple[Hint, bool]:
 
 
 def _add_pairs(a: Pairs, b: Pairs, sign: float, threshold: tuple[int, float] | None) -> Pairs:
-    """A's buckets plus (or minus) b's; for exponential schemas, b's leading buckets whose
-    upper bound is at or below the zero threshold are already counted in the zero bucket."""
+    """The buckets of a plus (or minus) those of b; for exponential schemas, b's leading
+    buckets whose upper bound is at or below the zero threshold are already counted in the
+    zero bucket."""
     out = dict(a)
     leading = threshold is not None and is_exponential(threshold[0])
     for idx, c in b:
@@ -412,8 +413,8 @@ def detect_reset(current: FloatHistogram, previous: FloatHistogram) -> bool:
 
 
 def _buckets_from(h: FloatHistogram, positive: bool, schema: int, start: float) -> Pairs:
-    """H's buckets of one sign merged into ``schema``, without the leading ones whose upper
-    bound is at or below ``start`` (``floatBucketIterator`` with ``absoluteStartValue``)."""
+    """The buckets of one sign of h merged into ``schema``, without the leading ones whose
+    upper bound is at or below ``start`` (``floatBucketIterator`` with ``absoluteStartValue``)."""
     pairs = reduce_pairs(h.positive() if positive else h.negative(), h.schema, schema)
     if start == 0 or not is_exponential(schema):
         return pairs
