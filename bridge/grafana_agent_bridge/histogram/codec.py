@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from itertools import accumulate
 from typing import Any
 
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
@@ -112,19 +113,14 @@ def _side(
     # (and a mismatch then shows as spans that do not cover the buckets).
     if not integer:
         return span_tuple, tuple(counts), 0
-    out: list[float] = []
-    running = 0
-    total = 0
-    for i, d in enumerate(deltas):
-        running += d
-        if running < 0:
-            raise HistogramDecodeError(
-                f"{name} side: bucket number {i + 1} has observation count of {running}: "
-                "histogram has a bucket whose observation count is negative"
-            )
-        total += running
-        out.append(float(running))
-    return span_tuple, tuple(out), total
+    absolute = list(accumulate(deltas))
+    if absolute and min(absolute) < 0:
+        i = next(k for k, c in enumerate(absolute) if c < 0)
+        raise HistogramDecodeError(
+            f"{name} side: bucket number {i + 1} has observation count of {absolute[i]}: "
+            "histogram has a bucket whose observation count is negative"
+        )
+    return span_tuple, tuple(map(float, absolute)), sum(absolute)
 
 
 def decode_histogram(raw: bytes, limits: HistogramLimits | None = None) -> HistogramSample:
