@@ -527,6 +527,62 @@ class IngestConfig(_Section):
         return [ipaddress.ip_network(item, strict=False) for item in self.allowed_clients]
 
 
+class OTLPConfig(_Section):
+    """How OTLP metrics become Prometheus series: the keys of Prometheus 3.x's ``otlp`` block,
+    with its defaults."""
+
+    translation_strategy: Literal[
+        "UnderscoreEscapingWithSuffixes",
+        "UnderscoreEscapingWithoutSuffixes",
+        "NoUTF8EscapingWithSuffixes",
+        "NoTranslation",
+    ] = Field(
+        default="UnderscoreEscapingWithSuffixes",
+        description="Metric and label names: escaped to `[a-zA-Z0-9_:]` with unit and "
+        "`_total` suffixes (the default, as Prometheus), escaped without suffixes, kept as "
+        "sent (UTF-8) with suffixes, or kept as sent.",
+    )
+    promote_resource_attributes: list[str] = Field(
+        default_factory=list,
+        description="Resource attributes copied onto every series of the resource as labels "
+        "(all resource attributes but `service.*` are on `target_info` anyway).",
+    )
+    promote_all_resource_attributes: bool = Field(
+        default=False,
+        description="Copy every resource attribute (but `ignore_resource_attributes`) onto "
+        "every series; excludes `promote_resource_attributes`.",
+    )
+    ignore_resource_attributes: list[str] = Field(
+        default_factory=list,
+        description="Resource attributes not copied when `promote_all_resource_attributes`.",
+    )
+    keep_identifying_resource_attributes: bool = Field(
+        default=False,
+        description="Keep `service.name`, `service.namespace` and `service.instance.id` on "
+        "`target_info` too (they are always `job` and `instance`).",
+    )
+    promote_scope_metadata: bool = Field(
+        default=False,
+        description="Add the instrumentation scope as `otel_scope_name`, `otel_scope_version`, "
+        "`otel_scope_schema_url` and `otel_scope_<attribute>` labels.",
+    )
+    allow_delta_temporality: bool = Field(
+        default=False,
+        description="Store delta sums and histograms as sent; by default their points are "
+        "refused (partial success), as Prometheus does.",
+    )
+
+    @model_validator(mode="after")
+    def _exclusive(self) -> OTLPConfig:
+        if self.promote_all_resource_attributes and self.promote_resource_attributes:
+            raise ValueError(
+                "promote_all_resource_attributes and promote_resource_attributes are exclusive"
+            )
+        if self.ignore_resource_attributes and not self.promote_all_resource_attributes:
+            raise ValueError("ignore_resource_attributes needs promote_all_resource_attributes")
+        return self
+
+
 class QueryConfig(_Section):
     auth_token: Secret = Field(
         default=SecretStr(""),
@@ -880,8 +936,10 @@ class BridgeConfig(_Section):
     log: LogConfig = Field(default_factory=LogConfig, description="Logging.")
     storage: StorageConfig = Field(default_factory=StorageConfig, description="Local TSDB.")
     ingest: IngestConfig = Field(
-        default_factory=IngestConfig, description="The remote-write endpoint."
+        default_factory=IngestConfig,
+        description="The remote-write and OTLP endpoints (limits apply to both).",
     )
+    otlp: OTLPConfig = Field(default_factory=OTLPConfig, description="OTLP metrics translation.")
     query: QueryConfig = Field(default_factory=QueryConfig, description="The query API.")
     collect: CollectConfig = Field(
         default_factory=CollectConfig, description="Built-in collection."

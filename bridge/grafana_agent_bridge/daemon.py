@@ -31,6 +31,10 @@ from .forward import ForwardManager
 from .labels import LabelLimits
 from .lifecycle import Lifecycle, Phase
 from .metrics import Registry
+from .otlp.decode import Bounds as OTLPBounds
+from .otlp.handler import OTLPMetricsAPI
+from .otlp.naming import Namer
+from .otlp.translate import Settings as OTLPSettings
 from .promql import Engine
 from .promql.querytext import TextLimits
 from .redact import redact_url
@@ -225,13 +229,35 @@ class Daemon:
             lifecycle=self.lifecycle,
             registry=self.registry,
         )
-        self.http.attach(query_api, self.write_api)
+        self.http.attach(query_api, self.write_api, self._otlp_api())
         self.lifecycle.advance(Phase.SERVING)
         log.info("serving the Prometheus API and remote write on %s", self.listen_url())
         jobs = collect.build_jobs(cfg.collect, self.registry, self._self_instance())
         self.collection = collect.Collection(jobs, self.store, self.registry)
         self.collection.start()
         self._start_forwarding()
+
+    def _otlp_api(self) -> OTLPMetricsAPI:
+        """OTLP metrics ingest, into the same store (and so the same forwarding) as remote
+        write, under the same ``ingest`` limits."""
+        cfg = self.config
+        assert self.store is not None
+        o = cfg.otlp
+        settings = OTLPSettings(
+            namer=Namer(o.translation_strategy),
+            promote_resource_attributes=frozenset(o.promote_resource_attributes),
+            promote_all_resource_attributes=o.promote_all_resource_attributes,
+            ignore_resource_attributes=frozenset(o.ignore_resource_attributes),
+            keep_identifying_resource_attributes=o.keep_identifying_resource_attributes,
+            promote_scope_metadata=o.promote_scope_metadata,
+            allow_delta_temporality=o.allow_delta_temporality,
+            lookback_delta_ms=duration_ms(cfg.query.lookback_delta),
+            max_samples=cfg.ingest.max_samples_per_request,
+        )
+        bounds = OTLPBounds(cfg.ingest.max_decoded_bytes, cfg.ingest.max_decoded_elements)
+        return OTLPMetricsAPI(
+            self.store, settings, bounds, lifecycle=self.lifecycle, registry=self.registry
+        )
 
     def _start_forwarding(self) -> None:
         """Send everything stored to each ``forward.targets`` entry, from the change feed."""

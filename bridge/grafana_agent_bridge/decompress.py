@@ -63,12 +63,13 @@ def decompress(body: bytes, max_decoded_bytes: int, max_elements: int) -> memory
     return raw
 
 
-def count_element_tags(data: memoryview) -> int:
+def count_element_tags(data: memoryview, tags: bytes = _ELEMENT_TAGS) -> int:
     """How many bytes of ``data`` are element tags (an upper bound on its protobuf elements),
     counted a MiB at a time so that no copy of the whole body is made. Deleting the tag bytes
-    and measuring what is left is one C pass over a piece (five ``count`` calls were five)."""
+    and measuring what is left is one C pass over a piece (five ``count`` calls were five).
+    ``tags`` are the bytes counted (remote write's element tags by default)."""
     total = 0
     for start in range(0, len(data), _COUNT_STEP):
         piece = data[start : start + _COUNT_STEP].tobytes()
-        total += len(piece) - len(piece.translate(None, _ELEMENT_TAGS))
+        total += len(piece) - len(piece.translate(None, tags))
     return total

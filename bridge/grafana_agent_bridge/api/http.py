@@ -34,7 +34,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import cast
+from typing import TYPE_CHECKING, cast
 from urllib.parse import urlsplit
 
 from .. import tracing
@@ -49,6 +49,9 @@ from .query import QueryAPI, Response
 from .router import Body, Refusal, Request, Route, RouteTable, call
 from .routes import Endpoints, bridge_routes
 from .write import WriteAPI
+
+if TYPE_CHECKING:  # a run-time import would be circular (otlp answers with api.Response)
+    from ..otlp.handler import OTLPMetricsAPI
 
 log = logging.getLogger(__name__)
 
@@ -183,11 +186,14 @@ class BridgeHTTPServer(ThreadingHTTPServer):
         with self._connections_lock:
             self.connections -= 1
 
-    def attach(self, query_api: QueryAPI, write_api: WriteAPI) -> None:
+    def attach(
+        self, query_api: QueryAPI, write_api: WriteAPI, otlp_api: OTLPMetricsAPI | None = None
+    ) -> None:
         """Give the routes their endpoints (the server listens before the store is open); they
         answer once the lifecycle moves to serving."""
         self.endpoints.query_api = query_api
         self.endpoints.write_api = write_api
+        self.endpoints.otlp_api = otlp_api
 
     @property
     def query_api(self) -> QueryAPI | None:

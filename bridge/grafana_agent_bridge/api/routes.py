@@ -5,18 +5,19 @@ endpoint it calls. The helpers carry each kind's rules, so a new line inherits t
 
 - ``read(path, endpoint)``: the Prometheus read API. GET or form POST (at most
   ``MAX_FORM_BYTES``), the query bearer token, open only while serving.
-- ``ingest(path, endpoint)``: a push of samples (remote write; OTLP next). POST only, clients
+- ``ingest(path, endpoint)``: a push of samples (remote write, OTLP). POST only, clients
   in ``ingest.allowed_networks``, one of ``max_concurrent_writes`` slots while the body is read
   and decoded, at most ``ingest.max_body_bytes``; open while draining too, so the endpoint can
   answer 503 after reading the body (the connection stays usable, the refusal is counted).
 - ``plain(path, endpoint)``: health, readiness, ``/metrics``: GET, no token, any phase.
 
-For example, an OTLP/HTTP metrics receiver on both of its usual paths::
+For example, the OTLP/HTTP metrics receiver on both of its usual paths (Prometheus 3.x's and
+the OTLP default)::
 
-    ingest("/api/v1/otlp/v1/metrics", lambda r: e.otlp().handle(r)),
-    ingest("/v1/metrics", lambda r: e.otlp().handle(r)),
+    ingest("/api/v1/otlp/v1/metrics", e.otlp, e.max_body_bytes),
+    ingest("/v1/metrics", e.otlp, e.max_body_bytes),
 
-(with ``otlp`` added to ``Endpoints`` like ``write``). Content negotiation between versions of a
+Content negotiation between versions of a
 protocol on one path (remote write 1.0 and 2.0) is the endpoint's business: it reads
 ``Request.content_type``. Anything else about a route is a ``Route`` field (``router``).
 ``RouteTable`` refuses a table where two routes answer the same method on the same path.
@@ -31,6 +32,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ..lifecycle import Lifecycle, Phase
 from ..metrics import Registry
@@ -50,6 +52,9 @@ from .router import (
 )
 from .write import WriteAPI, unavailable
 
+if TYPE_CHECKING:  # a run-time import would be circular (otlp answers with api.Response)
+    from ..otlp.handler import OTLPMetricsAPI
+
 MAX_FORM_BYTES = 8 << 20
 """Largest form-encoded query body; a PromQL query is never near this."""
 
@@ -66,6 +71,7 @@ class Endpoints:
     index_text: Callable[[], str]
     query_api: QueryAPI | None = None
     write_api: WriteAPI | None = None
+    otlp_api: OTLPMetricsAPI | None = None
     max_body_bytes: int = 32 << 20
 
     def query(self) -> QueryAPI:
@@ -76,6 +82,13 @@ class Endpoints:
         if self.write_api is None:  # a stop while the store was still opening
             return unavailable("the bridge is shutting down")
         return self.write_api.handle(request.body, request.content_type, request.content_encoding)
+
+    def otlp(self, request: Request) -> Response:
+        if self.otlp_api is None:  # a stop while the store was still opening
+            from ..otlp.handler import unavailable as otlp_unavailable
+
+            return otlp_unavailable(request.content_type, "the bridge is shutting down")
+        return self.otlp_api.handle(request.body, request.content_type, request.content_encoding)
 
     def healthy(self, _request: Request) -> Response:
         """Alive: every phase but stopped (starting and draining included, as in Prometheus)."""
@@ -141,6 +154,8 @@ def bridge_routes(e: Endpoints) -> RouteTable:
     return RouteTable(
         [
             ingest("/api/v1/write", e.write, e.max_body_bytes),
+            ingest("/api/v1/otlp/v1/metrics", e.otlp, e.max_body_bytes),
+            ingest("/v1/metrics", e.otlp, e.max_body_bytes),
             read("/api/v1/query", lambda r: q().query(r.params), watch=True),
             read("/api/v1/query_range", lambda r: q().query_range(r.params), watch=True),
             read("/api/v1/series", lambda r: q().series(r.params)),
