@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import cramjam
 
-_ELEMENT_TAGS = b"\x0a\x12\x1a\x22\x2a"
+ELEMENT_TAGS = b"\x0a\x12\x1a\x22\x2a"
 _COUNT_STEP = 1 << 20
 
 
@@ -34,13 +34,16 @@ def declared_length(body: bytes) -> int:
     raise ValueError("invalid snappy block header")
 
 
-def decompress(body: bytes, max_decoded_bytes: int, max_elements: int) -> memoryview:
+def decompress(
+    body: bytes, max_decoded_bytes: int, max_elements: int, tags: bytes = ELEMENT_TAGS
+) -> memoryview:
     """The decompressed body, or ``BodyTooLargeError`` before any large allocation.
 
     Raises:
         ValueError: ``body`` is not a valid snappy block.
         BodyTooLargeError: it declares more than ``max_decoded_bytes`` or holds more than
-            ``max_elements`` protobuf elements.
+            ``max_elements`` protobuf elements (counted as ``tags`` bytes: the length-delimited
+            tags that begin an element of the message decoded; remote write 1.0's by default).
     """
     size = declared_length(body)
     if size > max_decoded_bytes:
@@ -54,7 +57,7 @@ def decompress(body: bytes, max_decoded_bytes: int, max_elements: int) -> memory
         raise ValueError(str(e)) from None
     if len(raw) != size:
         raise ValueError(f"decoded {len(raw)} bytes, the header declared {size}")
-    elements = count_element_tags(raw)
+    elements = count_element_tags(raw, tags)
     if elements > max_elements:
         raise BodyTooLargeError(
             f"the body holds up to {elements} protobuf elements, over the limit of "
@@ -63,7 +66,7 @@ def decompress(body: bytes, max_decoded_bytes: int, max_elements: int) -> memory
     return raw
 
 
-def count_element_tags(data: memoryview, tags: bytes = _ELEMENT_TAGS) -> int:
+def count_element_tags(data: memoryview, tags: bytes = ELEMENT_TAGS) -> int:
     """How many bytes of ``data`` are element tags (an upper bound on its protobuf elements),
     counted a MiB at a time so that no copy of the whole body is made. Deleting the tag bytes
     and measuring what is left is one C pass over a piece (five ``count`` calls were five).

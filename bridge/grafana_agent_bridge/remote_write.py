@@ -8,7 +8,7 @@ request, so the raw bytes make a cheap cache key and each label set is parsed an
 What a request may contain and what happens to it (the ingest contract):
 
 - Body: protobuf, snappy *block* format. Wrong ``Content-Encoding``/``Content-Type``, or a
-  remote-write 2.0 body (``proto=io.prometheus.write.v2.Request``) → ``RemoteWriteError(415)``.
+  2.0 message type here (2.0 is ``remote_write2``'s) → ``RemoteWriteError(415)``.
   Bad snappy or protobuf → ``RemoteWriteError(400)``; nothing of the request is kept.
   A body that would decode past ``DecodeLimits`` → ``RemoteWriteError(413)``, decided before
   it is decompressed or parsed (see ``decompress``).

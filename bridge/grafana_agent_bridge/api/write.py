@@ -1,9 +1,13 @@
-"""``POST /api/v1/write``: the remote-write 1.0 receiver.
+"""``POST /api/v1/write``: the remote-write 1.0 and 2.0 receiver.
+
+A 2.0 request (``Content-Type: application/x-protobuf;proto=io.prometheus.write.v2.Request``,
+see ``remote_write2``) is kept by the same rules and answered the same way, plus the
+``X-Prometheus-Remote-Write-{Samples,Histograms,Exemplars}-Written`` headers in every case.
 
 What is kept of a request (the contract senders and operators rely on):
 
 - The whole request is refused, nothing stored, for a wrong ``Content-Type``/``Content-Encoding``
-  or a remote-write 2.0 body (415), a body over ``ingest.max_body_bytes`` or one that would
+  (415), a body over ``ingest.max_body_bytes`` or one that would
   decode past ``ingest.max_decoded_bytes``/``max_decoded_elements`` (413), bad snappy or
   protobuf (400), a full disk or I/O fault (503 with ``Retry-After``) and shutdown (503).
 - Otherwise every valid sample is stored, and the answer is 204 when nothing was invalid, or
@@ -39,7 +43,16 @@ from ..remote_write import (
     RequestLimits,
     decode_write_request,
 )
-from ..storage import Appender, Rejection, ShuttingDownError, StorageFullError
+from ..remote_write2 import decode_write_request_v2, is_v2
+from ..storage import (
+    Appender,
+    AppendResult,
+    MetricMetadata,
+    Rejection,
+    SeriesBatch,
+    ShuttingDownError,
+    StorageFullError,
+)
 from . import encoding
 from .query import Response
 
@@ -159,7 +172,10 @@ class WriteAPI:
     def handle(
         self, body: bytes, content_type: str | None, content_encoding: str | None
     ) -> Response:
-        response = self._handle(body, content_type, content_encoding)
+        if is_v2(content_type):
+            response = self._handle_v2(body, content_encoding)
+        else:
+            response = self._handle(body, content_type, content_encoding)
         self.metrics.requests.inc(1, str(response.status))
         return response
 
@@ -180,15 +196,53 @@ class WriteAPI:
         except RemoteWriteError as e:
             error_type = "unsupported_media_type" if e.status == 415 else "bad_data"
             return Response(e.status, encoding.error(error_type, e.message))
+        return self._store(decoded.series, decoded.metadata, decoded.rejections)
+
+    def _handle_v2(self, body: bytes, content_encoding: str | None) -> Response:
+        """Remote write 2.0: stored like 1.0, answered with the ``...-Written`` headers 2.0
+        senders read in every case (zero when nothing was stored)."""
+        written = {"samples": 0, "histograms": 0, "exemplars": 0}
+        if not self.lifecycle.serving:
+            response = unavailable("the bridge is shutting down")
+        else:
+            try:
+                decoded = decode_write_request_v2(
+                    body,
+                    content_encoding,
+                    label_limits=self._label_cache.limits,
+                    limits=self.request_limits,
+                    bounds=self.decode_limits,
+                )
+            except RemoteWriteError as e:
+                error_type = "unsupported_media_type" if e.status == 415 else "bad_data"
+                response = Response(e.status, encoding.error(error_type, e.message))
+            else:
+                response = self._store(
+                    decoded.series, decoded.metadata, decoded.rejections, written
+                )
+        for kind, n in written.items():
+            response.headers[f"X-Prometheus-Remote-Write-{kind.capitalize()}-Written"] = str(n)
+        return response
+
+    def _store(
+        self,
+        series: Sequence[SeriesBatch],
+        metadata: Sequence[MetricMetadata],
+        decode_rejections: Sequence[Rejection],
+        written: dict[str, int] | None = None,
+    ) -> Response:
         try:
-            result = self.appender.append(decoded.series, decoded.metadata)
+            result: AppendResult = self.appender.append(series, metadata)
         except StorageFullError as e:
             return unavailable(f"storage unavailable, retry later: {e}")
         except ShuttingDownError:
             return unavailable("the bridge is shutting down")
         self.metrics.samples.inc(result.accepted_samples)
         self.metrics.exemplars.inc(result.accepted_exemplars)
-        rejections = [*decoded.rejections, *result.rejections]
+        if written is not None:
+            written["samples"] = result.accepted_samples
+            written["exemplars"] = result.accepted_exemplars
+        rejections = [*decode_rejections, *result.rejections]
         if not rejections:
             return Response(204, b"", content_type="")
         total = 0
