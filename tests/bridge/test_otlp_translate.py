@@ -409,3 +409,12 @@ def test_duplicate_timestamp_with_other_value_refused() -> None:
 def test_le_and_quantile_format(value: float, text: str) -> None:
     # strconv.FormatFloat(v, 'f', -1, 64)
     assert format_float(value) == text
+
+
+def test_unconvertible_exponential_histogram_refused_for_its_reason() -> None:
+    # exponentialToNativeHistogram: "Scale must be >= -4"
+    metric = m.Metric(name="eh")
+    metric.exponential_histogram.aggregation_temporality = m.AGGREGATION_TEMPORALITY_CUMULATIVE
+    metric.exponential_histogram.data_points.add(time_unix_nano=T0_NS, count=1, scale=-5)
+    t = translate(request([metric]))
+    assert t.rejected_points == 1 and "scale must be >= -4" in t.errors[0]

@@ -11,8 +11,8 @@ Each rule follows ``storage/remote/otlptranslator/prometheusremotewrite`` of Pro
 - Histograms are classic: ``_bucket{le}`` cumulative counts with ``le="+Inf"`` equal to the
   count, ``_count``, and ``_sum`` only when the point has a sum.
 - Summaries are ``_sum``, ``_count`` and the name with a ``quantile`` label per quantile.
-- Exponential histograms would be native histograms; the store cannot hold those yet, so their
-  points are refused and counted as rejected (partial success).
+- Exponential histograms are native histograms (``exphist``); the store cannot hold those yet,
+  so their points are converted, then refused and counted as rejected (partial success).
 - Labels: point attributes (names sanitised, values of colliding names joined with ``;`` in
   key order), then promoted resource attributes not already present, then scope metadata
   (``otel_scope_name``/``_version``/``_schema_url`` and ``otel_scope_<attr>``) when
@@ -43,6 +43,7 @@ import numpy as np
 
 from ..labels import METRIC_NAME, Labels
 from ..storage import STALE_NAN, Exemplar, MetricMetadata, Rejection, SeriesBatch
+from .exphist import ConversionError, to_native
 from .naming import InvalidNameError, Kind, Namer
 
 SERVICE_NAME = "service.name"
@@ -361,10 +362,7 @@ class Translator:
                 )
                 return
         if kind is Kind.EXPONENTIAL_HISTOGRAM:
-            out.refuse(
-                ids,
-                f"exponential histogram {name[:64]!r}: native histograms not supported yet",
-            )
+            self._exponential(out, name, points, ids, data.aggregation_temporality)
             return
         try:
             family = self.namer.metric(name, metric.unit, kind)
@@ -398,6 +396,26 @@ class Translator:
                 self._histogram(build, point, family, p)
             else:
                 self._summary(build, point, family, p)
+
+    @staticmethod
+    def _exponential(
+        out: Translation, name: str, points: list[Any], ids: range, temporality: int
+    ) -> None:
+        """Each point converted to its native histogram (``exphist``), which the store cannot
+        hold yet: refused, for the conversion's reason when there is no native form."""
+        unsupported: list[int] = []
+        for pid, point in zip(ids, points):
+            try:
+                to_native(point, temporality)
+            except ConversionError as e:
+                out.refuse((pid,), f"exponential histogram {name[:64]!r}: {e}")
+                continue
+            unsupported.append(pid)
+        if unsupported:
+            out.refuse(
+                unsupported,
+                f"exponential histogram {name[:64]!r}: native histograms not supported yet",
+            )
 
     @staticmethod
     def _histogram(build: _Builder, point: Any, family: str, p: _Point) -> None:
