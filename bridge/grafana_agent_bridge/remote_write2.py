@@ -13,7 +13,8 @@ Prometheus 3.x's ``storage/remote/write_handler.go``, ``writeV2``, and the 2.0 s
 - Samples are stored as in 1.0 (ascending timestamps within a series); exemplars take their
   labels from the symbol table (a bad reference rejects that exemplar only); metadata (type,
   help and unit references) is kept for the series' metric name.
-- Native histograms are decoded and refused ("not supported"), since the store holds floats.
+- Native histograms (the same message as 1.0's) are decoded and validated by
+  ``histogram.codec`` as 1.0's are, and refused ("not supported") until the store holds them.
 - ``created_timestamp`` is read and not stored, as Prometheus does without its
   ``created-timestamp-zero-ingestion`` feature.
 
@@ -24,7 +25,7 @@ case (see ``api.write``).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -39,6 +40,7 @@ from .remote_write import (
     DecodeLimits,
     RemoteWriteError,
     RequestLimits,
+    _decode_histograms,  # pyright: ignore[reportPrivateUsage]
     _drop_unordered,  # pyright: ignore[reportPrivateUsage]
     _within_limits,  # pyright: ignore[reportPrivateUsage]
 )
@@ -48,7 +50,7 @@ V2_PROTO = "io.prometheus.write.v2.request"
 """The ``proto`` parameter of a 2.0 ``Content-Type`` (compared in lower case)."""
 
 _V2_TAGS = ELEMENT_TAGS + b"\x42\x5a"
-"""Length-delimited tags that start an element a parse allocates: fields 1-5 (series, samples,
+"""Length-delimited tags that start an element decoding allocates: fields 1-5 (series, samples,
 histograms, exemplars, metadata, symbols) and the histogram bucket spans (fields 8 and 11)."""
 
 _F = descriptor_pb2.FieldDescriptorProto
@@ -82,7 +84,8 @@ def _schema() -> descriptor_pb2.FileDescriptorProto:
     ts = fd.message_type.add(name="TimeSeries")
     _field(ts, "labels_refs", 1, _F.TYPE_UINT32, repeated=True)
     _field(ts, "samples", 2, _F.TYPE_MESSAGE, repeated=True, type_name=p + "Sample")
-    _field(ts, "histograms", 3, _F.TYPE_MESSAGE, repeated=True, type_name=p + "Histogram")
+    # Same wire format as 1.0's prometheus.Histogram: kept as bytes for ``histogram.codec``.
+    _field(ts, "histograms", 3, _F.TYPE_BYTES, repeated=True)
     _field(ts, "exemplars", 4, _F.TYPE_MESSAGE, repeated=True, type_name=p + "Exemplar")
     _field(ts, "metadata", 5, _F.TYPE_MESSAGE, type_name=p + "Metadata")
     _field(ts, "created_timestamp", 6, _F.TYPE_INT64)
@@ -97,33 +100,6 @@ def _schema() -> descriptor_pb2.FileDescriptorProto:
     _field(meta, "type", 1, _F.TYPE_INT32)  # the MetricType enum, read as its number
     _field(meta, "help_ref", 3, _F.TYPE_UINT32)
     _field(meta, "unit_ref", 4, _F.TYPE_UINT32)
-    span = fd.message_type.add(name="BucketSpan")
-    _field(span, "offset", 1, _F.TYPE_SINT32)
-    _field(span, "length", 2, _F.TYPE_UINT32)
-    h = fd.message_type.add(name="Histogram")
-    count = h.oneof_decl.add(name="count")
-    zero = h.oneof_decl.add(name="zero_count")
-    for name, number, ftype, oneof in (
-        ("count_int", 1, _F.TYPE_UINT64, 0),
-        ("count_float", 2, _F.TYPE_DOUBLE, 0),
-        ("zero_count_int", 6, _F.TYPE_UINT64, 1),
-        ("zero_count_float", 7, _F.TYPE_DOUBLE, 1),
-    ):
-        _field(h, name, number, ftype)
-        h.field[-1].oneof_index = oneof
-    del count, zero
-    _field(h, "sum", 3, _F.TYPE_DOUBLE)
-    _field(h, "schema", 4, _F.TYPE_SINT32)
-    _field(h, "zero_threshold", 5, _F.TYPE_DOUBLE)
-    _field(h, "negative_spans", 8, _F.TYPE_MESSAGE, repeated=True, type_name=p + "BucketSpan")
-    _field(h, "negative_deltas", 9, _F.TYPE_SINT64, repeated=True)
-    _field(h, "negative_counts", 10, _F.TYPE_DOUBLE, repeated=True)
-    _field(h, "positive_spans", 11, _F.TYPE_MESSAGE, repeated=True, type_name=p + "BucketSpan")
-    _field(h, "positive_deltas", 12, _F.TYPE_SINT64, repeated=True)
-    _field(h, "positive_counts", 13, _F.TYPE_DOUBLE, repeated=True)
-    _field(h, "reset_hint", 14, _F.TYPE_INT32)
-    _field(h, "timestamp", 15, _F.TYPE_INT64)
-    _field(h, "custom_values", 16, _F.TYPE_DOUBLE, repeated=True)
     return fd
 
 
@@ -148,10 +124,8 @@ def is_v2(content_type: str | None) -> bool:
 
 @dataclass
 class DecodedWriteV2(DecodedWrite):
-    histograms: int = 0
-    """Native histogram samples in the request (refused for now)."""
     exemplars: int = 0
-    rejected_exemplars: list[Rejection] = field(default_factory=list)
+    """Exemplars in the request, valid or not."""
 
 
 def _clip(text: str, n: int = 64) -> str:
@@ -241,16 +215,7 @@ def decode_write_request_v2(
             out.rejections.append(Rejection(labels, None, problem, kind, max(n, 1)))
             continue
         if ts.histograms:
-            out.histograms += len(ts.histograms)
-            out.rejections.append(
-                Rejection(
-                    labels,
-                    None,
-                    "native histograms are not supported; samples dropped",
-                    "native_histogram",
-                    len(ts.histograms),
-                )
-            )
+            _decode_histograms(labels, ts.histograms, out)
         samples = ts.samples
         times = np.fromiter((s.timestamp for s in samples), dtype=np.int64, count=len(samples))
         values = np.fromiter((s.value for s in samples), dtype=np.float64, count=len(samples))

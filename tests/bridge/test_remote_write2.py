@@ -154,3 +154,20 @@ def test_bad_exemplar_ref_refuses_only_the_exemplar() -> None:
     assert [s.values.tolist() for s in decoded.series] == [[1.0]]
     assert decoded.series[0].exemplars == []
     assert decoded.rejections[0].kind == "invalid_exemplar"
+
+
+def test_v2_histograms_are_validated_like_v1() -> None:
+    # The 2.0 Histogram is 1.0's message: histogram.codec decodes and validates it.
+    req = generate.request_class()()
+    req.symbols.extend(["", "__name__", "h"])
+    ts = req.timeseries.add(labels_refs=[1, 2])
+    ts.histograms.add(count_int=1, schema=99, timestamp=5)
+    ts.histograms.add(count_int=1, zero_count_int=1, timestamp=6)
+    decoded = decode_write_request_v2(bytes(cramjam.snappy.compress_raw(req.SerializeToString())))
+    kinds = sorted(r.kind for r in decoded.rejections)
+    assert kinds == ["invalid_histogram", "native_histogram"]
+    assert "unknown schema" in next(
+        r.reason for r in decoded.rejections if r.kind == "invalid_histogram"
+    )
+    (kept,) = decoded.histograms
+    assert [s.timestamp for s in kept.samples] == [6]
