@@ -140,9 +140,23 @@ class HeadAppender:
                 if len(in_head) + len(new_series) >= max_head:
                     rejections.append(self._head_full(labels, n))
                     continue
-                sid = index.add(labels)
+                sid = index.add_new(labels)
                 added_ids.append(sid)
-            st = touched.get(sid)
+                # New to the index, so new to the head too (the limit was checked above).
+                new_series.append((sid, labels))
+                if n == 1 and NO_TIMESTAMP < (t := ts.item(0)) <= max_t and t >= min_valid:
+                    # Its first sample, marked like the fast path's (no object per series).
+                    touched[sid] = len(one_refs)
+                    one_refs.append(sid)
+                    one_ts.append(t)
+                    one_vals.append(vals.item(0))
+                    one_hs.append(None)
+                    if batch.exemplars:
+                        self._take_exemplars(sid, batch, exemplars, rejections)
+                    continue
+                st = touched[sid] = SeriesAppend(sid, NO_TIMESTAMP, 0.0, None)
+            else:
+                st = touched.get(sid)
             if st is None:
                 hs = head_get(sid)
                 if hs is None:

@@ -44,12 +44,32 @@ class SeriesIndex:
         if sid is None or sid in self._labels:
             sid = self.next_id
         self.next_id = max(self.next_id, sid + 1)
+        self._insert(labels, sid)
+        return sid
+
+    def add_new(self, labels: Labels) -> int:
+        """Register ``labels``, known to be absent, under a new id (the append path)."""
+        sid = self.next_id
+        self.next_id = sid + 1
+        self._insert(labels, sid)
+        return sid
+
+    def _insert(self, labels: Labels, sid: int) -> None:
         self.by_labels[labels] = sid
         self._labels[sid] = labels
         self._rank = None
+        postings = self._postings
+        # get before set: setdefault would build a throwaway dict and set per label pair.
         for name, value in labels:
-            self._postings.setdefault(name, {}).setdefault(value, set()).add(sid)
-        return sid
+            values = postings.get(name)
+            if values is None:
+                postings[name] = {value: {sid}}
+                continue
+            ids = values.get(value)
+            if ids is None:
+                values[value] = {sid}
+            else:
+                ids.add(sid)
 
     def remove(self, sid: int) -> None:
         labels = self._labels.pop(sid, None)

@@ -20,6 +20,10 @@ _MIN_CAPACITY = 8
 _STEP = 128
 TAIL = 16
 NO_TIMESTAMP = int(np.iinfo(np.int64).min)
+_NO_TS = np.empty(0, dtype=np.int64)
+_NO_VALUES = np.empty(0, dtype=np.float64)
+"""Shared by every new series (never written: the first sample makes arrays of its own),
+which saves two numpy allocations per series created."""
 
 
 class ValueKind(enum.IntEnum):
@@ -49,8 +53,8 @@ class HeadSeries:
         self.sid = sid
         self.labels = labels
         self.kind = ValueKind.FLOAT
-        self.ts: npt.NDArray[np.int64] = np.empty(0, dtype=np.int64)
-        self.values: npt.NDArray[np.float64] = np.empty(0, dtype=np.float64)
+        self.ts: npt.NDArray[np.int64] = _NO_TS
+        self.values: npt.NDArray[np.float64] = _NO_VALUES
         self.n = 0
         """Samples in the arrays (the tail comes on top)."""
         self.tail_t: list[int] = []

@@ -19,6 +19,7 @@ deleted (retention, acknowledged by the feed) and a corrupt segment costs only i
 from __future__ import annotations
 
 import enum
+import itertools
 import json
 import logging
 import os
@@ -77,7 +78,8 @@ _U32 = struct.Struct("<I")
 def encode_series(series: Sequence[tuple[int, Labels]]) -> bytes:
     """Series definitions as JSON (``[[ref, [name, value, ...]], ...]``): the C JSON codec
     turns the 10 k series of a segment checkpoint around in milliseconds."""
-    doc = [[ref, [x for pair in labels for x in pair]] for ref, labels in series]
+    flat = itertools.chain.from_iterable
+    doc = [[ref, list(flat(labels))] for ref, labels in series]
     return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode(
         "utf-8", "surrogatepass"
     )
