@@ -18,12 +18,12 @@ import pytest
 from charm_builders import Writes, peers, replace_relation, settle
 from charmlibs.interfaces.otlp import OtlpRequirer
 from charmlibs.interfaces.otlp._otlp import _OtlpRequirerAppData
-from fake_workload import FakeWorkload
 from ops import testing
 from pydantic import ValidationError
 
 import otlp_relation
 from charms.grafana_agent_bridge.v0.remote_data import RemoteDataError
+from tests.fake_workload import FakeWorkload
 
 GROUP = {
     "name": "otelcol_alerts",
@@ -271,3 +271,18 @@ def test_garbage_in_every_key_of_the_senders_databags_never_fails_the_hook(ctx):
         ):
             out = ctx.run(event, state)
             assert out.unit_status.name != "error"
+
+
+def test_a_new_leader_republishes_its_own_address(ctx):
+    """The list is per application: after a leader change the senders follow the new leader."""
+    rel = otlp()
+    old = testing.Network("receive-otlp", ingress_addresses=["10.1.2.3"])
+    state = testing.State(leader=True, relations={rel, peers(1)}, networks={old})
+    first = ctx.run(ctx.on.relation_joined(rel, remote_unit=0), state)
+    published = first.get_relation(rel.id).local_app_data["endpoints"]
+    assert "10.1.2.3" in published
+    new = testing.Network("receive-otlp", ingress_addresses=["10.1.2.4"])
+    moved = dataclasses.replace(first, networks={new})
+    out = ctx.run(ctx.on.leader_elected(), moved)
+    (endpoint,) = json.loads(out.get_relation(rel.id).local_app_data["endpoints"])
+    assert endpoint["endpoint"] == "http://10.1.2.4:9099/api/v1/otlp"

@@ -22,11 +22,11 @@ from typing import Any
 import pytest
 import yaml
 from charm_builders import APP, peers
-from fake_workload import FakeWorkload
 from ops import testing
 
 from charm import GrafanaAgentBridgeCharm
 from charms.grafana_agent.v0.cos_agent import CosAgentProviderUnitData
+from tests.fake_workload import FakeWorkload
 
 ROOT = Path(__file__).resolve().parents[2]
 RULES = ROOT / "src" / "prometheus_alert_rules"
@@ -266,3 +266,13 @@ def test_every_metric_used_is_one_the_bridge_exports(where: str):
     missing = {n for n in used if n not in exported} - {f"{h}_bucket" for h in histograms}
     assert not missing
     assert histograms <= exported
+
+
+@pytest.mark.parametrize(
+    ("value", "port"),
+    [(1234, 1234), (65535, 65535), (0, 9099), (70000, 9099), (True, 9099), ("9100", 9099)],
+)
+def test_the_scrape_port_is_the_option_only_when_it_is_a_port(value: object, port: int):
+    import self_monitoring
+
+    assert self_monitoring.configured_port({"port": value}) == port  # type: ignore[arg-type]
