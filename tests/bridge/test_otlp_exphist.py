@@ -36,9 +36,15 @@ def test_layout_gaps_of_up_to_two_are_empty_buckets_longer_start_a_span() -> Non
     assert buckets_layout([1, 0, 0, 0, 2], 0, 0) == ((Span(1, 1), Span(3, 1)), (1.0, 2.0))
 
 
-def test_layout_leading_empty_buckets_as_prometheus_writes_them() -> None:
-    assert buckets_layout([0, 0, 5], 0, 0) == ((Span(1, 3),), (0.0, 0.0, 5.0))
-    assert buckets_layout([0, 0, 0, 0, 5], 0, 0) == ((Span(1, 0), Span(4, 1)), (5.0,))
+def test_layout_leaves_out_empty_buckets_at_the_ends() -> None:
+    assert buckets_layout([0, 0, 5, 0], 0, 0) == ((Span(3, 1),), (5.0,))
+    assert buckets_layout([0, 0], 4, 0) == ((), ())
+
+
+def test_merged_count_after_empty_buckets_lands_in_its_own_bucket() -> None:
+    # OTLP indexes 2 and 3 at scale 9 are native index 2 at schema 8 ((i >> 1) + 1); the
+    # empty OTLP bucket 1 before them must not pull the count down to native index 1.
+    assert buckets_layout([0, 1, 0], 1, 1) == ((Span(2, 1),), (1.0,))
 
 
 def test_scale_above_8_merges_buckets() -> None:

@@ -8,8 +8,7 @@ Follows Prometheus 3.x's ``storage/remote/otlptranslator/prometheusremotewrite/h
 - OTLP bucket ``i`` covers ``(base^i, base^(i+1)]`` and a native bucket ``k`` covers
   ``(base^(k-1), base^k]``, so index ``i`` (after ``>> scaleDown``) becomes ``i + 1``;
 - dense OTLP counts become spans: a run of more than two empty buckets starts a new span,
-  shorter runs are kept as empty buckets (client_golang's ``makeBuckets`` rule), leading ones
-  included (so the first span may be empty, exactly as Prometheus writes it);
+  shorter runs are kept as empty buckets (client_golang's ``makeBuckets`` rule);
 - the zero bucket keeps the point's ``zero_count`` with Prometheus's fixed threshold ``1e-128``
   (Prometheus does not read OTLP's ``zero_threshold``);
 - the reset hint is "unknown" for cumulative points (always safe) and "gauge" for delta ones;
@@ -39,42 +38,38 @@ class ConversionError(ValueError):
 def buckets_layout(
     counts: list[int], offset: int, scale_down: int
 ) -> tuple[tuple[Span, ...], tuple[float, ...]]:
-    """``convertBucketsLayout`` with ``adjustOffset``: dense OTLP counts from ``offset`` →
-    native spans and absolute counts, ``2^scale_down`` OTLP buckets merged into one."""
-    if not counts:
+    """Dense OTLP counts from ``offset`` → native spans and absolute counts, ``2^scale_down``
+    OTLP buckets merged into one (``convertBucketsLayout`` with ``adjustOffset``).
+
+    Each count goes to native bucket ``((offset + i) >> scale_down) + 1``. Between non-empty
+    buckets, gaps of up to two empty buckets are written as zeros and longer ones start a new
+    span, as Prometheus does; empty buckets before the first and after the last non-empty one
+    are left out (the same histogram). Prometheus's loop places a count one bucket too low when
+    empty buckets precede it and it is merged with the next one (scale > 8); here every count
+    is placed by its own index.
+    """
+    merged: dict[int, int] = {}
+    for i, n in enumerate(counts):
+        if n:
+            k = ((offset + i) >> scale_down) + 1
+            merged[k] = merged.get(k, 0) + n
+    if not merged:
         return (), ()
-    spans: list[list[int]] = [[(offset >> scale_down) + 1, 0]]
+    spans: list[list[int]] = []
     out: list[float] = []
-    bucket = (offset >> scale_down) + 1
-    pending = 0
-
-    def append(count: int) -> None:
-        spans[-1][1] += 1
-        out.append(float(count))
-
-    def close_gap(gap: int) -> None:
-        if gap > 2:
+    last = 0
+    for k in sorted(merged):
+        gap = k - last - 1
+        if not spans:
+            spans.append([k, 0])
+        elif gap > 2:
             spans.append([gap, 0])
         else:
-            for _ in range(gap):
-                append(0)
-
-    for i, n in enumerate(counts):
-        nxt = ((i + offset) >> scale_down) + 1
-        if nxt == bucket:  # still merging into the same native bucket
-            pending += n
-            continue
-        if pending == 0:
-            # Nothing to write yet: ``bucket`` stays the first unwritten index, so the empty
-            # buckets up to this one become zeros or a span gap once a count is written.
-            pending = n
-            continue
-        close_gap(nxt - bucket - 1)
-        append(pending)
-        pending = n
-        bucket = nxt
-    close_gap(((len(counts) + offset - 1) >> scale_down) + 1 - bucket)
-    append(pending)
+            spans[-1][1] += gap
+            out.extend([0.0] * gap)
+        spans[-1][1] += 1
+        out.append(float(merged[k]))
+        last = k
     return tuple(Span(o, n) for o, n in spans), tuple(out)
 
 
