@@ -88,3 +88,18 @@ def test_note_messages_are_prometheus_text():
     assert Note.QUANTILE_NAN_RESULT.message() == (
         "PromQL info: input to histogram_quantile has NaN observations, result is NaN"
     )
+
+
+def test_instant_delta_irate_and_idelta():
+    """instantValue: irate after a reset takes the last histogram; idelta subtracts."""
+    from grafana_agent_bridge.histogram.rate import histogram_instant_delta
+
+    prev = fh(count=10, total=10, pos=[(0, 1)], pb=[10])
+    last = fh(count=4, total=4, pos=[(0, 1)], pb=[4])
+    h, notes = histogram_instant_delta(prev, last, is_rate=True)
+    assert h is not None and h.count == 4 and notes == frozenset()
+    h, notes = histogram_instant_delta(prev, last, is_rate=False)
+    assert h is not None and h.count == -6 and notes == {Note.NOT_GAUGE}
+    up = fh(count=15, total=15, pos=[(0, 1)], pb=[15])
+    h, _ = histogram_instant_delta(prev, up, is_rate=True)
+    assert h is not None and h.count == 5 and h.hint == Hint.GAUGE

@@ -88,3 +88,26 @@ def histogram_increase(
     elif points[0].hint != Hint.GAUGE or points[-1].hint != Hint.GAUGE:
         notes.add(Note.NOT_GAUGE)
     return compact(replace(h, hint=Hint.GAUGE), 0), frozenset(notes)
+
+
+def histogram_instant_delta(
+    previous: FloatHistogram, last: FloatHistogram, is_rate: bool
+) -> tuple[FloatHistogram | None, frozenset[Note]]:
+    """``irate``'s (``is_rate``) or ``idelta``'s difference of the last two histograms, not
+    yet divided by the interval (``instantValue``): after a counter reset ``irate`` takes
+    the last histogram itself. A gauge hint misused gives NOT_COUNTER (irate) or NOT_GAUGE
+    (idelta); mixed schemas give no result."""
+    notes: set[Note] = set()
+    if is_rate and Hint.GAUGE in (previous.hint, last.hint):
+        notes.add(Note.NOT_COUNTER)
+    if not is_rate and (previous.hint != Hint.GAUGE or last.hint != Hint.GAUGE):
+        notes.add(Note.NOT_GAUGE)
+    h = last
+    if not is_rate or not detect_reset(last, previous):
+        try:
+            h, _, reconciled = sub(last, previous)
+        except IncompatibleSchemaError:
+            return None, frozenset({*notes, Note.MIXED_EXPONENTIAL_CUSTOM})
+        if reconciled:
+            notes.add(Note.MISMATCHED_CUSTOM_BUCKETS_SUB)
+    return compact(replace(h, hint=Hint.GAUGE), 0), frozenset(notes)
