@@ -12,12 +12,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlparse
 
+from bridge_units import parse_duration, parse_size
+
 DEFAULT_PORT = 9099
 UNIT_PLACEHOLDER = "{unit}"
 
 _LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
-_DURATION = re.compile(r"^(?:[0-9]+(?:ms|s|m|h|d|w|y))+$")
-_SIZE = re.compile(r"^[0-9]+(?:\.[0-9]+)?\s*(?:[kmgt]i?b|b)?$", re.IGNORECASE)
 _CHANNEL = re.compile(r"^[a-z0-9][a-z0-9.+_-]*(?:/[a-z0-9][a-z0-9.+_-]*){0,2}$")
 
 
@@ -64,7 +64,7 @@ def load(raw: Mapping[str, bool | int | float | str]) -> CharmConfig:
             raise ConfigError(f"datasource-url: {url!r} has an invalid port") from None
 
     interval = str(raw.get("scrape-interval", "1m")).strip()
-    if not _DURATION.match(interval) or not any(c in "123456789" for c in interval):
+    if not _is_duration(interval) or not parse_duration(interval):
         raise ConfigError(f"scrape-interval: {interval!r} is not a positive duration like 30s")
 
     label = str(raw.get("exemplar-trace-id-label", "trace_id")).strip()
@@ -86,11 +86,11 @@ def load(raw: Mapping[str, bool | int | float | str]) -> CharmConfig:
         )
 
     retention_time = str(raw.get("retention-time", "15d")).strip()
-    if retention_time != "0" and not _DURATION.match(retention_time):
+    if not _is_duration(retention_time):
         raise ConfigError(f"retention-time: {retention_time!r} is not a duration like 15d")
 
     retention_size = str(raw.get("retention-size", "0")).strip()
-    if not _SIZE.match(retention_size):
+    if not _is_size(retention_size):
         raise ConfigError(f"retention-size: {retention_size!r} is not a size like 10GB or 0")
 
     return CharmConfig(
@@ -104,6 +104,24 @@ def load(raw: Mapping[str, bool | int | float | str]) -> CharmConfig:
         retention_time=retention_time,
         retention_size=retention_size,
     )
+
+
+def _is_duration(text: str) -> bool:
+    """Whether the bridge reads ``text`` as a duration (the same grammar, ``bridge_units``)."""
+    try:
+        parse_duration(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _is_size(text: str) -> bool:
+    """Whether the bridge reads ``text`` as a byte size (``bridge_units``)."""
+    try:
+        parse_size(text)
+    except ValueError:
+        return False
+    return True
 
 
 def unit_datasource_url(template: str, unit_number: int) -> str:

@@ -27,15 +27,13 @@ from typing import Any
 
 import pydantic
 
+from bridge_units import PROMETHEUS_COMPAT_VERSION
 from charms.grafana_agent_bridge.v0.remote_data import RemoteDataError, load_json
 from config import CharmConfig
 
 logger = logging.getLogger(__name__)
 
 DATASOURCE_TYPE = "prometheus"
-# What the bridge's /api/v1/status/buildinfo reports; Grafana enables features by it.
-PROMETHEUS_VERSION = "2.53.0"
-
 
 AUTH_HEADER = "Authorization"
 MAX_RECORD_CHARS = 16 << 20
@@ -54,7 +52,7 @@ def json_data(
         "httpMethod": "POST",
         "timeInterval": config.scrape_interval,
         "prometheusType": "Prometheus",
-        "prometheusVersion": PROMETHEUS_VERSION,
+        "prometheusVersion": PROMETHEUS_COMPAT_VERSION,  # what buildinfo says
         # The bridge serves no rules: Grafana must not offer to manage alerts in it.
         "manageAlerts": False,
     }

@@ -22,11 +22,11 @@ import os
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from grafana_agent_bridge.config import BridgeConfig, ConfigError
+from grafana_agent_bridge.config.snapkeys import SNAP_KEYS, SnapKey, SnapSettingError, snap_key_for
 
 __all__ = [
     "SNAP_KEYS",
@@ -37,127 +37,6 @@ __all__ = [
     "run_configure",
     "write_if_changed",
 ]
-
-
-class SnapSettingError(ValueError):
-    """A snap setting is invalid; the message starts with the snap key's name."""
-
-
-def _as_list(key: str, value: object) -> list[str]:
-    """Comma-separated text (what ``snap set k=a,b`` gives) or a JSON list of strings."""
-    if isinstance(value, str):
-        return [item.strip() for item in value.split(",") if item.strip()]
-    if isinstance(value, list) and all(isinstance(item, str) for item in value):
-        return [item.strip() for item in value if item.strip()]
-    raise SnapSettingError(f"{key}: expected a comma-separated list, got {json.dumps(value)}")
-
-
-def _scalar(key: str, value: object) -> object:
-    if isinstance(value, (dict, list)):
-        raise SnapSettingError(f"{key}: expected a single value, got {json.dumps(value)}")
-    return value
-
-
-def _forward_targets(key: str, value: object) -> list[dict[str, object]]:
-    return [{"url": url} for url in _as_list(key, value)]
-
-
-def _scrape_targets(key: str, value: object) -> list[dict[str, object]]:
-    targets: list[dict[str, object]] = []
-    for item in _as_list(key, value):
-        job, sep, url = item.partition("=")
-        if not sep or not job.strip() or not url.strip():
-            raise SnapSettingError(f"{key}: expected JOB=URL items, got {json.dumps(item)}")
-        targets.append({"job_name": job.strip(), "url": url.strip()})
-    return targets
-
-
-@dataclass(frozen=True)
-class SnapKey:
-    """One ``snap set`` key and where it lands in the bridge's configuration file."""
-
-    name: str
-    path: str
-    help: str
-    convert: Callable[[str, object], object] = _scalar
-    example: str = ""
-
-
-SNAP_KEYS: tuple[SnapKey, ...] = (
-    SnapKey(
-        "listen-address",
-        "listen_address",
-        "HOST:PORT the bridge listens on; unset = 127.0.0.1:9099 (loopback only).",
-        example="0.0.0.0:9099",
-    ),
-    SnapKey("log-level", "log.level", "debug, info, warning or error.", example="info"),
-    SnapKey("log-format", "log.format", "text or json.", example="json"),
-    SnapKey("retention-time", "storage.retention_time", "Keep samples this long.", example="30d"),
-    SnapKey(
-        "retention-size", "storage.retention_size", "Disk budget, 0 = unlimited.", example="20GB"
-    ),
-    SnapKey(
-        "allowed-clients",
-        "ingest.allowed_clients",
-        "Comma-separated IPs/CIDRs allowed to remote-write; empty = anyone.",
-        _as_list,
-        "10.0.0.0/8,192.168.1.20",
-    ),
-    SnapKey(
-        "max-body-size", "ingest.max_body_bytes", "Largest remote-write body.", example="32MiB"
-    ),
-    SnapKey(
-        "query-auth-token",
-        "query.auth_token",
-        "Bearer token the query API requires; empty = none.",
-        example="s3cret",
-    ),
-    SnapKey("query-timeout", "query.timeout", "Query time limit.", example="2m"),
-    SnapKey(
-        "query-max-samples", "query.max_samples", "Per-query sample limit.", example="50000000"
-    ),
-    SnapKey("collect-interval", "collect.interval", "Collection interval.", example="15s"),
-    SnapKey("collect-host", "collect.host", "Collect host metrics (true/false).", example="true"),
-    SnapKey("collect-self", "collect.self", "Collect own metrics (true/false).", example="true"),
-    SnapKey(
-        "scrape-targets",
-        "collect.scrape",
-        "Comma-separated JOB=URL exposition endpoints to scrape.",
-        _scrape_targets,
-        "node=http://127.0.0.1:9100/metrics",
-    ),
-    SnapKey(
-        "forward-urls",
-        "forward.targets",
-        "Comma-separated remote-write URLs to forward everything to.",
-        _forward_targets,
-        "http://mimir:9009/api/v1/push",
-    ),
-    SnapKey(
-        "tracing-endpoint",
-        "tracing.otlp_endpoint",
-        "OTLP/HTTP receiver for the bridge's traces; empty = off.",
-        example="http://tempo:4318",
-    ),
-    SnapKey(
-        "tracing-sample-ratio", "tracing.sample_ratio", "Fraction of traces kept.", example="1.0"
-    ),
-    SnapKey("tls-cert-file", "tls.cert_file", "PEM certificate; serve HTTPS when set."),
-    SnapKey("tls-key-file", "tls.key_file", "PEM key of tls-cert-file."),
-)
-
-
-def _snap_key_for(path: str) -> str:
-    """Name the snap key(s) behind a config error path (``forward.targets[1].url``)."""
-    names = []
-    for part in path.split(" and "):
-        for key in SNAP_KEYS:
-            if part == key.path or part.startswith((key.path + ".", key.path + "[")):
-                names.append(key.name)
-                break
-        else:
-            names.append(part)
-    return " and ".join(names)
 
 
 SNAP_HOSTFS = "/var/lib/snapd/hostfs"
@@ -193,7 +72,7 @@ def build_config(settings: Mapping[str, object], data_dir: str) -> BridgeConfig:
         # One line per snap key: a list setting (forward-urls) may hold several bad values.
         by_key: dict[str, list[str]] = {}
         for path, message in e.errors:
-            messages = by_key.setdefault(_snap_key_for(path), [])
+            messages = by_key.setdefault(snap_key_for(path), [])
             if message not in messages:
                 messages.append(message)
         lines = [f"{key}: {'; '.join(messages)}" for key, messages in by_key.items()]

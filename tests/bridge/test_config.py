@@ -35,8 +35,8 @@ from grafana_agent_bridge.config import (
     parse_host_port,
     parse_size,
 )
-from grafana_agent_bridge.config_docs import BEGIN, END, render
-from grafana_agent_bridge.config_docs import main as config_docs_main
+from grafana_agent_bridge.config.docs import BEGIN, END, render
+from grafana_agent_bridge.config.docs import main as config_docs_main
 
 _MODELS = (
     BridgeConfig,
@@ -445,7 +445,7 @@ def test_configuration_doc_is_current() -> None:
     doc = (Path(__file__).resolve().parents[2] / "docs" / "configuration.md").read_text()
     assert render(doc) == doc, (
         "docs/configuration.md is stale: run "
-        "python -m grafana_agent_bridge.config_docs docs/configuration.md"
+        "python -m grafana_agent_bridge.config.docs docs/configuration.md"
     )
     for name, _ in _all_fields(BridgeConfig):
         assert f"{name.split('.')[-1]}`" in doc

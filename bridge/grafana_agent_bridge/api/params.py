@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from urllib.parse import parse_qs
 
+from ..config.units import PROMETHEUS_MAX_DURATION_MS, match_duration_ms
+
 MIN_TIME_MS = -(2**62)
 """Default ``start`` of metadata queries: before any sample (int64 ms, with headroom)."""
 MAX_TIME_MS = 2**62
@@ -104,12 +106,6 @@ def parse_time(text: str) -> int:
     raise ValueError(f'cannot parse "{text}" to a valid timestamp')
 
 
-_DURATION = re.compile(
-    r"^(?:(\d+)y)?(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?(?:(\d+)ms)?$"
-)
-_UNITS_MS = (365 * 86_400_000, 7 * 86_400_000, 86_400_000, 3_600_000, 60_000, 1_000, 1)
-
-
 def parse_duration_ms(text: str) -> float:
     """Float seconds or a Prometheus duration → milliseconds (fractional ms kept for steps).
 
@@ -124,12 +120,10 @@ def parse_duration_ms(text: str) -> float:
         if not math.isfinite(d) or abs(d * 1e9) > 2**63 - 1:
             raise ValueError(f'cannot parse "{text}" to a valid duration. It overflows int64')
         return d * 1000.0
-    m = _DURATION.match(text)
-    if text and text != "" and m is not None and any(m.groups()):
-        return float(sum(int(g) * u for g, u in zip(m.groups(), _UNITS_MS) if g))
-    if text == "0":
-        return 0.0
-    raise ValueError(f'cannot parse "{text}" to a valid duration')
+    ms = match_duration_ms(text)
+    if ms is None or ms > PROMETHEUS_MAX_DURATION_MS:  # Prometheus: "duration out of range"
+        raise ValueError(f'cannot parse "{text}" to a valid duration')
+    return float(ms)
 
 
 def time_param(params: Params, name: str, default: int) -> int:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .. import __version__
+from ..config.units import PROMETHEUS_COMPAT_VERSION
 from ..labels import Labels, Matcher
 from ..metrics import Registry
 from ..promql import Engine
@@ -36,9 +37,6 @@ from .params import (
 )
 from .selectors import format_promql, parse_matches, query_selectors
 
-PROMETHEUS_COMPAT_VERSION = "2.53.0"
-"""What ``status/buildinfo`` reports: a semver Grafana maps to a known Prometheus feature set
-(labels-match API, exemplars). Without ``features``, Grafana treats us as Prometheus, not Mimir."""
 
 TRUNCATED_WARNING = "results truncated due to limit"
 SLOW_QUERY_S = 2.0
@@ -323,6 +321,8 @@ class QueryAPI:
     # --- status -------------------------------------------------------------------------
 
     def buildinfo(self, _params: Params) -> Response:
+        # No ``features``: Grafana then treats the bridge as Prometheus (of this version), not
+        # Mimir. The charm tells Grafana the same version (``src/bridge_units.py``).
         return ok(
             {
                 "version": PROMETHEUS_COMPAT_VERSION,

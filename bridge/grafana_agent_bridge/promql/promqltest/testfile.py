@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import promql_parser as pp
 
+from ...config.units import match_duration_ms
 from ...labels import METRIC_NAME, Labels, make_labels
 from ...storage import STALE_NAN
 
@@ -68,36 +69,13 @@ class EvalCmd:
 
 Command = LoadCmd | ClearCmd | EvalCmd
 
-_DUR = re.compile(r"(\d+)(ms|s|m|h|d|w|y)")
-_UNITS = {
-    "ms": 1,
-    "s": 1000,
-    "m": 60_000,
-    "h": 3_600_000,
-    "d": 86_400_000,
-    "w": 604_800_000,
-    "y": 31_536_000_000,
-}
-
 
 def parse_duration(s: str) -> int:
-    s = s.strip()
-    neg = s.startswith("-")
-    if neg:
-        s = s[1:]
-    if re.fullmatch(r"\d+(\.\d+)?", s):
-        ms = round(float(s) * 1000)
-        return -ms if neg else ms
-    pos = 0
-    total = 0
-    for m in _DUR.finditer(s):
-        if m.start() != pos:
-            raise TestFileError(f"bad duration {s!r}")
-        total += int(m.group(1)) * _UNITS[m.group(2)]
-        pos = m.end()
-    if pos != len(s) or not s:
+    """A promqltest duration (``load 5m``, ``eval instant at 1h30m``): Prometheus's grammar."""
+    ms = match_duration_ms(s.strip())
+    if ms is None:
         raise TestFileError(f"bad duration {s!r}")
-    return -total if neg else total
+    return ms
 
 
 def parse_number(s: str) -> float:

@@ -1,11 +1,11 @@
 """Generate the reference tables of ``docs/configuration.md`` from the models themselves.
 
-The configuration reference is written once, as field descriptions in ``config.py`` and the
-snap key table in ``snapconfig.py``; this module renders them into the marked blocks of the
+The configuration reference is written once, as field descriptions in ``config.schema`` and the
+snap key table in ``config.snapkeys``; this module renders them into the marked blocks of the
 document, so the docs cannot drift from what the validator accepts (a test runs ``--check``).
 
-    python -m grafana_agent_bridge.config_docs docs/configuration.md          # rewrite
-    python -m grafana_agent_bridge.config_docs --check docs/configuration.md  # exit 1 if stale
+    python -m grafana_agent_bridge.config.docs docs/configuration.md          # rewrite
+    python -m grafana_agent_bridge.config.docs --check docs/configuration.md  # exit 1 if stale
 """
 
 from __future__ import annotations
@@ -22,29 +22,17 @@ from typing import Any, Literal
 from pydantic import BaseModel, SecretStr
 from pydantic.fields import FieldInfo
 
-from grafana_agent_bridge import config
-from grafana_agent_bridge.snapconfig import SNAP_KEYS
+from .schema import BridgeConfig
+from .snapkeys import SNAP_KEYS
+from .types import value_kind
+from .units import format_duration, format_size
 
-BEGIN = "<!-- BEGIN GENERATED {name}: python -m grafana_agent_bridge.config_docs -->"
+BEGIN = "<!-- BEGIN GENERATED {name}: python -m grafana_agent_bridge.config.docs -->"
 END = "<!-- END GENERATED {name} -->"
 
 
-def _validator_kind(metadata: Sequence[object]) -> str | None:
-    """Recognise config's value types by their validators (pydantic strips the aliases)."""
-    funcs = {getattr(m, "func", None) for m in metadata}
-    if config._validate_duration in funcs:
-        return "duration"
-    if config._validate_size in funcs:
-        return "size"
-    if config._validate_http_url in funcs:
-        return "URL"
-    if config._validate_secret in funcs:
-        return "secret string"
-    return None
-
-
 def _type_name(annotation: Any, metadata: Sequence[object] = ()) -> str:
-    kind = _validator_kind(metadata)
+    kind = value_kind(metadata)
     if kind:
         return kind
     origin = typing.get_origin(annotation)
@@ -76,11 +64,11 @@ def _default(field: FieldInfo) -> str:
     if isinstance(value, BaseModel):
         return ""
     if isinstance(value, timedelta):
-        return f"`{config.format_duration(value)}`"
+        return f"`{format_duration(value)}`"
     if isinstance(value, SecretStr):
         return f"`{json.dumps(value.get_secret_value())}`"
-    if _validator_kind(field.metadata) == "size":
-        return f"`{config.format_size(value)}`"
+    if value_kind(field.metadata) == "size":
+        return f"`{format_size(value)}`"
     return f"`{json.dumps(value)}`"
 
 
@@ -105,7 +93,7 @@ def _rows(model: type[BaseModel], prefix: str) -> Iterator[tuple[str, str, str, 
 
 def config_table() -> str:
     lines = ["| key | type | default | meaning |", "|---|---|---|---|"]
-    for key, type_name, default, meaning in _rows(config.BridgeConfig, ""):
+    for key, type_name, default, meaning in _rows(BridgeConfig, ""):
         escaped = meaning.replace("|", "\\|")
         lines.append(f"| {key} | {type_name} | {default} | {escaped} |")
     return "\n".join(lines)
@@ -115,7 +103,8 @@ def snap_table() -> str:
     lines = ["| snap key | config key | example | meaning |", "|---|---|---|---|"]
     for key in SNAP_KEYS:
         example = f"`{key.name}={key.example}`" if key.example else ""
-        lines.append(f"| `{key.name}` | `{key.path}` | {example} | {key.help} |")
+        meaning = f"{key.help} (secret: never shown)" if key.secret else key.help
+        lines.append(f"| `{key.name}` | `{key.path}` | {example} | {meaning} |")
     return "\n".join(lines)
 
 
@@ -141,7 +130,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     check = "--check" in args
     paths = [a for a in args if a != "--check"]
     if len(paths) != 1:
-        print("usage: python -m grafana_agent_bridge.config_docs [--check] FILE", file=sys.stderr)
+        print("usage: python -m grafana_agent_bridge.config.docs [--check] FILE", file=sys.stderr)
         return 2
     path = Path(paths[0])
     current = path.read_text(encoding="utf-8")
@@ -149,7 +138,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if current == wanted:
         return 0
     if check:
-        print(f"{path} is stale: run python -m grafana_agent_bridge.config_docs {path}")
+        print(f"{path} is stale: run python -m grafana_agent_bridge.config.docs {path}")
         return 1
     path.write_text(wanted, encoding="utf-8")
     return 0
