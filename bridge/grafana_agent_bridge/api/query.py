@@ -37,7 +37,6 @@ from .params import (
 )
 from .selectors import format_promql, parse_matches, query_selectors
 
-
 TRUNCATED_WARNING = "results truncated due to limit"
 SLOW_QUERY_S = 2.0
 MAX_CONCURRENT_QUERIES = 4
