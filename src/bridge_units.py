@@ -8,7 +8,7 @@ the others accept.
 
 Standard library only, and no imports from the bridge: the charm cannot import the bridge
 (it ships in the snap), so ``src/bridge_units.py`` is a byte-for-byte copy of this file and
-``tests/unit/test_units_mirror.py`` fails when the two differ.
+``tests/unit/test_bridge_vocabulary.py`` fails when the two differ.
 """
 
 from __future__ import annotations
