@@ -20,6 +20,7 @@ from ops import testing
 
 import bridge_units
 import config as charm_config
+from charm import SECURITY_KEYS
 from workload import MANAGED_KEYS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -119,6 +120,7 @@ def test_a_scrape_interval_is_a_positive_prometheus_duration(text: str) -> None:
 def test_the_managed_snap_keys_are_keys_the_snap_reads() -> None:
     snap_keys = {key.name for key in SNAP_KEYS}
     assert set(MANAGED_KEYS) <= snap_keys, sorted(set(MANAGED_KEYS) - snap_keys)
+    assert set(SECURITY_KEYS) <= set(MANAGED_KEYS)  # what it applies alone when refused
 
 
 def test_the_charm_defaults_reach_the_snap_and_pass_its_validator(ctx, machine: FakeWorkload):
