@@ -122,3 +122,24 @@ def test_mean_and_sum_of_the_histogram_sum_series():
     total, _ = sum_histograms(hs)
     assert total is not None
     assert promqltest_equal(parse_histogram(EXPECTED).histogram, total, hint_set=False)
+
+
+def test_stats_view_sets_hints_that_make_aggregations_warn():
+    """native_histograms.test: histogram_count(sum_over_time(reset{timing="late"}[5m])) warns
+    about conflicting counter resets: the stats iterator marks the second sample not_reset and
+    the fourth reset (its count went down), and sums to 7."""
+    from grafana_agent_bridge.histogram.notation import HistogramPoint, expand_series_values
+    from grafana_agent_bridge.histogram.notes import Note
+    from grafana_agent_bridge.histogram.statsview import stats_view
+
+    values = expand_series_values(
+        "{{schema:0 sum:1 count:0 buckets:[1 1 1]}} {{schema:0 sum:1 count:2 buckets:[1 1 1]}} "
+        "{{schema:0 sum:1 count:3 buckets:[1 1 1]}}  {{schema:0 sum:1 count:2 buckets:[1 1 1]}}"
+    )
+    hs = [v.histogram for v in values if isinstance(v, HistogramPoint)]
+    view = stats_view(hs)
+    assert [h.hint.name for h in view] == ["UNKNOWN", "NOT_RESET", "NOT_RESET", "RESET"]
+    assert all(not h.positive_buckets for h in view)
+    total, notes = sum_histograms(view)
+    assert total is not None and total.count == 7
+    assert notes == {Note.COUNTER_RESET_COLLISION_AGG}

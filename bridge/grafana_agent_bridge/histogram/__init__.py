@@ -11,6 +11,7 @@ the engine and the API can all build on it:
 - ``kahan``: compensated ``kahan_add``, ``sum_histograms``/``mean_histograms`` (sum, avg,
   ``*_over_time``);
 - ``classic``: classic histogram series → custom-bucket histograms (``load_with_nhcb``);
+- ``statsview``: the hint-setting, bucket-dropping view ``histogram_count``/``sum``/``avg`` read;
 - ``binop``: binary operators with a histogram operand, with the sample-drop rules;
 - ``notes``: the annotations all of these report, with Prometheus's text;
 - ``notation``: the promqltest series notation, ``{{...}}`` histograms included;
