@@ -390,8 +390,10 @@ class _Handler(BaseHTTPRequestHandler):
     ) -> Response:
         form = ""
         body = b""
+        headers: dict[str, str] = {}
         if route.body is Body.RAW:
             body = self._read_body(route.max_body)
+            headers = {name.lower(): value for name, value in self.headers.items()}
         elif route.body is Body.FORM and method == "POST":
             raw = self._read_body(route.max_body)
             ctype = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
@@ -410,6 +412,7 @@ class _Handler(BaseHTTPRequestHandler):
             body,
             self.headers.get("Content-Type"),
             self.headers.get("Content-Encoding"),
+            headers,
         )
         if route.watch_disconnect:
             assert request.params.cancel is not None

@@ -46,7 +46,7 @@ class Body(enum.Enum):
 @dataclass(frozen=True)
 class Request:
     """What an endpoint gets: the parameters (URL query, then form body), named path parts and,
-    for ``Body.RAW`` routes, the body and its content headers."""
+    for ``Body.RAW`` routes, the body and the headers."""
 
     method: str
     path: str
@@ -55,6 +55,8 @@ class Request:
     body: bytes = b""
     content_type: str | None = None
     content_encoding: str | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+    """All request headers, names in lower case (for ``Body.RAW`` routes)."""
 
 
 Endpoint = Callable[[Request], Response]

@@ -5,10 +5,11 @@ endpoint it calls. The helpers carry each kind's rules, so a new line inherits t
 
 - ``read(path, endpoint)``: the Prometheus read API. GET or form POST (at most
   ``MAX_FORM_BYTES``), the query bearer token, open only while serving.
-- ``ingest(path, endpoint)``: a push of samples (remote write, OTLP). POST only, clients
-  in ``ingest.allowed_networks``, one of ``max_concurrent_writes`` slots while the body is read
-  and decoded, at most ``ingest.max_body_bytes``; open while draining too, so the endpoint can
-  answer 503 after reading the body (the connection stays usable, the refusal is counted).
+- ``ingest(path, endpoint, max_body)``: a push of samples (remote write, OTLP). POST only,
+  clients in ``ingest.allowed_networks``, one of ``max_concurrent_writes`` slots while the
+  body is read and decoded, at most ``max_body`` bytes (``ingest.max_body_bytes``); open while
+  draining too, so the endpoint can answer 503 after reading the body (the connection stays
+  usable, the refusal is counted).
 - ``plain(path, endpoint)``: health, readiness, ``/metrics``: GET, no token, any phase.
 
 For example, the OTLP/HTTP metrics receiver on both of its usual paths (Prometheus 3.x's and
@@ -17,10 +18,12 @@ the OTLP default)::
     ingest("/api/v1/otlp/v1/metrics", e.otlp, e.max_body_bytes),
     ingest("/v1/metrics", e.otlp, e.max_body_bytes),
 
-Content negotiation between versions of a
-protocol on one path (remote write 1.0 and 2.0) is the endpoint's business: it reads
-``Request.content_type``. Anything else about a route is a ``Route`` field (``router``).
-``RouteTable`` refuses a table where two routes answer the same method on the same path.
+where ``Endpoints.otlp(request)`` is written like ``Endpoints.write`` (the receiver object is
+given to ``BridgeHTTPServer.attach`` by the daemon once the store is open). Content negotiation
+between versions of a protocol on one path (remote write 1.0 and 2.0) is the endpoint's
+business: it reads ``Request.content_type`` and ``Request.headers``. Anything else about a
+route is a ``Route`` field (``router``). ``RouteTable`` refuses a table where two routes
+answer the same method on the same path.
 
 The shared query slots (``MAX_CONCURRENT_QUERIES``) are not a route property: a query's wait for
 one counts against its own ``timeout`` parameter, known only once its parameters are read and
