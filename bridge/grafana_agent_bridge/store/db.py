@@ -25,14 +25,19 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..labels import Labels, Matcher
 from ..storage import (
+    Appender,
     AppendResult,
+    ChangeFeed,
     Exemplar,
     FeedBatch,
     FeedPosition,
+    ForwardSource,
     MetricMetadata,
+    Querier,
     SeriesBatch,
     SeriesData,
     ShuttingDownError,
@@ -282,3 +287,16 @@ class Store:
             s.blocks_bytes = self._blocks.nbytes()
             s.block_samples = self._blocks.samples()
             return StoreStats(**vars(s))
+
+
+if TYPE_CHECKING:
+
+    def _contracts(store: Store, feed: Feed, querier: StoreQuerier) -> None:
+        """Never called: makes the type checker prove the parts keep the storage contracts."""
+        _: tuple[Appender, Querier, ForwardSource, ChangeFeed, Querier] = (
+            store,
+            store,
+            store,
+            feed,
+            querier,
+        )
