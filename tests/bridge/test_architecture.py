@@ -24,7 +24,8 @@ PACKAGE = "grafana_agent_bridge"
 ROOT = Path(grafana_agent_bridge.__file__).resolve().parent
 
 # What each top-level part may import, besides itself. Read bottom-up:
-#   foundation  labels, regex, redact, metrics, decompress, histogram, lifecycle, stopsignals
+#   foundation  labels, regex, redact, metrics, decompress, histogram, lifecycle, stopsignals,
+#               config.units (the one duration/size grammar: a part of its own, see PART_OF)
 #   contracts   storage (what a store offers: series, samples, the change feed), config
 #   parts       store (implements storage), promql (reads storage), remote_write and
 #               remote_write2 (the 1.0 and 2.0 codecs), otlp (OTLP decoding and translation)
@@ -32,9 +33,12 @@ ROOT = Path(grafana_agent_bridge.__file__).resolve().parent
 #               collect (writes storage)
 #   top         daemon (wires the parts), cli and __main__, plugin, config_docs, snapconfig
 # Nothing below the top may import ``store``: the store is reached through ``storage``.
-FOUNDATION = {"<package>"}
+FOUNDATION = {"<package>", "units"}
+# Modules that form a part of their own, below the package they sit in.
+PART_OF = {"config.units": "units"}
 ALLOWED: dict[str, set[str]] = {
     "<package>": set(),
+    "units": set(),
     "regex": set(),
     "redact": set(),
     "decompress": set(),
@@ -91,8 +95,9 @@ ALLOWED: dict[str, set[str]] = {
     "cli": {"daemon", "config", "logsetup", "promql", "redact", "store", "storage", "plugin"},
     "__main__": {"cli"},
 }
-for _allowed in ALLOWED.values():
-    _allowed |= FOUNDATION
+for _part, _allowed in ALLOWED.items():
+    if _part not in FOUNDATION:
+        _allowed |= FOUNDATION
 
 # Known arrows against the layering, each with why it is still there. A NEW one fails; an entry
 # that no longer occurs is only reported (so fixing one never breaks the build).
@@ -146,7 +151,7 @@ class Module:
 
     @property
     def part(self) -> str:
-        return self.name.split(".")[0]
+        return PART_OF.get(self.name) or self.name.split(".")[0]
 
 
 def _modules() -> dict[str, Module]:
