@@ -15,6 +15,7 @@ from grafana_agent_bridge.promql import Engine, PromQLError
 from grafana_agent_bridge.promql.promqltest.memquerier import MemoryStore
 from grafana_agent_bridge.promql.querytext import TextLimits, depth_bound
 from grafana_agent_bridge.storage import STALE_NAN, SeriesBatch
+from tests.promql_gen import DEEP_SHAPES, deep_query, pathological_regex, random_query
 
 
 def _store() -> MemoryStore:
@@ -41,147 +42,12 @@ def _store() -> MemoryStore:
 
 rng = random.Random(0)
 
-SEL = [
-    "a",
-    "b_total",
-    "c_bucket",
-    'a{i="1"}',
-    '{__name__=~"a|b_total"}',
-    'a{j!~"0"}',
-    "nothing",
-    "a offset 1m",
-    "a @ 100",
-    "b_total @ end()",
-]
-RNG = ["1m", "2m", "30s", "5m"]
-F1 = [
-    "abs",
-    "ceil",
-    "floor",
-    "exp",
-    "sqrt",
-    "ln",
-    "log2",
-    "log10",
-    "sgn",
-    "timestamp",
-    "sort",
-    "sort_desc",
-    "acos",
-    "tanh",
-    "deg",
-    "hour",
-    "absent",
-    "-",
-]
-FM = [
-    "rate",
-    "increase",
-    "delta",
-    "irate",
-    "idelta",
-    "changes",
-    "resets",
-    "deriv",
-    "avg_over_time",
-    "sum_over_time",
-    "min_over_time",
-    "max_over_time",
-    "count_over_time",
-    "last_over_time",
-    "first_over_time",
-    "present_over_time",
-    "stddev_over_time",
-    "stdvar_over_time",
-    "mad_over_time",
-    "absent_over_time",
-    "ts_of_max_over_time",
-]
-AGG = ["sum", "avg", "min", "max", "count", "group", "stddev", "stdvar"]
-OPS = [
-    "+",
-    "-",
-    "*",
-    "/",
-    "%",
-    "^",
-    "==",
-    "!=",
-    ">",
-    "<",
-    ">=",
-    "<=",
-    "and",
-    "or",
-    "unless",
-    "atan2",
-]
-
-
-def vec(d: int = 0) -> str:
-    r = rng.random()
-    if d > 3 or r < 0.25:
-        return rng.choice(SEL)
-    if r < 0.4:
-        return f"{rng.choice(FM)}({rng.choice(SEL)}[{rng.choice(RNG)}])"
-    if r < 0.5:
-        return (
-            f"{rng.choice(FM)}(({vec(d + 1)})[{rng.choice(RNG)}:{rng.choice(['', '15s', '1m'])}])"
-        )
-    if r < 0.6:
-        f = rng.choice(F1)
-        return f"-({vec(d + 1)})" if f == "-" else f"{f}({vec(d + 1)})"
-    if r < 0.72:
-        g = rng.choice(["", " by (i)", " without (j)", " by (__name__)", " by ()"])
-        return f"{rng.choice(AGG)}{g} ({vec(d + 1)})"
-    if r < 0.78:
-        k = rng.choice(["topk", "bottomk", "quantile", "count_values"])
-        p = {
-            "topk": rng.choice(["1", "2", "0", "-1", "scalar(a)"]),
-            "bottomk": "2",
-            "quantile": rng.choice(["0.5", "2", "-1", "NaN"]),
-            "count_values": '"v"',
-        }[k]
-        return f"{k}({p}, {vec(d + 1)})"
-    if r < 0.92:
-        op = rng.choice(OPS)
-        mod = rng.choice(
-            ["", " on(i)", " ignoring(j)", " on(i) group_left(j)", " on() group_right", " bool"]
-        )
-        if op in ("and", "or", "unless") and ("group" in mod or "bool" in mod):
-            mod = ""
-        if "bool" in mod and op not in ("==", "!=", ">", "<", ">=", "<="):
-            mod = ""
-        rhs = vec(d + 1) if rng.random() < 0.7 else rng.choice(["1", "0", "NaN", "-Inf", "time()"])
-        if op in ("and", "or", "unless") and rhs[0].isdigit():
-            rhs = "a"
-        return f"({vec(d + 1)}){op}{mod} ({rhs})"
-    return rng.choice(
-        [
-            "histogram_quantile(0.9, rate(c_bucket[2m]))",
-            "histogram_quantile(0, rate(c_bucket[2m]))",
-            "histogram_quantile(1, c_bucket)",
-            "histogram_fraction(-Inf, 0, rate(c_bucket[1m]))",
-            "histogram_fraction(0, 0.5, c_bucket)",
-            'label_replace(a, "x", "$1", "i", "(.*)")',
-            'label_join(a, "x", "-", "i", "j")',
-            "clamp(a, 0, 5)",
-            "round(a, 0.5)",
-            "predict_linear(a[5m], 60)",
-            "holt_winters(a[5m], 0.5, 0.5)",
-            "quantile_over_time(0.3, a[5m])",
-            "scalar(a)",
-            "vector(time())",
-            "clamp_min(a, 1)",
-        ]
-    )
-
 
 def test_random_queries_never_fail_internally() -> None:
     engine = Engine(_store())
     answered = 0
     for _ in range(250):
-        q = vec()
+        q = random_query(rng)
         for kind in ("instant", "range"):
             try:
                 if kind == "instant":
@@ -208,7 +74,7 @@ def test_depth_bound_is_never_below_the_real_depth() -> None:
     """The pre-parse scan must never under-estimate, or a deep query could reach the parser."""
     checked = 0
     for _ in range(300):
-        q = vec()
+        q = random_query(rng)
         try:
             tree = pp.parse(q)
         except ValueError:
@@ -218,33 +84,16 @@ def test_depth_bound_is_never_below_the_real_depth() -> None:
     assert checked > 200
 
 
-def _deep(shape: str, depth: int) -> str:
-    return {
-        "paren": "(" * depth + "a" + ")" * depth,
-        "chain": "a" + " + 1" * depth,
-        "unary": "-" * depth + "1",
-        "call": "abs(" * depth + "a" + ")" * depth,
-        "subquery": "max_over_time(" * depth + "a" + "[5m:1m])" * depth,
-        "or": " or ".join(["a"] * (depth + 1)),
-        "mixed": "".join(rng.choice(["(", "abs(", "-("]) for _ in range(depth))
-        + "a"
-        + ")" * depth,
-    }[shape]
-
-
-SHAPES = ("paren", "chain", "unary", "call", "subquery", "or", "mixed")
-
-
 def test_deep_queries_are_answered_or_refused_by_the_limit() -> None:
     """Up to the limit they evaluate; past it (up to 20x, where the parser used to die with
     SIGSEGV and take this test process with it) they are refused before parsing."""
     engine = Engine(_store(), text_limits=TextLimits(max_depth=100))
     for _ in range(60):
-        shape = rng.choice(SHAPES)
+        shape = rng.choice(DEEP_SHAPES)
         depth = rng.choice(
             [rng.randint(1, 100), rng.randint(101, 2_000), 10_000 + rng.randint(0, 9)]
         )
-        q = _deep(shape, depth)
+        q = deep_query(shape, depth, rng=rng)
         started = time.monotonic()
         try:
             engine.instant(q, 400_000)
@@ -280,16 +129,6 @@ def test_long_queries_are_answered_or_refused_by_the_limit() -> None:
         assert time.monotonic() - started < 5.0, q[:80]
 
 
-def _pathological_regex() -> str:
-    """Nested quantifiers over overlapping alternatives: exponential for a backtracker."""
-    pattern = rng.choice([".", ".*", "a", "a?", "[a-z]", r"\w", "(a|aa)", "(a|a?)", "(.*a)"])
-    for _ in range(rng.randint(1, 4)):
-        pattern = f"({pattern}{rng.choice(['*', '+', '?', '{1,5}', '*?', ''])})"
-        if rng.random() < 0.3:
-            pattern += pattern
-    return pattern + rng.choice(["y", "$", "b", "", "(?:a|b)*c"])
-
-
 def test_pathological_regexes_run_in_linear_time() -> None:
     store = _store()
     for n in (30, 5_000):
@@ -299,7 +138,7 @@ def test_pathological_regexes_run_in_linear_time() -> None:
         )
     engine = Engine(store)
     for _ in range(100):
-        p = _pathological_regex().replace("\\", "\\\\")
+        p = pathological_regex(rng).replace("\\", "\\\\")
         q = rng.choice(
             [
                 f'{{__name__=~"bait|a", v=~"{p}"}}',

@@ -28,6 +28,13 @@ from grafana_agent_bridge.remote_write import (
     encode_write_request,
 )
 from grafana_agent_bridge.storage import SeriesBatch
+from tests.promql_gen import (
+    DEEP_SHAPES,
+    deep_query,
+    malformed_queries,
+    pathological_regex,
+    well_formed_queries,
+)
 
 FUZZ = settings(
     max_examples=int(os.environ.get("FUZZ_EXAMPLES", "120")),
@@ -226,114 +233,22 @@ def test_fuzz_query_api_parameters(
 
 # -- PromQL ---------------------------------------------------------------------------------
 
-atoms = st.sampled_from(
-    [
-        "fuzz_metric",
-        'fuzz_metric{series="s001"}',
-        '{__name__=~"fuzz.*"}',
-        '{series!~""}',
-        "fuzz_metric[5m]",
-        "fuzz_metric[1m:15s]",
-        "fuzz_metric offset 1m",
-        "fuzz_metric @ 100",
-        "1",
-        "-2.5",
-        "NaN",
-        "Inf",
-        '"str"',
-        "0x1f",
-        "1e308",
-        "time()",
-        "vector(1)",
-        "nonexistent",
-    ]
-)
-functions = st.sampled_from(
-    [
-        "rate",
-        "irate",
-        "increase",
-        "delta",
-        "deriv",
-        "abs",
-        "sum",
-        "avg",
-        "count",
-        "max",
-        "min",
-        "topk",
-        "quantile",
-        "histogram_quantile",
-        "label_replace",
-        "label_join",
-        "sort",
-        "absent",
-        "clamp",
-        "round",
-        "predict_linear",
-        "holt_winters",
-        "count_values",
-        "sum_over_time",
-        "quantile_over_time",
-        "scalar",
-        "timestamp",
-        "sqrt",
-        "ln",
-        "exp",
-        "changes",
-        "resets",
-    ]
-)
-binops = st.sampled_from(
-    [
-        "+",
-        "-",
-        "*",
-        "/",
-        "%",
-        "^",
-        "==",
-        "!=",
-        ">",
-        "<",
-        ">=",
-        "<=",
-        "and",
-        "or",
-        "unless",
-        "== bool",
-        "+ on(series)",
-        "* ignoring(series) group_left",
-        "/ on() group_right",
-    ]
-)
+# Selectors of the well-formed grammar over what the fixture wrote.
+SELECTORS = [
+    "fuzz_metric",
+    'fuzz_metric{series="s001"}',
+    '{__name__=~"fuzz.*"}',
+    'fuzz_metric{series!~"s00[12]"}',
+    "fuzz_bait",
+    "nothing",
+    "fuzz_metric offset 1m",
+    "fuzz_metric @ 100",
+]
 
 
 def promql() -> st.SearchStrategy[str]:
-    return st.recursive(
-        atoms,
-        lambda inner: st.one_of(
-            st.tuples(functions, st.lists(inner, min_size=0, max_size=3)).map(
-                lambda fa: f"{fa[0]}({', '.join(fa[1])})"
-            ),
-            st.tuples(inner, binops, inner).map(lambda t: f"{t[0]} {t[1]} {t[2]}"),
-            st.tuples(
-                st.sampled_from(["sum", "max", "count", "topk(2,", "quantile(0.5,"]),
-                st.sampled_from(["by (series)", "without (series)", ""]),
-                inner,
-            ).map(
-                lambda t: (
-                    f"{t[0]}({t[2]})) {t[1]}" if t[0].endswith(",") else f"{t[0]} {t[1]} ({t[2]})"
-                )
-            ),
-            st.tuples(inner, st.sampled_from(["[5m]", "[1m:10s]", "[0s]", "[5m:]"])).map(
-                lambda t: f"({t[0]}){t[1]}"
-            ),
-            inner.map(lambda s: f"-({s})"),
-            st.tuples(inner, st.text(max_size=5)).map(lambda t: t[0] + t[1]),
-        ),
-        max_leaves=6,
-    )
+    """Both grammars of tests/promql_gen.py: well-formed queries and careless ones."""
+    return st.one_of(well_formed_queries(SELECTORS), malformed_queries("fuzz_metric"))
 
 
 @FUZZ
@@ -374,14 +289,6 @@ PROMQL_ENDPOINTS = [
     ("/api/v1/series", "match[]"),
     ("/api/v1/labels", "match[]"),
 ]
-DEEP_SHAPES = {
-    "paren": lambda d: "(" * d + "fuzz_metric" + ")" * d,
-    "chain": lambda d: "fuzz_metric" + " + 1" * d,
-    "unary": lambda d: "-" * d + "1",
-    "call": lambda d: "abs(" * d + "fuzz_metric" + ")" * d,
-    "subquery": lambda d: "max_over_time(" * d + "fuzz_metric" + "[5m:1m])" * d,
-    "or": lambda d: " or ".join(["fuzz_metric"] * (d + 1)),
-}
 
 
 def post_promql(bridge: Bridge, path: str, param: str, expr: str) -> tuple[int, bytes, float]:
@@ -401,14 +308,14 @@ def post_promql(bridge: Bridge, path: str, param: str, expr: str) -> tuple[int, 
 
 @FUZZ
 @given(
-    shape=st.sampled_from(sorted(DEEP_SHAPES)),
+    shape=st.sampled_from([s for s in DEEP_SHAPES if s != "mixed"]),
     depth=st.one_of(st.integers(0, 250), st.integers(250, 12_000)),
     endpoint=st.sampled_from(PROMQL_ENDPOINTS),
 )
 def test_fuzz_deep_promql(bridge: Bridge, shape: str, depth: int, endpoint: tuple) -> None:
     """Nesting up to far past ``query.max_nesting_depth`` (the parser died with SIGSEGV at
     ~10k levels): answered or refused quickly on every endpoint that parses PromQL."""
-    expr = DEEP_SHAPES[shape](depth)
+    expr = deep_query(shape, depth, "fuzz_metric")
     status, body, took = post_promql(bridge, *endpoint, expr)
     check(bridge, status, body, (shape, depth, endpoint))
     assert status in (200, 400, 422), (status, body[:300], shape, depth)
@@ -437,19 +344,8 @@ def test_fuzz_long_promql(bridge: Bridge, expr: str, endpoint: tuple) -> None:
     assert took < 5.0, (expr[:80], len(expr), endpoint, took)
 
 
-@st.composite
-def pathological_regex(draw: st.DrawFn) -> str:
-    """Nested quantifiers over overlapping alternatives: exponential for a backtracker."""
-    pattern = draw(st.sampled_from([".", ".*", "a", "a?", "[a-z]", r"\w", "(a|aa)", "(a|a?)"]))
-    for _ in range(draw(st.integers(1, 4))):
-        pattern = f"({pattern}{draw(st.sampled_from(['*', '+', '?', '{1,5}', '*?', '']))})"
-        if draw(st.booleans()):
-            pattern += pattern
-    return pattern + draw(st.sampled_from(["y", "$", "b", "", "(?:a|b)*c"]))
-
-
 @FUZZ
-@given(pattern=pathological_regex(), form=st.integers(0, 3))
+@given(pattern=st.randoms(use_true_random=False).map(pathological_regex), form=st.integers(0, 3))
 def test_fuzz_pathological_regex(bridge: Bridge, pattern: str, form: int) -> None:
     """RE2 is linear: no regex query may take long (Python's re froze the daemon for minutes)."""
     p = pattern.replace("\\", "\\\\")
