@@ -286,3 +286,22 @@ def test_a_new_leader_republishes_its_own_address(ctx):
     out = ctx.run(ctx.on.leader_elected(), moved)
     (endpoint,) = json.loads(out.get_relation(rel.id).local_app_data["endpoints"])
     assert endpoint["endpoint"] == "http://10.1.2.4:9099/api/v1/otlp"
+
+
+def test_the_advertised_path_plus_v1_metrics_is_a_route_of_the_bridge():
+    """The charm and the daemon agree on the OTLP path: the route table (read from the
+    bridge's source, whose dependencies this environment lacks) serves what we advertise."""
+    import ast
+    from pathlib import Path
+
+    routes = Path(__file__).resolve().parents[2] / "bridge/grafana_agent_bridge/api/routes.py"
+    served = {
+        node.args[0].value
+        for node in ast.walk(ast.parse(routes.read_text()))
+        if isinstance(node, ast.Call)
+        and getattr(node.func, "id", None) == "ingest"
+        and node.args
+        and isinstance(node.args[0], ast.Constant)
+    }
+    assert f"{otlp_relation.BASE_PATH}/v1/metrics" in served
+    assert "/api/v1/write" in served

@@ -42,6 +42,8 @@ ALERTS = {
     "BridgeSamplesRejected",
     "BridgeStoreSamplesRejected",
     "BridgeWritesFailing",
+    "BridgeOTLPDataPointsRejected",
+    "BridgeOTLPWritesFailing",
     "BridgeDiskNearlyFull",
     "BridgeDiskFull",
     "BridgeDiskFillingUp",
