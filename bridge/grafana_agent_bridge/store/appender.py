@@ -81,141 +81,162 @@ class HeadAppender:
     ) -> PendingAppend:
         """Check a write against the rules; the result is ready for the WAL (``seal``)."""
         head = self._head
-        index = head.index
-        in_head = head.series
-        limits = self._options.label_limits
-        max_head = self._options.max_head_series or NO_MIN
         min_valid = head.min_valid_t
         future = self._options.max_future_ms
         max_t = int(time.time() * 1000) + future if future > 0 else NO_MIN
         bounds = (min_valid, max_t)
         p = PendingAppend()
-        new_series = p.new_series
-        added_ids = p.added_ids
         one_refs, one_ts, one_vals, one_hs = p.one_refs, p.one_ts, p.one_vals, p.one_series
-        many = p.many
-        exemplars = p.exemplars
-        duplicates = 0
         # Per series touched by this write. An int is the fast path's mark: the position of
         # the series' one sample so far in the one-sample columns (no object per sample).
         touched: dict[int, SeriesAppend | int] = {}
-        by_labels = index.by_labels
-        head_get = in_head.get
+        by_labels = head.index.by_labels
+        head_get = head.series.get
         for batch in series:
-            labels = batch.labels
             ts = batch.timestamps
-            vals = batch.values
-            n = len(ts)
-            if n == 1 and len(vals) == 1:
+            if len(ts) == 1 and len(batch.values) == 1:
                 # Fast path, nearly every sample: a known series, its next sample.
-                sid = by_labels.get(labels)
+                sid = by_labels.get(batch.labels)
                 if sid is not None and sid not in touched:
                     hs = head_get(sid)
                     if hs is not None:
                         t = ts.item(0)
-                        v = vals.item(0)
                         if hs.last_t < t <= max_t and t >= min_valid:
                             touched[sid] = len(one_refs)
                             one_refs.append(sid)
                             one_ts.append(t)
-                            one_vals.append(v)
+                            one_vals.append(batch.values.item(0))
                             one_hs.append(hs)
                             if batch.exemplars:
-                                self._take_exemplars(sid, batch, exemplars, rejections)
+                                self._take_exemplars(sid, batch, p.exemplars, rejections)
                             continue
-            if not labels or len(vals) != n:
-                rejections.append(
-                    Rejection(labels, None, "invalid series", "invalid_series", max(n, 1))
-                )
-                continue
-            sid = by_labels.get(labels)
-            if sid is None:
-                # Limits before cost: nothing is indexed for a series that breaks one.
-                problem = limits.check(labels)
-                if problem is not None:
-                    rejections.append(
-                        Rejection(labels, None, problem.reason, problem.kind, max(n, 1))
-                    )
-                    continue
-                if len(in_head) + len(new_series) >= max_head:
-                    rejections.append(self._head_full(labels, n))
-                    continue
-                sid = index.add_new(labels)
-                added_ids.append(sid)
-                # New to the index, so new to the head too (the limit was checked above).
-                new_series.append((sid, labels))
-                if n == 1 and NO_TIMESTAMP < (t := ts.item(0)) <= max_t and t >= min_valid:
-                    # Its first sample, marked like the fast path's (no object per series).
-                    touched[sid] = len(one_refs)
-                    one_refs.append(sid)
-                    one_ts.append(t)
-                    one_vals.append(vals.item(0))
-                    one_hs.append(None)
-                    if batch.exemplars:
-                        self._take_exemplars(sid, batch, exemplars, rejections)
-                    continue
-                st = touched[sid] = SeriesAppend(sid, NO_TIMESTAMP, 0.0, None)
-            else:
-                st = touched.get(sid)
-            if st is None:
-                hs = head_get(sid)
-                if hs is None:
-                    if len(in_head) + len(new_series) >= max_head:
-                        rejections.append(self._head_full(labels, n))
-                        continue
-                    new_series.append((sid, labels))
-                    st = SeriesAppend(sid, NO_TIMESTAMP, 0.0, None)
-                else:
-                    st = SeriesAppend(sid, hs.last_t, hs.last_v, hs)
-                touched[sid] = st
-            elif isinstance(st, int):
-                st = touched[sid] = SeriesAppend(sid, one_ts[st], one_vals[st], one_hs[st])
-            if n == 1:
-                t = ts.item(0)
-                v = vals.item(0)
-                if st.last_t < t <= max_t and t >= min_valid:
-                    st.last_t, st.last_v = t, v
-                    one_refs.append(sid)
-                    one_ts.append(t)
-                    one_vals.append(v)
-                    one_hs.append(None)
-                else:
-                    duplicates += self._reject(
-                        labels, t, v, st, bounds=bounds, rejections=rejections
-                    )
-            elif n:
-                t0 = ts.item(0)
-                if (
-                    t0 > st.last_t
-                    and t0 >= min_valid
-                    and ts.item(n - 1) <= max_t
-                    and bool(np.all(ts[1:] > ts[:-1]))
-                ):
-                    st.last_t, st.last_v = ts.item(n - 1), vals.item(n - 1)
-                    many.append((sid, ts, vals))
-                else:
-                    keep_t: list[int] = []
-                    keep_v: list[float] = []
-                    for t, v in zip(ts.tolist(), vals.tolist()):
-                        if st.last_t < t <= max_t and t >= min_valid:
-                            st.last_t, st.last_v = t, v
-                            keep_t.append(t)
-                            keep_v.append(v)
-                        else:
-                            duplicates += self._reject(
-                                labels, t, v, st, bounds=bounds, rejections=rejections
-                            )
-                    if keep_t:
-                        many.append(
-                            (sid, np.array(keep_t, np.int64), np.array(keep_v, np.float64))
-                        )
-            if batch.exemplars:
-                self._take_exemplars(sid, batch, exemplars, rejections)
+            self._take(batch, p, touched, bounds=bounds, rejections=rejections)
         rejections.close()
         known = head.metadata
         p.metadata = [m for m in metadata if known.get(m.metric_family_name) != m]
-        p.duplicates = duplicates
         return p
+
+    def _take(
+        self,
+        batch: SeriesBatch,
+        p: PendingAppend,
+        touched: dict[int, SeriesAppend | int],
+        *,
+        bounds: tuple[int, int],
+        rejections: RejectionLog,
+    ) -> None:
+        """One entry of a write that the fast path did not take: invalid, a new series, a
+        series seen before in this write, several samples, or a sample to refuse."""
+        labels, ts, vals = batch.labels, batch.timestamps, batch.values
+        n = len(ts)
+        if not labels or len(vals) != n:
+            rejections.append(
+                Rejection(labels, None, "invalid series", "invalid_series", max(n, 1))
+            )
+            return
+        st = self._series_state(batch, p, touched, bounds=bounds, rejections=rejections)
+        if st is None:
+            return
+        min_valid, max_t = bounds
+        if n == 1:
+            t = ts.item(0)
+            v = vals.item(0)
+            if st.last_t < t <= max_t and t >= min_valid:
+                st.last_t, st.last_v = t, v
+                p.one_refs.append(st.sid)
+                p.one_ts.append(t)
+                p.one_vals.append(v)
+                p.one_series.append(None)
+            else:
+                p.duplicates += self._reject(
+                    labels, t, v, st, bounds=bounds, rejections=rejections
+                )
+        elif n:
+            t0 = ts.item(0)
+            if (
+                t0 > st.last_t
+                and t0 >= min_valid
+                and ts.item(n - 1) <= max_t
+                and bool(np.all(ts[1:] > ts[:-1]))
+            ):
+                st.last_t, st.last_v = ts.item(n - 1), vals.item(n - 1)
+                p.many.append((st.sid, ts, vals))
+            else:
+                keep_t: list[int] = []
+                keep_v: list[float] = []
+                for t, v in zip(ts.tolist(), vals.tolist()):
+                    if st.last_t < t <= max_t and t >= min_valid:
+                        st.last_t, st.last_v = t, v
+                        keep_t.append(t)
+                        keep_v.append(v)
+                    else:
+                        p.duplicates += self._reject(
+                            labels, t, v, st, bounds=bounds, rejections=rejections
+                        )
+                if keep_t:
+                    p.many.append(
+                        (st.sid, np.array(keep_t, np.int64), np.array(keep_v, np.float64))
+                    )
+        if batch.exemplars:
+            self._take_exemplars(st.sid, batch, p.exemplars, rejections)
+
+    def _series_state(
+        self,
+        batch: SeriesBatch,
+        p: PendingAppend,
+        touched: dict[int, SeriesAppend | int],
+        *,
+        bounds: tuple[int, int],
+        rejections: RejectionLog,
+    ) -> SeriesAppend | None:
+        """The state to check ``batch``'s samples against, creating the series if it is new;
+        None when the entry is settled already (refused, or a new series' one good sample)."""
+        labels, ts, n = batch.labels, batch.timestamps, len(batch.timestamps)
+        head = self._head
+        max_head = self._options.max_head_series or NO_MIN
+        sid = head.index.by_labels.get(labels)
+        if sid is None:
+            # Limits before cost: nothing is indexed for a series that breaks one.
+            problem = self._options.label_limits.check(labels)
+            if problem is not None:
+                rejections.append(Rejection(labels, None, problem.reason, problem.kind, max(n, 1)))
+                return None
+            if len(head.series) + len(p.new_series) >= max_head:
+                rejections.append(self._head_full(labels, n))
+                return None
+            sid = head.index.add_new(labels)
+            p.added_ids.append(sid)
+            # New to the index, so new to the head too (the limit was checked above).
+            p.new_series.append((sid, labels))
+            min_valid, max_t = bounds
+            if n == 1 and NO_TIMESTAMP < (t := ts.item(0)) <= max_t and t >= min_valid:
+                # Its first sample, marked like the fast path's (no object per series).
+                touched[sid] = len(p.one_refs)
+                p.one_refs.append(sid)
+                p.one_ts.append(t)
+                p.one_vals.append(batch.values.item(0))
+                p.one_series.append(None)
+                if batch.exemplars:
+                    self._take_exemplars(sid, batch, p.exemplars, rejections)
+                return None
+            st = touched[sid] = SeriesAppend(sid, NO_TIMESTAMP, 0.0, None)
+            return st
+        st = touched.get(sid)
+        if isinstance(st, int):
+            k = st
+            st = touched[sid] = SeriesAppend(sid, p.one_ts[k], p.one_vals[k], p.one_series[k])
+        elif st is None:
+            hs = head.series.get(sid)
+            if hs is None:
+                if len(head.series) + len(p.new_series) >= max_head:
+                    rejections.append(self._head_full(labels, n))
+                    return None
+                p.new_series.append((sid, labels))
+                st = SeriesAppend(sid, NO_TIMESTAMP, 0.0, None)
+            else:
+                st = SeriesAppend(sid, hs.last_t, hs.last_v, hs)
+            touched[sid] = st
+        return st
 
     def _head_full(self, labels: Labels, n: int) -> Rejection:
         limit = self._options.max_head_series
