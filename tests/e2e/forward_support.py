@@ -1,6 +1,10 @@
-"""Real peers for the forwarding and fault tests: a Prometheus receiver, the bridge daemon as a
-child process (so it can be ``kill -9``-ed), and a steady remote-write pusher that records
-exactly which samples the bridge acknowledged.
+"""Real peers for the e2e tests: a Prometheus receiver, the bridge daemon as a child process
+(so it can be ``kill -9``-ed), and a steady remote-write pusher that records exactly which
+samples the bridge acknowledged.
+
+:class:`Bridge` is the one launcher of the daemon for the e2e suite: from a generated config
+file (forwarding, storage options) or, as :class:`BridgeProcess`, from command-line flags only
+(the README's way).
 """
 
 from __future__ import annotations
@@ -8,6 +12,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -18,23 +23,27 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from grafana_agent_bridge.labels import Labels, make_labels
 from grafana_agent_bridge.remote_write import REMOTE_WRITE_HEADERS, encode_write_request
 from grafana_agent_bridge.storage import SeriesBatch
-from tests.support import free_port, start_prometheus, stop_process, wait_ready
-
-PROMETHEUS = os.environ.get("PROMETHEUS_BIN", "/usr/bin/prometheus")
+from tests import support
+from tests.support import PROMETHEUS, free_port, start_prometheus, stop_process, wait_ready
 
 
 def require_prometheus() -> str:
     """The Prometheus binary; skip (fail under ``REQUIRE_PROMETHEUS=1``) when absent."""
-    if os.path.exists(PROMETHEUS) and os.access(PROMETHEUS, os.X_OK):
-        return PROMETHEUS
-    if os.environ.get("REQUIRE_PROMETHEUS") == "1":
-        pytest.fail(f"Prometheus not found at {PROMETHEUS} (REQUIRE_PROMETHEUS=1)")
-    pytest.skip(f"Prometheus not installed at {PROMETHEUS}")
+    support.require_prometheus()
+    return PROMETHEUS
+
+
+def bridge_command() -> list[str]:
+    """The installed ``grafana-agent-bridge`` entry point of this interpreter's environment."""
+    beside = Path(sys.executable).parent / "grafana-agent-bridge"
+    if beside.exists():
+        return [str(beside)]
+    found = shutil.which("grafana-agent-bridge")
+    return [found] if found else [sys.executable, "-m", "grafana_agent_bridge"]
 
 
 def wait_until(cond: Callable[[], bool], timeout: float, what: str = "condition") -> None:
@@ -149,7 +158,13 @@ def bridge_config(
 
 
 class Bridge:
-    """The bridge daemon (``grafana-agent-bridge serve``) as a child process."""
+    """The bridge daemon (``grafana-agent-bridge serve``) as a child process.
+
+    By default it runs from a generated config file (``workdir/bridge.yaml``) and logs stdout
+    and stderr to ``workdir/bridge.log``. With ``config_file=False`` it gets only command-line
+    flags (``--data-dir``, ``--listen-address`` and ``args``); with ``stdout_pipe`` its stdout
+    (what ``serve`` prints for people) stays readable as ``proc.stdout``.
+    """
 
     def __init__(
         self,
@@ -161,36 +176,56 @@ class Bridge:
         env: dict[str, str] | None = None,
         storage: dict[str, object] | None = None,
         args: list[str] | None = None,
+        data_dir: Path | None = None,
+        config_file: bool = True,
+        stdout_pipe: bool = False,
         **forward: object,
     ) -> None:
         workdir.mkdir(parents=True, exist_ok=True)
         self.workdir = workdir
-        self.data_dir = workdir / "data"
+        self.data_dir = data_dir or workdir / "data"
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.config = workdir / "bridge.yaml"
-        self.config.write_text(
-            bridge_config(self.data_dir, self.port, forward_urls or [], storage, **forward)
-        )
+        if config_file:
+            self.config.write_text(
+                bridge_config(self.data_dir, self.port, forward_urls or [], storage, **forward)
+            )
+            self.serve_args = ["--config", str(self.config)]
+        else:
+            self.serve_args = [
+                "--data-dir",
+                str(self.data_dir),
+                "--listen-address",
+                f"127.0.0.1:{self.port}",
+            ]
         self.log_path = workdir / "bridge.log"
         self.launcher = launcher or [sys.executable, "-m", "grafana_agent_bridge"]
-        self.env = {**os.environ, **(env or {})}
+        self.env = {"PYTHONUNBUFFERED": "1", **os.environ, **(env or {})}
         self.proc: subprocess.Popen[bytes] | None = None
         self.starts = 0
         self.args = args or []
+        self.stdout_pipe = stdout_pipe
 
-    def start(self, timeout: float = 30.0) -> Bridge:
+    def launch(self) -> Bridge:
+        """Start the process without waiting for it to be ready."""
         log = open(self.log_path, "ab")  # noqa: SIM115
         self.proc = subprocess.Popen(
-            [*self.launcher, "serve", "--config", str(self.config), *self.args],
-            stdout=log,
-            stderr=subprocess.STDOUT,
+            [*self.launcher, "serve", *self.serve_args, *self.args],
+            stdout=subprocess.PIPE if self.stdout_pipe else log,
+            stderr=log if self.stdout_pipe else subprocess.STDOUT,
             env=self.env,
         )
         log.close()
         self.starts += 1
+        return self
+
+    def wait_ready(self, timeout: float = 30.0) -> Bridge:
         wait_ready(self.url, self.proc, log=self.log_path, timeout=timeout)
         return self
+
+    def start(self, timeout: float = 30.0) -> Bridge:
+        return self.launch().wait_ready(timeout)
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
@@ -218,6 +253,30 @@ class Bridge:
 
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace")
+
+    def log(self) -> str:
+        """The end of the log, for assertion messages."""
+        return self.log_text()[-3000:]
+
+
+class BridgeProcess(Bridge):
+    """The daemon from command-line flags only (the README's way), launched at once.
+
+    Its stdout stays a pipe (``proc.stdout``): what ``serve`` prints for people is under test.
+    """
+
+    def __init__(self, data_dir: Path, *args: str, port: int | None = None) -> None:
+        super().__init__(
+            data_dir.parent,
+            port=port,
+            launcher=bridge_command(),
+            args=list(args),
+            data_dir=data_dir,
+            config_file=False,
+            stdout_pipe=True,
+        )
+        self.log_path = data_dir.parent / f"bridge-{self.port}.log"
+        self.launch()
 
 
 def series_labels(metric: str, n: int) -> list[Labels]:

@@ -37,8 +37,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from _bridge_process import bridge_command
-from forward_support import Prometheus, http_get, http_post, wait_until
+from forward_support import Prometheus, bridge_command, http_get, http_post, wait_until
 
 from grafana_agent_bridge.config import load_config
 from grafana_agent_bridge.labels import make_labels

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 import requests
-from _bridge_process import BridgeProcess
+from forward_support import BridgeProcess
 
 from grafana_agent_bridge.remote_write import REMOTE_WRITE_HEADERS, encode_write_request
 from grafana_agent_bridge.storage import Exemplar, MetricMetadata, SeriesBatch

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from _bridge_process import BridgeProcess
+from forward_support import BridgeProcess
 
 from tests.support import free_port, stop_process
 

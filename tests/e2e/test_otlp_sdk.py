@@ -24,6 +24,7 @@ from typing import Any
 
 import pytest
 import requests
+from forward_support import BridgeProcess
 from opentelemetry.exporter.otlp.json.http.metric_exporter import (
     OTLPMetricExporter as JSONExporter,
 )
@@ -36,8 +37,6 @@ from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
 from opentelemetry.sdk.metrics.view import ExponentialBucketHistogramAggregation, View
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
-
-from tests.e2e._bridge_process import BridgeProcess
 
 
 @pytest.fixture(scope="module")

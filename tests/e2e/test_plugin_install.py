@@ -22,7 +22,7 @@ from pathlib import Path
 
 import grpc
 import pytest
-from _bridge_process import BridgeProcess
+from forward_support import BridgeProcess
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 import grafana_agent_bridge

@@ -24,7 +24,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import requests
-from _bridge_process import BridgeProcess
+from forward_support import BridgeProcess
 
 from tests.support import PROMETHEUS, free_port, require_prometheus, stop_process
 

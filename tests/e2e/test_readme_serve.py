@@ -12,14 +12,14 @@ import time
 from pathlib import Path
 
 import requests
-from _bridge_process import BridgeProcess
+from forward_support import BridgeProcess
 
 INTERVAL_S = 2
 
 
 def _banner(proc: BridgeProcess, timeout_s: float = 10) -> str:
     """Read what ``serve`` prints on start (stdout) until the blank line that ends it."""
-    assert proc.proc.stdout is not None
+    assert proc.proc is not None and proc.proc.stdout is not None
     fd = proc.proc.stdout.fileno()
     out = b""
     deadline = time.monotonic() + timeout_s
