@@ -15,12 +15,12 @@ from pathlib import Path
 import pytest
 import yaml
 from charm_builders import grafana, peers, settle, source_data
-from fake_workload import FakeWorkload
 from ops import testing
 
 import bridge_units
 import config as charm_config
 from charm import SECURITY_KEYS
+from tests.fake_workload import FakeWorkload
 from workload import MANAGED_KEYS
 
 ROOT = Path(__file__).resolve().parents[2]
