@@ -32,6 +32,11 @@ Layout of the data directory: ``wal/`` (segments), ``blocks/<id>/`` (immutable b
 head's lower bound) and ``lock`` (one process at a time: a second ``Store.open`` raises
 ``StoreLockedError``). Damage found on open (torn or corrupt WAL tail, corrupt block) is
 repaired or set aside, logged and counted in ``Store.stats()``, never fatal.
+
+``Store`` (``db.py``) is a facade over parts that own their state: the WAL (``wlog.py``), the
+head (``head.py``, rules in ``appender.py``), blocks and compaction (``blockset.py``,
+``compact.py``), the change feed (``feed.py``) and the querier (``querier.py``); ``docs/store.md``
+maps them.
 """
 
 from .db import Store, StoreStats
