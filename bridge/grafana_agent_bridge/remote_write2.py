@@ -24,10 +24,11 @@ case (see ``api.write``).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import cramjam
 import numpy as np
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from google.protobuf.message import DecodeError
@@ -44,7 +45,7 @@ from .remote_write import (
     _drop_unordered,  # pyright: ignore[reportPrivateUsage]
     _within_limits,  # pyright: ignore[reportPrivateUsage]
 )
-from .storage import Exemplar, MetricMetadata, Rejection, SeriesBatch
+from .storage import Exemplar, MetricMetadata, Rejection, SeriesBatch, SeriesData
 
 V2_PROTO = "io.prometheus.write.v2.request"
 """The ``proto`` parameter of a 2.0 ``Content-Type`` (compared in lower case)."""
@@ -274,3 +275,47 @@ def _metadata(ts: Any, symbols: Sequence[str], name: str) -> MetricMetadata | No
     if mtype == "unknown" and not help_text and not unit:
         return None
     return MetricMetadata(name, mtype, help_text, unit)
+
+
+_TYPE_NUMBERS = {name: i for i, name in enumerate(METRIC_TYPES)}
+
+
+def encode_write_request_v2(
+    series: Iterable[SeriesData | SeriesBatch], metadata: Iterable[MetricMetadata] = ()
+) -> bytes:
+    """A snappy-compressed remote-write 2.0 body for ``series`` (labels sorted, strings in one
+    symbol table that starts with ""); each series carries the metadata of its metric name."""
+    symbols: dict[str, int] = {"": 0}
+
+    def ref(text: str) -> int:
+        found = symbols.get(text)
+        if found is None:
+            found = symbols[text] = len(symbols)
+        return found
+
+    def refs(labels: Labels) -> list[int]:
+        return [r for name, value in labels for r in (ref(name), ref(value))]
+
+    by_name = {m.metric_family_name: m for m in metadata}
+    req = RequestV2()
+    for s in series:
+        ts = req.timeseries.add(labels_refs=refs(s.labels))
+        for t, v in zip(s.timestamps.tolist(), s.values.tolist()):
+            ts.samples.add(value=v, timestamp=t)
+        for e in getattr(s, "exemplars", ()):
+            ts.exemplars.add(labels_refs=refs(e.labels), value=e.value, timestamp=e.timestamp)
+        meta = by_name.get(dict(s.labels).get(METRIC_NAME, ""))
+        if meta is not None:
+            ts.metadata.type = _TYPE_NUMBERS.get(meta.type, 0)
+            ts.metadata.help_ref = ref(meta.help)
+            ts.metadata.unit_ref = ref(meta.unit)
+    req.symbols.extend(symbols)  # dicts keep insertion order: index i is the i-th symbol
+    return bytes(cramjam.snappy.compress_raw(req.SerializeToString()))
+
+
+REMOTE_WRITE_V2_HEADERS = {
+    "Content-Type": "application/x-protobuf;proto=io.prometheus.write.v2.Request",
+    "Content-Encoding": "snappy",
+    "X-Prometheus-Remote-Write-Version": "2.0.0",
+}
+"""The headers a remote-write 2.0 sender sends with every request."""

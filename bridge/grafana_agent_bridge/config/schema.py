@@ -463,6 +463,12 @@ class ForwardTarget(_Section):
     tls_insecure_skip_verify: bool = Field(
         default=False, description="Accept any server certificate (testing only)."
     )
+    protobuf_message: Literal["prometheus.WriteRequest", "io.prometheus.write.v2.Request"] = Field(
+        default="prometheus.WriteRequest",
+        description="Remote-write version sent (Prometheus's key): 1.0 "
+        "(`prometheus.WriteRequest`), or 2.0 (`io.prometheus.write.v2.Request`), which "
+        "falls back to 1.0 for good once the target answers 415.",
+    )
 
     @model_validator(mode="before")
     @classmethod

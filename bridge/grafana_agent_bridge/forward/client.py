@@ -22,6 +22,7 @@ from .. import __version__
 from ..config import ForwardTarget, duration_ms
 from ..redact import scrub
 from ..remote_write import REMOTE_WRITE_HEADERS
+from ..remote_write2 import REMOTE_WRITE_V2_HEADERS
 from .backoff import parse_retry_after
 
 USER_AGENT = f"grafana-agent-bridge/{__version__}"
@@ -45,6 +46,9 @@ class SendResult:
     reason: str
     """The response body (truncated) or the network error, for logs."""
     retry_after: float | None = None
+    samples_written: str | None = None
+    """``X-Prometheus-Remote-Write-Samples-Written`` as answered (None: absent, as from a
+    receiver that knows only remote write 1.0)."""
 
 
 def classify(status: int) -> Outcome:
@@ -70,11 +74,9 @@ class RemoteWriteClient:
             if target.tls_insecure_skip_verify:
                 self._ssl.check_hostname = False
                 self._ssl.verify_mode = ssl.CERT_NONE
-        self._headers = {
-            **REMOTE_WRITE_HEADERS,
-            "User-Agent": USER_AGENT,
-            **target.header_values(),
-        }
+        self.v2 = target.protobuf_message == "io.prometheus.write.v2.Request"
+        """Whether batches go out as remote write 2.0; cleared by ``fall_back``."""
+        self._headers = {"User-Agent": USER_AGENT, **target.header_values()}
         if token := target.bearer_token.get_secret_value():
             self._headers["Authorization"] = f"Bearer {token}"
         elif parts.username is not None and not any(
@@ -100,9 +102,14 @@ class RemoteWriteClient:
                     )
             return self._conn
 
-    def send(self, body: bytes, attempt: int = 0) -> SendResult:
-        """POST one compressed WriteRequest; never raises for network or HTTP errors."""
-        headers = dict(self._headers)
+    def fall_back(self) -> None:
+        """Send remote write 1.0 from now on (the target answered a 2.0 request with 415)."""
+        self.v2 = False
+
+    def send(self, body: bytes, attempt: int = 0, *, v2: bool = False) -> SendResult:
+        """POST one compressed request (2.0 headers when ``v2``); never raises for network or
+        HTTP errors."""
+        headers = {**(REMOTE_WRITE_V2_HEADERS if v2 else REMOTE_WRITE_HEADERS), **self._headers}
         if attempt:
             headers["Retry-Attempt"] = str(attempt)
         conn = self._connection()
@@ -116,6 +123,7 @@ class RemoteWriteClient:
             else:
                 self.close()
             retry_after = resp.getheader("Retry-After")
+            written = resp.getheader("X-Prometheus-Remote-Write-Samples-Written")
         except (OSError, http.client.HTTPException, ValueError) as e:
             # ValueError: http.client raises it on a connection that abort() closed under it.
             self.close()
@@ -127,7 +135,7 @@ class RemoteWriteClient:
         # An upstream may echo what it was sent (a key in the URL): never let it reach the log.
         reason = scrub(data[:MAX_ERROR_BODY].decode("utf-8", "replace").strip(), self._url)
         wait = parse_retry_after(retry_after) if outcome is Outcome.RETRY else None
-        return SendResult(outcome, status, reason, wait)
+        return SendResult(outcome, status, reason, wait, written)
 
     def close(self) -> None:
         with self._lock:

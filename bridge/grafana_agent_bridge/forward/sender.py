@@ -51,6 +51,7 @@ from ..config import (
 from ..labels import Labels
 from ..redact import redact_url
 from ..remote_write import encode_write_request
+from ..remote_write2 import encode_write_request_v2
 from ..storage import (
     Exemplar,
     FeedBatch,
@@ -491,16 +492,31 @@ class TargetSender:
         """Send until delivered or rejected (True), or until stopped (False)."""
         n = count_samples(request)
         n_ex = count_exemplars(request)
-        body = encode_write_request(request)
+        v2 = client.v2
+        body = encode_write_request_v2(request) if v2 else encode_write_request(request)
         backoff = Backoff(self._min_backoff, self._max_backoff)
         attempt = 0
         first_failure = 0.0
         last_log = 0.0
         while True:
             t0 = time.monotonic()
-            result = client.send(body, attempt)
+            result = client.send(body, attempt, v2=v2)
             self._stats.duration.observe(time.monotonic() - t0, self._label)
             self._stats.requests.inc(1, self._label, _result_class(result))
+            if v2 and _knows_only_v1(result):
+                # The target does not take 2.0: 1.0 from now on, this batch included.
+                log.warning(
+                    "forward %s: upstream answered remote write 2.0 with HTTP %d%s, sending "
+                    "remote write 1.0 from now on: %s",
+                    self._label,
+                    result.status,
+                    "" if result.status == 415 else " without X-Prometheus-Remote-Write-*",
+                    result.reason or "(no reason given)",
+                )
+                client.fall_back()
+                v2 = False
+                body = encode_write_request(request)
+                continue
             if result.outcome is Outcome.DELIVERED:
                 self._stats.sent.inc(n, self._label)
                 self._stats.exemplars_sent.inc(n_ex, self._label)
@@ -657,6 +673,15 @@ class TargetSender:
         """True once the reader has found nothing new and nothing is in flight."""
         with self._cond:
             return self._caught_up and self._current is None
+
+
+def _knows_only_v1(result: SendResult) -> bool:
+    """A 2.0 request answered 415, or 2xx without the ``...-Samples-Written`` header every 2.0
+    receiver sends: a 1.0 receiver, which reads a 2.0 body as an empty 1.0 request (2.0 reserves
+    1.0's field numbers) and so would drop the batch while saying 204."""
+    if result.status == 415:
+        return True
+    return result.outcome is Outcome.DELIVERED and result.samples_written is None
 
 
 def _result_class(result: SendResult) -> str:
