@@ -29,7 +29,8 @@ ROOT = Path(grafana_agent_bridge.__file__).resolve().parent
 #   contracts   storage (what a store offers: series, samples, the change feed), config
 #   parts       store (implements storage), promql (reads storage), remote_write and
 #               remote_write2 (the 1.0 and 2.0 codecs), otlp (OTLP decoding and translation)
-#   edges       api (HTTP: promql + storage + the ingest codecs), forward (reads storage),
+#   edges       api (HTTP: promql + storage + the ingest codecs), forward (reads storage,
+#               sends with the 1.0 or 2.0 codec),
 #               collect (writes storage)
 #   top         daemon (wires the parts), cli and __main__, plugin, config_docs, snapconfig
 # Nothing below the top may import ``store``: the store is reached through ``storage``.
@@ -69,7 +70,16 @@ ALLOWED: dict[str, set[str]] = {
         "redact",
         "histogram",
     },
-    "forward": {"storage", "remote_write", "labels", "config", "metrics", "redact", "histogram"},
+    "forward": {
+        "storage",
+        "remote_write",
+        "remote_write2",
+        "labels",
+        "config",
+        "metrics",
+        "redact",
+        "histogram",
+    },
     "collect": {"storage", "labels", "config", "metrics", "redact"},
     "snapconfig": {"config", "redact"},
     "config_docs": {"config", "snapconfig"},
