@@ -166,6 +166,9 @@ def next_record(
     """
     answers = sorted(answers, key=lambda a: a.relation_id)
     departed = set(previous.departed) | set(departing)
+    # Only a Grafana that answers now can complete a set: one whose data is missing or garbled
+    # keeps what it had (minus departed units), even when a departure would make it complete.
+    answering = {a.grafana_uid for a in answers if a.grafana_uid is not None}
     grafanas: dict[str, GrafanaRecord] = {}
     for answer in answers:
         if answer.grafana_uid is not None:
@@ -186,7 +189,7 @@ def next_record(
         required = (live - departed) | still_there
         uids = {n: u for n, u in known.items() if n in required}
         grafanas[grafana_uid] = GrafanaRecord(record.relation_id, record.app, uids)
-        if len(required) >= planned and required <= uids.keys():
+        if grafana_uid in answering and len(required) >= planned and required <= uids.keys():
             published[grafana_uid] = uids
             continue
         kept_set = {n: u for n, u in before.items() if n in still_there}

@@ -113,3 +113,16 @@ def test_a_departure_seen_once_is_remembered_while_grafana_lists_the_unit():
     forgotten = next_record(other, [ans(1, "g", {0: "a", 1: "b"})], {0, 1}, 2)
     assert forgotten.departed == frozenset()
     assert forgotten.published == {"g": {0: "a", 1: "b"}}
+
+
+def test_a_departure_does_not_complete_the_set_of_a_grafana_that_is_not_answering():
+    """Found by test_charm_random: Grafana gave UIDs to units 0 and 1 of three, then its data
+    went bad; unit 2 departed. What it said before is kept, but only an answer now can make
+    a set complete and published (SPEC §5: bad remote data changes nothing)."""
+    before = next_record(UidRecord(), [ans(1, "g", {0: "u0", 1: "u1"})], {0, 1, 2}, 3)
+    assert exchange.entries(before) == []
+    after = next_record(before, [ans(1, None, {})], {0, 1}, 2, departing=[2])
+    assert exchange.entries(after) == []
+    assert after.grafanas["g"].uids == {0: "u0", 1: "u1"}  # kept for when it answers again
+    answered = next_record(after, [ans(1, "g", {0: "u0", 1: "u1"})], {0, 1}, 2)
+    assert [e["uid"] for e in exchange.entries(answered)] == ["u0", "u1"]
