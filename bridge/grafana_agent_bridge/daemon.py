@@ -26,13 +26,13 @@ from pathlib import Path
 from . import __version__, collect, tracing
 from .api import BridgeHTTPServer, QueryAPI, WriteAPI
 from .api.http import WebLimits
+from .api.otlp import OTLPMetricsAPI
 from .config import BridgeConfig, ConfigError, duration_ms
 from .forward import ForwardManager
 from .labels import LabelLimits
 from .lifecycle import Lifecycle, Phase
 from .metrics import Registry
 from .otlp.decode import Bounds as OTLPBounds
-from .otlp.handler import OTLPMetricsAPI
 from .otlp.naming import Namer
 from .otlp.translate import Settings as OTLPSettings
 from .promql import Engine

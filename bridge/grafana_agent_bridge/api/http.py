@@ -34,7 +34,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING, cast
+from typing import cast
 from urllib.parse import urlsplit
 
 from .. import tracing
@@ -44,14 +44,12 @@ from . import encoding
 from .body import BodyError, check_transfer_encoding, content_length, read_chunked, read_exactly
 from .deadline import DeadlineReader, tls_handshake
 from .disconnect import DisconnectWatch as _DisconnectWatch
+from .otlp import OTLPMetricsAPI
 from .params import Params
 from .query import QueryAPI, Response
 from .router import Body, Refusal, Request, Route, RouteTable, call
 from .routes import Endpoints, bridge_routes
 from .write import WriteAPI
-
-if TYPE_CHECKING:  # a run-time import would be circular (otlp answers with api.Response)
-    from ..otlp.handler import OTLPMetricsAPI
 
 log = logging.getLogger(__name__)
 

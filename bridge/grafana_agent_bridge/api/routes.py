@@ -35,11 +35,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from ..lifecycle import Lifecycle, Phase
 from ..metrics import Registry
 from . import encoding
+from .otlp import OTLPMetricsAPI
+from .otlp import unavailable as otlp_unavailable
 from .params import Params
 from .query import QueryAPI, Response, ok
 from .router import (
@@ -54,9 +55,6 @@ from .router import (
     call,
 )
 from .write import WriteAPI, unavailable
-
-if TYPE_CHECKING:  # a run-time import would be circular (otlp answers with api.Response)
-    from ..otlp.handler import OTLPMetricsAPI
 
 MAX_FORM_BYTES = 8 << 20
 """Largest form-encoded query body; a PromQL query is never near this."""
@@ -88,8 +86,6 @@ class Endpoints:
 
     def otlp(self, request: Request) -> Response:
         if self.otlp_api is None:  # a stop while the store was still opening
-            from ..otlp.handler import unavailable as otlp_unavailable
-
             return otlp_unavailable(request.content_type, "the bridge is shutting down")
         return self.otlp_api.handle(request.body, request.content_type, request.content_encoding)
 

@@ -1,2 +1,3 @@
-"""OTLP/HTTP metrics ingest: decode (``decode``), translate to Prometheus series the way
-Prometheus 3.x does (``naming``, ``translate``), and answer by OTLP's rules (``handler``)."""
+"""OTLP metrics: decode a request (``decode``) and translate it to Prometheus series the way
+Prometheus 3.x does (``naming``, ``translate``, ``exphist``). The HTTP endpoint that answers by
+OTLP's rules is ``api.otlp``."""

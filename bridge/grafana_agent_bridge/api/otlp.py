@@ -25,12 +25,12 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
     ExportMetricsServiceResponse,
 )
 
-from ..api.query import Response
 from ..lifecycle import Lifecycle, Phase
 from ..metrics import Registry
+from ..otlp.decode import JSON, PROTOBUF, Bounds, OTLPDecodeError, decode
+from ..otlp.translate import Settings, Translator
 from ..storage import Appender, ShuttingDownError, StorageFullError
-from .decode import JSON, PROTOBUF, Bounds, OTLPDecodeError, decode
-from .translate import Settings, Translator
+from .query import Response
 
 RETRY_AFTER_S = 5
 MAX_MESSAGE_CHARS = 1000
