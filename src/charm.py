@@ -35,12 +35,12 @@ import ops
 from cosl.reconciler import all_events, observe_events
 
 import exchange
-import health
 import otlp_relation
 import query_token
 import remote_write
 import self_monitoring
 import tracing_relation
+import unit_status
 from charms.grafana_agent_bridge.v0.grafana_source import (
     GrafanaSourceProvider,
     InvalidRemoteDataError,
@@ -52,11 +52,11 @@ from config import CharmConfig, ConfigError, load, unit_datasource_url
 from datasources import (
     DATASOURCE_TYPE,
     GrafanaAnswer,
-    UidRecord,
+    Snapshot,
     json_data,
+    listing,
     next_record,
     secure_json_data,
-    waiting_for,
 )
 from peers import PEER_RELATION, QUERY_TOKEN_SECRET_KEY, Peers
 from workload import (
@@ -84,24 +84,8 @@ RECONCILE_EVENTS = all_events - {ops.StopEvent, ops.RemoveEvent}
 SECURITY_KEYS = ("listen-address", "allowed-clients", "query-auth-token")
 LOOPBACK = "127.0.0.1"
 ALL_INTERFACES = "0.0.0.0"
-# How many dropped remote values the status names before "and N more" (all are logged).
-IGNORED_SHOWN = 2
 # Grafanas probed per hook at most (each probe may take health's 2-second timeout).
 MAX_GRAFANA_PROBES = 4
-# ops's status priority: the highest is shown.
-_STATUS_RANK = {"error": 5, "blocked": 4, "maintenance": 3, "waiting": 2, "active": 1}
-
-
-@dataclass(frozen=True)
-class Snapshot:
-    """What this unit can see of the datasource lifecycle during one hook."""
-
-    live_units: set[int] | None
-    """Unit numbers of the live units (peers plus self); None without the peer relation."""
-    planned_units: int
-    answers: list[GrafanaAnswer]
-    record: UidRecord | None
-    """The UID record as it should be now; None without the peer relation."""
 
 
 @dataclass(frozen=True)
@@ -530,17 +514,7 @@ class GrafanaAgentBridgeCharm(ops.CharmBase):
     # -- status ---------------------------------------------------------------------------
 
     def _on_collect_unit_status(self, event: ops.CollectStatusEvent) -> None:
-        """The highest-priority status (as ops would pick it), naming what was ignored."""
-        statuses = self._unit_statuses()
-        top = max(statuses, key=lambda s: _STATUS_RANK.get(s.name, 0))  # first among equals
-        if self._ignored:
-            named = [str(item) for item in self._ignored]
-            text = "ignored " + "; ".join(named[:IGNORED_SHOWN])
-            if len(named) > IGNORED_SHOWN:
-                text += f" and {len(named) - IGNORED_SHOWN} more"
-            message = f"{top.message}; {text}" if top.message else text
-            top = ops.StatusBase.from_name(top.name, message)
-        event.add_status(top)
+        event.add_status(unit_status.top(self._unit_statuses(), self._ignored))
 
     def _unit_statuses(self) -> list[ops.StatusBase]:
         """Every status that applies, in the order ops should see them."""
@@ -553,8 +527,6 @@ class GrafanaAgentBridgeCharm(ops.CharmBase):
         if config is None:
             statuses.append(ops.BlockedStatus(f"invalid config: {hook.config_error}"))
         else:
-            # ops shows the highest priority, the first added among equals: a workload
-            # Waiting goes after the datasource waits, which say more while those exist.
             workload = self._workload_status(config, hook.token)
             if isinstance(workload, ops.BlockedStatus):
                 statuses.append(workload)
@@ -562,38 +534,15 @@ class GrafanaAgentBridgeCharm(ops.CharmBase):
                 later.append(workload)
             else:
                 forwarding = self.workload.forwarding_health(config.port)
-                problems += self._forwarding_problems(forwarding)
-                active_tail = self._forwarding_summary(forwarding)
+                names = self._upstream_names() if forwarding is not None else {}
+                problems += unit_status.forwarding_problems(forwarding, names)
+                active_tail = unit_status.forwarding_summary(forwarding)
             problems += self._grafana_problems()
         if problems:
             # Waiting, not Blocked: an outage elsewhere needs no action on this charm, and the
             # status clears by itself once the peer answers again (docs/charm.md, "Status").
             later.append(ops.WaitingStatus("; ".join(problems)))
-        snapshot = hook.snapshot
-        if snapshot.record is None or snapshot.live_units is None:
-            statuses.append(ops.WaitingStatus("waiting for the peer relation"))
-            return statuses + later
-        waits: list[str] = []
-        missing = snapshot.planned_units - len(snapshot.live_units)
-        if missing > 0:
-            waits.append(f"{missing} planned unit(s) to join")
-        for waiting in waiting_for(snapshot.record, snapshot.answers, snapshot.live_units):
-            units = ", ".join(str(n) for n in waiting.missing_units)
-            plural = "s" if len(waiting.missing_units) > 1 else ""
-            waits.append(f"UIDs from grafana {waiting.app} for unit{plural} {units}")
-        if waits:
-            statuses.append(ops.WaitingStatus("waiting for " + "; ".join(waits)))
-        statuses += later
-        if waits:
-            return statuses
-        published = len(exchange.entries(snapshot.record))
-        grafanas = len(snapshot.answers)
-        if grafanas == 0:
-            message = "no Grafana related"
-        else:
-            message = f"{published} datasource(s) published for {grafanas} Grafana(s)"
-        statuses.append(ops.ActiveStatus(f"{message}; {active_tail}" if active_tail else message))
-        return statuses
+        return unit_status.with_datasources(statuses, later, hook.snapshot, active_tail)
 
     def _upstream_names(self) -> dict[str, str]:
         """The bridge's target name -> the related unit that gave its URL."""
@@ -606,31 +555,6 @@ class GrafanaAgentBridgeCharm(ops.CharmBase):
             if url is not None:
                 names.setdefault(remote_write.bridge_target_name(url), unit)
         return names
-
-    def _forwarding_problems(self, forwarding: health.ForwardingHealth | None) -> list[str]:
-        """One line per forwarding target that is too far behind.
-
-        A target is named by its related unit: the bridge's own target name is derived from
-        the URL, which may carry credentials, so it is never shown.
-        """
-        if forwarding is None:
-            return []
-        names = self._upstream_names()
-        return [
-            health.describe_problem(
-                target, names.get(target.name, "(not related)"), forwarding.wal_bytes
-            )
-            for target in forwarding.targets
-            if target.degraded()
-        ]
-
-    @staticmethod
-    def _forwarding_summary(forwarding: health.ForwardingHealth | None) -> str:
-        if forwarding is None:
-            return "forwarding state unknown"
-        if not forwarding.targets:
-            return ""
-        return health.describe_ok(forwarding)
 
     def _grafana_problems(self) -> list[str]:
         """A line per related Grafana whose ``/api/health`` does not answer from this unit."""
@@ -659,23 +583,7 @@ class GrafanaAgentBridgeCharm(ops.CharmBase):
         if snapshot.record is None or snapshot.live_units is None:
             event.fail("the peer relation does not exist yet")
             return
-        rows: list[dict[str, str | bool]] = []
-        known = {r.relation_id: (g, r) for g, r in snapshot.record.grafanas.items()}
-        for answer in snapshot.answers:
-            grafana_uid, kept = known.get(answer.relation_id, ("", None))
-            uids = kept.uids if kept else {}
-            published = snapshot.record.published.get(grafana_uid, {})
-            for number in sorted(snapshot.live_units | uids.keys()):
-                uid = uids.get(number, "")
-                rows.append(
-                    {
-                        "grafana": answer.app,
-                        "grafana_uid": grafana_uid,
-                        "unit": f"{self.app.name}/{number}",
-                        "uid": uid,
-                        "published": bool(uid) and published.get(number) == uid,
-                    }
-                )
+        rows = listing(snapshot.record, snapshot.answers, snapshot.live_units, self.app.name)
         event.set_results(
             {
                 "datasources": json.dumps(rows, indent=2),

@@ -149,6 +149,18 @@ class _RecordWire(pydantic.BaseModel):
     departed: list[int] = pydantic.Field(default_factory=list[int])
 
 
+@dataclass(frozen=True)
+class Snapshot:
+    """What this unit can see of the datasource lifecycle during one hook."""
+
+    live_units: set[int] | None
+    """Unit numbers of the live units (peers plus self); None without the peer relation."""
+    planned_units: int
+    answers: list[GrafanaAnswer]
+    record: UidRecord | None
+    """The UID record as it should be now; None without the peer relation."""
+
+
 def next_record(
     previous: UidRecord,
     answers: Iterable[GrafanaAnswer],
@@ -223,3 +235,27 @@ def waiting_for(
         if missing:
             result.append(Waiting(answer.app, missing))
     return result
+
+
+def listing(
+    record: UidRecord, answers: Iterable[GrafanaAnswer], live: set[int], app_name: str
+) -> list[dict[str, str | bool]]:
+    """The ``list-datasources`` rows: per Grafana and unit, its UID and whether it is published."""
+    rows: list[dict[str, str | bool]] = []
+    known = {r.relation_id: (g, r) for g, r in record.grafanas.items()}
+    for answer in answers:
+        grafana_uid, kept = known.get(answer.relation_id, ("", None))
+        uids = kept.uids if kept else {}
+        published = record.published.get(grafana_uid, {})
+        for number in sorted(live | uids.keys()):
+            uid = uids.get(number, "")
+            rows.append(
+                {
+                    "grafana": answer.app,
+                    "grafana_uid": grafana_uid,
+                    "unit": f"{app_name}/{number}",
+                    "uid": uid,
+                    "published": bool(uid) and published.get(number) == uid,
+                }
+            )
+    return rows
