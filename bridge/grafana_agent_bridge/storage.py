@@ -19,6 +19,7 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 
+from .histogram.model import FloatHistogram
 from .labels import Labels, Matcher
 
 STALE_NAN_BITS = 0x7FF0000000000002
@@ -42,11 +43,17 @@ class SeriesData:
 
     ``timestamps`` is int64 ms, strictly ascending; ``values`` is float64 of the same length.
     Stale markers are kept bit-exactly; the PromQL engine, not the store, interprets them.
+
+    ``histograms`` is None for a float-only series; otherwise a list aligned with
+    ``timestamps`` holding a ``histogram.FloatHistogram`` where the sample is a native
+    histogram (its ``values`` entry is then NaN and means nothing) and None where it is a
+    float. A histogram stale marker is a histogram whose sum is the stale NaN.
     """
 
     labels: Labels
     timestamps: npt.NDArray[np.int64]
     values: npt.NDArray[np.float64]
+    histograms: list[FloatHistogram | None] | None = None
 
 
 @dataclass(frozen=True)
@@ -74,6 +81,8 @@ class SeriesBatch:
     timestamps: npt.NDArray[np.int64]
     values: npt.NDArray[np.float64]
     exemplars: list[Exemplar] = field(default_factory=list)
+    histograms: list[FloatHistogram | None] | None = None
+    """As ``SeriesData.histograms``: None for floats only, else a histogram per sample."""
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from collections.abc import Callable
 import numpy as np
 import promql_parser as pp
 
+from ..histogram.kahan import mean_histograms, sum_histograms
 from ..labels import Labels, is_valid_label_name, make_labels
 from .context import EvalContext
 from .errors import EvaluationError
@@ -72,6 +73,8 @@ def aggregate(
     """``op`` over the groups of ``vec`` (``by``/``without`` ``names``), every step at once."""
     if not isinstance(vec, Vector):
         raise EvaluationError("aggregation expects an instant vector")
+    if vec.hists is not None and op not in ("count", "group", "count_values", "limitk"):
+        return _with_histograms(ctx, op, vec, param, without=without, names=names, nsteps=nsteps)
     if op == "count_values":
         assert isinstance(param, str)
         return _count_values(ctx, vec, param, without=without, names=names, nsteps=nsteps)
@@ -135,6 +138,65 @@ def aggregate(
             raise EvaluationError(f"unsupported aggregation {op}")
     keep = out_p.any(axis=1)
     return Vector([glabels[i] for i in np.flatnonzero(keep)], out[keep], out_p[keep])
+
+
+def _with_histograms(
+    ctx: EvalContext,
+    op: str,
+    vec: Vector,
+    param: F64 | str | None,
+    *,
+    without: bool,
+    names: list[str],
+    nsteps: int,
+) -> Vector:
+    """An aggregation over a vector holding native histograms (``promql/engine.go``
+    ``aggregation``): ``sum``/``avg`` add histograms (a group mixing them with floats at a
+    step gives no result and a warning), the float-only ones ignore them with an info."""
+    assert vec.hists is not None
+    hm = vec.is_hist() & vec.present
+    floats = Vector(vec.labels, vec.values, vec.present & ~hm)
+    if op not in ("sum", "avg"):
+        if hm.any():
+            ctx.info(f"PromQL info: ignored histogram in {op} aggregation")
+        return aggregate(ctx, op, floats, param, without=without, names=names, nsteps=nsteps)
+    fres = aggregate(ctx, op, floats, param, without=without, names=names, nsteps=nsteps)
+    keyf = group_key_fn(without, names)
+    groups: dict[Labels, list[int]] = {}
+    for i, lb in enumerate(vec.labels):
+        groups.setdefault(keyf(lb), []).append(i)
+    frow = {lb: i for i, lb in enumerate(fres.labels)}
+    labels = list(groups)
+    vals = np.zeros((len(labels), nsteps))
+    pres = np.zeros((len(labels), nsteps), dtype=bool)
+    hists = np.full((len(labels), nsteps), None, dtype=object)
+    for g, key in enumerate(labels):
+        rows = groups[key]
+        r = frow.get(key)
+        if r is not None:
+            vals[g], pres[g] = fres.values[r], fres.present[r]
+        ghm = hm[rows]
+        for j in np.flatnonzero(ghm.any(axis=0)):
+            ctx.check()
+            if floats.present[rows, j].any():
+                ctx.warn(
+                    "PromQL warning: encountered a mix of histograms and floats for aggregation"
+                )
+                pres[g, j] = False
+                continue
+            hs = [vec.hists[i, j] for i in rows if hm[i, j]]
+            h, notes = (sum_histograms if op == "sum" else mean_histograms)(hs)
+            for n in notes:
+                (ctx.warn if n.is_warning else ctx.info)(n.message(""))
+            if h is None:
+                continue
+            hists[g, j] = h
+            vals[g, j] = np.nan
+            pres[g, j] = True
+    keep = pres.any(axis=1)
+    return Vector(
+        [labels[i] for i in np.flatnonzero(keep)], vals[keep], pres[keep], hists=hists[keep]
+    )
 
 
 def _mean(xs: list[float]) -> float:

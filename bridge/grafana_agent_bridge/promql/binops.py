@@ -10,9 +10,13 @@ from collections.abc import Callable
 import numpy as np
 import promql_parser as pp
 
+from ..histogram.binop import binop as hbinop
+from ..histogram.model import FloatHistogram
+from ..histogram.ops import compact, mul
 from ..labels import METRIC_NAME, Labels
+from .context import EvalContext
 from .errors import EvaluationError
-from .values import F64, Bool, Scalar, Value, Vector, drop_name, kept, merge_rows
+from .values import F64, Bool, Scalar, Value, Vector, drop_name, hist_mask, kept, merge_rows
 
 ARITHMETIC = {"+", "-", "*", "/", "%", "^", "atan2"}
 COMPARISON = {"==", "!=", ">", "<", ">=", "<="}
@@ -99,11 +103,85 @@ def negate(v: Value) -> Value:
     if isinstance(v, Scalar):
         return Scalar(-v.values)
     if isinstance(v, Vector):
-        return merge_rows([drop_name(lb) for lb in v.labels], -v.values, v.present.copy())
+        hists = None
+        if v.hists is not None:
+            hists = np.array(
+                [
+                    [None if h is None else compact(mul(h, -1.0), 0) for h in row]
+                    for row in v.hists
+                ],
+                dtype=object,
+            ).reshape(v.values.shape)
+        return merge_rows(
+            [drop_name(lb) for lb in v.labels], -v.values, v.present.copy(), hists=hists
+        )
     raise EvaluationError("unary minus on a non-numeric value")
 
 
-def binary(op: str, mod: pp.BinModifier | None, lhs: Value, rhs: Value) -> Vector | Scalar:
+def _hist_cells(  # noqa: PLR0917
+    ctx: EvalContext | None,
+    op: str,
+    lv: np.ndarray,
+    rv: np.ndarray,
+    lh: np.ndarray | None,
+    rh: np.ndarray | None,
+    p: Bool,
+    return_bool: bool,
+) -> tuple[np.ndarray, Bool, np.ndarray | None]:
+    """``lv op rv`` at the steps ``p`` where either side is a histogram (``lh``/``rh``, per
+    step, None for a float), as ``histogram.binop`` decides it; float steps keep the numpy
+    path. Returns values, presence and the result histograms (None if there are none)."""
+    nsteps = len(p)
+    lv = np.broadcast_to(lv, (nsteps,))
+    rv = np.broadcast_to(rv, (nsteps,))
+    lhm = np.zeros(nsteps, bool) if lh is None else hist_mask(lh)
+    rhm = np.zeros(nsteps, bool) if rh is None else hist_mask(rh)
+    anyh = (lhm | rhm) & p
+    fp = p & ~(lhm | rhm)
+    if op in COMPARISON:
+        ok = _compare(op, lv, rv)
+        if return_bool:
+            vals = ok.astype(np.float64)
+        else:
+            vals = np.array(lv, dtype=np.float64, copy=True)
+            fp = fp & ok
+    else:
+        vals = np.array(_arith(op, lv, rv), dtype=np.float64, copy=True)
+    vals = np.broadcast_to(vals, (nsteps,)).copy()
+    pres = fp.copy()
+    hists = np.full(nsteps, None, dtype=object)
+    for j in np.flatnonzero(anyh):
+        a = lh[j] if lhm[j] else float(lv[j])  # type: ignore[index]
+        b = rh[j] if rhm[j] else float(rv[j])  # type: ignore[index]
+        res = hbinop(op, a, b)
+        if res.note is not None and ctx is not None:
+            (ctx.warn if res.note_is_warning else ctx.info)(res.note)
+        if res.value is None:
+            continue
+        if op in COMPARISON:
+            if return_bool:
+                vals[j] = 1.0 if res.keep else 0.0
+                pres[j] = True
+                continue
+            if not res.keep:
+                continue
+        pres[j] = True
+        if isinstance(res.value, FloatHistogram):
+            hists[j] = res.value
+            vals[j] = np.nan
+        else:
+            vals[j] = res.value
+    has = hist_mask(hists).any()
+    return vals, pres, hists if has else None
+
+
+def binary(
+    op: str,
+    mod: pp.BinModifier | None,
+    lhs: Value,
+    rhs: Value,
+    ctx: EvalContext | None = None,
+) -> Vector | Scalar:
     """``lhs op rhs`` with the matching, ``bool`` and ``fill`` of ``mod``, for all steps."""
     return_bool = bool(mod.return_bool) if mod is not None else False
     if op in ("</", ">/"):
@@ -113,8 +191,12 @@ def binary(op: str, mod: pp.BinModifier | None, lhs: Value, rhs: Value) -> Vecto
             return Scalar(_compare(op, lhs.values, rhs.values).astype(np.float64))
         return Scalar(_arith(op, lhs.values, rhs.values))
     if isinstance(lhs, Vector) and isinstance(rhs, Scalar):
+        if lhs.hists is not None:
+            return _hist_vector_scalar(ctx, op, lhs, rhs.values, return_bool, swap=False)
         return _vector_scalar(op, lhs, rhs.values, return_bool, swap=False)
     if isinstance(lhs, Scalar) and isinstance(rhs, Vector):
+        if rhs.hists is not None:
+            return _hist_vector_scalar(ctx, op, rhs, lhs.values, return_bool, swap=True)
         return _vector_scalar(op, rhs, lhs.values, return_bool, swap=True)
     if not (isinstance(lhs, Vector) and isinstance(rhs, Vector)):
         raise EvaluationError(
@@ -122,7 +204,36 @@ def binary(op: str, mod: pp.BinModifier | None, lhs: Value, rhs: Value) -> Vecto
         )
     if op in SET_OPS:
         return _set_op(op, lhs, rhs, mod)
-    return _vector_vector(op=op, lhs=lhs, rhs=rhs, mod=mod, return_bool=return_bool)
+    return _vector_vector(op=op, lhs=lhs, rhs=rhs, mod=mod, return_bool=return_bool, ctx=ctx)
+
+
+def _hist_vector_scalar(
+    ctx: EvalContext | None, op: str, vec: Vector, s: F64, return_bool: bool, *, swap: bool
+) -> Vector:
+    assert vec.hists is not None
+    filtering = op in COMPARISON and not return_bool
+    labels = [lb if filtering else _drop_name(lb) for lb in vec.labels]
+    n = len(labels)
+    vals = np.zeros(vec.values.shape)
+    pres = np.zeros(vec.values.shape, dtype=bool)
+    hists = np.full(vec.values.shape, None, dtype=object)
+    for i in range(n):
+        if swap:
+            v, p, h = _hist_cells(
+                ctx, op, s, vec.values[i], None, vec.hists[i], vec.present[i], return_bool
+            )
+        else:
+            v, p, h = _hist_cells(
+                ctx, op, vec.values[i], s, vec.hists[i], None, vec.present[i], return_bool
+            )
+        if filtering:
+            # A filter keeps the vector's own sample (the scalar only decides).
+            v = np.where(p, vec.values[i], 0.0)
+            h = np.where(p, vec.hists[i], None)
+        vals[i], pres[i] = v, p
+        if h is not None:
+            hists[i] = h
+    return merge_rows(labels, vals, pres, hists=hists)
 
 
 def _vector_scalar(op: str, vec: Vector, s: F64, return_bool: bool, *, swap: bool) -> Vector:
@@ -158,7 +269,12 @@ def _set_op(op: str, lhs: Vector, rhs: Vector, mod: pp.BinModifier | None) -> Ve
         present = lhs.present & (match if op == "and" else ~match)
         keep = present.any(axis=1)
         del nsteps
-        return Vector(kept(lhs.labels, keep), lhs.values[keep], present[keep])
+        return Vector(
+            kept(lhs.labels, keep),
+            lhs.values[keep],
+            present[keep],
+            hists=None if lhs.hists is None else lhs.hists[keep],
+        )
     # or
     index, any_l = _group_any(lsig, lhs.present)
     rp = rhs.present.copy()
@@ -169,7 +285,16 @@ def _set_op(op: str, lhs: Vector, rhs: Vector, mod: pp.BinModifier | None) -> Ve
     labels = list(lhs.labels) + list(rhs.labels)
     vals = np.concatenate([lhs.values, rhs.values]) if labels else lhs.values
     pres = np.concatenate([lhs.present, rp]) if labels else lhs.present
-    return merge_rows(labels, vals, pres)
+    hists = None
+    if labels and (lhs.hists is not None or rhs.hists is not None):
+        hists = np.concatenate([_hists_of(lhs), _hists_of(rhs)])
+    return merge_rows(labels, vals, pres, hists=hists)
+
+
+def _hists_of(v: Vector) -> np.ndarray:
+    if v.hists is not None:
+        return v.hists
+    return np.full(v.values.shape, None, dtype=object)
 
 
 def _fmt_labels(lb: Labels) -> str:
@@ -183,6 +308,7 @@ def _vector_vector(
     rhs: Vector,
     mod: pp.BinModifier | None,
     return_bool: bool,
+    ctx: EvalContext | None = None,
 ) -> Vector:
     card = str(mod.card).rsplit(".", 1)[-1] if mod is not None else "OneToOne"
     sig, on, match_names = _signature_fn(mod)
@@ -230,6 +356,7 @@ def _vector_vector(
     out_labels: list[Labels] = []
     out_vals: list[np.ndarray] = []
     out_pres: list[np.ndarray] = []
+    out_hists: list[np.ndarray | None] = []
     dropping = op in ARITHMETIC or return_bool
     fill = mod.fill_values if mod is not None else None
     fill_lhs = fill.lhs if fill is not None else None
@@ -243,8 +370,26 @@ def _vector_vector(
             return tuple(x for x in lb if x[0] in keep_set)
         return tuple(x for x in lb if x[0] not in keep_set)
 
-    def emit(mv: np.ndarray, ov: np.ndarray, p: np.ndarray, lb: Labels) -> None:
+    def emit(  # noqa: PLR0917
+        mv: np.ndarray,
+        ov: np.ndarray,
+        p: np.ndarray,
+        lb: Labels,
+        mh: np.ndarray | None = None,
+        oh: np.ndarray | None = None,
+    ) -> None:
         lv, rv = (ov, mv) if swapped else (mv, ov)
+        if mh is not None or oh is not None:
+            lh, rh = (oh, mh) if swapped else (mh, oh)
+            vals, p, hs = _hist_cells(ctx, op, lv, rv, lh, rh, p, return_bool)
+            if hs is not None and op in COMPARISON and not return_bool:
+                hs = np.where(p, lh if lh is not None else None, None)
+            if p.any():
+                out_labels.append(lb)
+                out_vals.append(vals)
+                out_pres.append(p)
+                out_hists.append(hs)
+            return
         if op in COMPARISON:
             ok = _compare(op, lv, rv)
             if return_bool:
@@ -258,6 +403,7 @@ def _vector_vector(
             out_labels.append(lb)
             out_vals.append(np.broadcast_to(vals, (nsteps,)).copy())
             out_pres.append(p)
+            out_hists.append(None)
 
     def result_labels(i: int, one_labels: Labels) -> Labels:
         lb = many.labels[i]
@@ -282,7 +428,14 @@ def _vector_vector(
         for r in one_rows.get(s, ()):
             p = many.present[i] & one.present[r]
             if p.any():
-                emit(many.values[i], one.values[r], p, result_labels(i, one.labels[r]))
+                emit(
+                    many.values[i],
+                    one.values[r],
+                    p,
+                    result_labels(i, one.labels[r]),
+                    None if many.hists is None else many.hists[i],
+                    None if one.hists is None else one.hists[r],
+                )
         if fill_one is not None:
             # fill(): the "one" side is missing at these steps; its value is the fill value.
             missing = one_any.get(s)
@@ -309,4 +462,10 @@ def _vector_vector(
         if card == "OneToOne"
         else "multiple matches for labels: grouping labels must ensure unique matches"
     )
-    return merge_rows(out_labels, np.array(out_vals), np.array(out_pres), msg)
+    hists = None
+    if any(h is not None for h in out_hists):
+        hists = np.full((len(out_labels), nsteps), None, dtype=object)
+        for k, h in enumerate(out_hists):
+            if h is not None:
+                hists[k] = h
+    return merge_rows(out_labels, np.array(out_vals), np.array(out_pres), msg, hists=hists)

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import promql_parser as pp
 
+from ..histogram.model import FloatHistogram
+from ..labels import Labels
 from ..storage import Querier, SeriesData
 from .context import DEFAULT_MAX_MEMORY_BYTES, EvalContext
 from .errors import EvaluationError, ParseError, PromQLError, TooManySamplesError
@@ -29,7 +31,8 @@ from .values import Matrix, Scalar, String, Value, Vector
 class QueryResult:
     """What a query returned, in the shapes the HTTP API encodes directly.
 
-    vector: ``list[tuple[Labels, int, float]]``; matrix: ``list[SeriesData]`` sorted by labels;
+    vector: ``list[tuple[Labels, int, float | FloatHistogram]]``;
+    matrix: ``list[SeriesData]`` sorted by labels;
     scalar: ``(t_ms, value)``; string: ``(t_ms, str)``.
     """
 
@@ -133,11 +136,21 @@ class Engine:
             for i, lb in enumerate(val.labels):
                 lo, hi = int(val.lo[i, 0]), int(val.hi[i, 0])
                 if hi > lo:
-                    out.append(SeriesData(lb, val.ts[lo:hi].copy(), val.vals[lo:hi].copy()))
+                    hs = None if val.hvals is None else list(val.hvals[lo:hi])
+                    if hs is not None and all(h is None for h in hs):
+                        hs = None
+                    out.append(SeriesData(lb, val.ts[lo:hi].copy(), val.vals[lo:hi].copy(), hs))
             out.sort(key=lambda s: s.labels)
             return QueryResult("matrix", out, ev.ctx.warnings, ev.ctx.infos)
-        vec = [
-            (lb, time_ms, float(val.values[i, 0]))
+        hists = val.hists
+        vec: list[tuple[Labels, int, float | FloatHistogram]] = [
+            (
+                lb,
+                time_ms,
+                hists[i, 0]
+                if hists is not None and hists[i, 0] is not None
+                else float(val.values[i, 0]),
+            )
             for i, lb in enumerate(val.labels)
             if val.present[i, 0]
         ]
@@ -187,7 +200,12 @@ class Engine:
         for i, lb in enumerate(val.labels):
             p = val.present[i]
             if p.any():
-                series.append(SeriesData(lb, times[p], val.values[i][p]))
+                hs = None
+                if val.hists is not None:
+                    hs = list(val.hists[i][p])
+                    if all(h is None for h in hs):
+                        hs = None
+                series.append(SeriesData(lb, times[p], val.values[i][p], hs))
         series.sort(key=lambda s: s.labels)
         ev.ctx.count_samples(sum(len(s.timestamps) for s in series))
         return QueryResult("matrix", series, ev.ctx.warnings, ev.ctx.infos)

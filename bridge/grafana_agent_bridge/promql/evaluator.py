@@ -27,7 +27,7 @@ from .errors import EvaluationError
 from .info import info_matchers, join_info
 from .parser import at_kind, dt_ms, selector_matcher_sets, td_ms
 from .selection import Flat
-from .values import I64, Matrix, Scalar, String, Value, Vector
+from .values import I64, Matrix, Scalar, String, Value, Vector, hist_mask
 
 
 class Evaluator:
@@ -76,7 +76,7 @@ class Evaluator:
         if isinstance(node, pp.BinaryExpr):
             lhs = self.eval(node.lhs, times)
             rhs = self.eval(node.rhs, times)
-            return binary(str(node.op), node.modifier, lhs, rhs)
+            return binary(str(node.op), node.modifier, lhs, rhs, self.ctx)
         raise EvaluationError(f"unsupported expression {type(node).__name__}")
 
     def call(self, node: pp.Call, times: I64) -> Value:
@@ -155,10 +155,15 @@ class Evaluator:
         lo, hi = flat.windows(ends, self.lookback_ms)
         has = hi > lo
         last = np.where(has, hi - 1, 0)
+        hists = None
         if len(flat.vals):
             vals = flat.vals[last]
             sts = flat.ts[last]
             present = has & ~stale_mask(vals)
+            if flat.hvals is not None:
+                hists = np.where(present, flat.hvals[last], None)
+                if not hist_mask(hists).any():
+                    hists = None
         else:
             vals = np.zeros(lo.shape)
             sts = np.zeros(lo.shape, dtype=np.int64)
@@ -167,9 +172,13 @@ class Evaluator:
         if not keep.all():
             idx = np.nonzero(keep)[0]
             return Vector(
-                [flat.labels[i] for i in idx], vals[idx], present[idx], sample_ts=sts[idx]
+                [flat.labels[i] for i in idx],
+                vals[idx],
+                present[idx],
+                sample_ts=sts[idx],
+                hists=None if hists is None else hists[idx],
             )
-        return Vector(flat.labels, vals, present, sample_ts=sts)
+        return Vector(flat.labels, vals, present, sample_ts=sts, hists=hists)
 
     def matrix_selector(self, ms: pp.MatrixSelector, times: I64) -> Matrix:
         vs = ms.vector_selector
@@ -180,7 +189,7 @@ class Evaluator:
         flat = Flat(self.select(vs, int(ends.min()) - rng + 1, int(ends.max())), drop_stale=True)
         self.ctx.reserve_cells(len(flat), len(ends))
         lo, hi = flat.windows(ends, rng)
-        return Matrix(flat.labels, flat.ts, flat.vals, flat.offsets, lo, hi, rng, ends)
+        return Matrix(flat.labels, flat.ts, flat.vals, flat.offsets, lo, hi, rng, ends, flat.hvals)
 
     def subquery(self, sq: pp.SubqueryExpr, times: I64) -> Matrix:
         rng = td_ms(sq.range)
@@ -215,6 +224,7 @@ class Evaluator:
         # The inner result becomes samples again (flattened, then keyed for the windows).
         self.ctx.reserve_bytes(int(np.count_nonzero(inner.present)) * SAMPLE_BYTES)
         ts_parts, val_parts, labels = [], [], []
+        h_parts: list[np.ndarray] = []
         for i, lb in enumerate(inner.labels):
             p = inner.present[i]
             if not p.any():
@@ -222,6 +232,10 @@ class Evaluator:
             labels.append(lb)
             ts_parts.append(inner_times[p])
             val_parts.append(inner.values[i][p])
-        flat = Flat.from_arrays(labels, ts_parts, val_parts)
+            if inner.hists is not None:
+                h_parts.append(inner.hists[i][p])
+        flat = Flat.from_arrays(
+            labels, ts_parts, val_parts, h_parts if inner.hists is not None else None
+        )
         lo, hi = flat.windows(ends, rng)
-        return Matrix(flat.labels, flat.ts, flat.vals, flat.offsets, lo, hi, rng, ends)
+        return Matrix(flat.labels, flat.ts, flat.vals, flat.offsets, lo, hi, rng, ends, flat.hvals)

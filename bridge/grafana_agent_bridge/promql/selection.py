@@ -13,8 +13,8 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 
 from ..labels import Labels
-from ..storage import SeriesData, stale_mask
-from .values import I64
+from ..storage import STALE_NAN, SeriesData, stale_mask
+from .values import I64, ObjArr
 
 
 class Flat:
@@ -30,11 +30,19 @@ class Flat:
         counts = np.fromiter((len(s.timestamps) for s in items), dtype=np.int64, count=len(items))
         self.offsets: I64 = np.zeros(len(items) + 1, dtype=np.int64)
         np.cumsum(counts, out=self.offsets[1:])
+        self.hvals: ObjArr | None = None
         if items:
             self.ts: I64 = np.concatenate([s.timestamps for s in items]).astype(
                 np.int64, copy=False
             )
-            self.vals = np.concatenate([s.values for s in items]).astype(np.float64, copy=False)
+            self.vals = np.concatenate([s.values for s in items]).astype(np.float64, copy=True)
+            if any(s.histograms is not None for s in items):
+                self.hvals = _hist_column(items, len(self.vals))
+                # A histogram stale marker becomes the float one: staleness is one mask.
+                stale_h = [i for i, h in enumerate(self.hvals) if h is not None and h.is_stale]
+                if stale_h:
+                    self.vals[stale_h] = STALE_NAN
+                    self.hvals[stale_h] = None
         else:
             self.ts = np.zeros(0, dtype=np.int64)
             self.vals = np.zeros(0, dtype=np.float64)
@@ -43,17 +51,25 @@ class Flat:
             if stale.any():
                 keep = ~stale
                 self.ts, self.vals = self.ts[keep], self.vals[keep]
+                if self.hvals is not None:
+                    self.hvals = self.hvals[keep]
                 kept = np.r_[0, np.cumsum(keep)]
                 self.offsets = kept[self.offsets].astype(np.int64)
 
     @classmethod
     def from_arrays(
-        cls, labels: list[Labels], ts: Sequence[np.ndarray], vals: Sequence[np.ndarray]
+        cls,
+        labels: list[Labels],
+        ts: Sequence[np.ndarray],
+        vals: Sequence[np.ndarray],
+        hvals: Sequence[np.ndarray] | None = None,
     ) -> Flat:
         self = cls(())
         self.labels = list(labels)
         self.ts = np.concatenate(list(ts)) if ts else np.zeros(0, dtype=np.int64)
         self.vals = np.concatenate(list(vals)) if vals else np.zeros(0, dtype=np.float64)
+        if hvals is not None and hvals:
+            self.hvals = np.concatenate(list(hvals))
         self.offsets = np.zeros(len(labels) + 1, dtype=np.int64)
         if labels:
             np.cumsum([len(t) for t in ts], out=self.offsets[1:])
@@ -99,6 +115,17 @@ class Flat:
         return lo, hi
 
 
+def _hist_column(items: list[SeriesData], total: int) -> ObjArr:
+    out = np.full(total, None, dtype=object)
+    pos = 0
+    for s in items:
+        n = len(s.timestamps)
+        if s.histograms is not None:
+            out[pos : pos + n] = s.histograms
+        pos += n
+    return out
+
+
 def _shift_steps(ends: I64, width_ms: int) -> int:
     """``k`` when ``ends`` are evenly spaced by ``step`` and ``width == k * step`` (k < len)."""
     if len(ends) < 3:
@@ -120,7 +147,13 @@ def _dedupe(items: list[SeriesData]) -> list[SeriesData]:
             ts = np.concatenate([prev.timestamps, s.timestamps])
             vals = np.concatenate([prev.values, s.values])
             order = np.argsort(ts, kind="stable")
-            out[-1] = SeriesData(s.labels, ts[order], vals[order])
+            hs = None
+            if prev.histograms is not None or s.histograms is not None:
+                both = (prev.histograms or [None] * len(prev.timestamps)) + (
+                    s.histograms or [None] * len(s.timestamps)
+                )
+                hs = [both[int(i)] for i in order]
+            out[-1] = SeriesData(s.labels, ts[order], vals[order], hs)
         else:
             out.append(s)
     return out

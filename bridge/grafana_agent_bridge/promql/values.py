@@ -5,11 +5,11 @@ so a range query over all steps is a handful of numpy operations instead of a Py
 step. A range vector keeps the raw samples of all its series in flat arrays and, for every
 ``(series, step)``, the slice ``[lo, hi)`` of samples in that step's window.
 
-Every value holds float samples only. A second sample kind (native histograms) is meant to
-come as a parallel column beside the floats (a ``series x steps`` object array on ``Vector``,
-a flat one beside ``vals`` on ``Matrix``) with ``present`` still saying where a sample is, so
-operators that do not handle it can refuse it by checking one attribute; the operators see
-values only (never the syntax tree's evaluator), so they can grow that branch locally.
+Native histograms come as a parallel column beside the floats: ``Vector.hists`` (a
+``series x steps`` object array of ``FloatHistogram | None``) and ``Matrix.hvals`` (a flat one
+beside ``vals``), each None when the value holds floats only, which is the common case and
+keeps the numpy paths untouched. ``present`` still says where a sample is; where a histogram
+sits, the float value is NaN and means nothing, so an operator must look at the column first.
 """
 
 from __future__ import annotations
@@ -26,6 +26,24 @@ from .errors import EvaluationError
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
 Bool = npt.NDArray[np.bool_]
+ObjArr = npt.NDArray[np.object_]
+
+
+def hist_mask(arr: ObjArr) -> Bool:
+    """Where an object array of ``FloatHistogram | None`` holds a histogram."""
+    return np.not_equal(arr, None)
+
+
+def take_rows(v: Vector, idx: object) -> Vector:
+    """The rows ``idx`` (indices or a boolean mask) of ``v``, histogram column included."""
+    rows = np.flatnonzero(np.asarray(idx)) if np.asarray(idx).dtype == bool else np.asarray(idx)
+    return Vector(
+        [v.labels[int(i)] for i in rows],
+        v.values[rows],
+        v.present[rows],
+        None if v.sample_ts is None else v.sample_ts[rows],
+        None if v.hists is None else v.hists[rows],
+    )
 
 
 @dataclass
@@ -35,6 +53,20 @@ class Vector:
     present: Bool  # (S, N)
     sample_ts: I64 | None = None
     """Sample timestamps (ms) when the vector came straight from a selector (for timestamp())."""
+    hists: ObjArr | None = None
+    """(S, N) ``FloatHistogram | None``: the histogram samples, None if there are none."""
+
+    def is_hist(self) -> Bool:
+        """(S, N) mask of the cells holding a histogram sample."""
+        if self.hists is None:
+            return np.zeros(self.values.shape, dtype=bool)
+        return hist_mask(self.hists)
+
+    def float_present(self) -> Bool:
+        """``present`` without the histogram cells."""
+        if self.hists is None:
+            return self.present
+        return self.present & ~hist_mask(self.hists)
 
     @property
     def nsteps(self) -> int:
@@ -67,6 +99,8 @@ class Matrix:
     hi: I64  # (S, N)
     range_ms: int
     window_end: I64  # (N,) right edge of each step's window (eval time - offset, or @)
+    hvals: ObjArr | None = None
+    """Flat ``FloatHistogram | None`` beside ``vals``; None if there is no histogram sample."""
 
     @property
     def nsteps(self) -> int:
@@ -106,9 +140,12 @@ def merge_rows(
     values: F64,
     present: Bool,
     message: str = "vector cannot contain metrics with the same labelset",
+    hists: ObjArr | None = None,
 ) -> Vector:
     """A vector of these rows, rows that ended up with the same labels combined (they must not
     overlap in time: an operation that dropped the name may have made two series one)."""
+    if hists is not None and not hist_mask(hists).any():
+        hists = None
     index: dict[Labels, int] = {}
     dup = False
     for lb in labels:
@@ -117,7 +154,7 @@ def merge_rows(
             break
         index[lb] = len(index)
     if not dup:
-        return Vector(labels, values, present)
+        return Vector(labels, values, present, hists=hists)
     index = {}
     out_labels: list[Labels] = []
     rows: list[list[int]] = []
@@ -132,10 +169,13 @@ def merge_rows(
     nsteps = values.shape[1]
     out_v = np.zeros((len(out_labels), nsteps))
     out_p = np.zeros((len(out_labels), nsteps), dtype=bool)
+    out_h = None if hists is None else np.full((len(out_labels), nsteps), None, dtype=object)
     for j, members in enumerate(rows):
         if len(members) == 1:
             out_v[j] = values[members[0]]
             out_p[j] = present[members[0]]
+            if out_h is not None and hists is not None:
+                out_h[j] = hists[members[0]]
             continue
         cnt = present[members].sum(axis=0)
         if (cnt > 1).any():
@@ -144,5 +184,12 @@ def merge_rows(
             p = present[i]
             out_v[j][p] = values[i][p]
             out_p[j] |= p
+            if out_h is not None and hists is not None:
+                out_h[j][p] = hists[i][p]
     keep = out_p.any(axis=1)
-    return Vector(kept(out_labels, keep), out_v[keep], out_p[keep])
+    return Vector(
+        kept(out_labels, keep),
+        out_v[keep],
+        out_p[keep],
+        hists=None if out_h is None else out_h[keep],
+    )

@@ -5,13 +5,20 @@ itself is in ``numeric``; native histograms are not supported yet.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
+from ...histogram import stats
+from ...histogram.model import FloatHistogram
+from ...histogram.notes import Note
+from ...histogram.stats import histogram_fraction, histogram_quantile
 from ...labels import METRIC_NAME, Labels
 from ..context import EvalContext
 from ..numeric import bucket_fraction, bucket_quantile, bucket_quantile_steps, format_float
 from ..values import Value, Vector, drop_name, merge_rows
 from .common import Call, FuncImpl, quote
+from .histrange import report
 
 
 def _parse_le(s: str) -> float | None:
@@ -115,20 +122,122 @@ def f_histogram_fraction(ctx: EvalContext, call: Call) -> Value:
     return merge_rows([drop_name(lb) for lb in labels], out, pres)
 
 
-NATIVE_HISTOGRAM_FUNCTIONS = (
-    "histogram_count",
-    "histogram_sum",
-    "histogram_avg",
-    "histogram_stddev",
-    "histogram_stdvar",
-    "histogram_quantiles",
-)
+def _float_part(v: Vector) -> Vector:
+    return Vector(v.labels, v.values, v.float_present())
+
+
+def _native(
+    ctx: EvalContext,
+    call: Call,
+    v: Vector,
+    fn: Callable[[int, FloatHistogram], tuple[float, frozenset[Note]]],
+) -> Vector:
+    """``fn(step, histogram)`` for every histogram sample of ``v`` (floats are ignored);
+    the notes it gives become annotations naming the series' metric."""
+    nsteps = len(call.times)
+    if v.hists is None:
+        return Vector.empty(nsteps)
+    out = np.zeros(v.values.shape)
+    pres = np.zeros(v.values.shape, dtype=bool)
+    hm = v.is_hist()
+    for i in np.flatnonzero(hm.any(axis=1)):
+        ctx.check()
+        name = dict(v.labels[i]).get(METRIC_NAME, "")
+        for j in np.flatnonzero(hm[i]):
+            val, notes = fn(int(j), v.hists[i, j])
+            report(ctx, notes, name)
+            out[i, j] = val
+            pres[i, j] = True
+    keep = pres.any(axis=1)
+    idx = np.flatnonzero(keep)
+    return merge_rows([drop_name(v.labels[i]) for i in idx], out[idx], pres[idx])
+
+
+def _stat(fn: Callable[[FloatHistogram], float]) -> FuncImpl:
+    def impl(ctx: EvalContext, call: Call) -> Value:
+        return _native(ctx, call, call.vector(0), lambda _j, h: (fn(h), frozenset()))
+
+    return impl
+
+
+def _concat(a: Vector, b: Vector) -> Vector:
+    if not a.labels:
+        return b
+    if not b.labels:
+        return a
+    return merge_rows(
+        a.labels + b.labels,
+        np.concatenate([a.values, b.values]),
+        np.concatenate([a.present, b.present]),
+    )
+
+
+def _mixed_classic(ctx: EvalContext, v: Vector) -> Vector:
+    """Drop native histograms that share their labels (but ``le``) with classic buckets at
+    the same step, with Prometheus's warning."""
+    if v.hists is None:
+        return v
+    hm = v.is_hist()
+    fp = v.float_present()
+    keys: dict[Labels, list[int]] = {}
+    for i, lb in enumerate(v.labels):
+        keys.setdefault(tuple(p for p in lb if p[0] != "le"), []).append(i)
+    present = v.present.copy()
+    for rows in keys.values():
+        if len(rows) < 2:
+            continue
+        has_classic = np.zeros(v.nsteps, dtype=bool)
+        for i in rows:
+            if dict(v.labels[i]).get("le") is not None:
+                has_classic |= fp[i]
+        for i in rows:
+            clash = hm[i] & has_classic
+            if clash.any():
+                name = dict(v.labels[i]).get(METRIC_NAME, "")
+                ctx.warn(
+                    "PromQL warning: vector contains a mix of classic and native histograms "
+                    f"for metric name {quote(name)}"
+                )
+                present[i] &= ~clash
+    return Vector(v.labels, v.values, present, hists=v.hists)
+
+
+def f_histogram_quantile_all(ctx: EvalContext, call: Call) -> Value:
+    v = _mixed_classic(ctx, call.vector(1))
+    q = call.scalar(0)
+    classic = f_histogram_quantile(
+        ctx, Call([call.args[0], _float_part(v)], call.times, call.exprs)
+    )
+    assert isinstance(classic, Vector)
+    native = _native(ctx, call, v, lambda j, h: histogram_quantile(float(q[j]), h))
+    return _concat(classic, native)
+
+
+def f_histogram_fraction_all(ctx: EvalContext, call: Call) -> Value:
+    v = _mixed_classic(ctx, call.vector(2))
+    lower, upper = call.scalar(0), call.scalar(1)
+    classic = f_histogram_fraction(
+        ctx, Call([call.args[0], call.args[1], _float_part(v)], call.times, call.exprs)
+    )
+    assert isinstance(classic, Vector)
+    native = _native(
+        ctx, call, v, lambda j, h: histogram_fraction(float(lower[j]), float(upper[j]), h)
+    )
+    return _concat(classic, native)
+
+
+NATIVE_HISTOGRAM_FUNCTIONS = ("histogram_quantiles",)
 """Functions that only make sense on native histograms, which the engine does not support
 yet: refused by name before their arguments are evaluated. Implementing one means adding it
 to ``FUNCTIONS`` and removing it here."""
 
 
 FUNCTIONS: dict[str, FuncImpl] = {
-    "histogram_quantile": f_histogram_quantile,
-    "histogram_fraction": f_histogram_fraction,
+    "histogram_quantile": f_histogram_quantile_all,
+    "histogram_fraction": f_histogram_fraction_all,
+    "histogram_count": _stat(stats.histogram_count),
+    "histogram_sum": _stat(stats.histogram_sum),
+    "histogram_avg": _stat(stats.histogram_avg),
+    "histogram_stddev": _stat(stats.histogram_stddev),
+    "histogram_stdvar": _stat(stats.histogram_stdvar),
 }

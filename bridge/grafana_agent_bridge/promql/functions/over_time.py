@@ -14,6 +14,7 @@ from ..context import EvalContext
 from ..numeric import format_float, kahan_sum, quantile, quantile_sorted
 from ..selection import window_reduce
 from ..values import F64, I64, Matrix, Value
+from . import histrange as hr
 from .common import Call, FuncImpl, padded_windows, per_window, range_result
 
 
@@ -177,3 +178,25 @@ FUNCTIONS: dict[str, FuncImpl] = {
     )
 }
 FUNCTIONS["quantile_over_time"] = f_quantile_over_time
+
+
+def _with_histograms() -> None:
+    """Give every ``*_over_time`` its native-histogram rule (see ``histrange``)."""
+    cells = {
+        "sum_over_time": hr.c_sum_over_time,
+        "avg_over_time": hr.c_avg_over_time,
+        "count_over_time": hr.c_count_over_time,
+        "present_over_time": hr.c_present_over_time,
+        "last_over_time": hr.c_last_over_time,
+        "first_over_time": hr.c_first_over_time,
+        "ts_of_last_over_time": hr.c_ts_of_last,
+        "ts_of_first_over_time": hr.c_ts_of_first,
+    }
+    for name, impl in list(FUNCTIONS.items()):
+        arg = 1 if name == "quantile_over_time" else 0
+        cell = cells.get(name) or hr.floats_ignoring(impl, arg=arg)
+        keep = name in ("last_over_time", "first_over_time")
+        FUNCTIONS[name] = hr.with_histograms(impl, cell, arg=arg, keep_name=keep)
+
+
+_with_histograms()

@@ -14,6 +14,7 @@ from ..context import EvalContext
 from ..errors import EvaluationError
 from ..selection import window_reduce
 from ..values import F64, I64, Matrix, Value, Vector
+from . import histrange as hr
 from .common import Call, FuncImpl, metric_name, padded_windows, per_window, quote, range_result
 
 _COUNTER_SUFFIXES = ("_total", "_sum", "_count", "_bucket")
@@ -229,3 +230,22 @@ FUNCTIONS: dict[str, FuncImpl] = {
     "holt_winters": f_double_exponential_smoothing,
     "double_exponential_smoothing": f_double_exponential_smoothing,
 }
+
+
+def _with_histograms() -> None:
+    """Give every range function here its native-histogram rule (see ``histrange``)."""
+    cells = {
+        "rate": hr.c_rate,
+        "increase": hr.c_increase,
+        "delta": hr.c_delta,
+        "irate": hr.c_irate,
+        "idelta": hr.c_idelta,
+        "changes": hr.c_changes,
+        "resets": hr.c_resets,
+    }
+    for name, impl in list(FUNCTIONS.items()):
+        cell = cells.get(name) or hr.floats_ignoring(impl)
+        FUNCTIONS[name] = hr.with_histograms(impl, cell)
+
+
+_with_histograms()

@@ -10,11 +10,14 @@ from typing import Any, cast
 
 import numpy as np
 
+from ...histogram.model import FloatHistogram
+from ...histogram.notation import HistogramPoint
+from ...histogram.ops import promqltest_equal
 from ...labels import Labels
 from ...storage import SeriesData
 from ..engine import Engine, QueryResult
 from ..errors import PromQLError
-from .testfile import EvalCmd, stale_bits
+from .testfile import EvalCmd, Value, stale_bits
 
 _RANGE_UNSAFE = re.compile(r"\b(start|end|range|step)\s*\(")
 
@@ -39,15 +42,17 @@ def range_rerun(engine: Engine, cmd: EvalCmd, res: QueryResult) -> str | None:
     labels = [s.labels for s in series]
     if labels != sorted(labels):
         return "range re-run: result not sorted by labels"
-    vec = []
+    vec: list[tuple[Labels, int, float | FloatHistogram]] = []
     for s in series:
         hit = np.flatnonzero(s.timestamps == t)
         if len(hit):
-            vec.append((s.labels, t, float(s.values[hit[0]])))
+            k = int(hit[0])
+            h = s.histograms[k] if s.histograms is not None else None
+            vec.append((s.labels, t, h if h is not None else float(s.values[k])))
     if res.result_type == "scalar":
         if not vec:
             return "range re-run: no scalar at the middle step"
-        fake = QueryResult("scalar", (t, vec[0][2]))
+        fake = QueryResult("scalar", (t, float(vec[0][2])))  # type: ignore[arg-type]
     else:
         fake = QueryResult("vector", vec)
     problem = compare(cmd, fake)
@@ -113,6 +118,26 @@ def almost_equal(a: float, b: float) -> bool:
     return diff / (abs(a) + abs(b)) < 1e-6
 
 
+def same_sample(got: float | FloatHistogram | None, want: Value) -> bool:
+    """Promqltest's comparison of one sample: floats almost equal (stale bits exact),
+    histograms by ``promqltest_equal``; a float never equals a histogram."""
+    if isinstance(want, HistogramPoint):
+        return isinstance(got, FloatHistogram) and promqltest_equal(
+            want.histogram, got, want.hint_set
+        )
+    if isinstance(got, FloatHistogram) or got is None or want is None:
+        return False
+    return almost_equal(got, float(want))
+
+
+def _show(v: object) -> str:
+    if isinstance(v, HistogramPoint):
+        return v.histogram.test_expression()
+    if isinstance(v, FloatHistogram):
+        return v.test_expression()
+    return repr(v)
+
+
 def _fmt(lb: Labels) -> str:
     return "{" + ", ".join(f'{n}="{v}"' for n, v in lb) + "}"
 
@@ -148,8 +173,8 @@ def compare(cmd: EvalCmd, result: QueryResult) -> str | None:
             if lb not in gmap:
                 return f"missing {_fmt(lb)}; got {[_fmt(g[0]) for g in got][:6]}"
             i, v = gmap[lb]
-            if not almost_equal(v, float(vals[0])):  # type: ignore[arg-type]
-                return f"{_fmt(lb)}: got {v!r}, expected {vals[0]!r}"
+            if not same_sample(v, vals[0]):
+                return f"{_fmt(lb)}: got {_show(v)}, expected {_show(vals[0])}"
             if cmd.has("ordered") and i != pos:
                 return f"order: {_fmt(lb)} at {i}, expected at {pos}"
         return None
@@ -170,17 +195,19 @@ def compare(cmd: EvalCmd, result: QueryResult) -> str | None:
         s = got.get(lb)
         if s is None:
             return f"missing series {_fmt(lb)}; got {[_fmt(x) for x in got][:6]}"
-        want = {}
+        want: dict[int, Value] = {}
         for i, v in enumerate(vals):
             if v is None:
                 continue
-            if isinstance(v, str):
-                return "native histogram samples expected"
-            want[start + i * step] = float(v)
-        have = dict(zip(s.timestamps.tolist(), s.values.tolist()))
+            want[start + i * step] = v
+        hs = s.histograms or [None] * len(s.timestamps)
+        have: dict[int, float | FloatHistogram] = {
+            t: (h if h is not None else v)
+            for t, v, h in zip(s.timestamps.tolist(), s.values.tolist(), hs)
+        }
         if set(want) != set(have):
             return f"{_fmt(lb)}: timestamps {sorted(have)[:12]} != expected {sorted(want)[:12]}"
         for t, v in want.items():
-            if not almost_equal(have[t], v):
-                return f"{_fmt(lb)} at {t}: got {have[t]!r}, expected {v!r}"
+            if not same_sample(have[t], v):
+                return f"{_fmt(lb)} at {t}: got {_show(have[t])}, expected {_show(v)}"
     return None

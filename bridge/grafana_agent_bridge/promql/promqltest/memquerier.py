@@ -1,13 +1,16 @@
 """A tiny in-memory ``Appender`` + ``Querier`` for engine unit tests and as the corpus runner's
-fallback when the real store is unavailable. Not for production use: no persistence, no index.
+fallback when the real store is unavailable (or cannot hold native histograms yet). Not for
+production use: no persistence, no index.
 """
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Iterable, Sequence
 
 import numpy as np
 
+from ...histogram.model import FloatHistogram
 from ...labels import Labels, Matcher, matches_all
 from ...storage import (
     AppendResult,
@@ -18,46 +21,63 @@ from ...storage import (
 )
 
 
-class MemoryStore:
+class _Series:
+    __slots__ = ("hs", "ts", "vs")
+
     def __init__(self) -> None:
-        self._series: dict[Labels, tuple[list[int], list[float]]] = {}
+        self.ts: list[int] = []
+        self.vs: list[float] = []
+        self.hs: list[FloatHistogram | None] = []
+
+    def put(self, t: int, v: float, h: FloatHistogram | None) -> bool:
+        """Store one sample (a later one at the same time replaces it); True if new."""
+        ts = self.ts
+        if not ts or t > ts[-1]:
+            ts.append(t)
+            self.vs.append(v)
+            self.hs.append(h)
+            return True
+        i = bisect.bisect_left(ts, t)
+        if i < len(ts) and ts[i] == t:
+            self.vs[i], self.hs[i] = v, h
+            return False
+        ts.insert(i, t)  # keep sorted (tests may load out of order)
+        self.vs.insert(i, v)
+        self.hs.insert(i, h)
+        return True
+
+
+class MemoryStore:
+    accepts_histograms = True
+    """The runner may load native histograms into it (``SeriesBatch.histograms``)."""
+
+    def __init__(self) -> None:
+        self._series: dict[Labels, _Series] = {}
 
     def append(
         self, series: Sequence[SeriesBatch], metadata: Sequence[MetricMetadata] = ()
     ) -> AppendResult:
         res = AppendResult()
         for b in series:
-            ts, vs = self._series.setdefault(b.labels, ([], []))
-            for t, v in zip(b.timestamps.tolist(), b.values.tolist()):
-                if ts and t <= ts[-1]:
-                    if t == ts[-1]:
-                        vs[-1] = v
-                        continue
-                    # keep sorted (tests may load out of order)
-                    import bisect
-
-                    i = bisect.bisect_left(ts, t)
-                    if i < len(ts) and ts[i] == t:
-                        vs[i] = v
-                    else:
-                        ts.insert(i, t)
-                        vs.insert(i, v)
-                    continue
-                ts.append(t)
-                vs.append(v)
-                res.accepted_samples += 1
+            s = self._series.setdefault(b.labels, _Series())
+            hs = b.histograms or [None] * len(b.timestamps)
+            for t, v, h in zip(b.timestamps.tolist(), b.values.tolist(), hs):
+                if s.put(t, v, h):
+                    res.accepted_samples += 1
         return res
 
     def select(self, matchers: Sequence[Matcher], mint: int, maxt: int) -> Iterable[SeriesData]:
         out = []
-        for lb, (ts, vs) in self._series.items():
+        for lb, s in self._series.items():
             if not matches_all(lb, matchers):
                 continue
-            t = np.asarray(ts, dtype=np.int64)
-            v = np.asarray(vs, dtype=np.float64)
-            a, b = np.searchsorted(t, mint, "left"), np.searchsorted(t, maxt, "right")
+            t = np.asarray(s.ts, dtype=np.int64)
+            v = np.asarray(s.vs, dtype=np.float64)
+            a, b = int(np.searchsorted(t, mint, "left")), int(np.searchsorted(t, maxt, "right"))
             if b > a:
-                out.append(SeriesData(lb, t[a:b], v[a:b]))
+                hs = s.hs[a:b]
+                hist = hs if any(h is not None for h in hs) else None
+                out.append(SeriesData(lb, t[a:b], v[a:b], hist))
         out.sort(key=lambda s: s.labels)
         return out
 

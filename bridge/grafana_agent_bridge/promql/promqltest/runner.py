@@ -16,6 +16,7 @@ never counted as passed.
 
 from __future__ import annotations
 
+import math
 import re
 import shutil
 import tempfile
@@ -27,16 +28,17 @@ from typing import Protocol
 import numpy as np
 import promql_parser as pp
 
-from ...labels import METRIC_NAME, Labels, matches_all
+from ...histogram.classic import ClassicConversionError, nhcb_series
+from ...histogram.model import FloatHistogram
+from ...histogram.notation import HistogramPoint
+from ...labels import make_labels
 from ...storage import Appender, Querier, SeriesBatch
 from ..engine import Engine
 from ..errors import PromQLError
 from ..functions import NATIVE_HISTOGRAM_FUNCTIONS
-from ..parser import selector_matcher_sets
 from .checks import at_rerun, check_annotations, compare, range_rerun
 from .memquerier import MemoryStore
 from .testfile import (
-    HIST,
     ClearCmd,
     EvalCmd,
     LoadCmd,
@@ -138,8 +140,11 @@ class _StoreHandle:
     """A fresh store per file and per ``clear``: from ``open_store`` in a temporary directory,
     or in memory when there is no opener."""
 
-    def __init__(self, open_store: OpenStore | None) -> None:
+    def __init__(self, open_store: OpenStore | None, histograms: bool = False) -> None:
         self.open_store = open_store
+        self.histograms = histograms
+        """The file loads native histograms: a store that cannot hold them yet
+        (no ``accepts_histograms``) is replaced by the in-memory one."""
         self.tmp: str | None = None
         self.store: ScratchStore | None = None
         self.open()
@@ -151,6 +156,9 @@ class _StoreHandle:
             return
         self.tmp = tempfile.mkdtemp(prefix="promql-test-")
         self.store = self.open_store(Path(self.tmp))
+        if self.histograms and not getattr(self.store, "accepts_histograms", False):
+            self.close()
+            self.store = MemoryStore()
 
     def close(self) -> None:
         if self.store is not None:
@@ -159,6 +167,14 @@ class _StoreHandle:
         if self.tmp is not None:
             shutil.rmtree(self.tmp, ignore_errors=True)
             self.tmp = None
+
+
+def _loads_histograms(cmd: object) -> bool:
+    if not isinstance(cmd, LoadCmd):
+        return False
+    if cmd.with_nhcb:
+        return True
+    return any(isinstance(v, HistogramPoint) for _, vals in cmd.series for v in vals)
 
 
 class Runner:
@@ -175,26 +191,22 @@ class Runner:
         except TestFileError as e:
             report.outcomes.append(Outcome("crashed", 0, f"cannot parse test file: {e}"))
             return report
-        handle = _StoreHandle(self.open_store)
-        hist_series: list[Labels] = []
-        nhcb_names: set[str] = set()
+        handle = _StoreHandle(self.open_store, any(_loads_histograms(c) for c in cmds))
         load_problems: list[str] = []
         st_series = False
         try:
             for cmd in cmds:
                 if isinstance(cmd, ClearCmd):
                     handle.open()
-                    hist_series, nhcb_names, load_problems, st_series = [], set(), [], False
+                    load_problems, st_series = [], False
                 elif isinstance(cmd, LoadCmd):
-                    problems = self._load(handle, cmd, hist_series, nhcb_names)
+                    problems = self._load(handle, cmd)
                     load_problems.extend(problems)
                     st_series = st_series or cmd.start_timestamps
                 else:
                     outcome = self._eval(
                         handle=handle,
                         cmd=cmd,
-                        hist=hist_series,
-                        nhcb=nhcb_names,
                         tier=report.tier,
                         load_problems=load_problems,
                         st=st_series,
@@ -207,40 +219,54 @@ class Runner:
             handle.close()
         return report
 
-    def _load(
-        self, handle: _StoreHandle, cmd: LoadCmd, hist: list[Labels], nhcb: set[str]
-    ) -> list[str]:
+    def _load(self, handle: _StoreHandle, cmd: LoadCmd) -> list[str]:
         batches = []
+        classic: list[tuple[dict[str, str], list[tuple[int, float]]]] = []
         for labels, values in cmd.series:
-            ts, vs = [], []
+            ts: list[int] = []
+            vs: list[float] = []
+            hs: list[FloatHistogram | None] = []
             for i, v in enumerate(values):
                 if v is None:
                     continue
-                if v == HIST:
-                    if labels not in hist:
-                        hist.append(labels)
-                    continue
                 ts.append(i * cmd.step_ms)
-                vs.append(float(v))  # type: ignore[arg-type]
+                if isinstance(v, HistogramPoint):
+                    vs.append(math.nan)
+                    hs.append(v.histogram)
+                else:
+                    vs.append(float(v))
+                    hs.append(None)
             if cmd.with_nhcb:
-                name = dict(labels).get(METRIC_NAME, "")
-                if name.endswith("_bucket"):
-                    nhcb.add(name[: -len("_bucket")])
+                classic.append((dict(labels), list(zip(ts, vs))))
             if ts:
+                hist = hs if any(h is not None for h in hs) else None
                 batches.append(
                     SeriesBatch(
-                        labels, np.array(ts, dtype=np.int64), np.array(vs, dtype=np.float64)
+                        labels,
+                        np.array(ts, dtype=np.int64),
+                        np.array(vs, dtype=np.float64),
+                        histograms=hist,
+                    )
+                )
+        if classic:
+            try:
+                converted = nhcb_series(classic)
+            except ClassicConversionError as e:
+                return [f"load_with_nhcb: {e}"]
+            for lbs, points in converted:
+                batches.append(
+                    SeriesBatch(
+                        make_labels(lbs),
+                        np.array([t for t, _ in points], dtype=np.int64),
+                        np.full(len(points), math.nan),
+                        histograms=[h for _, h in points],
                     )
                 )
         assert handle.store is not None
         res = handle.store.append(batches)
         return [f"{r.reason} ({r.labels})" for r in res.rejections]
 
-    def _tier3_reason(
-        self, cmd: EvalCmd, hist: list[Labels], nhcb: set[str], st: bool
-    ) -> str | None:
-        if any(v == HIST for _, vals in cmd.expected for v in vals):
-            return "native histograms in the expected result"
+    def _tier3_reason(self, cmd: EvalCmd, st: bool) -> str | None:
         if st:
             return "start timestamps (@st)"
         try:
@@ -258,23 +284,6 @@ class Runner:
                 fv = node.modifier.fill_values
                 if fv is not None and (fv.lhs is not None or fv.rhs is not None):
                     reasons.append("fill() modifier")
-            if isinstance(node, pp.VectorSelector):
-                try:
-                    sets = selector_matcher_sets(node)
-                except PromQLError:
-                    return True
-                for ms in sets:
-                    for lb in hist:
-                        if matches_all(lb, ms):
-                            reasons.append(f"native histogram series {dict(lb).get(METRIC_NAME)}")
-                            return True
-                    # load_with_nhcb adds a native histogram series named without _bucket;
-                    # the classic _bucket series stay float data the engine handles.
-                    for name in nhcb:
-                        named = [m for m in ms if m.name == METRIC_NAME]
-                        if named and all(m.matches(name) for m in named):
-                            reasons.append("load_with_nhcb (native histograms)")
-                            return True
             return True
 
         pp.walk(expr, visit)
@@ -285,13 +294,11 @@ class Runner:
         *,
         handle: _StoreHandle,
         cmd: EvalCmd,
-        hist: list[Labels],
-        nhcb: set[str],
         tier: int,
         load_problems: list[str],
         st: bool,
     ) -> Outcome:
-        reason3 = self._tier3_reason(cmd, hist, nhcb, st)
+        reason3 = self._tier3_reason(cmd, st)
         if tier == 3 and reason3 is None:
             reason3 = "tier 3 file"
         try:

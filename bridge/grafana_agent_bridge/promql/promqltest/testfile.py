@@ -14,12 +14,14 @@ from dataclasses import dataclass, field
 import promql_parser as pp
 
 from ...config.units import match_duration_ms
+from ...histogram.notation import HistogramPoint, NotationError, expand_series_values
 from ...labels import METRIC_NAME, Labels, make_labels
 from ...storage import STALE_NAN
 
 OMIT = None
-HIST = "hist"
-"""Marker for a native-histogram sample (not loaded: the engine is float-only)."""
+
+Value = float | HistogramPoint | None
+"""One expanded value: a float (maybe the stale marker), a histogram, or None for ``_``."""
 
 
 class TestFileError(Exception):
@@ -30,7 +32,7 @@ class TestFileError(Exception):
 class LoadCmd:
     line: int
     step_ms: int
-    series: list[tuple[Labels, list[float | str | None]]]
+    series: list[tuple[Labels, list[Value]]]
     with_nhcb: bool = False
     start_timestamps: bool = False
 
@@ -57,7 +59,7 @@ class EvalCmd:
     end_ms: int = 0
     step_ms: int = 0
     expects: list[Expectation] = field(default_factory=list)
-    expected: list[tuple[Labels, list[float | str | None]]] = field(default_factory=list)
+    expected: list[tuple[Labels, list[Value]]] = field(default_factory=list)
     expected_scalar: float | None = None
     expected_string: str | None = None
     range_vector: tuple[int, int, int] | None = None
@@ -102,16 +104,16 @@ def _is_number(s: str) -> bool:
     return True
 
 
-def expand_values(text: str) -> list[float | str | None]:
+def expand_values(text: str) -> list[Value]:
     """Expanding notation: ``1 2 _ 3+1x4 5x2 _x3 stale Inf {{...}}x2``."""
-    out: list[float | str | None] = []
+    if "{{" in text:
+        try:
+            return expand_series_values(text)
+        except NotationError as e:
+            raise TestFileError(str(e)) from None
+    out: list[Value] = []
     tokens = _split_values(text)
     for tok in tokens:
-        if "{{" in tok:
-            m = re.fullmatch(r"(.*\}\})(?:x(\d+))?", tok, re.S)
-            times = int(m.group(2)) + 1 if m and m.group(2) else 1
-            out.extend([HIST] * times)
-            continue
         if tok == "_":
             out.append(OMIT)
             continue
