@@ -27,7 +27,40 @@ from .errors import EvaluationError
 from .info import info_matchers, join_info
 from .parser import at_kind, dt_ms, selector_matcher_sets, td_ms
 from .selection import Flat
-from .values import I64, Matrix, Scalar, String, Value, Vector, hist_mask
+from .values import I64, Matrix, Scalar, String, Value, Vector, hist_mask, kept
+
+_HISTOGRAM_AWARE = frozenset(
+    {
+        "histogram_quantile",
+        "histogram_fraction",
+        "histogram_count",
+        "histogram_sum",
+        "histogram_avg",
+        "histogram_stddev",
+        "histogram_stdvar",
+        "label_replace",
+        "label_join",
+        "timestamp",
+        "absent",
+        "sort_by_label",
+        "sort_by_label_desc",
+    }
+)
+"""Functions that take native histograms in an instant vector argument; every other one works
+on float samples only, so Prometheus drops the histogram samples of its arguments."""
+
+
+def _floats_only(v: Value) -> Value:
+    if not isinstance(v, Vector) or v.hists is None:
+        return v
+    present = v.float_present()
+    keep = present.any(axis=1)
+    return Vector(
+        kept(v.labels, keep),
+        v.values[keep],
+        present[keep],
+        sample_ts=None if v.sample_ts is None else v.sample_ts[keep],
+    )
 
 
 class Evaluator:
@@ -90,6 +123,8 @@ class Evaluator:
             return join_info(v, self.instant_vector([name_m], times), name_m, data_m)
         fn = functions.lookup(name)  # before the arguments: an unsupported one costs nothing
         args = [self.eval(a, times) for a in exprs]
+        if name not in _HISTOGRAM_AWARE:
+            args = [_floats_only(a) for a in args]
         return fn(self.ctx, functions.Call(args, times, exprs))
 
     def aggregate(self, node: pp.AggregateExpr, times: I64) -> Vector:

@@ -13,7 +13,7 @@ from ... import regex as promql_regex
 from ...labels import METRIC_NAME, Labels, is_valid_label_name
 from ..context import EvalContext
 from ..errors import EvaluationError
-from ..values import Value, Vector, merge_rows
+from ..values import Value, Vector, merge_rows, take_rows
 from .common import Call, FuncImpl
 
 _TEMPLATE = re.compile(r"\$(?:\$|\{([a-zA-Z0-9_]*)\}|([a-zA-Z0-9_]+))")
@@ -81,7 +81,7 @@ def f_label_replace(ctx: EvalContext, call: Call) -> Value:
         labels.append(
             lb if groups is None else _set_label(lb, dst, expand_template(repl, groups, rx.names))
         )
-    return merge_rows(labels, v.values, v.present)
+    return merge_rows(labels, v.values, v.present, hists=v.hists)
 
 
 def f_label_join(ctx: EvalContext, call: Call) -> Value:
@@ -95,7 +95,7 @@ def f_label_join(ctx: EvalContext, call: Call) -> Value:
     for lb in v.labels:
         d = dict(lb)
         labels.append(_set_label(lb, dst, sep.join(d.get(s, "") for s in srcs)))
-    return merge_rows(labels, v.values, v.present)
+    return merge_rows(labels, v.values, v.present, hists=v.hists)
 
 
 # --- ordering ------------------------------------------------------------------------------------
@@ -124,14 +124,14 @@ def _sort_by_label(desc: bool) -> FuncImpl:
         v = call.vector(0)
         names = [call.string(i) for i in range(1, len(call.args))]
         if len(call.times) != 1 or not v.labels:
-            return Vector(v.labels, v.values, v.present)  # order only matters for instant
+            return Vector(v.labels, v.values, v.present, hists=v.hists)  # instant only
 
         def key(i: int) -> tuple[object, ...]:
             d = dict(v.labels[i])
             return (*[_natural_key(d.get(n, "")) for n in names], v.labels[i])
 
         order = sorted(range(len(v.labels)), key=key, reverse=desc)
-        return Vector([v.labels[i] for i in order], v.values[order], v.present[order])
+        return take_rows(v, order)
 
     return fn
 
