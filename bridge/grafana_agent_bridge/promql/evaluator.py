@@ -12,11 +12,13 @@ imports this module.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 import numpy as np
 import promql_parser as pp
 
+from ..histogram.model import Hint
 from ..labels import Labels, Matcher
 from ..storage import Querier, SeriesData, stale_mask
 from . import functions
@@ -61,6 +63,17 @@ def _floats_only(v: Value) -> Value:
         present[keep],
         sample_ts=None if v.sample_ts is None else v.sample_ts[keep],
     )
+
+
+def _no_repeated_resets(hs: np.ndarray) -> np.ndarray:
+    """A subquery step that saw the same stored histogram as the step before (lookback) must
+    not count its counter reset again: the repeat is marked not-a-reset."""
+    out = hs.copy()
+    for k in range(1, len(out)):
+        h = out[k]
+        if h is not None and h is hs[k - 1] and h.hint == Hint.RESET:
+            out[k] = replace(h, hint=Hint.NOT_RESET)
+    return out
 
 
 class Evaluator:
@@ -268,7 +281,7 @@ class Evaluator:
             ts_parts.append(inner_times[p])
             val_parts.append(inner.values[i][p])
             if inner.hists is not None:
-                h_parts.append(inner.hists[i][p])
+                h_parts.append(_no_repeated_resets(inner.hists[i][p]))
         flat = Flat.from_arrays(
             labels, ts_parts, val_parts, h_parts if inner.hists is not None else None
         )

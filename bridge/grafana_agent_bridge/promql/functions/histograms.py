@@ -139,7 +139,7 @@ def _native(
         return Vector.empty(nsteps)
     out = np.zeros(v.values.shape)
     pres = np.zeros(v.values.shape, dtype=bool)
-    hm = v.is_hist()
+    hm = v.is_hist() & v.present
     for i in np.flatnonzero(hm.any(axis=1)):
         ctx.check()
         name = dict(v.labels[i]).get(METRIC_NAME, "")
@@ -177,7 +177,7 @@ def _mixed_classic(ctx: EvalContext, v: Vector) -> Vector:
     the same step, with Prometheus's warning."""
     if v.hists is None:
         return v
-    hm = v.is_hist()
+    hm = v.is_hist() & v.present
     fp = v.float_present()
     keys: dict[Labels, list[int]] = {}
     for i, lb in enumerate(v.labels):
@@ -199,6 +199,9 @@ def _mixed_classic(ctx: EvalContext, v: Vector) -> Vector:
                     f"for metric name {quote(name)}"
                 )
                 present[i] &= ~clash
+                for k in rows:  # the classic buckets of that histogram go too
+                    if dict(v.labels[k]).get("le") is not None:
+                        present[k] &= ~clash
     return Vector(v.labels, v.values, present, hists=v.hists)
 
 

@@ -315,7 +315,7 @@ def floats_ignoring(float_impl: FuncImpl, *, arg: int = 0) -> CellFn:
             np.array([w.end], dtype=np.int64),
         )
         args = [sub if k == arg else _one_step(a, w) for k, a in enumerate(call.args)]
-        res = float_impl(ctx, Call(args, call.times[:1], call.exprs))
+        res = float_impl(ctx, Call(args, call.times[w.j : w.j + 1], call.exprs))
         if isinstance(res, Vector) and len(res.labels) and res.present[0, 0]:
             return float(res.values[0, 0])
         return None
