@@ -51,7 +51,7 @@ ALLOWED: dict[str, set[str]] = {
     "config": {"redact"},
     "logsetup": {"config"},
     "tracing": {"config", "redact"},
-    "storage": {"labels"},
+    "storage": {"labels", "histogram"},  # series data carry native histogram samples
     "store": {"storage", "labels", "metrics", "redact"},
     "promql": {"storage", "labels", "regex", "histogram"},
     "remote_write": {"storage", "labels", "decompress", "histogram"},
