@@ -23,12 +23,10 @@ security settings (token, allow-list, listen address) from reaching the bridge.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import ops
@@ -39,6 +37,7 @@ import otlp_relation
 import query_token
 import remote_write
 import self_monitoring
+import snap_source
 import tracing_relation
 import unit_status
 from charms.grafana_agent_bridge.v0.grafana_source import (
@@ -74,7 +73,6 @@ logger = logging.getLogger(__name__)
 GRAFANA_SOURCE_RELATION = "grafana-source"
 WORKLOAD_TRACING_RELATION = "workload-tracing"
 CHARM_TRACING_RELATION = "charm-tracing"
-SNAP_RESOURCE = "bridge-snap"
 QUERY_TOKEN_LABEL = query_token.LABEL
 __all__ = ["QUERY_TOKEN_LABEL", "QUERY_TOKEN_SECRET_KEY", "GrafanaAgentBridgeCharm"]
 
@@ -104,15 +102,6 @@ class HookContext:
     snapshot: Snapshot
     token: str | None
     """The query token: "" when off, None while not known (or the config is invalid)."""
-
-
-def _file_digest(path: Path) -> str:
-    """SHA-256 of a file, read in chunks (a snap is tens of MiB)."""
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 class GrafanaAgentBridgeCharm(ops.CharmBase):
@@ -425,38 +414,22 @@ class GrafanaAgentBridgeCharm(ops.CharmBase):
         url = f"{base.rstrip('/')}/v1/traces" if base else None
         ops.tracing.set_destination(url=url, ca=None)
 
-    def _snap_file(self) -> Path | None:
-        """The attached ``bridge-snap`` resource, when there is a non-empty one."""
-        try:
-            path = self.model.resources.fetch(SNAP_RESOURCE)
-        except (ops.ModelError, NameError, RuntimeError):
-            # Juju: ModelError when nothing is attached; ops.testing raises RuntimeError.
-            return None
-        return path if path.exists() and path.stat().st_size > 0 else None
-
     def _ensure_installed(self, config: CharmConfig) -> bool:
         """Install what is asked for when it is not what is installed; False on failure."""
-        snap_file = self._snap_file()
-        if snap_file is not None:
-            wanted = f"resource:{_file_digest(snap_file)}"
-        else:
-            wanted = f"store:{config.snap_channel}"
+        source = snap_source.wanted(self.model, config.snap_channel)
         try:
             installed = self.workload.installed()
-            if installed is not None and self._stored.installed_source == wanted:
+            if installed is not None and self._stored.installed_source == source.key:
                 return True
             self.unit.status = ops.MaintenanceStatus(f"installing the {SNAP_NAME} snap")
-            if snap_file is not None:
-                self.workload.install_from_file(snap_file)
-            else:
-                self.workload.install_from_store(config.snap_channel)
+            source.install(self.workload)
         except WorkloadError as e:
             logger.error("snap install failed: %s", e)
             self._stored.installed_source = ""
             self._workload_issue = ops.BlockedStatus(f"snap install failed: {e}")
             return False
-        self._stored.installed_source = wanted
-        logger.info("installed the %s snap (%s)", SNAP_NAME, wanted)
+        self._stored.installed_source = source.key
+        logger.info("installed the %s snap (%s)", SNAP_NAME, source.key)
         return True
 
     def _reconcile_workload(self, config: CharmConfig, token: str | None) -> None:
