@@ -34,6 +34,7 @@ from .values import I64, Matrix, Scalar, String, Value, Vector, hist_mask, kept
 _HISTOGRAM_AWARE = frozenset(
     {
         "histogram_quantile",
+        "histogram_quantiles",
         "histogram_fraction",
         "histogram_count",
         "histogram_sum",

@@ -5,6 +5,7 @@ itself is in ``numeric``; native histograms are not supported yet.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import numpy as np
@@ -229,7 +230,40 @@ def f_histogram_fraction_all(ctx: EvalContext, call: Call) -> Value:
     return _concat(classic, native)
 
 
-NATIVE_HISTOGRAM_FUNCTIONS = ("histogram_quantiles",)
+def _openmetrics_float(q: float) -> str:
+    """``labels.FormatOpenMetricsFloat``: a whole number keeps a ``.0``."""
+    if math.isnan(q):
+        return "NaN"
+    if math.isinf(q):
+        return "+Inf" if q > 0 else "-Inf"
+    text = repr(q)
+    return text if ("." in text or "e" in text) else text + ".0"
+
+
+def f_histogram_quantiles(ctx: EvalContext, call: Call) -> Value:
+    """Several quantiles at once, each in its own series labelled ``<label>="<q>"``."""
+    v = call.vector(0)
+    label = call.string(1)
+    out_labels: list[Labels] = []
+    vals: list[np.ndarray] = []
+    pres: list[np.ndarray] = []
+    for k in range(2, len(call.args)):
+        q = call.scalar(k)
+        one = f_histogram_quantile_all(ctx, Call([call.args[k], v], call.times, call.exprs))
+        assert isinstance(one, Vector)
+        text = _openmetrics_float(float(q[0]))
+        for i, lb in enumerate(one.labels):
+            d = dict(lb)
+            d[label] = text
+            out_labels.append(tuple(sorted(d.items())))
+            vals.append(one.values[i])
+            pres.append(one.present[i])
+    if not out_labels:
+        return Vector.empty(len(call.times))
+    return merge_rows(out_labels, np.array(vals), np.array(pres))
+
+
+NATIVE_HISTOGRAM_FUNCTIONS: tuple[str, ...] = ()
 """Functions that only make sense on native histograms, which the engine does not support
 yet: refused by name before their arguments are evaluated. Implementing one means adding it
 to ``FUNCTIONS`` and removing it here."""
@@ -238,6 +272,7 @@ to ``FUNCTIONS`` and removing it here."""
 FUNCTIONS: dict[str, FuncImpl] = {
     "histogram_quantile": f_histogram_quantile_all,
     "histogram_fraction": f_histogram_fraction_all,
+    "histogram_quantiles": f_histogram_quantiles,
     "histogram_count": _stat(stats.histogram_count),
     "histogram_sum": _stat(stats.histogram_sum),
     "histogram_avg": _stat(stats.histogram_avg),

@@ -119,3 +119,16 @@ FUNCTIONS.update(
         "scalar": f_scalar,
     }
 )
+
+
+def _scalar_pair(fn: Callable[[F64, F64], F64]) -> FuncImpl:
+    """``min_of``/``max_of``: Go's ``math.Min``/``math.Max`` of two scalars (NaN wins)."""
+
+    def impl(ctx: EvalContext, call: Call) -> Value:
+        return Scalar(fn(call.scalar(0), call.scalar(1)))
+
+    return impl
+
+
+FUNCTIONS["min_of"] = _scalar_pair(np.minimum)
+FUNCTIONS["max_of"] = _scalar_pair(np.maximum)
