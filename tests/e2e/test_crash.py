@@ -20,12 +20,13 @@ from pathlib import Path
 
 import numpy as np
 import requests
+from forward_support import BridgeProcess
 
 from grafana_agent_bridge.labels import Matcher, MatchType, make_labels
 from grafana_agent_bridge.remote_write import REMOTE_WRITE_HEADERS, encode_write_request
 from grafana_agent_bridge.storage import SeriesBatch
 from grafana_agent_bridge.store import Store, StoreOptions
-from tests.support import bridge_serve, free_port, wait_ready
+from tests.support import free_port
 
 KILLS = int(os.environ.get("STORE_CRASH_KILLS", "6"))
 N_SERIES = 100
@@ -61,10 +62,10 @@ def _assert_all_present(got: dict[str, dict[int, float]], acked: list[int]) -> N
 
 
 def _start_daemon(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
-    cmd = bridge_serve(data_dir, port, "--no-collect", "--log-level", "warning")
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    wait_ready(f"http://127.0.0.1:{port}", proc, timeout=20)
-    return proc
+    daemon = BridgeProcess(data_dir, "--no-collect", "--log-level", "warning", port=port)
+    daemon.wait_ready(20)
+    assert daemon.proc is not None
+    return daemon.proc
 
 
 def test_kill9_of_the_daemon_loses_no_acknowledged_sample(tmp_path: Path) -> None:

@@ -8,12 +8,11 @@ This is the deployment the SPEC describes: Grafana loads the plugin, the plugin 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
+from forward_support import BridgeProcess
 from test_plugin_grafana import (  # the Grafana stand-in lives there
     ALERT_HEADERS,
     METRIC,
@@ -28,7 +27,6 @@ from test_plugin_grafana import (  # the Grafana stand-in lives there
 )
 
 from grafana_agent_bridge.plugin import pluginv2_pb2 as pb
-from tests.support import free_port, stop_process, wait_ready
 
 
 @dataclass
@@ -42,27 +40,12 @@ def bridge(
     tmp_path_factory: pytest.TempPathFactory,
     prometheus: Prometheus,  # noqa: F811
 ) -> Iterator[Bridge]:
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    data_dir = tmp_path_factory.mktemp("bridge")
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "grafana_agent_bridge.cli",
-            "serve",
-            f"--listen-address=127.0.0.1:{port}",
-            f"--data-dir={data_dir}",
-            "--no-collect",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    daemon = BridgeProcess(tmp_path_factory.mktemp("bridge") / "data", "--no-collect")
     try:
-        wait_ready(url, proc, timeout=30)
-        yield Bridge(url, push_known_series(url, prometheus.end_ms))
+        daemon.wait_ready(30)
+        yield Bridge(daemon.url, push_known_series(daemon.url, prometheus.end_ms))
     finally:
-        stop_process(proc)
+        daemon.stop()
 
 
 def series_of(response: pb.DataResponse, ref_id: str, kind: str) -> dict[str, tuple]:
