@@ -7,6 +7,8 @@
   warning, conflicting counter-reset hints drop it with a warning, reconciled custom bounds
   keep it with an info;
 - histogram ``==``/``!=`` histogram: filters on exact equality, keeping the left side;
+- histogram ``</``/``>/`` float: the trim operators (``trim``); any other operand pair of
+  a trim, floats included, is an incompatible pair;
 - every other combination drops the sample with an "incompatible sample types" info.
 
 ``binop`` covers only pairs with a histogram; float-float stays with the engine.
@@ -20,6 +22,7 @@ from dataclasses import dataclass, replace
 from .model import FloatHistogram, Hint, IncompatibleSchemaError
 from .notes import Note
 from .ops import add, compact, div, equals, mul, sub
+from .trim import trim_buckets
 
 Value = float | FloatHistogram
 
@@ -60,7 +63,11 @@ def binop(op: str, lhs: Value, rhs: Value) -> BinopResult:
             return BinopResult(compact(mul(lhs, rhs), 0), True)
         if op == "/":
             return BinopResult(compact(div(lhs, rhs), 0), True)
+        if op in ("</", ">/"):
+            return BinopResult(trim_buckets(lhs, rhs, op == "</"), True)
         return _incompatible(op, lhs, rhs)
+    if op in ("</", ">/"):
+        return _incompatible(op, lhs, rhs)  # trims take a histogram on the left
     raise ValueError("binop needs a histogram on at least one side")
 
 

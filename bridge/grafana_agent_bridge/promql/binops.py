@@ -21,6 +21,8 @@ from .values import F64, Bool, Scalar, Value, Vector, drop_name, hist_mask, kept
 ARITHMETIC = {"+", "-", "*", "/", "%", "^", "atan2"}
 COMPARISON = {"==", "!=", ">", "<", ">=", "<="}
 SET_OPS = {"and", "or", "unless"}
+TRIMS = {"</", ">/"}
+"""Histogram trim operators: a histogram on the left, a float on the right; the name stays."""
 
 
 def _arith(op: str, a: F64, b: F64) -> F64:
@@ -138,7 +140,15 @@ def _hist_cells(  # noqa: PLR0917
     rhm = np.zeros(nsteps, bool) if rh is None else hist_mask(rh)
     anyh = (lhm | rhm) & p
     fp = p & ~(lhm | rhm)
-    if op in COMPARISON:
+    if op in TRIMS:
+        if fp.any() and ctx is not None:
+            ctx.info(
+                "PromQL info: incompatible sample types encountered for binary operator "
+                f'"{op}": float {op} float'
+            )
+        fp = np.zeros(nsteps, dtype=bool)
+        vals = np.zeros(nsteps)
+    elif op in COMPARISON:
         ok = _compare(op, lv, rv)
         if return_bool:
             vals = ok.astype(np.float64)
@@ -184,12 +194,12 @@ def binary(
 ) -> Vector | Scalar:
     """``lhs op rhs`` with the matching, ``bool`` and ``fill`` of ``mod``, for all steps."""
     return_bool = bool(mod.return_bool) if mod is not None else False
-    if op in ("</", ">/"):
-        raise EvaluationError(f"operator {op} is not supported")
     if isinstance(lhs, Scalar) and isinstance(rhs, Scalar):
         if op in COMPARISON:
             return Scalar(_compare(op, lhs.values, rhs.values).astype(np.float64))
         return Scalar(_arith(op, lhs.values, rhs.values))
+    if op in TRIMS:
+        lhs, rhs = _with_hist_column(lhs), _with_hist_column(rhs)
     if isinstance(lhs, Vector) and isinstance(rhs, Scalar):
         if lhs.hists is not None:
             return _hist_vector_scalar(ctx, op, lhs, rhs.values, return_bool, swap=False)
@@ -207,12 +217,21 @@ def binary(
     return _vector_vector(op=op, lhs=lhs, rhs=rhs, mod=mod, return_bool=return_bool, ctx=ctx)
 
 
+def _with_hist_column(v: Value) -> Value:
+    """``v`` with an (all-None) histogram column, so the histogram path decides every cell."""
+    if isinstance(v, Vector) and v.hists is None:
+        return Vector(
+            v.labels, v.values, v.present, v.sample_ts, np.full(v.values.shape, None, object)
+        )
+    return v
+
+
 def _hist_vector_scalar(
     ctx: EvalContext | None, op: str, vec: Vector, s: F64, return_bool: bool, *, swap: bool
 ) -> Vector:
     assert vec.hists is not None
     filtering = op in COMPARISON and not return_bool
-    labels = [lb if filtering else _drop_name(lb) for lb in vec.labels]
+    labels = [lb if filtering or op in TRIMS else _drop_name(lb) for lb in vec.labels]
     n = len(labels)
     vals = np.zeros(vec.values.shape)
     pres = np.zeros(vec.values.shape, dtype=bool)

@@ -22,7 +22,7 @@ from ..storage import Querier, SeriesData
 from .context import DEFAULT_MAX_MEMORY_BYTES, EvalContext
 from .errors import EvaluationError, ParseError, PromQLError, TooManySamplesError
 from .evaluator import Evaluator
-from .parser import expr_type, parse
+from .parser import expr_type, parse, parse_with_trims
 from .querytext import TextLimits
 from .values import Matrix, Scalar, String, Value, Vector
 
@@ -64,6 +64,10 @@ class Engine:
         self.max_memory_bytes = max_memory_bytes
         self.text_limits = text_limits or TextLimits()
 
+    def parse_query(self, query: str) -> tuple[pp.Expr, dict[str, str]]:
+        """``query`` parsed, with the stand-ins of its trim operators (``parse_with_trims``)."""
+        return parse_with_trims(query, self.text_limits)
+
     def parse(self, query: str) -> pp.Expr:
         """``query`` parsed under this engine's length and nesting limits."""
         return parse(query, self.text_limits)
@@ -79,6 +83,7 @@ class Engine:
         cancel: threading.Event | None,
         started: float,
         default_at_ms: int | None = None,
+        trims: dict[str, str] | None = None,
     ) -> Evaluator:
         lb = self.lookback_delta_ms if lookback is None or lookback <= 0 else lookback
         ctx = EvalContext(
@@ -97,6 +102,7 @@ class Engine:
             lookback_ms=lb,
             default_subquery_step_ms=self.default_subquery_step_ms,
             default_at_ms=default_at_ms,
+            trims=trims,
         )
 
     def instant(
@@ -112,7 +118,7 @@ class Engine:
         """Evaluate at ``time_ms``. ``default_at_ms`` (a testing aid) anchors every selector
         and subquery without ``@`` as if it had ``@ default_at_ms``."""
         started = time.monotonic()
-        expr = self.parse(query)
+        expr, trims = self.parse_query(query)
         ev = self._evaluator(
             start=time_ms,
             end=time_ms,
@@ -122,6 +128,7 @@ class Engine:
             cancel=cancel,
             started=started,
             default_at_ms=default_at_ms,
+            trims=trims,
         )
         times = np.array([time_ms], dtype=np.int64)
         val = _guard(lambda: ev.eval(expr, times))
@@ -172,7 +179,7 @@ class Engine:
         if end_ms < start_ms:
             raise ParseError("end timestamp must not be before start time")
         started = time.monotonic()
-        expr = self.parse(query)
+        expr, trims = self.parse_query(query)
         kind = expr_type(expr)
         if kind not in ("vector", "scalar"):
             label = {"matrix": "range vector", "string": "string"}[kind]
@@ -188,6 +195,7 @@ class Engine:
             timeout=timeout_s,
             cancel=cancel,
             started=started,
+            trims=trims,
         )
         times = np.arange(start_ms, end_ms + 1, step_ms, dtype=np.int64)
         val = _guard(lambda: ev.eval(expr, times))

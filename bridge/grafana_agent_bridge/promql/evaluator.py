@@ -88,7 +88,10 @@ class Evaluator:
         lookback_ms: int,
         default_subquery_step_ms: int,
         default_at_ms: int | None = None,
+        trims: dict[str, str] | None = None,
     ) -> None:
+        self.trims = trims or {}
+        """Comparison operators that stand in for trim operators (``parse_with_trims``)."""
         self.querier = querier
         self.ctx = ctx
         self.lookback_ms = lookback_ms
@@ -123,7 +126,8 @@ class Evaluator:
         if isinstance(node, pp.BinaryExpr):
             lhs = self.eval(node.lhs, times)
             rhs = self.eval(node.rhs, times)
-            return binary(str(node.op), node.modifier, lhs, rhs, self.ctx)
+            op = str(node.op)
+            return binary(self.trims.get(op, op), node.modifier, lhs, rhs, self.ctx)
         raise EvaluationError(f"unsupported expression {type(node).__name__}")
 
     def call(self, node: pp.Call, times: I64) -> Value:

@@ -66,6 +66,64 @@ def parse(query: str, limits: TextLimits | None = None) -> pp.Expr:
         raise ParseError(str(e)) from None
 
 
+TRIM_OPS = ("</", ">/")
+"""Prometheus's histogram trim operators (``TRIM_UPPER``/``TRIM_LOWER``), which the parser
+package does not know."""
+
+_STAND_INS = ("==", "!=", ">=", "<=")
+
+
+def _code_spans(query: str) -> list[tuple[int, int]]:
+    """(start, end) of the parts of ``query`` outside string literals."""
+    spans: list[tuple[int, int]] = []
+    i, start, n = 0, 0, len(query)
+    while i < n:
+        c = query[i]
+        if c in "\"'`":
+            spans.append((start, i))
+            j = i + 1
+            while j < n and query[j] != c:
+                j += 2 if c != "`" and query[j] == "\\" else 1
+            i = j + 1
+            start = i
+            continue
+        i += 1
+    spans.append((start, n))
+    return spans
+
+
+def parse_with_trims(
+    query: str, limits: TextLimits | None = None
+) -> tuple[pp.Expr, dict[str, str]]:
+    """``parse``, also accepting the trim operators ``</`` and ``>/``: each is written as a
+    comparison operator the query does not otherwise use (they share its precedence) and the
+    returned map says which stand-in means which trim.
+
+    Raises:
+        ParseError: as ``parse``; or every stand-in is taken.
+    """
+    spans = _code_spans(query)
+    code = "".join(query[a:b] for a, b in spans)
+    used = [t for t in TRIM_OPS if t in code]
+    if not used:
+        return parse(query, limits), {}
+    free = [op for op in _STAND_INS if op not in code]
+    if len(free) < len(used):
+        raise ParseError("trim operators cannot be combined with every comparison operator")
+    mapping = dict(zip(used, free, strict=False))
+    parts: list[str] = []
+    prev = 0
+    for a, b in spans:
+        parts.append(query[prev:a])
+        chunk = query[a:b]
+        for trim, stand_in in mapping.items():
+            chunk = chunk.replace(trim, stand_in)
+        parts.append(chunk)
+        prev = b
+    parts.append(query[prev:])
+    return parse("".join(parts), limits), {v: k for k, v in mapping.items()}
+
+
 _MATCH_OPS = {
     "Equal": MatchType.EQUAL,
     "NotEqual": MatchType.NOT_EQUAL,

@@ -36,6 +36,7 @@ from ...storage import Appender, Querier, SeriesBatch
 from ..engine import Engine
 from ..errors import PromQLError
 from ..functions import NATIVE_HISTOGRAM_FUNCTIONS
+from ..parser import parse_with_trims
 from .checks import at_rerun, check_annotations, compare, range_rerun
 from .memquerier import MemoryStore
 from .testfile import (
@@ -270,7 +271,7 @@ class Runner:
         if st:
             return "start timestamps (@st)"
         try:
-            expr = pp.parse(cmd.expr)
+            expr, _ = parse_with_trims(cmd.expr)
         except Exception as e:
             return f"syntax promql-parser 0.12 cannot parse ({str(e).splitlines()[0][:80]})"
         reasons: list[str] = []
