@@ -16,6 +16,8 @@ from decimal import Decimal
 
 import numpy as np
 
+from ..histogram.jsonenc import histogram_json
+from ..histogram.model import FloatHistogram
 from ..labels import Labels
 from ..storage import Exemplar, SeriesData
 
@@ -63,14 +65,19 @@ def _pair(t_ms: int, v: float) -> str:
     return f'[{format_timestamp(t_ms)},"{format_value(v)}"]'
 
 
-def vector_json(samples: Iterable[tuple[Labels, int, float]]) -> str:
-    return (
-        "["
-        + ",".join(
-            f'{{"metric":{_labels_json(lb)},"value":{_pair(t, v)}}}' for lb, t, v in samples
-        )
-        + "]"
-    )
+def _histogram_pair(t_ms: int, h: FloatHistogram) -> str:
+    return f"[{format_timestamp(t_ms)},{histogram_json(h, format_value)}]"
+
+
+def _sample_json(lb: Labels, t: int, v: float | FloatHistogram) -> str:
+    if isinstance(v, FloatHistogram):
+        return f'{{"metric":{_labels_json(lb)},"histogram":{_histogram_pair(t, v)}}}'
+    return f'{{"metric":{_labels_json(lb)},"value":{_pair(t, v)}}}'
+
+
+def vector_json(samples: Iterable[tuple[Labels, int, float | FloatHistogram]]) -> str:
+    """An instant vector: a float sample has ``value``, a native histogram ``histogram``."""
+    return "[" + ",".join(_sample_json(lb, t, v) for lb, t, v in samples) + "]"
 
 
 def _values_json(timestamps: np.ndarray, values: np.ndarray, ts_cache: dict[int, str]) -> str:
@@ -101,17 +108,30 @@ def _values_json(timestamps: np.ndarray, values: np.ndarray, ts_cache: dict[int,
     return ",".join([f'[{t},"{v}"]' for t, v in zip(stamps, texts)])
 
 
+def _series_json(s: SeriesData, ts_cache: dict[int, str]) -> str:
+    """One series of a matrix: its float samples under ``values`` and its native histograms
+    under ``histograms``, each key only when it has samples (as Prometheus writes them)."""
+    head = f'{{"metric":{_labels_json(s.labels)}'
+    if s.histograms is None:
+        return head + f',"values":[{_values_json(s.timestamps, s.values, ts_cache)}]}}'
+    is_h = np.array([h is not None for h in s.histograms], dtype=bool)
+    parts = [head]
+    if not is_h.all():
+        floats = _values_json(s.timestamps[~is_h], s.values[~is_h], ts_cache)
+        parts.append(f',"values":[{floats}]')
+    hs = [
+        _histogram_pair(int(t), h)
+        for t, h in zip(s.timestamps.tolist(), s.histograms)
+        if h is not None
+    ]
+    if hs:
+        parts.append(f',"histograms":[{",".join(hs)}]')
+    return "".join(parts) + "}"
+
+
 def matrix_json(series: Iterable[SeriesData]) -> str:
     ts_cache: dict[int, str] = {}
-    return (
-        "["
-        + ",".join(
-            f'{{"metric":{_labels_json(s.labels)},'
-            f'"values":[{_values_json(s.timestamps, s.values, ts_cache)}]}}'
-            for s in series
-        )
-        + "]"
-    )
+    return "[" + ",".join(_series_json(s, ts_cache) for s in series) + "]"
 
 
 def result_json(result_type: str, value: object) -> str:

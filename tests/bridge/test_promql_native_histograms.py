@@ -1,0 +1,99 @@
+"""Native histograms through the engine and the HTTP API's JSON, on the in-memory store."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+
+from grafana_agent_bridge.api.encoding import result_json
+from grafana_agent_bridge.histogram.model import FloatHistogram, Span
+from grafana_agent_bridge.labels import make_labels
+from grafana_agent_bridge.promql.engine import Engine
+from grafana_agent_bridge.promql.parser import parse_with_trims
+from grafana_agent_bridge.promql.promqltest.memquerier import MemoryStore
+from grafana_agent_bridge.storage import SeriesBatch
+
+
+def _hist(count: float) -> FloatHistogram:
+    """``count`` observations, half in (0.5, 1] and half in (1, 2] (schema 0)."""
+    return FloatHistogram(
+        schema=0,
+        count=count,
+        sum=count * 1.25,
+        positive_spans=(Span(0, 2),),
+        positive_buckets=(count / 2, count / 2),
+    )
+
+
+def _store() -> MemoryStore:
+    store = MemoryStore()
+    ts = np.arange(0, 600_000, 60_000, dtype=np.int64)
+    hs: list[FloatHistogram | None] = [_hist(10.0 * i) for i in range(len(ts))]
+    store.append(
+        [
+            SeriesBatch(
+                make_labels({"__name__": "req"}), ts, np.full(len(ts), math.nan), histograms=hs
+            ),
+            SeriesBatch(make_labels({"__name__": "up"}), ts, np.ones(len(ts))),
+        ]
+    )
+    return store
+
+
+def test_instant_histogram_sample_is_encoded_under_histogram() -> None:
+    res = Engine(_store()).instant("req", 540_000)
+    data = json.loads(result_json(res.result_type, res.value))
+    (sample,) = data["result"]
+    assert "value" not in sample
+    t, body = sample["histogram"]
+    assert t == 540
+    assert body["count"] == "90"
+    assert body["sum"] == "112.5"
+    assert body["buckets"] == [[0, "0.5", "1", "45"], [0, "1", "2", "45"]]
+
+
+def test_rate_of_a_histogram_counter_is_a_histogram() -> None:
+    res = Engine(_store()).instant("rate(req[5m])", 540_000)
+    ((labels, _, h),) = res.value  # type: ignore[misc]
+    assert labels == ()
+    assert isinstance(h, FloatHistogram)
+    # 10 observations a minute, extrapolated over the whole 5m window: 1/6 per second.
+    assert math.isclose(h.count, 1 / 6)
+    count = Engine(_store()).instant("histogram_count(rate(req[5m]))", 540_000)
+    assert math.isclose(count.value[0][2], 1 / 6)  # type: ignore[index]
+
+
+def test_range_query_keeps_floats_and_histograms_apart() -> None:
+    res = Engine(_store()).range('{__name__=~"req|up"}', 480_000, 540_000, 60_000)
+    data = json.loads(result_json(res.result_type, res.value))
+    by_name = {s["metric"]["__name__"]: s for s in data["result"]}
+    assert "values" not in by_name["req"]
+    assert [p[0] for p in by_name["req"]["histograms"]] == [480, 540]
+    assert "histograms" not in by_name["up"]
+    assert by_name["up"]["values"] == [[480, "1"], [540, "1"]]
+
+
+def test_float_functions_drop_histograms_and_sum_adds_them() -> None:
+    engine = Engine(_store())
+    assert engine.instant("abs(req)", 540_000).value == []
+    total = engine.instant("sum(req)", 540_000).value
+    assert isinstance(total[0][2], FloatHistogram)  # type: ignore[index]
+    mixed = engine.instant('sum({__name__=~"req|up"})', 540_000)
+    assert mixed.value == []
+    assert mixed.warnings == [
+        "PromQL warning: encountered a mix of histograms and floats for aggregation"
+    ]
+
+
+def test_trim_operators_parse_through_an_unused_comparison() -> None:
+    _, trims = parse_with_trims(
+        'req </ 1 == req >/ 0 and on() label_replace(up, "a", "</", "", "")'
+    )
+    assert trims == {"!=": "</", ">=": ">/"}
+    res = Engine(_store()).instant("req </ 1", 540_000)
+    ((labels, _, h),) = res.value  # type: ignore[misc]
+    assert dict(labels) == {"__name__": "req"}
+    assert isinstance(h, FloatHistogram)
+    assert h.count == 45
