@@ -391,28 +391,14 @@ class GrafanaAgentBridgeCharm(ops.CharmBase):
         return settings
 
     def _tracing_endpoint(self, endpoint: str, what: str) -> str:
-        """The provider's OTLP HTTP receiver on a tracing relation, or "" (no tracing).
-
-        The leader asks for it; a bad answer is dropped and named ("bad <what> endpoint").
-        """
-        relation = self.model.get_relation(endpoint)
-        if relation is None:
-            return ""
-        if self.unit.is_leader():
-            tracing_relation.request_otlp_http(relation, self.app)
-        try:
-            return tracing_relation.otlp_http_endpoint(relation)
-        except RemoteDataError as e:
-            source = relation.app.name if relation.app else f"relation-{relation.id}"
-            logger.warning("ignoring the %s receivers of %s: they %s", endpoint, source, e)
-            self._ignore([Ignored(f"bad {what} endpoint", source)])
-            return ""
+        url, ignored = tracing_relation.endpoint(self.model, endpoint, what)
+        self._ignore(ignored)
+        return url
 
     def _reconcile_charm_tracing(self) -> None:
         """Where ops sends the charm's own traces: the provider's OTLP HTTP receiver."""
         base = self._tracing_endpoint(CHARM_TRACING_RELATION, "charm-tracing")
-        url = f"{base.rstrip('/')}/v1/traces" if base else None
-        ops.tracing.set_destination(url=url, ca=None)
+        ops.tracing.set_destination(url=tracing_relation.traces_url(base), ca=None)
 
     def _ensure_installed(self, config: CharmConfig) -> bool:
         """Install what is asked for when it is not what is installed; False on failure."""

@@ -20,7 +20,12 @@ import ops
 import pydantic
 from charmlibs.interfaces.tracing import Receiver
 
-from charms.grafana_agent_bridge.v0.remote_data import RemoteDataError, http_url, load_json
+from charms.grafana_agent_bridge.v0.remote_data import (
+    Ignored,
+    RemoteDataError,
+    http_url,
+    load_json,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -61,3 +66,27 @@ def otlp_http_endpoint(relation: ops.Relation) -> str:
         if receiver.protocol.name == PROTOCOL:
             return http_url(receiver.url)
     return ""
+
+
+def endpoint(model: ops.Model, endpoint_name: str, what: str) -> tuple[str, list[Ignored]]:
+    """The provider's OTLP HTTP receiver on a tracing relation, or "" (no tracing).
+
+    The leader asks for it; a bad answer is dropped, logged and returned as ignored
+    ("bad <what> endpoint") for the status.
+    """
+    relation = model.get_relation(endpoint_name)
+    if relation is None:
+        return "", []
+    if model.unit.is_leader():
+        request_otlp_http(relation, model.app)
+    try:
+        return otlp_http_endpoint(relation), []
+    except RemoteDataError as e:
+        source = relation.app.name if relation.app else f"relation-{relation.id}"
+        logger.warning("ignoring the %s receivers of %s: they %s", endpoint_name, source, e)
+        return "", [Ignored(f"bad {what} endpoint", source)]
+
+
+def traces_url(base: str) -> str | None:
+    """Where ops sends the charm's own traces, from the receiver's base URL."""
+    return f"{base.rstrip('/')}/v1/traces" if base else None
