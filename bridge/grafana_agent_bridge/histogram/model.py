@@ -215,6 +215,39 @@ class FloatHistogram:
         return "{{" + " ".join(parts) + "}}"
 
 
+def go_g(v: float) -> str:
+    """Go's ``%g`` of a float64 (shortest digits; ``+Inf``, ``NaN``; exponent from 1e21)."""
+    if math.isnan(v):
+        return "NaN"
+    if math.isinf(v):
+        return "+Inf" if v > 0 else "-Inf"
+    if v == int(v) and abs(v) < 1e21:
+        return str(int(v)) if v != 0 or math.copysign(1.0, v) > 0 else "-0"
+    return repr(v)
+
+
+def _bucket_string(b: Bucket) -> str:
+    left = "[" if b.lower_inclusive else "("
+    right = "]" if b.upper_inclusive else ")"
+    return f"{left}{go_g(b.lower)},{go_g(b.upper)}{right}:{go_g(b.count)}"
+
+
+def go_string(h: FloatHistogram) -> str:
+    """``FloatHistogram.String()``: count, sum and the populated buckets from the lowest
+    value up, e.g. ``{count:20, sum:10, [-2,-1):2, [-0.001,0.001]:2, (1,2]:2}`` (what
+    ``count_values`` puts in its label)."""
+    parts = [f"{{count:{go_g(h.count)}, sum:{go_g(h.sum)}"]
+    for i, c in reversed(h.negative()):
+        if c != 0:
+            parts.append(_bucket_string(h.bucket(i, c, False)))
+    if h.zero_count != 0:
+        parts.append(_bucket_string(h.zero_bucket()))
+    for i, c in h.positive():
+        if c != 0:
+            parts.append(_bucket_string(h.bucket(i, c, True)))
+    return ", ".join(parts) + "}"
+
+
 def _g(v: float) -> str:
     if math.isnan(v):
         return "NaN"

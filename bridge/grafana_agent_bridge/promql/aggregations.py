@@ -14,6 +14,7 @@ import numpy as np
 import promql_parser as pp
 
 from ..histogram.kahan import mean_histograms, sum_histograms
+from ..histogram.model import go_string
 from ..labels import Labels, is_valid_label_name, make_labels
 from .context import EvalContext
 from .errors import EvaluationError
@@ -338,7 +339,8 @@ def _count_values(
         base = dict(keyf(lb))
         for j in np.flatnonzero(vec.present[i]):
             d = dict(base)
-            d[label] = format_float(float(vec.values[i, j]))
+            h = None if vec.hists is None else vec.hists[i, j]
+            d[label] = go_string(h) if h is not None else format_float(float(vec.values[i, j]))
             key = make_labels(d)
             g = index.setdefault(key, len(index))
             if g not in counts:
