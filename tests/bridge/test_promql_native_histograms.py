@@ -97,3 +97,15 @@ def test_trim_operators_parse_through_an_unused_comparison() -> None:
     assert dict(labels) == {"__name__": "req"}
     assert isinstance(h, FloatHistogram)
     assert h.count == 45
+
+
+def test_limit_ratio_hash_is_xxh64_of_the_labels() -> None:
+    from grafana_agent_bridge.promql.ratiosample import in_sample, xxh64
+
+    # Reference values of XXH64 (seed 0) from its specification's test vectors.
+    assert xxh64(b"") == 0xEF46DB3751D8E999
+    assert xxh64(b"abc") == 0x44BC2CF5AD770999
+    assert xxh64(b"Nobody inspects the spammish repetition") == 0xFBCEA83C8A378BF1
+    lb = make_labels({"__name__": "x", "a": "b"})
+    assert in_sample(lb, 1.0) and not in_sample(lb, -1.0 + 1e-300) or in_sample(lb, -1.0)
+    assert in_sample(lb, 0.5) != in_sample(lb, -0.5)

@@ -19,7 +19,8 @@ from ..labels import Labels, is_valid_label_name, make_labels
 from .context import EvalContext
 from .errors import EvaluationError
 from .numeric import format_float, kahan_sum, quantile, quantile_sorted
-from .values import F64, NAME_LABELS, Scalar, String, Value, Vector
+from .ratiosample import in_sample
+from .values import F64, NAME_LABELS, Scalar, String, Value, Vector, kept
 
 
 def grouping(mod: pp.AggModifier | None) -> tuple[bool, list[str]]:
@@ -74,7 +75,13 @@ def aggregate(
     """``op`` over the groups of ``vec`` (``by``/``without`` ``names``), every step at once."""
     if not isinstance(vec, Vector):
         raise EvaluationError("aggregation expects an instant vector")
-    if vec.hists is not None and op not in ("count", "group", "count_values", "limitk"):
+    if vec.hists is not None and op not in (
+        "count",
+        "group",
+        "count_values",
+        "limitk",
+        "limit_ratio",
+    ):
         return _with_histograms(ctx, op, vec, param, without=without, names=names, nsteps=nsteps)
     if op == "count_values":
         assert isinstance(param, str)
@@ -90,7 +97,8 @@ def aggregate(
         assert isinstance(param, np.ndarray)
         return _topk(ctx, op, vec, gid, ngroups=len(glabels), param=param)
     if op == "limit_ratio":
-        raise EvaluationError("limit_ratio is not supported")
+        assert isinstance(param, np.ndarray)
+        return _limit_ratio(ctx, vec, param)
     if op == "quantile":
         assert isinstance(param, np.ndarray)
         return _quantile(ctx, vec, gid, glabels, param)
@@ -247,6 +255,33 @@ def _welford(vals: F64, pres: np.ndarray, sg: np.ndarray, ngroups: int) -> F64:
     return aux / cnt
 
 
+def _limit_ratio(ctx: EvalContext, vec: Vector, param: F64) -> Vector:
+    """The series whose label hash falls in the ratio (``ratiosample``), whole and unchanged
+    (histograms included); a ratio outside [-1, 1] is capped with a warning."""
+    if np.isnan(param).any():
+        raise EvaluationError("Ratio value is NaN")
+    ratios = np.clip(param, -1.0, 1.0)
+    bad = param[ratios != param]
+    if len(bad):
+        r = float(bad[0])
+        ctx.warn(
+            "PromQL warning: ratio value should be between -1 and 1, got "
+            f"{format_float(r)}, capping to {format_float(max(-1.0, min(1.0, r)))}"
+        )
+    present = np.zeros(vec.present.shape, dtype=bool)
+    for i, lb in enumerate(vec.labels):
+        ctx.check()
+        keep = np.array([in_sample(lb, float(r)) and r != 0 for r in ratios], dtype=bool)
+        present[i] = vec.present[i] & keep
+    rows = present.any(axis=1)
+    return Vector(
+        kept(vec.labels, rows),
+        vec.values[rows],
+        present[rows],
+        hists=None if vec.hists is None else vec.hists[rows],
+    )
+
+
 def _topk(
     ctx: EvalContext, op: str, vec: Vector, gid: np.ndarray, *, ngroups: int, param: F64
 ) -> Vector:
@@ -295,7 +330,12 @@ def _topk(
         idx = np.array(
             sorted(idx, key=lambda i: (first_seen[int(gid[i])], rank[i, 0])), dtype=np.int64
         )
-    return Vector([vec.labels[i] for i in idx], vec.values[idx], present[idx])
+    return Vector(
+        [vec.labels[i] for i in idx],
+        vec.values[idx],
+        present[idx],
+        hists=None if vec.hists is None else vec.hists[idx],
+    )
 
 
 def _quantile(

@@ -71,7 +71,7 @@ TIER3 = {
 DEFAULT_KNOWN_FAILURES = Path(__file__).with_name("known_failures.txt")
 
 _TIER3_FUNCS = {*NATIVE_HISTOGRAM_FUNCTIONS}
-_TIER3_AGGS = {"limit_ratio"}
+_TIER3_AGGS: set[str] = set()
 
 
 def file_tier(path: Path) -> int:
