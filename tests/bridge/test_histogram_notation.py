@@ -15,7 +15,7 @@ from grafana_agent_bridge.histogram.notation import (
     expand_series_values,
     parse_histogram,
 )
-from grafana_agent_bridge.histogram.ops import equals
+from grafana_agent_bridge.histogram.ops import equals, promqltest_equal
 
 
 def test_full_histogram_description():
@@ -125,3 +125,28 @@ def test_series_refuses_coarser_increment():
 def test_bad_notation_is_refused_with_a_reason(text, message):
     with pytest.raises(NotationError, match=message):
         expand_series_values(text)
+
+
+def test_promqltest_file_parser_reads_histograms_with_the_notation():
+    """The corpus harness reads load blocks and expected results through this module."""
+    from grafana_agent_bridge.promql.promqltest.testfile import LoadCmd, parse_file
+
+    cmds = parse_file(
+        "load 1m\n"
+        "  h {{schema:0 sum:1 count:2 buckets:[1 1]}}+{{sum:1 count:1 buckets:[0 1]}}x2\n"
+        "\n"
+        "eval instant at 2m h\n"
+        "  h {{schema:0 sum:3 count:4 buckets:[1 3] counter_reset_hint:gauge}}\n"
+    )
+    load = cmds[0]
+    assert isinstance(load, LoadCmd)
+    (_, values) = load.series[0]
+    assert [v.histogram.count for v in values if isinstance(v, HistogramPoint)] == [2, 3, 4]
+    (_, expected) = cmds[1].expected[0]  # type: ignore[union-attr]
+    (point,) = expected
+    assert isinstance(point, HistogramPoint) and point.hint_set
+    last = values[-1]
+    assert isinstance(last, HistogramPoint)
+    # Same observations; the expected hint (gauge) is spelled out, so it is compared too.
+    assert promqltest_equal(point.histogram, last.histogram, hint_set=False)
+    assert not promqltest_equal(point.histogram, last.histogram, hint_set=point.hint_set)
