@@ -155,3 +155,35 @@ def test_stale_marker_round_trips():
     raw = encode_histogram(HistogramSample(7, stale_histogram(), integer=True))
     s = decode_histogram(raw)
     assert s.histogram.is_stale and same_bits(s.histogram.sum, STALE_NAN)
+
+
+def test_hostile_bytes_get_a_clear_error_or_a_valid_histogram():
+    """Random and mutated bodies never raise anything but HistogramDecodeError, and whatever
+    is accepted is valid."""
+    import random
+
+    rng = random.Random(12)
+    seeds = [
+        int_histogram(),
+        int_histogram(schema=9, count=5, zero=0, neg=[], ndeltas=[], pos=[(1, 4)],
+                      deltas=[1, 1, -1, 0]),
+        int_histogram(schema=-53, count=4, zero=0, neg=[], ndeltas=[], pos=[(0, 3)],
+                      deltas=[1, 1, -1], cv=[0.1, 1]),
+    ]  # fmt: skip
+    accepted = 0
+    for i in range(3000):
+        if i % 3 == 0:
+            raw = bytes(rng.randrange(256) for _ in range(rng.randrange(40)))
+        else:
+            raw = bytearray(rng.choice(seeds))
+            for _ in range(rng.randrange(1, 4)):
+                raw[rng.randrange(len(raw))] = rng.randrange(256)
+            raw = bytes(raw)
+        try:
+            s = decode_histogram(raw)
+        except HistogramDecodeError as e:
+            assert str(e)
+            continue
+        s.histogram.validate()
+        accepted += 1
+    assert accepted > 10  # the mutations do not only produce garbage
