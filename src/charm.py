@@ -33,6 +33,7 @@ import ops
 from cosl.reconciler import all_events, observe_events
 
 import exchange
+import grafana_sources
 import otlp_relation
 import query_token
 import remote_write
@@ -42,20 +43,17 @@ import tracing_relation
 import unit_status
 from charms.grafana_agent_bridge.v0.grafana_source import (
     GrafanaSourceProvider,
-    InvalidRemoteDataError,
     ingress_url,
     unit_number,
 )
 from charms.grafana_agent_bridge.v0.remote_data import Ignored, RemoteDataError
-from config import CharmConfig, ConfigError, load, unit_datasource_url
+from config import CharmConfig, ConfigError, load
 from datasources import (
     DATASOURCE_TYPE,
     GrafanaAnswer,
     Snapshot,
-    json_data,
     listing,
     next_record,
-    secure_json_data,
 )
 from peers import PEER_RELATION, QUERY_TOKEN_SECRET_KEY, Peers
 from workload import (
@@ -82,8 +80,6 @@ RECONCILE_EVENTS = all_events - {ops.StopEvent, ops.RemoveEvent}
 SECURITY_KEYS = ("listen-address", "allowed-clients", "query-auth-token")
 LOOPBACK = "127.0.0.1"
 ALL_INTERFACES = "0.0.0.0"
-# Grafanas probed per hook at most (each probe may take health's 2-second timeout).
-MAX_GRAFANA_PROBES = 4
 
 
 @dataclass(frozen=True)
@@ -198,20 +194,8 @@ class GrafanaAgentBridgeCharm(ops.CharmBase):
         return number
 
     def _answers(self) -> list[GrafanaAnswer]:
-        answers: list[GrafanaAnswer] = []
-        for relation in self.grafana_source.relations:
-            app = relation.app.name if relation.app else f"relation-{relation.id}"
-            try:
-                data = self.grafana_source.read_source_data(relation)
-            except InvalidRemoteDataError as e:
-                self._ignore([Ignored(f"bad {e.key}", app)])
-                data = None
-            if data is None:
-                answers.append(GrafanaAnswer(relation.id, app, None))
-            else:
-                answers.append(
-                    GrafanaAnswer(relation.id, app, data.grafana_uid, data.uids_by_unit_number)
-                )
+        answers, ignored = grafana_sources.answers(self.grafana_source)
+        self._ignore(ignored)
         return answers
 
     def _snapshot(self, peers: Peers | None) -> Snapshot:
@@ -247,56 +231,19 @@ class GrafanaAgentBridgeCharm(ops.CharmBase):
         if written:
             logger.info("published datasources on exchange relations %s", written)
 
-    def _grafana_uid_by_relation(self, snapshot: Snapshot) -> dict[int, str]:
-        result = {a.relation_id: a.grafana_uid for a in snapshot.answers if a.grafana_uid}
-        if snapshot.record is not None:
-            for grafana_uid, kept in snapshot.record.grafanas.items():
-                result.setdefault(kept.relation_id, grafana_uid)
-        return result
-
     def _reconcile_grafana_sources(
         self, config: CharmConfig, snapshot: Snapshot, token: str | None
     ) -> None:
-        grafana_uids = self._grafana_uid_by_relation(snapshot)
-        received = exchange.received(self.model)
-        self._ignore(received.ignored)
-        for relation in self.grafana_source.relations:
-            if config.datasource_url:
-                url = unit_datasource_url(config.datasource_url, self._unit_number)
-            else:
-                url = self.grafana_source.ingress_url(relation, config.port)
-            if url is None:
-                logger.warning("no ingress address for relation %s yet", relation.id)
-                continue
-            grafana_uid = grafana_uids.get(relation.id)
-            if grafana_uid is None:
-                # The jsonData depends on which Grafana this is (its own Tempo for exemplar
-                # links), so until it has identified itself both extra keys stay null; this is
-                # also the only shape the published v0 schema accepts (Optional[Json[Any]]).
-                self.grafana_source.update_source(relation, url=url)
-                continue
-            tempo_uid = exchange.correlated_uid(received.datasources, grafana_uid, "tempo")
-            if tempo_uid is None and received.unreadable:
-                # A garbled databag may be the Tempo we linked to: keep the link we published.
-                tempo_uid = self._published_tempo_uid(relation)
-            self.grafana_source.update_source(
-                relation,
-                url=url,
-                extra_fields=json_data(config, tempo_uid, auth_header=bool(token)),
-                secure_extra_fields=secure_json_data(token),
+        self._ignore(
+            grafana_sources.publish(
+                self.grafana_source,
+                self.model,
+                config,
+                snapshot,
+                token=token,
+                unit_number=self._unit_number,
             )
-
-    def _published_tempo_uid(self, relation: ops.Relation) -> str | None:
-        """The exemplar link currently in our ``grafana_source_data`` (leader only)."""
-        if not self.unit.is_leader():
-            return None
-        try:
-            published = json.loads(relation.data[self.app].get("grafana_source_data", "{}"))
-            return str(
-                published["extra_fields"]["exemplarTraceIdDestinations"][0]["datasourceUid"]
-            )
-        except (ValueError, KeyError, IndexError, TypeError):
-            return None
+        )
 
     # -- query authentication -------------------------------------------------------------
 
@@ -496,7 +443,7 @@ class GrafanaAgentBridgeCharm(ops.CharmBase):
                 names = self._upstream_names() if forwarding is not None else {}
                 problems += unit_status.forwarding_problems(forwarding, names)
                 active_tail = unit_status.forwarding_summary(forwarding)
-            problems += self._grafana_problems()
+            problems += grafana_sources.unreachable(self.grafana_source, self.workload)
         if problems:
             # Waiting, not Blocked: an outage elsewhere needs no action on this charm, and the
             # status clears by itself once the peer answers again (docs/charm.md, "Status").
@@ -514,26 +461,6 @@ class GrafanaAgentBridgeCharm(ops.CharmBase):
             if url is not None:
                 names.setdefault(remote_write.bridge_target_name(url), unit)
         return names
-
-    def _grafana_problems(self) -> list[str]:
-        """A line per related Grafana whose ``/api/health`` does not answer from this unit."""
-        probed: dict[str, str | None] = {}
-        problems: list[str] = []
-        for relation in self.grafana_source.relations:
-            try:
-                data = self.grafana_source.read_source_data(relation)
-            except InvalidRemoteDataError:
-                continue  # already named in the status by the reconcile
-            if data is None or not data.external_url or relation.app is None:
-                continue
-            url = data.external_url
-            if url not in probed:
-                if len(probed) >= MAX_GRAFANA_PROBES:
-                    break
-                probed[url] = self.workload.grafana_unreachable_reason(url)
-            if probed[url] is not None:
-                problems.append(f"grafana {relation.app.name} {probed[url]}")
-        return problems
 
     # -- actions --------------------------------------------------------------------------
 
