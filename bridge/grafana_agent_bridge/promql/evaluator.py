@@ -18,7 +18,8 @@ from datetime import timedelta
 import numpy as np
 import promql_parser as pp
 
-from ..histogram.model import Hint
+from ..histogram.model import FloatHistogram, Hint
+from ..histogram.statsview import stats_view
 from ..labels import Labels, Matcher
 from ..storage import Querier, SeriesData, stale_mask
 from . import functions
@@ -66,14 +67,27 @@ def _floats_only(v: Value) -> Value:
     )
 
 
+_STATS_FUNCTIONS = frozenset({"histogram_count", "histogram_sum", "histogram_avg"})
+_BUCKET_FUNCTIONS = frozenset({"histogram_quantile", "histogram_quantiles", "histogram_fraction"})
+
+
+def _stats_view_column(hs: list[FloatHistogram | None]) -> list[FloatHistogram | None]:
+    idx = [i for i, h in enumerate(hs) if h is not None]
+    viewed = stats_view([h for h in hs if h is not None])
+    out: list[FloatHistogram | None] = list(hs)
+    for i, h in zip(idx, viewed, strict=True):
+        out[i] = h
+    return out
+
+
 def _no_repeated_resets(hs: np.ndarray) -> np.ndarray:
-    """A subquery step that saw the same stored histogram as the step before (lookback) must
-    not count its counter reset again: the repeat is marked not-a-reset."""
+    """A subquery's histograms with ``reset``/``not_reset`` hints made ``unknown``: a
+    subquery may skip the sample of a reset or repeat it, so only detection from the
+    buckets is trusted, as for floats (``promql/engine.go``)."""
     out = hs.copy()
-    for k in range(1, len(out)):
-        h = out[k]
-        if h is not None and h is hs[k - 1] and h.hint == Hint.RESET:
-            out[k] = replace(h, hint=Hint.NOT_RESET)
+    for k, h in enumerate(hs):
+        if h is not None and h.hint in (Hint.RESET, Hint.NOT_RESET):
+            out[k] = replace(h, hint=Hint.UNKNOWN)
     return out
 
 
@@ -90,6 +104,12 @@ class Evaluator:
         default_at_ms: int | None = None,
         trims: dict[str, str] | None = None,
     ) -> None:
+        self._stats = 0
+        self._stats_blocked = 0
+        """Inside ``histogram_count``/``sum``/``avg`` (and no subquery, quantile or trim in
+        between), selectors read histograms as Prometheus's stats iterator does
+        (``detectHistogramStatsDecoding``): buckets dropped, unknown hints set from reset
+        detection."""
         self.trims = trims or {}
         """Comparison operators that stand in for trim operators (``parse_with_trims``)."""
         self.querier = querier
@@ -124,10 +144,16 @@ class Evaluator:
         if isinstance(node, pp.AggregateExpr):
             return self.aggregate(node, times)
         if isinstance(node, pp.BinaryExpr):
-            lhs = self.eval(node.lhs, times)
-            rhs = self.eval(node.rhs, times)
             op = str(node.op)
-            return binary(self.trims.get(op, op), node.modifier, lhs, rhs, self.ctx)
+            op = self.trims.get(op, op)
+            trim = op in ("</", ">/")  # trimming needs the buckets
+            self._stats_blocked += trim
+            try:
+                lhs = self.eval(node.lhs, times)
+                rhs = self.eval(node.rhs, times)
+            finally:
+                self._stats_blocked -= trim
+            return binary(op, node.modifier, lhs, rhs, self.ctx)
         raise EvaluationError(f"unsupported expression {type(node).__name__}")
 
     def call(self, node: pp.Call, times: I64) -> Value:
@@ -140,7 +166,15 @@ class Evaluator:
             name_m, data_m = info_matchers(exprs[1] if len(exprs) > 1 else None)
             return join_info(v, self.instant_vector([name_m], times), name_m, data_m)
         fn = functions.lookup(name)  # before the arguments: an unsupported one costs nothing
-        args = [self.eval(a, times) for a in exprs]
+        stats = name in _STATS_FUNCTIONS
+        blocks = name in _BUCKET_FUNCTIONS
+        self._stats += stats
+        self._stats_blocked += blocks
+        try:
+            args = [self.eval(a, times) for a in exprs]
+        finally:
+            self._stats -= stats
+            self._stats_blocked -= blocks
         if name not in _HISTOGRAM_AWARE:
             args = [_floats_only(a) for a in args]
         return fn(self.ctx, functions.Call(args, times, exprs))
@@ -187,6 +221,13 @@ class Evaluator:
                 for s in self.querier.select(ms, mint, maxt):
                     seen.setdefault(s.labels, s)
             out = list(seen.values())
+        if self._stats and not self._stats_blocked:
+            out = [
+                s
+                if s.histograms is None
+                else replace(s, histograms=_stats_view_column(s.histograms))
+                for s in out
+            ]
         loaded = sum(len(s.timestamps) for s in out)
         self.ctx.count_samples(loaded)
         self.ctx.reserve_bytes(loaded * SAMPLE_BYTES)  # before they are concatenated and keyed
@@ -266,10 +307,12 @@ class Evaluator:
             outer_default = self.default_at_ms
             if sq.at is not None or outer_default is not None:
                 self.default_at_ms = None  # selectors inside an anchored subquery are not
+            self._stats_blocked += 1  # counter resets need the buckets
             try:
                 inner = self.eval(sq.expr, inner_times)
             finally:
                 self.default_at_ms = outer_default
+                self._stats_blocked -= 1
         if isinstance(inner, Scalar):
             inner = Vector([()], inner.values[None, :], np.ones((1, len(inner_times)), bool))
         if not isinstance(inner, Vector):

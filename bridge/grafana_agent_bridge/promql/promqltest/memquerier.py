@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 
 import numpy as np
 
-from ...histogram.model import FloatHistogram
+from ...histogram.model import FloatHistogram, Hint
+from ...histogram.ops import detect_reset
 from ...labels import Labels, Matcher, matches_all
 from ...storage import (
     AppendResult,
@@ -32,6 +34,8 @@ class _Series:
     def put(self, t: int, v: float, h: FloatHistogram | None) -> bool:
         """Store one sample (a later one at the same time replaces it); True if new."""
         ts = self.ts
+        if h is not None and (not ts or t > ts[-1]):
+            h = _stored_hint(h, self.hs[-1] if self.hs else None)
         if not ts or t > ts[-1]:
             ts.append(t)
             self.vs.append(v)
@@ -45,6 +49,29 @@ class _Series:
         self.vs.insert(i, v)
         self.hs.insert(i, h)
         return True
+
+
+def _stored_hint(h: FloatHistogram, prev: FloatHistogram | None) -> FloatHistogram:
+    """The counter-reset hint a histogram reads back with from Prometheus's TSDB: a counter
+    histogram that continues the previous one's chunk is ``not_reset``; one that starts a new
+    chunk (first sample, a float or stale marker before, a detected reset, another bucket
+    layout) ``unknown``, unless it was written as ``reset``; gauges stay gauges. The
+    corpus's expected hints are written against this."""
+    if h.hint == Hint.GAUGE or h.is_stale:
+        return h
+    if prev is None or prev.is_stale or prev.hint == Hint.GAUGE:
+        hint = Hint.RESET if h.hint == Hint.RESET else Hint.UNKNOWN
+    elif h.hint == Hint.RESET:
+        hint = Hint.RESET
+    elif detect_reset(h, prev):
+        # A detected reset cuts a chunk whose hint reads back as unknown
+        # (prometheus/prometheus#15346).
+        hint = Hint.UNKNOWN
+    elif prev.schema != h.schema or prev.custom_values != h.custom_values:
+        hint = Hint.UNKNOWN
+    else:
+        hint = Hint.NOT_RESET
+    return h if hint == h.hint else replace(h, hint=hint)
 
 
 class MemoryStore:
