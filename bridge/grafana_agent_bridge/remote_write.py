@@ -40,7 +40,12 @@ from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from google.protobuf.message import DecodeError
 
 from .decompress import BodyTooLargeError, decompress
-from .histogram.codec import HistogramDecodeError, HistogramSample, decode_histogram
+from .histogram.codec import (
+    HistogramDecodeError,
+    HistogramSample,
+    decode_histogram,
+    encode_histogram,
+)
 from .labels import METRIC_NAME, LabelLimits, Labels, LabelViolation
 from .storage import (
     Exemplar,
@@ -579,8 +584,11 @@ def _drop_unordered(
 def encode_write_request(
     series: Iterable[SeriesData | SeriesBatch],
     metadata: Iterable[MetricMetadata] = (),
+    histograms: Iterable[HistogramSeries] = (),
 ) -> bytes:
-    """A snappy-compressed remote-write 1.0 body for ``series`` (labels sent sorted)."""
+    """A snappy-compressed remote-write 1.0 body for ``series`` (labels sent sorted), and
+    for ``histograms``, each series' histograms in a TimeSeries of its own, in order (as
+    integer histograms where they came as such, see ``histogram.codec.to_proto``)."""
     req = WriteRequest()
     for s in series:
         ts = req.timeseries.add()  # type: ignore[attr-defined]
@@ -592,6 +600,11 @@ def encode_write_request(
             ex = ts.exemplars.add(value=e.value, timestamp=e.timestamp)
             for name, value in e.labels:
                 ex.labels.add(name=name, value=value)
+    for hs in histograms:
+        ts = req.timeseries.add()  # type: ignore[attr-defined]
+        for name, value in hs.labels:
+            ts.labels.add(name=name, value=value)
+        ts.histograms.extend(encode_histogram(sample) for sample in hs.samples)
     for m in metadata:
         req.metadata.add(  # type: ignore[attr-defined]
             type=METRIC_TYPES.index(m.type) if m.type in METRIC_TYPES else 0,

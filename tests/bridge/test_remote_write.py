@@ -188,3 +188,24 @@ def test_histograms_are_decoded_and_validated_and_floats_kept():
     assert kinds == [("invalid_histogram", 1), ("native_histogram", 1)]
     invalid = next(r for r in got.rejections if r.kind == "invalid_histogram")
     assert "spans need 3 buckets, have 2" in invalid.reason
+
+
+def test_histograms_are_encoded_for_forwarding_and_decode_back():
+    from grafana_agent_bridge.histogram.codec import HistogramSample
+    from grafana_agent_bridge.histogram.model import FloatHistogram, Span
+    from grafana_agent_bridge.remote_write import HistogramSeries
+
+    h = FloatHistogram(count=3, sum=2.5, positive_spans=(Span(0, 2),), positive_buckets=(1, 2))
+    half = FloatHistogram(count=1.5, sum=1, positive_spans=(Span(0, 1),), positive_buckets=(1.5,))
+    labels = (("__name__", "fwd_h"), ("job", "x"))
+    sent = HistogramSeries(
+        labels, [HistogramSample(1000, h, True), HistogramSample(2000, half, False)]
+    )
+    body = encode_write_request([], histograms=[sent])
+    got = decode_write_request(body)
+    (series,) = got.histograms
+    assert series.labels == labels
+    assert [(s.timestamp, s.integer, s.histogram) for s in series.samples] == [
+        (1000, True, h),
+        (2000, False, half),
+    ]

@@ -1,8 +1,9 @@
 """The histogram codec and JSON encoding against a real Prometheus (Debian's 2.42, native
 histograms enabled) as the oracle.
 
-Histograms encoded by ``histogram.codec`` are remote-written to Prometheus; what its HTTP API
-then answers must be exactly what ``histogram.jsonenc`` writes for the same histograms (every
+Histograms encoded as the forwarder encodes them (``remote_write.encode_write_request``, which
+uses ``histogram.codec``) are remote-written to Prometheus; what its HTTP API then answers must
+be exactly what ``histogram.jsonenc`` writes for the same histograms (every
 bucket boundary included, bit for bit), and its ``histogram_count``/``histogram_sum`` the
 model's. ``histogram_quantile`` is compared where Prometheus 2.x (linear interpolation) and 3.x
 (exponential) agree: quantiles that fall on a bucket boundary.
@@ -16,15 +17,18 @@ import urllib.parse
 from collections.abc import Sequence
 from pathlib import Path
 
-import cramjam
 from forward_support import Prometheus, http_get, http_post
 
 from grafana_agent_bridge.api.encoding import format_value
-from grafana_agent_bridge.histogram.codec import HistogramSample, encode_histogram
+from grafana_agent_bridge.histogram.codec import HistogramSample
 from grafana_agent_bridge.histogram.jsonenc import histogram_json
 from grafana_agent_bridge.histogram.model import FloatHistogram, Span
 from grafana_agent_bridge.histogram.stats import histogram_quantile
-from grafana_agent_bridge.remote_write import REMOTE_WRITE_HEADERS, WriteRequest
+from grafana_agent_bridge.remote_write import (
+    REMOTE_WRITE_HEADERS,
+    HistogramSeries,
+    encode_write_request,
+)
 
 
 def _h(
@@ -62,12 +66,12 @@ CASES: dict[str, tuple[FloatHistogram, bool]] = {
 
 
 def _post(url: str, t_ms: int) -> None:
-    req = WriteRequest()
-    for name, (h, integer) in CASES.items():
-        ts = req.timeseries.add()
-        ts.labels.add(name="__name__", value=name)
-        ts.histograms.append(encode_histogram(HistogramSample(t_ms, h, integer)))
-    body = bytes(cramjam.snappy.compress_raw(req.SerializeToString()))
+    """All cases in one request, encoded as the forwarder encodes histograms."""
+    series = [
+        HistogramSeries((("__name__", name),), [HistogramSample(t_ms, h, integer)])
+        for name, (h, integer) in CASES.items()
+    ]
+    body = encode_write_request([], histograms=series)
     status, answer = http_post(url, "/api/v1/write", body, REMOTE_WRITE_HEADERS)
     assert status == 204, answer[:500]
 
