@@ -15,6 +15,7 @@ import numpy as np
 from ..labels import Labels
 from ..storage import Exemplar, MetricMetadata, Rejection, SeriesBatch
 from .head import NO_MIN, Head, PendingAppend
+from .histsamples import HIST_MARK, NORMAL_NAN, encode_one, is_mark
 from .memseries import NO_TIMESTAMP, HeadSeries
 from .options import StoreOptions
 
@@ -94,7 +95,7 @@ class HeadAppender:
         head_get = head.series.get
         for batch in series:
             ts = batch.timestamps
-            if len(ts) == 1 and len(batch.values) == 1:
+            if len(ts) == 1 and len(batch.values) == 1 and batch.histograms is None:
                 # Fast path, nearly every sample: a known series, its next sample.
                 sid = by_labels.get(batch.labels)
                 if sid is not None and sid not in touched:
@@ -134,11 +135,18 @@ class HeadAppender:
                 Rejection(labels, None, "invalid series", "invalid_series", max(n, 1))
             )
             return
+        if batch.histograms is not None and len(batch.histograms) != n:
+            rejections.append(
+                Rejection(labels, None, "invalid series", "invalid_series", max(n, 1))
+            )
+            return
         st = self._series_state(batch, p, touched, bounds=bounds, rejections=rejections)
         if st is None:
             return
         min_valid, max_t = bounds
-        if n == 1:
+        if batch.histograms is not None:
+            self._take_mixed(batch, st, p, bounds=bounds, rejections=rejections)
+        elif n == 1:
             t = ts.item(0)
             v = vals.item(0)
             if st.last_t < t <= max_t and t >= min_valid:
@@ -180,6 +188,51 @@ class HeadAppender:
         if batch.exemplars:
             self._take_exemplars(st.sid, batch, p.exemplars, rejections)
 
+    def _take_mixed(
+        self,
+        batch: SeriesBatch,
+        st: SeriesAppend,
+        p: PendingAppend,
+        *,
+        bounds: tuple[int, int],
+        rejections: RejectionLog,
+    ) -> None:
+        """A series entry with histogram samples: the float rules sample by sample, the
+        histogram as the value (its marker in the columns, itself in ``p.hists``)."""
+        assert batch.histograms is not None
+        min_valid, max_t = bounds
+        keep_t: list[int] = []
+        keep_v: list[float] = []
+        for t, given, h in zip(batch.timestamps.tolist(), batch.values.tolist(), batch.histograms):
+            v = HIST_MARK if h is not None else NORMAL_NAN if is_mark(given) else given
+            if st.last_t < t <= max_t and t >= min_valid:
+                st.last_t, st.last_v = t, v
+                keep_t.append(t)
+                keep_v.append(v)
+                if h is not None:
+                    p.hists[(st.sid, t)] = h
+                continue
+            stored_h = None
+            if h is not None:
+                stored_h = p.hists.get((st.sid, t))
+                if stored_h is None and st.series is not None:
+                    stored_h = st.series.histogram_at(t)
+            if h is not None and stored_h is not None:
+                # Both histograms: the same one (a retried send) is accepted, not stored.
+                if encode_one(h) == encode_one(stored_h):
+                    p.duplicates += 1
+                else:
+                    rejections.append(Rejection(batch.labels, t, REASON_DUPLICATE, "duplicate"))
+                continue
+            if h is not None and t == st.last_t and is_mark(st.last_v):
+                rejections.append(Rejection(batch.labels, t, REASON_DUPLICATE, "duplicate"))
+                continue
+            p.duplicates += self._reject(
+                batch.labels, t, v, st, bounds=bounds, rejections=rejections
+            )
+        if keep_t:
+            p.many.append((st.sid, np.array(keep_t, np.int64), np.array(keep_v, np.float64)))
+
     def _series_state(
         self,
         batch: SeriesBatch,
@@ -209,7 +262,12 @@ class HeadAppender:
             # New to the index, so new to the head too (the limit was checked above).
             p.new_series.append((sid, labels))
             min_valid, max_t = bounds
-            if n == 1 and NO_TIMESTAMP < (t := ts.item(0)) <= max_t and t >= min_valid:
+            if (
+                n == 1
+                and batch.histograms is None
+                and NO_TIMESTAMP < (t := ts.item(0)) <= max_t
+                and t >= min_valid
+            ):
                 # Its first sample, marked like the fast path's (no object per series).
                 touched[sid] = len(p.one_refs)
                 p.one_refs.append(sid)

@@ -10,6 +10,9 @@ A block is a directory ``blocks/<id>/`` with three files:
   what a per-sample bit writer would do in Python millions of times.
 - ``index``: zstd-compressed labels of every series plus, per series, its group, position in
   the group, sample count and time range.
+- ``histograms`` (only when some series holds native histogram samples): their rows and
+  timestamps, then the histograms (``histsamples.encode_many``); the samples themselves are
+  markers in the value columns like any sample.
 - ``meta.json``: time range, counts, and the CRC32 of the index and of every group, written
   last. A block is written in a temporary directory and renamed into place, so a crash never
   leaves a half-written block under its final name.
@@ -37,7 +40,9 @@ import cramjam
 import numpy as np
 import numpy.typing as npt
 
+from ..histogram.model import FloatHistogram
 from ..labels import Labels
+from . import histsamples
 from .state import fsync_dir, write_json
 
 log = logging.getLogger(__name__)
@@ -51,6 +56,48 @@ class BlockSeries:
     labels: Labels
     ts: npt.NDArray[np.int64]
     values: npt.NDArray[np.float64]
+    hists: list[FloatHistogram | None] | None = None
+    """As ``SeriesData.histograms``: the histogram of each marker sample."""
+
+
+_HIST_HEAD = struct.Struct("<II")
+
+
+def _encode_histograms(series: Sequence[BlockSeries]) -> bytes:
+    """The ``histograms`` file: count, compressed (row, timestamp) columns, histograms."""
+    rows: list[int] = []
+    times: list[int] = []
+    hists: list[FloatHistogram] = []
+    for row, s in enumerate(series):
+        if s.hists is None:
+            continue
+        for t, h in zip(s.ts.tolist(), s.hists):
+            if h is not None:
+                rows.append(row)
+                times.append(t)
+                hists.append(h)
+    if not hists:
+        return b""
+    cols = np.array(rows, "<u4").tobytes() + np.array(times, "<i8").tobytes()
+    packed = bytes(cramjam.zstd.compress(cols, level=3).read())
+    return _HIST_HEAD.pack(len(hists), len(packed)) + packed + histsamples.encode_many(hists)
+
+
+def _decode_histograms(data: bytes) -> dict[int, dict[int, bytes]]:
+    """Row -> timestamp -> serialized histogram (decoded only when read)."""
+    n, k = _HIST_HEAD.unpack_from(data, 0)
+    cols = bytes(cramjam.zstd.decompress(data[8 : 8 + k]).read())
+    if len(cols) != 12 * n:
+        raise ValueError("histogram columns do not match their count")
+    rows = np.frombuffer(cols, "<u4", n).tolist()
+    times = np.frombuffer(cols, "<i8", n, 4 * n).tolist()
+    raws = histsamples.split_many(data[8 + k :])
+    if len(raws) != n:
+        raise ValueError("histogram count does not match")
+    out: dict[int, dict[int, bytes]] = {}
+    for row, t, raw in zip(rows, times, raws):
+        out.setdefault(row, {})[t] = raw
+    return out
 
 
 def _shuffle(a: npt.NDArray[np.uint64]) -> bytes:
@@ -225,6 +272,12 @@ def write_block(
             flush()
             f.flush()
             os.fsync(f.fileno())
+        hist_bytes = _encode_histograms(series)
+        if hist_bytes:
+            with open(tmp / "histograms", "wb") as f:
+                f.write(hist_bytes)
+                f.flush()
+                os.fsync(f.fileno())
         index = _encode_index([tuple(r) for r in rows])
         with open(tmp / "index", "wb") as f:
             f.write(index)
@@ -240,6 +293,9 @@ def write_block(
             "index_size": len(index),
             "groups": groups,
         }
+        if hist_bytes:
+            meta["hist_crc"] = zlib.crc32(hist_bytes)
+            meta["hist_size"] = len(hist_bytes)
         write_json(tmp / "meta.json", meta)
         final = blocks_dir / block_id
         os.replace(tmp, final)
@@ -324,6 +380,9 @@ class Block:
             self.maxt = int(meta["maxt"])
             self.samples = int(meta["samples"])
             self.groups = [tuple(int(x) for x in g) for g in meta["groups"]]
+            self._hist_meta: tuple[int, int] | None = (
+                (int(meta["hist_size"]), int(meta["hist_crc"])) if "hist_size" in meta else None
+            )
         except CorruptBlockError:
             raise
         except (OSError, ValueError, KeyError, TypeError, struct.error) as e:
@@ -336,6 +395,8 @@ class Block:
         self._sorted_sids: npt.NDArray[np.int64] = self.sids
         self._sorted_rows: npt.NDArray[np.intp] = np.empty(0, dtype=np.intp)
         self._group_first_row: npt.NDArray[np.intp] | None = None
+        self._hists: dict[int, dict[int, bytes]] | None = None
+        self._hist_lock = threading.Lock()
         try:
             # Kept open for the block's lifetime: a query still reading after retention has
             # unlinked the files keeps working.
@@ -441,6 +502,46 @@ class Block:
                     out[sid] = (ts_kept[s : s + c], vals_kept[s : s + c])
         return out
 
+    def _histogram_table(self) -> dict[int, dict[int, bytes]]:
+        """The ``histograms`` file, read and checked on first use (empty if there is none or
+        it is damaged: its markers then read as NaN floats, logged)."""
+        with self._hist_lock:
+            if self._hists is not None:
+                return self._hists
+            table: dict[int, dict[int, bytes]] = {}
+            if self._hist_meta is not None:
+                size, crc = self._hist_meta
+                try:
+                    data = (self.path / "histograms").read_bytes()
+                    if len(data) != size or zlib.crc32(data) != crc:
+                        raise ValueError("checksum mismatch")
+                    table = _decode_histograms(data)
+                except (OSError, ValueError, histsamples.HistogramCorruptError) as e:
+                    log.error("block %s: native histograms unreadable (%s)", self.path, e)
+            self._hists = table
+            return table
+
+    def histograms(self, sid: int) -> Callable[[int], FloatHistogram | None]:
+        """Looks up the histogram of ``sid``'s marker sample at a timestamp."""
+        _, rows = self._rows([sid])
+        by_t = self._histogram_table().get(int(rows[0]), {}) if len(rows) else {}
+
+        def lookup(t: int) -> FloatHistogram | None:
+            raw = by_t.get(t)
+            if raw is None:
+                return None
+            try:
+                return histsamples.decode_one(raw)
+            except histsamples.HistogramCorruptError as e:
+                log.error("block %s: a native histogram is unreadable (%s)", self.path, e)
+                return None
+
+        return lookup
+
+    @property
+    def has_histograms(self) -> bool:
+        return self._hist_meta is not None
+
     def _cached_decode(self, g: int) -> _Decoded:
         if self.cache is None:
             return self._decode(g)
@@ -492,8 +593,13 @@ class Block:
         """Every readable series (for merging blocks)."""
         sids = self.sids.tolist()
         data = self.read(sids, np.iinfo(np.int64).min, np.iinfo(np.int64).max)
-        return [
-            BlockSeries(self.labels[row], *data[sid])
-            for row, sid in enumerate(sids)
-            if sid in data
-        ]
+        out = []
+        for row, sid in enumerate(sids):
+            if sid in data:
+                t, v = data[sid]
+                v = v.copy()
+                h = None
+                if self.has_histograms:
+                    h = histsamples.aligned(t, v, self.histograms(sid))
+                out.append(BlockSeries(self.labels[row], t, v, h))
+        return out

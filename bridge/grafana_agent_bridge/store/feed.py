@@ -17,9 +17,10 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
+from ..histogram.model import FloatHistogram
 from ..labels import Labels
 from ..storage import Exemplar, FeedBatch, FeedPosition, SeriesData
-from . import wal
+from . import histsamples, wal
 from .state import read_json, write_json
 from .stats import StoreStats
 from .wlog import SegmentInfo, WriteAheadLog, samples_after
@@ -180,6 +181,7 @@ class Feed:
         ts_parts: list[npt.NDArray[np.int64]] = []
         val_parts: list[npt.NDArray[np.float64]] = []
         exemplars: list[tuple[Labels, Exemplar]] = []
+        hists: dict[tuple[int, int], FloatHistogram] = {}
         count = 0
         seg, offset = position.segment, position.offset
         while True:
@@ -189,6 +191,7 @@ class Feed:
                 if rec.type in wal.SAMPLE_TYPES:
                     try:
                         refs, ts, vals = wal.decode_sample_record(rec)
+                        found = wal.decode_record_histograms(rec, vals)
                     except wal.CorruptRecordError as e:
                         log.error("feed: WAL segment %d offset %d: %s", seg, rec.offset, e)
                         offset = rec.end
@@ -197,6 +200,10 @@ class Feed:
                     ts_parts.append(ts)
                     val_parts.append(vals)
                     count += len(refs)
+                    if found:
+                        mask = histsamples.hist_mask(vals)
+                        keys = zip(refs[mask].tolist(), ts[mask].tolist())
+                        hists.update(zip(keys, found))
                 elif rec.type == wal.RecordType.EXEMPLARS:
                     try:
                         items = wal.decode_exemplars(rec.payload)
@@ -228,7 +235,7 @@ class Feed:
             if not following:
                 break
             seg, offset = following[0], 0
-        batch = _group(labels_of, refs_parts, ts_parts, val_parts)
+        batch = _group(labels_of, refs_parts, ts_parts, val_parts, hists)
         return FeedBatch(batch, FeedPosition(seg, offset), skipped, exemplars)
 
 
@@ -237,6 +244,7 @@ def _group(
     refs_parts: list[npt.NDArray[np.uint64]],
     ts_parts: list[npt.NDArray[np.int64]],
     val_parts: list[npt.NDArray[np.float64]],
+    hists: dict[tuple[int, int], FloatHistogram],
 ) -> list[SeriesData]:
     """Samples regrouped by series (one stable sort keeps each series' append order)."""
     if not refs_parts:
@@ -254,5 +262,10 @@ def _group(
         if labels is None:
             log.error("feed: series ref %d has no labels; skipping its samples", refs[lo])
             continue
-        out.append(SeriesData(labels, ts[lo:hi].copy(), vals[lo:hi].copy()))
+        t, v = ts[lo:hi].copy(), vals[lo:hi].copy()
+        h = None
+        if hists:
+            ref = int(refs[lo])
+            h = histsamples.aligned(t, v, lambda at, ref=ref: hists.get((ref, at)))
+        out.append(SeriesData(labels, t, v, h))
     return out

@@ -16,14 +16,16 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
+from ..histogram.model import FloatHistogram
 from ..labels import Labels
 from ..storage import Exemplar, MetricMetadata
+from . import histsamples
 from .block import BlockSeries
 from .exemplars import ExemplarBuffer
 from .index import SeriesIndex
 from .memseries import NO_TIMESTAMP, TAIL, HeadSeries
 from .stats import StoreStats
-from .wlog import WalBatch
+from .wlog import HistEntries, WalBatch
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +39,8 @@ class PendingAppend:
 
     Samples come in two shapes: one-sample series (nearly every remote-write series) as plain
     lists, and several samples of a series as arrays in ``many``. ``columns`` joins them in
-    append order for the WAL record. A histogram sample type adds its own fields here.
+    append order for the WAL record. A histogram sample is a marker in the value columns
+    (``histsamples``) with its histogram in ``hists``.
     """
 
     new_series: list[tuple[int, Labels]] = field(default_factory=list)
@@ -55,6 +58,8 @@ class PendingAppend:
     exemplars: list[tuple[int, Exemplar]] = field(default_factory=list)
     metadata: list[MetricMetadata] = field(default_factory=list)
     """Metadata that differs from what the head has."""
+    hists: dict[tuple[int, int], FloatHistogram] = field(default_factory=dict)
+    """The histogram of each marker sample, by (series id, timestamp)."""
     duplicates: int = 0
     """Exact duplicates of stored samples: accepted, not stored again."""
     used: set[int] = field(default_factory=set)
@@ -81,7 +86,14 @@ class PendingAppend:
             self.used = used
             self.new_series = [(sid, lb) for sid, lb in self.new_series if sid in used]
         max_t = int(ts.max()) if total else NO_TIMESTAMP
-        self.wal = WalBatch(self.new_series, refs, ts, vals, max_t, self.exemplars, self.metadata)
+        hists: list[FloatHistogram] = []
+        if self.hists:
+            mask = histsamples.hist_mask(vals)
+            get = self.hists.__getitem__
+            hists = [get((r, t)) for r, t in zip(refs[mask].tolist(), ts[mask].tolist())]
+        self.wal = WalBatch(
+            self.new_series, refs, ts, vals, max_t, self.exemplars, self.metadata, hists
+        )
         return self.wal
 
     @property
@@ -133,6 +145,13 @@ class Head:
             labels = self.ref_labels.get(ref)
             if labels is not None:
                 self.exemplars.add(self.index.add(labels), ex)
+
+    def replay_histograms(self, items: HistEntries) -> None:
+        for ref, t, h in items:
+            labels = self.ref_labels.get(ref)
+            hs = self.series.get(self.index.add(labels)) if labels is not None else None
+            if hs is not None:
+                hs.add_histogram(t, h)
 
     def replay_samples(
         self,
@@ -218,6 +237,8 @@ class Head:
         for sid, t, v in p.many:
             series[sid].append_many(t, v)
             self.min_t = min(self.min_t, series[sid].first_t)
+        for (sid, t), h in p.hists.items():
+            series[sid].add_histogram(t, h)
         for sid, ex in p.exemplars:
             self.exemplars.add(sid, ex)
         for m in p.metadata:
@@ -242,7 +263,8 @@ class Head:
             if len(hs) and hs.first_t < end:
                 t, v = hs.window(start, end - 1)
                 if len(t):
-                    out.append(BlockSeries(hs.labels, t, v))
+                    h = histsamples.aligned(t, v, hs.histogram_at) if hs.hists else None
+                    out.append(BlockSeries(hs.labels, t, v, h))
         return out
 
     def truncate(self, end: int) -> None:

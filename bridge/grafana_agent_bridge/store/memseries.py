@@ -14,6 +14,7 @@ import enum
 import numpy as np
 import numpy.typing as npt
 
+from ..histogram.model import FloatHistogram
 from ..labels import Labels
 
 _MIN_CAPACITY = 8
@@ -27,9 +28,9 @@ which saves two numpy allocations per series created."""
 
 
 class ValueKind(enum.IntEnum):
-    """What a series' samples are. Only floats exist today; a native histogram series gets
-    its own kind, its own sample arrays beside ``ts`` and its own WAL record type, and the
-    append rules and readers branch on ``HeadSeries.kind`` instead of being re-split."""
+    """What a series' samples are. Native histograms do not need a kind of their own: they
+    sit in the float columns as a marker with the histogram in ``HeadSeries.hists``
+    (``histsamples``), so one series can hold both, sample by sample, as in Prometheus."""
 
     FLOAT = 0
 
@@ -37,6 +38,7 @@ class ValueKind(enum.IntEnum):
 class HeadSeries:
     __slots__ = (
         "first_t",
+        "hists",
         "kind",
         "labels",
         "last_t",
@@ -64,6 +66,9 @@ class HeadSeries:
         self.last_v: float = 0.0
         self.first_t: int = NO_TIMESTAMP
         """Oldest sample in the head, NO_TIMESTAMP when empty."""
+        self.hists: dict[int, FloatHistogram] | None = None
+        """The histogram of each histogram sample (marked in ``values``) by timestamp; None
+        while the series never held one."""
 
     def __len__(self) -> int:
         return self.n + len(self.tail_t)
@@ -152,7 +157,19 @@ class HeadSeries:
             self.ts = ts[k:].copy()
             self.values = self.values[k : self.n].copy()
             self.n = rest
+            if self.hists:
+                self.hists = {ht: h for ht, h in self.hists.items() if ht >= t}
         self.first_t = int(self.ts[0]) if self.n else NO_TIMESTAMP
 
+    def add_histogram(self, t: int, h: FloatHistogram) -> None:
+        """The histogram of the sample at ``t`` (its marker goes in the columns as usual)."""
+        if self.hists is None:
+            self.hists = {}
+        self.hists[t] = h
+
+    def histogram_at(self, t: int) -> FloatHistogram | None:
+        return self.hists.get(t) if self.hists else None
+
     def nbytes(self) -> int:
-        return self.ts.nbytes + self.values.nbytes + 16 * len(self.tail_t)
+        hist = 200 * len(self.hists) if self.hists else 0  # a rough figure per histogram
+        return self.ts.nbytes + self.values.nbytes + 16 * len(self.tail_t) + hist

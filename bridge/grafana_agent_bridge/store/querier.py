@@ -7,17 +7,37 @@ from __future__ import annotations
 
 import itertools
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import numpy.typing as npt
 
+from ..histogram.model import FloatHistogram
 from ..labels import Labels, Matcher
 from ..storage import Exemplar, MetricMetadata, SeriesData
+from . import histsamples
 from .blockset import BlockSet
 from .head import Head
 
 _Piece = tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]
+
+
+Lookup = Callable[[int], FloatHistogram | None]
+
+
+def _first_of(sources: list[Lookup]) -> Lookup:
+    """The histogram at a timestamp from whichever part (block or head) holds it."""
+    if len(sources) == 1:
+        return sources[0]
+
+    def lookup(t: int) -> FloatHistogram | None:
+        for source in sources:
+            h = source(t)
+            if h is not None:
+                return h
+        return None
+
+    return lookup
 
 
 class StoreQuerier:
@@ -33,6 +53,7 @@ class StoreQuerier:
             sids = index.in_label_order(index.select(matchers))
             labels_of = index.labels
             head_parts: dict[int, _Piece] = {}
+            hist_sources: dict[int, list[Lookup]] = {}
             head_get = self._head.series.get
             for sid in sids:
                 hs = head_get(sid)
@@ -40,6 +61,10 @@ class StoreQuerier:
                     t, v = hs.window(mint, maxt)
                     if len(t):
                         head_parts[sid] = (t, v)
+                        if hs.hists:
+                            # No copy needed: appends only add entries, and a head cut
+                            # replaces the table rather than changing this one.
+                            hist_sources[sid] = [hs.hists.get]
             labels = [labels_of(sid) for sid in sids]
             blocks = self._blocks.overlapping(mint, maxt)
         # Blocks are immutable: read them without holding up appends.
@@ -47,6 +72,8 @@ class StoreQuerier:
         for b in blocks:
             for sid, tv in b.read(sids, mint, maxt).items():
                 parts.setdefault(sid, []).append(tv)
+                if b.has_histograms:
+                    hist_sources.setdefault(sid, []).append(b.histograms(sid))
         for sid, tv in head_parts.items():
             parts.setdefault(sid, []).append(tv)
         # Blocks are cut from the head at aligned, disjoint ranges, so pieces simply follow
@@ -59,13 +86,19 @@ class StoreQuerier:
                 continue
             if len(pieces) == 1:
                 t, v = pieces[0]
+                if sid in hist_sources:
+                    v = v.copy()  # a block's piece may share the group cache's arrays
             else:
                 t = np.concatenate([p[0] for p in pieces])
                 v = np.concatenate([p[1] for p in pieces])
                 if not disjoint and not bool(np.all(t[1:] > t[:-1])):
                     t, first = np.unique(t, return_index=True)  # keep the first of each t
                     v = v[first]
-            out.append(SeriesData(lbls, t, v))
+            hists = None
+            sources = hist_sources.get(sid)
+            if sources:
+                hists = histsamples.aligned(t, v, _first_of(sources))
+            out.append(SeriesData(lbls, t, v, hists))
         return out
 
     def _sids_in_window(self, matchers: Sequence[Matcher], mint: int, maxt: int) -> list[int]:

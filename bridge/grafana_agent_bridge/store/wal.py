@@ -33,8 +33,10 @@ import cramjam
 import numpy as np
 import numpy.typing as npt
 
+from ..histogram.model import FloatHistogram
 from ..labels import Labels
 from ..storage import Exemplar, MetricMetadata
+from . import histsamples
 from .state import fsync_dir
 
 log = logging.getLogger(__name__)
@@ -52,9 +54,13 @@ class RecordType(enum.IntEnum):
     METADATA = 4
     SAMPLES_ZSTD = 5
     """Samples, columns byte-shuffled and zstd'd: ~3.6 instead of 24 bytes per sample."""
+    SAMPLES_HIST = 6
+    """A SAMPLES_ZSTD payload (length-prefixed) followed by the histograms of the samples whose
+    value is the histogram marker, in order (``histsamples.encode_many``). One record, so a
+    torn write never leaves a marker without its histogram (Prometheus's histogram records)."""
 
 
-SAMPLE_TYPES = (RecordType.SAMPLES, RecordType.SAMPLES_ZSTD)
+SAMPLE_TYPES = (RecordType.SAMPLES, RecordType.SAMPLES_ZSTD, RecordType.SAMPLES_HIST)
 
 
 class CorruptRecordError(Exception):
@@ -113,7 +119,10 @@ def encode_samples(
 
 
 def encode_samples_record(
-    refs: npt.NDArray[np.uint64], ts: npt.NDArray[np.int64], values: npt.NDArray[np.float64]
+    refs: npt.NDArray[np.uint64],
+    ts: npt.NDArray[np.int64],
+    values: npt.NDArray[np.float64],
+    hists: Sequence[FloatHistogram] = (),
 ) -> bytes:
     """A compressed samples record: each 8-byte column stored byte plane by byte plane (the
     high bytes of refs and timestamps are nearly constant), then zstd level 1 (~40 ns/sample)."""
@@ -127,7 +136,33 @@ def encode_samples_record(
         np.ascontiguousarray(c).view(np.uint8).reshape(n, 8).T.tobytes() for c in cols
     )
     payload = _U32.pack(n) + bytes(cramjam.zstd.compress(planes, level=1).read())
-    return encode_record(RecordType.SAMPLES_ZSTD, payload)
+    if not hists:
+        return encode_record(RecordType.SAMPLES_ZSTD, payload)
+    payload = _U32.pack(len(payload)) + payload + histsamples.encode_many(hists)
+    return encode_record(RecordType.SAMPLES_HIST, payload)
+
+
+def _inner_samples(payload: memoryview) -> memoryview:
+    if len(payload) < 4:
+        raise CorruptRecordError("short samples record")
+    (k,) = _U32.unpack_from(payload, 0)
+    if 4 + k > len(payload):
+        raise CorruptRecordError("histogram samples record shorter than its samples")
+    return payload[4 : 4 + k]
+
+
+def decode_record_histograms(rec: Record, values: npt.NDArray[np.float64]) -> list[FloatHistogram]:
+    """The histograms of a SAMPLES_HIST record, one per marker in ``values`` (its columns)."""
+    if rec.type != RecordType.SAMPLES_HIST:
+        return []
+    inner = _inner_samples(rec.payload)
+    try:
+        hists = histsamples.decode_many(rec.payload[4 + len(inner) :])
+    except histsamples.HistogramCorruptError as e:
+        raise CorruptRecordError(str(e)) from e
+    if len(hists) != int(histsamples.hist_mask(values).sum()):
+        raise CorruptRecordError("histogram count does not match the samples' markers")
+    return hists
 
 
 def decode_sample_record(
@@ -135,7 +170,7 @@ def decode_sample_record(
 ) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.int64], npt.NDArray[np.float64]]:
     if rec.type == RecordType.SAMPLES:
         return decode_samples(rec.payload)
-    payload = rec.payload
+    payload = rec.payload if rec.type == RecordType.SAMPLES_ZSTD else _inner_samples(rec.payload)
     if len(payload) < 4:
         raise CorruptRecordError("short samples record")
     (n,) = _U32.unpack_from(payload, 0)

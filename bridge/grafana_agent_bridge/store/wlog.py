@@ -7,9 +7,9 @@ writes, in what order, and what the store remembers of every retained segment. I
 of the head: replay hands decoded records to a ``ReplayTarget`` and a checkpoint asks a
 callback for the live series and metadata. Callers hold the store's lock.
 
-A new kind of sample (native histograms) plugs in as a new ``wal.RecordType``, a field of
-``WalBatch`` encoded after the float samples in ``_encode``, a branch in ``_replay_record`` and a
-method on ``ReplayTarget``; ``SegmentInfo`` counts it like any other sample.
+Native histogram samples travel in the samples record itself (``wal.RecordType.SAMPLES_HIST``:
+markers in the value column, the histograms after the columns, see ``histsamples``), so
+``SegmentInfo`` counts them like any other sample and replay hands them over per segment.
 """
 
 from __future__ import annotations
@@ -26,9 +26,10 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 
+from ..histogram.model import FloatHistogram
 from ..labels import Labels
 from ..storage import Exemplar, FeedPosition, MetricMetadata
-from . import wal
+from . import histsamples, wal
 from .memseries import NO_TIMESTAMP
 from .progress import OpenProgress
 from .stats import StoreStats
@@ -94,6 +95,12 @@ class WalBatch:
     """Newest timestamp in ``ts`` (the caller has it already)."""
     exemplars: Sequence[tuple[int, Exemplar]] = ()
     metadata: Sequence[MetricMetadata] = ()
+    hists: Sequence[FloatHistogram] = ()
+    """The histogram of each marker in ``values``, in order."""
+
+
+HistEntries = list[tuple[int, int, FloatHistogram]]
+"""Histogram samples as (series ref, timestamp, histogram)."""
 
 
 class ReplayTarget(Protocol):
@@ -107,6 +114,10 @@ class ReplayTarget(Protocol):
         ts: npt.NDArray[np.int64],
         values: npt.NDArray[np.float64],
     ) -> None: ...
+
+    def replay_histograms(self, items: HistEntries) -> None:
+        """After ``replay_samples`` of the same segment: the histograms of its markers."""
+        ...
 
     def replay_exemplars(self, items: list[tuple[int, Exemplar]]) -> None: ...
 
@@ -158,12 +169,13 @@ class WriteAheadLog:
             res = wal.read_segment(path)
             info = SegmentInfo(seg)
             parts: list[Columns] = []
+            hists: HistEntries = []
             corrupt = res.corrupt
             good_end = res.good_end
             for rec in res.records:
                 progress.advance(replayed + rec.offset, detail)
                 try:
-                    self._replay_record(rec, info, parts, target)
+                    self._replay_record(rec, info, parts, hists, target)
                 except wal.CorruptRecordError as e:
                     corrupt = f"undecodable record at offset {rec.offset}: {e}"
                     good_end = rec.offset
@@ -181,6 +193,8 @@ class WriteAheadLog:
                     np.concatenate([p[1] for p in parts]),
                     np.concatenate([p[2] for p in parts]),
                 )
+            if hists:
+                target.replay_histograms(hists)
         self._stats.wal_segments = len(self.segments)
         progress.finish()
 
@@ -189,12 +203,17 @@ class WriteAheadLog:
         rec: wal.Record,
         info: SegmentInfo,
         parts: list[Columns],
+        hists: HistEntries,
         target: ReplayTarget,
     ) -> None:
         if rec.type == wal.RecordType.SERIES:
             target.replay_series(wal.decode_series(rec.payload))
         elif rec.type in wal.SAMPLE_TYPES:
             refs, ts, values = wal.decode_sample_record(rec)
+            found = wal.decode_record_histograms(rec, values)
+            if found:
+                mask = histsamples.hist_mask(values)
+                hists.extend(zip(refs[mask].tolist(), ts[mask].tolist(), found))
             if len(refs):
                 info.add(rec.offset, len(refs), int(ts.max()))
                 parts.append((refs, ts, values))
@@ -284,7 +303,9 @@ class WriteAheadLog:
             )
         samples_offset = sum(len(r) for r in records)
         if len(batch.refs):
-            records.append(wal.encode_samples_record(batch.refs, batch.ts, batch.values))
+            records.append(
+                wal.encode_samples_record(batch.refs, batch.ts, batch.values, batch.hists)
+            )
         if batch.exemplars:
             payload = wal.encode_exemplars(batch.exemplars)
             records.append(wal.encode_record(wal.RecordType.EXEMPLARS, payload))
