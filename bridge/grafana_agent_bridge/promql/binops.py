@@ -16,7 +16,18 @@ from ..histogram.ops import compact, mul
 from ..labels import METRIC_NAME, Labels
 from .context import EvalContext
 from .errors import EvaluationError
-from .values import F64, Bool, Scalar, Value, Vector, drop_name, hist_mask, kept, merge_rows
+from .values import (
+    F64,
+    Bool,
+    Scalar,
+    Value,
+    Vector,
+    drop_name,
+    hist_mask,
+    kept,
+    merge_rows,
+    where_hist,
+)
 
 ARITHMETIC = {"+", "-", "*", "/", "%", "^", "atan2"}
 COMPARISON = {"==", "!=", ">", "<", ">=", "<="}
@@ -402,7 +413,7 @@ def _vector_vector(
             lh, rh = (oh, mh) if swapped else (mh, oh)
             vals, p, hs = _hist_cells(ctx, op, lv, rv, lh, rh, p, return_bool)
             if hs is not None and op in COMPARISON and not return_bool:
-                hs = np.where(p, lh if lh is not None else None, None)
+                hs = None if lh is None else where_hist(p, lh)
             if p.any():
                 out_labels.append(lb)
                 out_vals.append(vals)

@@ -30,7 +30,7 @@ from .errors import EvaluationError
 from .info import info_matchers, join_info
 from .parser import at_kind, dt_ms, selector_matcher_sets, td_ms
 from .selection import Flat
-from .values import I64, Matrix, Scalar, String, Value, Vector, hist_mask, kept
+from .values import I64, Matrix, Scalar, String, Value, Vector, hist_mask, kept, where_hist
 
 _HISTOGRAM_AWARE = frozenset(
     {
@@ -255,7 +255,7 @@ class Evaluator:
             sts = flat.ts[last]
             present = has & ~stale_mask(vals)
             if flat.hvals is not None:
-                hists = np.where(present, flat.hvals[last], None)
+                hists = where_hist(present, flat.hvals[last])
                 if not hist_mask(hists).any():
                     hists = None
         else:

@@ -31,7 +31,14 @@ ObjArr = npt.NDArray[np.object_]
 
 def hist_mask(arr: ObjArr) -> Bool:
     """Where an object array of ``FloatHistogram | None`` holds a histogram."""
-    return np.not_equal(arr, None)
+    return np.not_equal(arr, np.array(None, dtype=object))
+
+
+def where_hist(mask: Bool, arr: ObjArr) -> ObjArr:
+    """``arr`` where ``mask`` is set, None elsewhere (an object-array ``np.where``)."""
+    out = np.full(mask.shape, None, dtype=object)
+    out[mask] = arr[mask]
+    return out
 
 
 def take_rows(v: Vector, idx: object) -> Vector:

@@ -249,7 +249,7 @@ def c_resets(ctx: EvalContext, w: Window, call: Call) -> Cell:
         ha, hb = isinstance(a, FloatHistogram), isinstance(b, FloatHistogram)
         if ha and hb:
             n += detect_reset(b, a)  # type: ignore[arg-type]
-        elif ha != hb or b < a:
+        elif ha != hb or float(b) < float(a):  # type: ignore[arg-type]
             n += 1
     return float(n)
 

@@ -195,19 +195,19 @@ def compare(cmd: EvalCmd, result: QueryResult) -> str | None:
         s = got.get(lb)
         if s is None:
             return f"missing series {_fmt(lb)}; got {[_fmt(x) for x in got][:6]}"
-        want: dict[int, Value] = {}
+        want_at: dict[int, Value] = {}
         for i, v in enumerate(vals):
             if v is None:
                 continue
-            want[start + i * step] = v
+            want_at[start + i * step] = v
         hs = s.histograms or [None] * len(s.timestamps)
         have: dict[int, float | FloatHistogram] = {
             t: (h if h is not None else v)
             for t, v, h in zip(s.timestamps.tolist(), s.values.tolist(), hs)
         }
-        if set(want) != set(have):
-            return f"{_fmt(lb)}: timestamps {sorted(have)[:12]} != expected {sorted(want)[:12]}"
-        for t, v in want.items():
+        if set(want_at) != set(have):
+            return f"{_fmt(lb)}: timestamps {sorted(have)[:12]} != expected {sorted(want_at)[:12]}"
+        for t, v in want_at.items():
             if not same_sample(have[t], v):
                 return f"{_fmt(lb)} at {t}: got {_show(have[t])}, expected {_show(v)}"
     return None
