@@ -110,3 +110,16 @@ def test_limit_ratio_hash_is_xxh64_of_the_labels() -> None:
     assert in_sample(lb, 1.0)
     assert not in_sample(lb, 0.0)
     assert in_sample(lb, 0.5) != in_sample(lb, -0.5)
+
+
+def test_topk_keeps_equal_values_as_prometheus_heap_does() -> None:
+    """Series a=1, b=2, c=2, d=2: the heap keeps b and c (d never beats an equal top) and
+    Go's sort of the heap yields c before b."""
+    store = MemoryStore()
+    ts = np.array([0], dtype=np.int64)
+    for name, v in (("a", 1.0), ("b", 2.0), ("c", 2.0), ("d", 2.0)):
+        store.append([SeriesBatch(make_labels({"__name__": "x", "s": name}), ts, np.array([v]))])
+    res = Engine(store).instant("topk(2, x)", 0)
+    assert [dict(lb)["s"] for lb, _, _ in res.value] == ["c", "b"]  # type: ignore[union-attr]
+    low = Engine(store).instant("bottomk(2, x)", 0)
+    assert [dict(lb)["s"] for lb, _, _ in low.value] == ["a", "b"]  # type: ignore[union-attr]

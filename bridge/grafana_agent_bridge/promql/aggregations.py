@@ -20,6 +20,7 @@ from .context import EvalContext
 from .errors import EvaluationError
 from .numeric import format_float, kahan_sum, quantile, quantile_sorted
 from .ratiosample import in_sample
+from .topkheap import heap_select
 from .values import F64, NAME_LABELS, Scalar, String, Value, Vector, kept
 
 
@@ -294,6 +295,7 @@ def _topk(
     ks = np.where(np.isnan(param), 0, np.trunc(param)).astype(np.int64)
     present = np.zeros(vec.present.shape, dtype=bool)
     rank = np.zeros(vec.present.shape, dtype=np.int64)
+    rows_all = vec.labels
     for g in range(ngroups):
         ctx.check()
         rows = np.flatnonzero(gid == g)
@@ -310,14 +312,8 @@ def _topk(
             if op == "limitk":
                 chosen = cand[:k]
             else:
-                if op == "topk":
-                    key = np.where(np.isnan(v), -np.inf, -v)
-                    nan_last = np.isnan(v)
-                else:
-                    key = np.where(np.isnan(v), np.inf, v)
-                    nan_last = np.isnan(v)
-                o = np.lexsort((key, nan_last))
-                chosen = cand[o[:k]]
+                k = min(k, len(rows_all))
+                chosen = cand[heap_select(v.tolist(), k, top=op == "topk")]
             present[rows[chosen], j] = True
             rank[rows[chosen], j] = np.arange(len(chosen))
     keep = present.any(axis=1)
