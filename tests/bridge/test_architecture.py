@@ -52,7 +52,7 @@ ALLOWED: dict[str, set[str]] = {
     "logsetup": {"config"},
     "tracing": {"config", "redact"},
     "storage": {"labels", "histogram"},  # series data carry native histogram samples
-    "store": {"storage", "labels", "metrics", "redact"},
+    "store": {"storage", "labels", "metrics", "redact", "histogram"},
     "promql": {"storage", "labels", "regex", "histogram"},
     "remote_write": {"storage", "labels", "decompress", "histogram"},
     "remote_write2": {"remote_write", "storage", "labels", "decompress", "histogram"},
