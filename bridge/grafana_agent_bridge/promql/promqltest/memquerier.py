@@ -1,5 +1,5 @@
 """A tiny in-memory ``Appender`` + ``Querier`` for engine unit tests and as the corpus runner's
-fallback when the real store is unavailable (or cannot hold native histograms yet). Not for
+fallback when the real store is unavailable (``--memory``). Not for
 production use: no persistence, no index.
 """
 
@@ -75,9 +75,6 @@ def _stored_hint(h: FloatHistogram, prev: FloatHistogram | None) -> FloatHistogr
 
 
 class MemoryStore:
-    accepts_histograms = True
-    """The runner may load native histograms into it (``SeriesBatch.histograms``)."""
-
     def __init__(self) -> None:
         self._series: dict[Labels, _Series] = {}
 

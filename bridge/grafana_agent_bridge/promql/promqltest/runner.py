@@ -141,11 +141,8 @@ class _StoreHandle:
     """A fresh store per file and per ``clear``: from ``open_store`` in a temporary directory,
     or in memory when there is no opener."""
 
-    def __init__(self, open_store: OpenStore | None, histograms: bool = False) -> None:
+    def __init__(self, open_store: OpenStore | None) -> None:
         self.open_store = open_store
-        self.histograms = histograms
-        """The file loads native histograms: a store that cannot hold them yet
-        (no ``accepts_histograms``) is replaced by the in-memory one."""
         self.tmp: str | None = None
         self.store: ScratchStore | None = None
         self.open()
@@ -157,9 +154,6 @@ class _StoreHandle:
             return
         self.tmp = tempfile.mkdtemp(prefix="promql-test-")
         self.store = self.open_store(Path(self.tmp))
-        if self.histograms and not getattr(self.store, "accepts_histograms", False):
-            self.close()
-            self.store = MemoryStore()
 
     def close(self) -> None:
         if self.store is not None:
@@ -168,14 +162,6 @@ class _StoreHandle:
         if self.tmp is not None:
             shutil.rmtree(self.tmp, ignore_errors=True)
             self.tmp = None
-
-
-def _loads_histograms(cmd: object) -> bool:
-    if not isinstance(cmd, LoadCmd):
-        return False
-    if cmd.with_nhcb:
-        return True
-    return any(isinstance(v, HistogramPoint) for _, vals in cmd.series for v in vals)
 
 
 class Runner:
@@ -192,7 +178,7 @@ class Runner:
         except TestFileError as e:
             report.outcomes.append(Outcome("crashed", 0, f"cannot parse test file: {e}"))
             return report
-        handle = _StoreHandle(self.open_store, any(_loads_histograms(c) for c in cmds))
+        handle = _StoreHandle(self.open_store)
         load_problems: list[str] = []
         st_series = False
         try:
