@@ -35,8 +35,9 @@ class Flat:
             self.ts: I64 = np.concatenate([s.timestamps for s in items]).astype(
                 np.int64, copy=False
             )
-            self.vals = np.concatenate([s.values for s in items]).astype(np.float64, copy=True)
+            self.vals = np.concatenate([s.values for s in items]).astype(np.float64, copy=False)
             if any(s.histograms is not None for s in items):
+                self.vals = self.vals.copy()  # (one series alone may be the store's own array)
                 self.hvals = _hist_column(items, len(self.vals))
                 # A histogram stale marker becomes the float one: staleness is one mask.
                 stale_h = [i for i, h in enumerate(self.hvals) if h is not None and h.is_stale]
