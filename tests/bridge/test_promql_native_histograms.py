@@ -6,11 +6,13 @@ import json
 import math
 
 import numpy as np
+import pytest
 
 from grafana_agent_bridge.api.encoding import result_json
 from grafana_agent_bridge.histogram.model import FloatHistogram, Span
 from grafana_agent_bridge.labels import make_labels
 from grafana_agent_bridge.promql.engine import Engine
+from grafana_agent_bridge.promql.errors import PromQLError
 from grafana_agent_bridge.promql.parser import parse_with_trims
 from grafana_agent_bridge.promql.promqltest.memquerier import MemoryStore
 from grafana_agent_bridge.storage import SeriesBatch
@@ -123,3 +125,30 @@ def test_topk_keeps_equal_values_as_prometheus_heap_does() -> None:
     assert [dict(lb)["s"] for lb, _, _ in res.value] == ["c", "b"]  # type: ignore[union-attr]
     low = Engine(store).instant("bottomk(2, x)", 0)
     assert [dict(lb)["s"] for lb, _, _ in low.value] == ["a", "b"]  # type: ignore[union-attr]
+
+
+def _counter_store() -> MemoryStore:
+    store = MemoryStore()
+    ts = np.arange(0, 600_000, 60_000, dtype=np.int64)
+    for name in ("a_total", "b_total"):
+        lb = make_labels({"__name__": name, "job": "j"})
+        store.append([SeriesBatch(lb, ts, np.arange(len(ts), dtype=np.float64))])
+    return store
+
+
+def test_delayed_name_removal_lets_label_replace_see_the_name() -> None:
+    q = 'label_replace(rate(a_total[5m]), "n", "$1", "__name__", "(.*)")'
+    delayed = Engine(_counter_store(), delayed_name_removal=True).instant(q, 540_000)
+    assert [dict(lb) for lb, _, _ in delayed.value] == [{"job": "j", "n": "a_total"}]  # type: ignore[union-attr]
+    eager = Engine(_counter_store()).instant(q, 540_000)  # Prometheus's production default
+    assert [dict(lb) for lb, _, _ in eager.value] == [{"job": "j"}]  # type: ignore[union-attr]
+    # A name set explicitly is kept; clashing names still fail at the end.
+    named = 'label_replace(rate(a_total[5m]), "__name__", "r", "", "")'
+    res = Engine(_counter_store(), delayed_name_removal=True).instant(named, 540_000)
+    assert [dict(lb) for lb, _, _ in res.value] == [{"__name__": "r", "job": "j"}]  # type: ignore[union-attr]
+    sub = Engine(_counter_store(), delayed_name_removal=True).instant(
+        "rate(a_total[5m])[2m:1m]", 540_000
+    )
+    assert [s.labels for s in sub.value] == [(("job", "j"),)]  # type: ignore[union-attr]
+    with pytest.raises(PromQLError, match="same labelset"):
+        Engine(_counter_store(), delayed_name_removal=True).instant('rate({job="j"}[5m])', 540_000)

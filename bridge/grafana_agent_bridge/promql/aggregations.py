@@ -15,13 +15,13 @@ import promql_parser as pp
 
 from ..histogram.kahan import mean_histograms, sum_histograms
 from ..histogram.model import go_string
-from ..labels import Labels, is_valid_label_name, make_labels
+from ..labels import METRIC_NAME, Labels, is_valid_label_name, make_labels
 from .context import EvalContext
 from .errors import EvaluationError
 from .numeric import format_float, kahan_sum, quantile, quantile_sorted
 from .ratiosample import in_sample
 from .topkheap import heap_select
-from .values import F64, NAME_LABELS, Scalar, String, Value, Vector, kept
+from .values import DROPPED, F64, NAME_LABELS, Scalar, String, Value, Vector, kept
 
 
 def grouping(mod: pp.AggModifier | None) -> tuple[bool, list[str]]:
@@ -34,9 +34,12 @@ def grouping(mod: pp.AggModifier | None) -> tuple[bool, list[str]]:
 
 def group_key_fn(without: bool, names: list[str]) -> Callable[[Labels], Labels]:
     if without:
-        drop = set(names) | NAME_LABELS
+        drop = set(names) | NAME_LABELS | {DROPPED}
         return lambda lb: tuple(p for p in lb if p[0] not in drop)
     keep = set(names)
+    if METRIC_NAME in keep:
+        # by (__name__) of series whose name is to go: the group's name goes too.
+        keep.add(DROPPED)
     return lambda lb: tuple(p for p in lb if p[0] in keep)
 
 

@@ -17,6 +17,7 @@ from ..labels import METRIC_NAME, Labels
 from .context import EvalContext
 from .errors import EvaluationError
 from .values import (
+    DROPPED,
     F64,
     Bool,
     Scalar,
@@ -26,6 +27,7 @@ from .values import (
     hist_mask,
     kept,
     merge_rows,
+    strip_name,
     where_hist,
 )
 
@@ -76,12 +78,16 @@ def _drop_name(lb: Labels) -> Labels:
     return drop_name(lb)
 
 
+def _no_name(lb: Labels) -> Labels:
+    return strip_name(lb)
+
+
 def _signature_fn(
     mod: pp.BinModifier | None,
 ) -> tuple[Callable[[Labels], Labels], bool, list[str]]:
     matching = mod.matching if mod is not None else None
     if matching is None:
-        return _drop_name, False, []
+        return _no_name, False, []
     names = list(matching.labels)
     on = str(matching.type).endswith("Include")
     if on:
@@ -91,7 +97,7 @@ def _signature_fn(
             return tuple(p for p in lb if p[0] in keep)
 
         return sig_on, True, names
-    drop = set(names) | {METRIC_NAME}
+    drop = set(names) | {METRIC_NAME, DROPPED}
 
     def sig_ignoring(lb: Labels) -> Labels:
         return tuple(p for p in lb if p[0] not in drop)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from itertools import pairwise
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -24,7 +25,17 @@ from .errors import EvaluationError, ParseError, PromQLError, TooManySamplesErro
 from .evaluator import Evaluator
 from .parser import expr_type, parse, parse_with_trims
 from .querytext import TextLimits
-from .values import Matrix, Scalar, String, Value, Vector
+from .values import (
+    DELAYED_NAME_REMOVAL,
+    Matrix,
+    Scalar,
+    String,
+    Value,
+    Vector,
+    finish_names,
+    is_marked,
+    merge_rows,
+)
 
 
 @dataclass
@@ -55,7 +66,13 @@ class Engine:
         default_subquery_step_ms: int = 60_000,
         max_memory_bytes: int = DEFAULT_MAX_MEMORY_BYTES,
         text_limits: TextLimits | None = None,
+        delayed_name_removal: bool = False,
     ) -> None:
+        self.delayed_name_removal = delayed_name_removal
+        """Prometheus's ``EnableDelayedNameRemoval`` (off in production there, on in its test
+        engine): operations that drop ``__name__`` only mark the series, and names go from
+        the final result, so e.g. ``label_replace(rate(x[5m]), "n", "$1", "__name__",
+        "(.*)")`` still sees the name."""
         self.querier = querier
         self.lookback_delta_ms = lookback_delta_ms
         self.max_samples = max_samples
@@ -105,6 +122,13 @@ class Engine:
             trims=trims,
         )
 
+    def _evaluate(self, ev: Evaluator, expr: pp.Expr, times: np.ndarray) -> Value:
+        token = DELAYED_NAME_REMOVAL.set(self.delayed_name_removal)
+        try:
+            return _finish_names(_guard(lambda: ev.eval(expr, times)))
+        finally:
+            DELAYED_NAME_REMOVAL.reset(token)
+
     def instant(
         self,
         query: str,
@@ -131,7 +155,7 @@ class Engine:
             trims=trims,
         )
         times = np.array([time_ms], dtype=np.int64)
-        val = _guard(lambda: ev.eval(expr, times))
+        val = self._evaluate(ev, expr, times)
         if isinstance(val, Scalar):
             return QueryResult(
                 "scalar", (time_ms, float(val.values[0])), ev.ctx.warnings, ev.ctx.infos
@@ -146,8 +170,14 @@ class Engine:
                     hs = None if val.hvals is None else list(val.hvals[lo:hi])
                     if hs is not None and all(h is None for h in hs):
                         hs = None
-                    out.append(SeriesData(lb, val.ts[lo:hi].copy(), val.vals[lo:hi].copy(), hs))
+                    out.append(
+                        SeriesData(
+                            finish_names(lb), val.ts[lo:hi].copy(), val.vals[lo:hi].copy(), hs
+                        )
+                    )
             out.sort(key=lambda s: s.labels)
+            if any(a.labels == b.labels for a, b in pairwise(out)):
+                raise EvaluationError("vector cannot contain metrics with the same labelset")
             return QueryResult("matrix", out, ev.ctx.warnings, ev.ctx.infos)
         hists = val.hists
         vec: list[tuple[Labels, int, float | FloatHistogram]] = [
@@ -198,7 +228,7 @@ class Engine:
             trims=trims,
         )
         times = np.arange(start_ms, end_ms + 1, step_ms, dtype=np.int64)
-        val = _guard(lambda: ev.eval(expr, times))
+        val = self._evaluate(ev, expr, times)
         if isinstance(val, Scalar):
             out = [SeriesData((), times.copy(), val.values.astype(np.float64))]
             return QueryResult("matrix", out, ev.ctx.warnings, ev.ctx.infos)
@@ -217,6 +247,16 @@ class Engine:
         series.sort(key=lambda s: s.labels)
         ev.ctx.count_samples(sum(len(s.timestamps) for s in series))
         return QueryResult("matrix", series, ev.ctx.warnings, ev.ctx.infos)
+
+
+def _finish_names(val: Value) -> Value:
+    """The result with marked series' names removed (``cleanupMetricLabels``): series that
+    now share their labels are merged, or, where they meet at a step, an error."""
+    if not isinstance(val, Vector) or not any(is_marked(lb) for lb in val.labels):
+        return val
+    return merge_rows(
+        [finish_names(lb) for lb in val.labels], val.values, val.present, hists=val.hists
+    )
 
 
 def _guard(fn: Callable[[], Value]) -> Value:

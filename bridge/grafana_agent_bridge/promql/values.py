@@ -15,6 +15,7 @@ sits, the float value is NaN and means nothing, so an operator must look at the 
 from __future__ import annotations
 
 from bisect import bisect_left
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 import numpy as np
@@ -125,7 +126,43 @@ labels Prometheus 3.x attaches when type-and-unit labels are enabled."""
 _NAME_KEY = (METRIC_NAME,)
 
 
+DROPPED = "\x00dropped_name"
+"""A label only the engine sees (it sorts first, and no valid label name can equal it):
+with delayed name removal, a series whose name an operation dropped keeps ``__name__``
+and carries this mark until the query's result is finished (``finish_names``)."""
+
+DELAYED_NAME_REMOVAL: ContextVar[bool] = ContextVar("delayed_name_removal", default=False)
+"""Set by the engine per query (Prometheus's ``EnableDelayedNameRemoval``, off by default
+there): ``drop_name`` then marks instead of removing, so ``label_replace`` and
+``by (__name__)`` still see the name, and names go only from the final result."""
+
+
 def drop_name(labels: Labels) -> Labels:
+    """The labels of a new quantity derived from a series: without ``__name__`` (and the
+    type and unit labels), or, with delayed name removal, marked to lose them at the end."""
+    if not DELAYED_NAME_REMOVAL.get():
+        return strip_name(labels)
+    if labels and labels[0][0] == DROPPED:
+        return labels
+    if not any(p[0] in NAME_LABELS for p in labels):
+        return labels
+    return ((DROPPED, ""), *labels)
+
+
+def is_marked(labels: Labels) -> bool:
+    return bool(labels) and labels[0][0] == DROPPED
+
+
+def finish_names(labels: Labels) -> Labels:
+    """A result's labels: a marked series loses its name now (``cleanupMetricLabels``)."""
+    return strip_name(labels) if is_marked(labels) else labels
+
+
+def strip_name(labels: Labels) -> Labels:
+    """``labels`` without ``__name__``, ``__type__``, ``__unit__`` and the mark, at once
+    (what matching signatures and ``without`` groups use in either mode)."""
+    if labels and labels[0][0] == DROPPED:
+        labels = labels[1:]
     # Labels are sorted, so __name__ (and __type__/__unit__ next to it) is found by bisection:
     # this runs once per series of every rate() and arithmetic result.
     i = bisect_left(labels, _NAME_KEY)

@@ -13,7 +13,7 @@ from ... import regex as promql_regex
 from ...labels import METRIC_NAME, Labels, is_valid_label_name
 from ..context import EvalContext
 from ..errors import EvaluationError
-from ..values import Value, Vector, merge_rows, take_rows
+from ..values import DROPPED, Value, Vector, merge_rows, take_rows
 from .common import Call, FuncImpl
 
 _TEMPLATE = re.compile(r"\$(?:\$|\{([a-zA-Z0-9_]*)\}|([a-zA-Z0-9_]+))")
@@ -53,6 +53,8 @@ def expand_template(template: str, groups: Sequence[str | None], names: Mapping[
 
 def _set_label(lb: Labels, name: str, value: str) -> Labels:
     d = dict(lb)
+    if name == METRIC_NAME:
+        d.pop(DROPPED, None)  # a name set explicitly stays (delayed name removal)
     if value:
         d[name] = value
     else:

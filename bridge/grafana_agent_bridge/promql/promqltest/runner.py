@@ -308,6 +308,7 @@ class Runner:
             max_samples=10_000,
             timeout_s=100.0,
             default_subquery_step_ms=60_000,
+            delayed_name_removal=True,  # as upstream's test engine
         )
         expect_fail = [e for e in cmd.expects if e.kind == "fail"]
         try:
