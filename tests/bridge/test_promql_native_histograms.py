@@ -152,3 +152,12 @@ def test_delayed_name_removal_lets_label_replace_see_the_name() -> None:
     assert [s.labels for s in sub.value] == [(("job", "j"),)]  # type: ignore[union-attr]
     with pytest.raises(PromQLError, match="same labelset"):
         Engine(_counter_store(), delayed_name_removal=True).instant('rate({job="j"}[5m])', 540_000)
+
+
+def test_histogram_samples_are_charged_to_the_memory_budget() -> None:
+    """A budget that holds the floats of a window does not hold as many histograms."""
+    budget = 5000  # ten float samples take about 0.5 KB, ten histograms over 10 KB
+    Engine(_store(), max_memory_bytes=budget).instant("up", 540_000)
+    with pytest.raises(PromQLError, match="too many samples"):
+        Engine(_store(), max_memory_bytes=budget).instant("count_over_time(req[10m])", 540_000)
+    Engine(_store(), max_memory_bytes=budget).instant("count_over_time(up[10m])", 540_000)

@@ -20,6 +20,10 @@ result while building it: window bounds, the picked values, timestamps and masks
 temporaries (measured on instant selectors and subqueries; numpy allocates them all at once)."""
 SAMPLE_BYTES = 48
 """Bytes per loaded sample: the store's arrays, their concatenation and the window keys."""
+HISTOGRAM_SAMPLE_BYTES = 1024
+"""Extra bytes per loaded native histogram sample: the ``FloatHistogram`` object with its
+span and bucket tuples (about 0.5 KiB for a typical 10-20 bucket histogram) and the copies
+the operators make of it."""
 
 
 class EvalContext:

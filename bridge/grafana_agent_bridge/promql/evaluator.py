@@ -25,7 +25,7 @@ from ..storage import Querier, SeriesData, stale_mask
 from . import functions
 from .aggregations import PARAM_OPS, aggregate, aggregation_param, grouping
 from .binops import binary, negate
-from .context import SAMPLE_BYTES, EvalContext
+from .context import HISTOGRAM_SAMPLE_BYTES, SAMPLE_BYTES, EvalContext
 from .errors import EvaluationError
 from .info import info_matchers, join_info
 from .parser import at_kind, dt_ms, selector_matcher_sets, td_ms
@@ -231,6 +231,10 @@ class Evaluator:
         loaded = sum(len(s.timestamps) for s in out)
         self.ctx.count_samples(loaded)
         self.ctx.reserve_bytes(loaded * SAMPLE_BYTES)  # before they are concatenated and keyed
+        hists = sum(len(s.histograms) for s in out if s.histograms is not None)
+        if hists:
+            # Histogram samples are Python objects with their buckets: far heavier.
+            self.ctx.reserve_bytes(hists * HISTOGRAM_SAMPLE_BYTES)
         self.ctx.check()
         return out
 
