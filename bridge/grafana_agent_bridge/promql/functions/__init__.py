@@ -10,7 +10,6 @@ from __future__ import annotations
 from ..errors import EvaluationError
 from . import histograms, labelfuncs, mathfuncs, over_time, rates, timefuncs
 from .common import Call, FuncImpl
-from .histograms import NATIVE_HISTOGRAM_FUNCTIONS
 
 FUNCTIONS: dict[str, FuncImpl] = {
     **rates.FUNCTIONS,
@@ -31,9 +30,7 @@ def lookup(name: str) -> FuncImpl:
     fn = FUNCTIONS.get(name)
     if fn is not None:
         return fn
-    if name in NATIVE_HISTOGRAM_FUNCTIONS:
-        raise EvaluationError(f"function {name}() is not supported (native histograms)")
     raise EvaluationError(f"function {name}() is not supported")
 
 
-__all__ = ["FUNCTIONS", "NATIVE_HISTOGRAM_FUNCTIONS", "Call", "FuncImpl", "lookup"]
+__all__ = ["FUNCTIONS", "Call", "FuncImpl", "lookup"]

@@ -263,12 +263,6 @@ def f_histogram_quantiles(ctx: EvalContext, call: Call) -> Value:
     return merge_rows(out_labels, np.array(vals), np.array(pres))
 
 
-NATIVE_HISTOGRAM_FUNCTIONS: tuple[str, ...] = ()
-"""Functions that only make sense on native histograms, which the engine does not support
-yet: refused by name before their arguments are evaluated. Implementing one means adding it
-to ``FUNCTIONS`` and removing it here."""
-
-
 FUNCTIONS: dict[str, FuncImpl] = {
     "histogram_quantile": f_histogram_quantile_all,
     "histogram_fraction": f_histogram_fraction_all,

@@ -8,10 +8,10 @@ temporary directory, and without one an in-memory store is used.
 Like upstream's harness, every passing instant eval is also re-run as a range query (the
 middle step must agree) and with ``@ t`` forced on its selectors at other evaluation times.
 
-Tiers (``../shared/promql-testdata/README.md``): tier 3 cases need features the engine does not
-have yet (native histograms, experimental syntax, ...). They are still evaluated, to prove they
-do not crash the engine; a tier 3 case that fails is reported as skipped with its reason and is
-never counted as passed.
+Tiers (``../shared/promql-testdata/README.md``): tier 3 files hold experimental features
+(native histograms, limit_ratio, fill(), start timestamps, duration expressions, ...). They
+are evaluated like the others; a tier 3 case that fails is reported as skipped with its
+reason (syntax the parser package cannot parse is named as such) and never counted as passed.
 """
 
 from __future__ import annotations
@@ -35,7 +35,6 @@ from ...labels import make_labels
 from ...storage import Appender, Querier, SeriesBatch
 from ..engine import Engine
 from ..errors import PromQLError
-from ..functions import NATIVE_HISTOGRAM_FUNCTIONS
 from ..parser import parse_with_trims
 from .checks import at_rerun, check_annotations, compare, range_rerun
 from .memquerier import MemoryStore
@@ -69,9 +68,6 @@ TIER3 = {
 }
 
 DEFAULT_KNOWN_FAILURES = Path(__file__).with_name("known_failures.txt")
-
-_TIER3_FUNCS = {*NATIVE_HISTOGRAM_FUNCTIONS}
-_TIER3_AGGS: set[str] = set()
 
 
 def file_tier(path: Path) -> int:
@@ -263,10 +259,6 @@ class Runner:
         reasons: list[str] = []
 
         def visit(node: pp.Expr) -> bool:
-            if isinstance(node, pp.Call) and node.func.name in _TIER3_FUNCS:
-                reasons.append(f"{node.func.name}() (native histograms / experimental)")
-            if isinstance(node, pp.AggregateExpr) and str(node.op) in _TIER3_AGGS:
-                reasons.append(f"{node.op} (experimental aggregation)")
             if isinstance(node, pp.BinaryExpr) and node.modifier is not None:
                 fv = node.modifier.fill_values
                 if fv is not None and (fv.lhs is not None or fv.rhs is not None):
