@@ -20,7 +20,7 @@ from grafana_agent_bridge.promql.promqltest import (
 from tests.support import SHARED, require_shared
 
 CORPUS = SHARED / "promql-testdata"
-TARGETS = {1: 0.98, 2: 0.95}
+TARGETS = {1: 0.99, 2: 0.99}
 
 
 @pytest.fixture(scope="module")
@@ -55,15 +55,19 @@ def test_no_unlisted_tier1_or_tier2_failure(reports) -> None:  # type: ignore[no
 
 
 def test_tiers_meet_their_targets(reports) -> None:  # type: ignore[no-untyped-def]
+    """Issue 12's bar: of ALL the cases of tier 1 and of tier 2, 99 % pass (a skipped case
+    counts as not passed), and 95 % of native_histograms.test."""
     out = io.StringIO()
     summarize(reports, out)
     print(out.getvalue())
     for tier, target in TARGETS.items():
         outcomes = [o for r in reports if r.tier == tier for o in r.outcomes]
-        ran = [o for o in outcomes if o.status != "skipped"]
-        passed = sum(1 for o in ran if o.status == "passed")
-        assert ran, f"no tier-{tier} case ran"
-        assert passed / len(ran) >= target, f"tier {tier}: {passed}/{len(ran)} pass"
+        passed = sum(1 for o in outcomes if o.status == "passed")
+        assert outcomes, f"no tier-{tier} case ran"
+        assert passed / len(outcomes) >= target, f"tier {tier}: {passed}/{len(outcomes)} pass"
+    (native,) = [r for r in reports if r.path.name == "native_histograms.test"]
+    passed = native.count("passed")
+    assert passed / len(native.outcomes) >= 0.95, f"native histograms: {passed} pass"
 
 
 def test_skips_name_a_tier3_reason(reports) -> None:  # type: ignore[no-untyped-def]
