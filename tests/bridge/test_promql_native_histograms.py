@@ -161,3 +161,27 @@ def test_histogram_samples_are_charged_to_the_memory_budget() -> None:
     with pytest.raises(PromQLError, match="too many samples"):
         Engine(_store(), max_memory_bytes=budget).instant("count_over_time(req[10m])", 540_000)
     Engine(_store(), max_memory_bytes=budget).instant("count_over_time(up[10m])", 540_000)
+
+
+def test_info_keeps_histogram_samples_and_refuses_histogram_info_series() -> None:
+    store = MemoryStore()
+    ts = np.array([0], dtype=np.int64)
+    ident = {"instance": "a", "job": "j"}
+    store.append(
+        [
+            SeriesBatch(
+                make_labels({"__name__": "h", **ident}),
+                ts,
+                np.array([math.nan]),
+                histograms=[_hist(4.0)],
+            ),
+            SeriesBatch(
+                make_labels({"__name__": "target_info", "v": "1", **ident}), ts, np.ones(1)
+            ),
+        ]
+    )
+    ((labels, _, h),) = Engine(store).instant("info(h)", 0).value  # type: ignore[misc]
+    assert dict(labels)["v"] == "1"
+    assert isinstance(h, FloatHistogram)
+    with pytest.raises(PromQLError, match="info sample should be float"):
+        Engine(store).instant('info(target_info, {__name__="h"})', 0)

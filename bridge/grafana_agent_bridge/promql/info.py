@@ -40,6 +40,8 @@ def join_info(v: Vector, info: Vector, name_m: list[Matcher], data_m: list[Match
     """``v`` with the data labels of the ``info`` series (selected by ``name_m``) that match
     ``data_m`` and share identifying labels with each series, step by step."""
     nsteps = v.nsteps
+    if info.hists is not None and v.present.any(axis=0)[info.is_hist().any(axis=0)].any():
+        raise EvaluationError("info sample should be float")
     usable = [
         i
         for i, lb in enumerate(info.labels)
@@ -54,12 +56,15 @@ def join_info(v: Vector, info: Vector, name_m: list[Matcher], data_m: list[Match
     out_labels: list[Labels] = []
     out_vals: list[np.ndarray] = []
     out_pres: list[np.ndarray] = []
+    out_hists: list[np.ndarray] = []
+    no_hists = np.full(nsteps, None, dtype=object)
     for r, lb in enumerate(v.labels):
         base = dict(lb)
         if all(m.matches(base.get(METRIC_NAME, "")) for m in name_m):
             out_labels.append(lb)  # info series themselves are not enriched
             out_vals.append(v.values[r])
             out_pres.append(v.present[r])
+            out_hists.append(no_hists if v.hists is None else v.hists[r])
             continue
         cands = by_id.get(tuple(base.get(n, "") for n in _IDENTIFYING), [])
         for j in np.flatnonzero(v.present[r]):
@@ -95,9 +100,14 @@ def join_info(v: Vector, info: Vector, name_m: list[Matcher], data_m: list[Match
             pres = np.zeros(nsteps, dtype=bool)
             row[j] = v.values[r, j]
             pres[j] = True
+            hrow = np.full(nsteps, None, dtype=object)
+            if v.hists is not None:
+                hrow[j] = v.hists[r, j]
             out_labels.append(new)
             out_vals.append(row)
             out_pres.append(pres)
+            out_hists.append(hrow)
     if not out_labels:
         return Vector.empty(nsteps)
-    return merge_rows(out_labels, np.array(out_vals), np.array(out_pres))
+    hists = np.array(out_hists, dtype=object) if v.hists is not None else None
+    return merge_rows(out_labels, np.array(out_vals), np.array(out_pres), hists=hists)
