@@ -40,7 +40,9 @@ def join_info(v: Vector, info: Vector, name_m: list[Matcher], data_m: list[Match
     """``v`` with the data labels of the ``info`` series (selected by ``name_m``) that match
     ``data_m`` and share identifying labels with each series, step by step."""
     nsteps = v.nsteps
-    if info.hists is not None and v.present.any(axis=0)[info.is_hist().any(axis=0)].any():
+    if info.hists is not None and bool(
+        (np.any(v.present, axis=0) & np.any(info.is_hist(), axis=0)).any()
+    ):
         raise EvaluationError("info sample should be float")
     usable = [
         i
