@@ -19,9 +19,9 @@ What a request may contain and what happens to it (the ingest contract):
   matter.
 - Samples must come in strictly ascending timestamp order within a series; one that does not is
   rejected ("out of order sample"). Native histograms are decoded and validated
-  (``histogram.codec``): an invalid one is rejected with the reason; valid ones are kept in
-  ``DecodedWrite.histograms`` but, until the store can hold them, also rejected
-  ("not supported"), as before they were decoded.
+  (``histogram.codec``, which also bounds the buckets of one histogram): an invalid one is
+  rejected with the reason; valid ones join the series' float samples in timestamp order
+  (``SeriesBatch.histograms``), and the store applies the float rules to both kinds.
 - Series after the first ``max_series_per_request``, and from the series that would take the
   request over ``max_samples_per_request`` on, are rejected unread (one summary rejection).
 - Everything valid is passed on; the rejections are returned so the HTTP layer can answer 400
@@ -46,6 +46,7 @@ from .histogram.codec import (
     decode_histogram,
     encode_histogram,
 )
+from .histogram.model import FloatHistogram
 from .labels import METRIC_NAME, LabelLimits, Labels, LabelViolation
 from .storage import (
     Exemplar,
@@ -397,8 +398,7 @@ def decode_write_request(
             refused = max(n + len(ts.histograms), 1)
             out.rejections.append(Rejection(shown, None, labels.reason, labels.kind, refused))
             continue
-        if ts.histograms:
-            _decode_histograms(labels, ts.histograms, out)
+        hists = _decode_histograms(labels, ts.histograms, out) if ts.histograms else []
         if n == 1:
             s = ts.samples[0]
             times = np.array([s.timestamp], dtype=np.int64)
@@ -409,7 +409,9 @@ def decode_write_request(
         if n > 1:
             times, values = _drop_unordered(labels, times, values, out.rejections)
         exemplars = [Exemplar(_labels_of(e.labels), e.value, e.timestamp) for e in ts.exemplars]
-        if len(times) or exemplars:
+        if hists:
+            out.series.append(with_histograms(labels, times, values, hists, exemplars))
+        elif len(times) or exemplars:
             out.series.append(SeriesBatch(labels, times, values, exemplars))
     _decode_metadata(req.metadata, out)  # type: ignore[attr-defined]
     return out
@@ -418,10 +420,35 @@ def decode_write_request(
 _SHOWN_HISTOGRAM_ERRORS = 10
 
 
-def _decode_histograms(labels: Labels, raw: Sequence[bytes], out: DecodedWrite) -> None:
+def with_histograms(
+    labels: Labels,
+    times: np.ndarray,
+    values: np.ndarray,
+    hists: Sequence[HistogramSample],
+    exemplars: list[Exemplar] | None = None,
+) -> SeriesBatch:
+    """One series' float and histogram samples as one batch in timestamp order (floats first
+    at an equal timestamp, as Prometheus appends them): the store's entry point for native
+    histograms, shared by remote-write 1.0 and 2.0 and OTLP."""
+    ht = np.array([h.timestamp for h in hists], dtype=np.int64)
+    all_t = np.concatenate([times.astype(np.int64, copy=False), ht])
+    all_v = np.concatenate([values.astype(np.float64, copy=False), np.full(len(ht), np.nan)])
+    kinds: list[FloatHistogram | None] = [None] * len(times) + [h.histogram for h in hists]
+    order = np.argsort(all_t, kind="stable")
+    return SeriesBatch(
+        labels,
+        all_t[order],
+        all_v[order],
+        exemplars or [],
+        histograms=[kinds[i] for i in order.tolist()],
+    )
+
+
+def _decode_histograms(
+    labels: Labels, raw: Sequence[bytes], out: DecodedWrite
+) -> list[HistogramSample]:
     """Decode and validate a series' histograms: invalid ones are rejected with their reason
-    (the first few one by one, the rest in a summary), valid ones kept; those are rejected
-    as not supported too until the store takes them."""
+    (the first few one by one, the rest in a summary), valid ones returned."""
     kept: list[HistogramSample] = []
     invalid = 0
     for item in raw:
@@ -438,15 +465,7 @@ def _decode_histograms(labels: Labels, raw: Sequence[bytes], out: DecodedWrite) 
         out.rejections.append(Rejection(labels, None, reason, "invalid_histogram", more))
     if kept:
         out.histograms.append(HistogramSeries(labels, kept))
-        out.rejections.append(
-            Rejection(
-                labels,
-                None,
-                "native histograms are not supported; samples dropped",
-                "native_histogram",
-                len(kept),
-            )
-        )
+    return kept
 
 
 def _decode_metadata(metadata: Iterable[Any], out: DecodedWrite) -> None:

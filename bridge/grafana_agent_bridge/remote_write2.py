@@ -14,7 +14,7 @@ Prometheus 3.x's ``storage/remote/write_handler.go``, ``writeV2``, and the 2.0 s
   labels from the symbol table (a bad reference rejects that exemplar only); metadata (type,
   help and unit references) is kept for the series' metric name.
 - Native histograms (the same message as 1.0's) are decoded and validated by
-  ``histogram.codec`` as 1.0's are, and refused ("not supported") until the store holds them.
+  ``histogram.codec`` as 1.0's are, and stored with the series' floats (``with_histograms``).
 - ``created_timestamp`` is read and not stored, as Prometheus does without its
   ``created-timestamp-zero-ingestion`` feature.
 
@@ -44,6 +44,7 @@ from .remote_write import (
     _decode_histograms,  # pyright: ignore[reportPrivateUsage]
     _drop_unordered,  # pyright: ignore[reportPrivateUsage]
     _within_limits,  # pyright: ignore[reportPrivateUsage]
+    with_histograms,
 )
 from .storage import Exemplar, MetricMetadata, Rejection, SeriesBatch, SeriesData
 
@@ -215,15 +216,16 @@ def decode_write_request_v2(
         if problem is not None:
             out.rejections.append(Rejection(labels, None, problem, kind, max(n, 1)))
             continue
-        if ts.histograms:
-            _decode_histograms(labels, ts.histograms, out)
+        hists = _decode_histograms(labels, ts.histograms, out) if ts.histograms else []
         samples = ts.samples
         times = np.fromiter((s.timestamp for s in samples), dtype=np.int64, count=len(samples))
         values = np.fromiter((s.value for s in samples), dtype=np.float64, count=len(samples))
         if len(times) > 1:
             times, values = _drop_unordered(labels, times, values, out.rejections)
         exemplars = _exemplars(ts.exemplars, symbols, labels, out)
-        if len(times) or exemplars:
+        if hists:
+            out.series.append(with_histograms(labels, times, values, hists, exemplars))
+        elif len(times) or exemplars:
             out.series.append(SeriesBatch(labels, times, values, exemplars))
         meta = _metadata(ts, symbols, dict(labels)[METRIC_NAME])
         if meta is not None:

@@ -102,7 +102,10 @@ class Rejection:
 @dataclass
 class AppendResult:
     accepted_samples: int = 0
+    """Float and histogram samples together."""
     accepted_exemplars: int = 0
+    accepted_histograms: int = 0
+    """Of ``accepted_samples``, the native histogram ones (remote-write 2.0 reports them)."""
     rejections: list[Rejection] = field(default_factory=list)
 
 

@@ -104,7 +104,7 @@ def test_out_of_order_and_duplicate_samples_within_a_series_are_rejected():
     assert reasons == [(2, "out of order sample"), (4, "duplicate sample for timestamp")]
 
 
-def test_native_histograms_are_reported_not_silently_dropped():
+def test_native_histograms_are_kept_with_their_series():
     req = WriteRequest()
     ts = req.timeseries.add()
     ts.labels.add(name="__name__", value="h")
@@ -113,7 +113,10 @@ def test_native_histograms_are_reported_not_silently_dropped():
     series = ts.SerializeToString() + b"\x22" + bytes([len(hist)]) + hist
     body = b"\x0a" + bytes([len(series)]) + series
     got = decode_write_request(bytes(cramjam.snappy.compress_raw(body)))
-    assert any("native histograms" in r.reason for r in got.rejections)
+    assert not got.rejections
+    (series,) = got.series
+    assert series.histograms is not None and series.histograms[0] is not None
+    assert series.histograms[0].sum == 1.5
 
 
 @pytest.mark.parametrize(
@@ -178,14 +181,15 @@ def test_histograms_are_decoded_and_validated_and_floats_kept():
         "mixed", 7.0, [good.SerializeToString(), bad.SerializeToString()]
     )
     got = decode_write_request(bytes(cramjam.snappy.compress_raw(body)))
-    assert got.series[0].values.tolist() == [7.0]  # the float sample is never lost
+    # The float sample is never lost; the valid histogram joins it in timestamp order.
+    assert 7.0 in got.series[0].values.tolist()
     assert got.samples == 3
     (series,) = got.histograms
     assert series.labels == (("__name__", "mixed"),)
     (sample,) = series.samples
     assert sample.timestamp == 1000 and sample.histogram.positive_buckets == (1.0, 2.0)
     kinds = sorted((r.kind, r.count) for r in got.rejections)
-    assert kinds == [("invalid_histogram", 1), ("native_histogram", 1)]
+    assert kinds == [("invalid_histogram", 1)]
     invalid = next(r for r in got.rejections if r.kind == "invalid_histogram")
     assert "spans need 3 buckets, have 2" in invalid.reason
 

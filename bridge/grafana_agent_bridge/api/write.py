@@ -240,7 +240,8 @@ class WriteAPI:
         self.metrics.samples.inc(result.accepted_samples)
         self.metrics.exemplars.inc(result.accepted_exemplars)
         if written is not None:
-            written["samples"] = result.accepted_samples
+            written["samples"] = result.accepted_samples - result.accepted_histograms
+            written["histograms"] = result.accepted_histograms
             written["exemplars"] = result.accepted_exemplars
         rejections = [*decode_rejections, *result.rejections]
         if not rejections:

@@ -221,6 +221,7 @@ class HeadAppender:
                 # Both histograms: the same one (a retried send) is accepted, not stored.
                 if encode_one(h) == encode_one(stored_h):
                     p.duplicates += 1
+                    p.histogram_duplicates += 1
                 else:
                     rejections.append(Rejection(batch.labels, t, REASON_DUPLICATE, "duplicate"))
                 continue

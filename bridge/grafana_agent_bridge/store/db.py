@@ -202,6 +202,7 @@ class Store:
         return AppendResult(
             accepted_samples=pending.samples + pending.duplicates,
             accepted_exemplars=len(pending.exemplars),
+            accepted_histograms=len(pending.hists) + pending.histogram_duplicates,
             rejections=rejections,
         )
 

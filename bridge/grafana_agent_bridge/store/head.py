@@ -60,6 +60,8 @@ class PendingAppend:
     """Metadata that differs from what the head has."""
     hists: dict[tuple[int, int], FloatHistogram] = field(default_factory=dict)
     """The histogram of each marker sample, by (series id, timestamp)."""
+    histogram_duplicates: int = 0
+    """Of ``duplicates``, the histogram ones."""
     duplicates: int = 0
     """Exact duplicates of stored samples: accepted, not stored again."""
     used: set[int] = field(default_factory=set)

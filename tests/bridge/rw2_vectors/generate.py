@@ -182,7 +182,7 @@ def basic() -> tuple[Any, dict[str, Any]]:
 
 
 def native_histogram() -> tuple[Any, dict[str, Any]]:
-    """A native histogram series (refused for now) next to a float series (stored)."""
+    """A native histogram series next to a float series: both stored."""
     req = request_class()()
     sym = Symbols()
     h = req.timeseries.add(labels_refs=sym.refs({"__name__": "latency_seconds", "job": "api"}))
@@ -196,9 +196,8 @@ def native_histogram() -> tuple[Any, dict[str, Any]]:
     f.samples.add(value=1, timestamp=T0)
     req.symbols.extend(sym.table)
     return req, {
-        "status": 400,
-        "error": "native histograms are not supported",
-        "written": {"samples": 1, "histograms": 0, "exemplars": 0},
+        "status": 204,
+        "written": {"samples": 1, "histograms": 1, "exemplars": 0},
         "series": {'{__name__="up", job="api"}': [[T0, 1]]},
         "exemplars": {},
         "metadata": {"latency_seconds": ["histogram", "", ""]},
