@@ -613,8 +613,18 @@ def encode_write_request(
         ts = req.timeseries.add()  # type: ignore[attr-defined]
         for name, value in s.labels:
             ts.labels.add(name=name, value=value)
-        for t, v in zip(s.timestamps.tolist(), s.values.tolist()):
-            ts.samples.add(value=v, timestamp=t)
+        hists = s.histograms
+        if hists is None:
+            for t, v in zip(s.timestamps.tolist(), s.values.tolist()):
+                ts.samples.add(value=v, timestamp=t)
+        else:
+            # Floats in ``samples``, native histograms in ``histograms`` (integer histograms
+            # where the counts are whole, Prometheus's usual form), each in time order.
+            for t, v, h in zip(s.timestamps.tolist(), s.values.tolist(), hists):
+                if h is None:
+                    ts.samples.add(value=v, timestamp=t)
+                else:
+                    ts.histograms.append(encode_histogram(HistogramSample(t, h, True)))
         for e in getattr(s, "exemplars", ()):
             ex = ts.exemplars.add(value=e.value, timestamp=e.timestamp)
             for name, value in e.labels:

@@ -34,6 +34,7 @@ from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from google.protobuf.message import DecodeError
 
 from .decompress import ELEMENT_TAGS, BodyTooLargeError, decompress
+from .histogram.codec import HistogramSample, encode_histogram
 from .labels import METRIC_NAME, LabelLimits, Labels
 from .remote_write import (
     METRIC_TYPES,
@@ -302,8 +303,12 @@ def encode_write_request_v2(
     req = RequestV2()
     for s in series:
         ts = req.timeseries.add(labels_refs=refs(s.labels))
-        for t, v in zip(s.timestamps.tolist(), s.values.tolist()):
-            ts.samples.add(value=v, timestamp=t)
+        hists = s.histograms or [None] * len(s.timestamps)
+        for t, v, h in zip(s.timestamps.tolist(), s.values.tolist(), hists):
+            if h is None:
+                ts.samples.add(value=v, timestamp=t)
+            else:  # 2.0's Histogram is 1.0's message
+                ts.histograms.append(encode_histogram(HistogramSample(t, h, True)))
         for e in getattr(s, "exemplars", ()):
             ts.exemplars.add(labels_refs=refs(e.labels), value=e.value, timestamp=e.timestamp)
         meta = by_name.get(dict(s.labels).get(METRIC_NAME, ""))

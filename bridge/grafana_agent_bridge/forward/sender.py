@@ -48,6 +48,7 @@ from ..config import (
     duration_ms,
     legacy_target_name,
 )
+from ..histogram.model import FloatHistogram
 from ..labels import Labels
 from ..redact import redact_url
 from ..remote_write import encode_write_request
@@ -177,11 +178,16 @@ def plan_requests(
     current: list[SeriesBatch] = []
     room = limit
     for labels, parts in merged.items():
+        hs: list[FloatHistogram | None] | None = None
         if len(parts) == 1:
-            ts, vs = parts[0].timestamps, parts[0].values
+            ts, vs, hs = parts[0].timestamps, parts[0].values, parts[0].histograms
         elif parts:
             ts = np.concatenate([p.timestamps for p in parts])
             vs = np.concatenate([p.values for p in parts])
+            if any(p.histograms is not None for p in parts):
+                hs = []
+                for p in parts:
+                    hs.extend(p.histograms or [None] * len(p.timestamps))
         else:
             ts, vs = np.empty(0, np.int64), np.empty(0, np.float64)
         exs = exemplars_of.get(labels, [])
@@ -196,6 +202,7 @@ def plan_requests(
                     ts[lo : min(hi, n)],
                     vs[lo : min(hi, n)],
                     exs[max(lo, n) - n : max(hi, n) - n],
+                    histograms=hs[lo : min(hi, n)] if hs is not None else None,
                 )
             )
             room -= hi - lo
