@@ -327,7 +327,9 @@ class Server:
 class PrometheusServer(Server):
     name = "prometheus"
 
-    def __init__(self, workdir: Path, *, block_minutes: int) -> None:
+    def __init__(
+        self, workdir: Path, *, block_minutes: int, features: tuple[str, ...] = ()
+    ) -> None:
         if PROMETHEUS is None:
             raise RuntimeError("prometheus is not installed (apt-get install prometheus)")
         self.data = workdir / "data"  # where start_prometheus puts the TSDB
@@ -339,6 +341,7 @@ class PrometheusServer(Server):
             f"--storage.tsdb.max-block-duration={block_minutes}m",
             "--storage.tsdb.retention.time=100y",
             "--web.enable-admin-api",  # for the head snapshot below
+            *(f"--enable-feature={f}" for f in features),
             timeout=60,
         )
 
