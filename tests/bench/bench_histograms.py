@@ -69,7 +69,7 @@ def payloads(n_series: int, scrapes: int) -> list[tuple[bytes, int]]:
 
 
 def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(description="Native histogram ingest against Prometheus.")
     p.add_argument("--smoke", action="store_true", help="200 series x 10 minutes")
     p.add_argument("--series", type=int, default=1000)
     p.add_argument("--minutes", type=int, default=30)

@@ -336,14 +336,22 @@ def test_unspecified_temporality_refused() -> None:
     assert t.rejected_points == 1 and not t.series
 
 
-def test_exponential_histograms_refused_for_now() -> None:
+def test_exponential_histograms_become_native_histogram_samples() -> None:
     metric = m.Metric(name="eh")
     metric.exponential_histogram.aggregation_temporality = m.AGGREGATION_TEMPORALITY_CUMULATIVE
     metric.exponential_histogram.data_points.add(time_unix_nano=T0_NS, count=1, scale=2)
-    metric.exponential_histogram.data_points.add(time_unix_nano=T0_NS + 1, count=1, scale=2)
+    metric.exponential_histogram.data_points.add(
+        time_unix_nano=T0_NS + 1_000_000_000, count=3, scale=2, zero_count=3
+    )
     t = translate(request([metric, gauge("g", 1)]))
-    assert t.rejected_points == 2
-    assert "native histograms not supported yet" in t.errors[0]
+    assert t.rejected_points == 0
+    (hist_series,) = [s for s in t.series if dict(s.labels)["__name__"] == "eh"]
+    assert hist_series.timestamps.tolist() == [T0_NS // 1_000_000, T0_NS // 1_000_000 + 1000]
+    assert hist_series.histograms is not None
+    assert [h.count for h in hist_series.histograms if h is not None] == [1.0, 3.0]
+    assert hist_series.histograms[1] is not None and hist_series.histograms[1].schema == 2
+    (g,) = [s for s in t.series if dict(s.labels)["__name__"] == "g"]
+    assert g.histograms is None and g.values.tolist() == [1.0]
 
 
 def test_empty_metric_reported_not_counted() -> None:

@@ -14,8 +14,8 @@ Follows Prometheus 3.x's ``storage/remote/otlptranslator/prometheusremotewrite/h
 - the reset hint is "unknown" for cumulative points (always safe) and "gauge" for delta ones;
 - ``sum`` only when the point has one; a point flagged ``NoRecordedValue`` is the stale marker.
 
-The store cannot hold native histograms yet, so ``translate`` still refuses these points after
-converting them (so that an unrepresentable one is refused for its real reason).
+``translate`` stores these as native histogram samples; a point with no native form is
+refused for its real reason.
 """
 
 from __future__ import annotations

@@ -11,8 +11,8 @@ Each rule follows ``storage/remote/otlptranslator/prometheusremotewrite`` of Pro
 - Histograms are classic: ``_bucket{le}`` cumulative counts with ``le="+Inf"`` equal to the
   count, ``_count``, and ``_sum`` only when the point has a sum.
 - Summaries are ``_sum``, ``_count`` and the name with a ``quantile`` label per quantile.
-- Exponential histograms are native histograms (``exphist``); the store cannot hold those yet,
-  so their points are converted, then refused and counted as rejected (partial success).
+- Exponential histograms are native histograms (``exphist``), stored as histogram samples
+  (``SeriesBatch.histograms``); a point with no native form is refused for its reason.
 - Labels: point attributes (names sanitised, values of colliding names joined with ``;`` in
   key order), then promoted resource attributes not already present, then scope metadata
   (``otel_scope_name``/``_version``/``_schema_url`` and ``otel_scope_<attr>``) when
@@ -41,6 +41,7 @@ from typing import Any
 
 import numpy as np
 
+from ..histogram.model import FloatHistogram
 from ..labels import METRIC_NAME, Labels
 from ..storage import STALE_NAN, Exemplar, MetricMetadata, Rejection, SeriesBatch
 from .exphist import ConversionError, to_native
@@ -88,6 +89,8 @@ class _Series:
     values: list[float] = field(default_factory=list)
     points: list[int] = field(default_factory=list)
     exemplars: list[Exemplar] = field(default_factory=list)
+    hists: list[FloatHistogram | None] = field(default_factory=list)
+    """The native histogram of each sample (None for a float)."""
 
 
 @dataclass
@@ -245,7 +248,14 @@ class _Builder:
         self.out = out
         self.acc: dict[Labels, _Series] = {}
 
-    def add(self, p: _Point, name: str, v: float, extra: tuple[str, str] | None = None) -> _Series:
+    def add(
+        self,
+        p: _Point,
+        name: str,
+        v: float,
+        extra: tuple[str, str] | None = None,
+        hist: FloatHistogram | None = None,
+    ) -> _Series:
         labels = dict(p.base)
         if extra is not None:
             labels[extra[0]] = extra[1]
@@ -255,7 +265,8 @@ class _Builder:
         if series is None:
             series = self.acc[key] = _Series()
         series.times.append(p.t)
-        series.values.append(p.value(v))
+        series.values.append(p.value(v) if hist is None else math.nan)
+        series.hists.append(hist)
         series.points.append(-1 if p.pid is None else p.pid)
         self.out.samples += 1
         return series
@@ -268,14 +279,17 @@ class _Builder:
             order = sorted(range(len(s.times)), key=lambda i: s.times[i])
             times: list[int] = []
             values: list[float] = []
+            hists: list[FloatHistogram | None] = []
             for i in order:
-                t, v, pid = s.times[i], s.values[i], s.points[i]
+                t, v, pid, h = s.times[i], s.values[i], s.points[i], s.hists[i]
                 if times and times[-1] == t:
-                    if _bits(v) != _bits(values[-1]) and pid >= 0:
+                    same = _bits(v) == _bits(values[-1]) and h == hists[-1]
+                    if not same and pid >= 0:
                         out.refuse((pid,), f"duplicate sample for timestamp {t} in one request")
                     continue
                 times.append(t)
                 values.append(v)
+                hists.append(h)
                 if pid >= 0:
                     out.point_of[(labels, t)] = pid
             out.points_of[labels] = [p for p in s.points if p >= 0]
@@ -285,6 +299,7 @@ class _Builder:
                     np.array(times, dtype=np.int64),
                     np.array(values, dtype=np.float64),
                     sorted(s.exemplars, key=lambda e: e.timestamp),
+                    histograms=hists if any(h is not None for h in hists) else None,
                 )
             )
 
@@ -361,9 +376,6 @@ class Translator:
                     f"{shown} temporality is not accepted (otlp.allow_delta_temporality)",
                 )
                 return
-        if kind is Kind.EXPONENTIAL_HISTOGRAM:
-            self._exponential(out, name, points, ids, data.aggregation_temporality)
-            return
         try:
             family = self.namer.metric(name, metric.unit, kind)
         except InvalidNameError as e:
@@ -394,28 +406,15 @@ class Translator:
                 build.add(p, family, _number(point)).exemplars.extend(_exemplars(point.exemplars))
             elif kind_field == "histogram":
                 self._histogram(build, point, family, p)
+            elif kind is Kind.EXPONENTIAL_HISTOGRAM:
+                try:
+                    h = to_native(point, data.aggregation_temporality)
+                except ConversionError as e:
+                    out.refuse((pid,), f"exponential histogram {name[:64]!r}: {e}")
+                    continue
+                build.add(p, family, math.nan, hist=h)
             else:
                 self._summary(build, point, family, p)
-
-    @staticmethod
-    def _exponential(
-        out: Translation, name: str, points: list[Any], ids: range, temporality: int
-    ) -> None:
-        """Each point converted to its native histogram (``exphist``), which the store cannot
-        hold yet: refused, for the conversion's reason when there is no native form."""
-        unsupported: list[int] = []
-        for pid, point in zip(ids, points):
-            try:
-                to_native(point, temporality)
-            except ConversionError as e:
-                out.refuse((pid,), f"exponential histogram {name[:64]!r}: {e}")
-                continue
-            unsupported.append(pid)
-        if unsupported:
-            out.refuse(
-                unsupported,
-                f"exponential histogram {name[:64]!r}: native histograms not supported yet",
-            )
 
     @staticmethod
     def _histogram(build: _Builder, point: Any, family: str, p: _Point) -> None:
