@@ -190,7 +190,11 @@ class DecodedWrite:
     samples: int = 0
     """Samples in the request, float and histogram, valid or not (for counters)."""
     histograms: list[HistogramSeries] = field(default_factory=list)
-    """Decoded, valid native histograms (not stored yet: see the module docstring)."""
+    """Decoded, valid native histograms (also in ``series``, with their floats)."""
+    histogram_budget: int = DecodeLimits().max_decoded_elements
+    """Bytes of serialized histograms this request may still decode: every bucket costs at
+    least a byte, so this bounds the Python objects the histograms of one request make
+    (``ingest.max_decoded_elements``, as the element count bounds the other fields)."""
 
 
 def check_headers(content_type: str | None, content_encoding: str | None) -> None:
@@ -366,7 +370,7 @@ def decode_write_request(
     except DecodeError as e:
         raise RemoteWriteError(400, f"invalid protobuf WriteRequest: {e}") from None
     cache = cache or _default_cache
-    out = DecodedWrite()
+    out = DecodedWrite(histogram_budget=bounds.max_decoded_elements)
     known, misses = _split_known(req.timeseries, cache)  # type: ignore[attr-defined]
     if not misses:  # the steady state: every series known, one sample each
         kept = _within_limits([1] * len(known), limits or RequestLimits(), out)
@@ -451,7 +455,16 @@ def _decode_histograms(
     (the first few one by one, the rest in a summary), valid ones returned."""
     kept: list[HistogramSample] = []
     invalid = 0
-    for item in raw:
+    for k, item in enumerate(raw):
+        out.histogram_budget -= len(item)
+        if out.histogram_budget < 0:
+            rest = len(raw) - k
+            reason = (
+                f"{rest} native histograms over the request's bound on decoded histogram bytes "
+                "(ingest.max_decoded_elements): refused; send smaller requests"
+            )
+            out.rejections.append(Rejection(labels, None, reason, "histogram_limit", rest))
+            break
         try:
             kept.append(decode_histogram(item))
         except HistogramDecodeError as e:

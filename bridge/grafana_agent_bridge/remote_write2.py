@@ -206,7 +206,7 @@ def decode_write_request_v2(
             f"invalid symbols table: symbols[0] must be the empty string, got "
             f"{_clip(symbols[0])!r}",
         )
-    out = DecodedWriteV2()
+    out = DecodedWriteV2(histogram_budget=bounds.max_decoded_elements)
     series: Sequence[Any] = req.timeseries
     counts = [len(ts.samples) + len(ts.histograms) for ts in series]
     kept = _within_limits(counts, limits or RequestLimits(), out)

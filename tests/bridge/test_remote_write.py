@@ -213,3 +213,30 @@ def test_histograms_are_encoded_for_forwarding_and_decode_back():
         (1000, True, h),
         (2000, False, half),
     ]
+
+
+def test_histogram_bytes_of_a_request_are_bounded_and_its_floats_kept():
+    from grafana_agent_bridge.histogram.codec import HistogramProto
+    from grafana_agent_bridge.remote_write import DecodeLimits
+
+    hists = []
+    for k in range(10):
+        h = HistogramProto(count_int=100, sum=2.0, schema=0, timestamp=2000 + k)
+        h.positive_spans.add(offset=0, length=100)
+        h.positive_deltas.extend([1] + [0] * 99)
+        hists.append(h.SerializeToString())
+    req = WriteRequest()
+    ts = req.timeseries.add()
+    ts.labels.add(name="__name__", value="big")
+    ts.samples.add(value=7.0, timestamp=1000)
+    ts.histograms.extend(hists)
+    body = req.SerializeToString()
+    per = len(hists[0])
+    got = decode_write_request(
+        bytes(cramjam.snappy.compress_raw(body)), bounds=DecodeLimits(max_decoded_elements=3 * per)
+    )
+    (series,) = got.series
+    assert 7.0 in series.values.tolist()  # the float sample is kept
+    assert series.histograms is not None and sum(h is not None for h in series.histograms) == 3
+    (limit,) = [r for r in got.rejections if r.kind == "histogram_limit"]
+    assert limit.count == 7 and "max_decoded_elements" in limit.reason
