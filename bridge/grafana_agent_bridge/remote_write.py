@@ -70,7 +70,7 @@ METRIC_TYPES = (
 _F = descriptor_pb2.FieldDescriptorProto
 
 
-def _field(
+def proto_field(
     msg: descriptor_pb2.DescriptorProto,
     name: str,
     number: int,
@@ -79,6 +79,7 @@ def _field(
     repeated: bool = False,
     type_name: str = "",
 ) -> None:
+    """Declare one field of a runtime protobuf schema (shared by the 1.0 and 2.0 decoders)."""
     f = msg.field.add()
     f.name, f.number, f.type = name, number, ftype
     f.label = _F.LABEL_REPEATED if repeated else _F.LABEL_OPTIONAL
@@ -93,37 +94,37 @@ def _build_schema(package: str, raw_labels: bool) -> descriptor_pb2.FileDescript
     )
     p = f".{package}."
     label = fd.message_type.add(name="Label")
-    _field(label, "name", 1, _F.TYPE_STRING)
-    _field(label, "value", 2, _F.TYPE_STRING)
+    proto_field(label, "name", 1, _F.TYPE_STRING)
+    proto_field(label, "value", 2, _F.TYPE_STRING)
     sample = fd.message_type.add(name="Sample")
-    _field(sample, "value", 1, _F.TYPE_DOUBLE)
-    _field(sample, "timestamp", 2, _F.TYPE_INT64)
+    proto_field(sample, "value", 1, _F.TYPE_DOUBLE)
+    proto_field(sample, "timestamp", 2, _F.TYPE_INT64)
     exemplar = fd.message_type.add(name="Exemplar")
-    _field(exemplar, "labels", 1, _F.TYPE_MESSAGE, repeated=True, type_name=p + "Label")
-    _field(exemplar, "value", 2, _F.TYPE_DOUBLE)
-    _field(exemplar, "timestamp", 3, _F.TYPE_INT64)
+    proto_field(exemplar, "labels", 1, _F.TYPE_MESSAGE, repeated=True, type_name=p + "Label")
+    proto_field(exemplar, "value", 2, _F.TYPE_DOUBLE)
+    proto_field(exemplar, "timestamp", 3, _F.TYPE_INT64)
     ts = fd.message_type.add(name="TimeSeries")
     if raw_labels:
-        _field(ts, "labels", 1, _F.TYPE_BYTES, repeated=True)
+        proto_field(ts, "labels", 1, _F.TYPE_BYTES, repeated=True)
     else:
-        _field(ts, "labels", 1, _F.TYPE_MESSAGE, repeated=True, type_name=p + "Label")
-    _field(ts, "samples", 2, _F.TYPE_MESSAGE, repeated=True, type_name=p + "Sample")
-    _field(ts, "exemplars", 3, _F.TYPE_MESSAGE, repeated=True, type_name=p + "Exemplar")
+        proto_field(ts, "labels", 1, _F.TYPE_MESSAGE, repeated=True, type_name=p + "Label")
+    proto_field(ts, "samples", 2, _F.TYPE_MESSAGE, repeated=True, type_name=p + "Sample")
+    proto_field(ts, "exemplars", 3, _F.TYPE_MESSAGE, repeated=True, type_name=p + "Exemplar")
     # Histograms stay raw bytes here; ``histogram.codec`` decodes and validates each.
-    _field(ts, "histograms", 4, _F.TYPE_BYTES, repeated=True)
+    proto_field(ts, "histograms", 4, _F.TYPE_BYTES, repeated=True)
     meta = fd.message_type.add(name="MetricMetadata")
-    _field(meta, "type", 1, _F.TYPE_INT32)
-    _field(meta, "metric_family_name", 2, _F.TYPE_STRING)
-    _field(meta, "help", 4, _F.TYPE_STRING)
-    _field(meta, "unit", 5, _F.TYPE_STRING)
+    proto_field(meta, "type", 1, _F.TYPE_INT32)
+    proto_field(meta, "metric_family_name", 2, _F.TYPE_STRING)
+    proto_field(meta, "help", 4, _F.TYPE_STRING)
+    proto_field(meta, "unit", 5, _F.TYPE_STRING)
     req = fd.message_type.add(name="WriteRequest")
-    _field(req, "timeseries", 1, _F.TYPE_MESSAGE, repeated=True, type_name=p + "TimeSeries")
-    _field(req, "metadata", 3, _F.TYPE_MESSAGE, repeated=True, type_name=p + "MetricMetadata")
+    proto_field(req, "timeseries", 1, _F.TYPE_MESSAGE, repeated=True, type_name=p + "TimeSeries")
+    proto_field(req, "metadata", 3, _F.TYPE_MESSAGE, repeated=True, type_name=p + "MetricMetadata")
     if raw_labels:
         # Each series kept as its raw bytes: most are split and decoded without a parse.
         raw_req = fd.message_type.add(name="RawWriteRequest")
-        _field(raw_req, "timeseries", 1, _F.TYPE_BYTES, repeated=True)
-        _field(
+        proto_field(raw_req, "timeseries", 1, _F.TYPE_BYTES, repeated=True)
+        proto_field(
             raw_req, "metadata", 3, _F.TYPE_MESSAGE, repeated=True, type_name=p + "MetricMetadata"
         )
     return fd

@@ -45,6 +45,7 @@ from .remote_write import (
     _decode_histograms,  # pyright: ignore[reportPrivateUsage]
     _drop_unordered,  # pyright: ignore[reportPrivateUsage]
     _within_limits,  # pyright: ignore[reportPrivateUsage]
+    proto_field,
     with_histograms,
 )
 from .storage import Exemplar, MetricMetadata, Rejection, SeriesBatch, SeriesData
@@ -59,22 +60,6 @@ histograms, exemplars, metadata, symbols) and the histogram bucket spans (fields
 _F = descriptor_pb2.FieldDescriptorProto
 
 
-def _field(
-    msg: descriptor_pb2.DescriptorProto,
-    name: str,
-    number: int,
-    ftype: descriptor_pb2.FieldDescriptorProto.Type.ValueType,
-    *,
-    repeated: bool = False,
-    type_name: str = "",
-) -> None:
-    f = msg.field.add()
-    f.name, f.number, f.type = name, number, ftype
-    f.label = _F.LABEL_REPEATED if repeated else _F.LABEL_OPTIONAL
-    if type_name:
-        f.type_name = type_name
-
-
 def _schema() -> descriptor_pb2.FileDescriptorProto:
     package = "grafana_agent_bridge.writev2"
     p = f".{package}."
@@ -82,27 +67,27 @@ def _schema() -> descriptor_pb2.FileDescriptorProto:
         name="grafana_agent_bridge/writev2.proto", package=package, syntax="proto3"
     )
     req = fd.message_type.add(name="Request")
-    _field(req, "symbols", 4, _F.TYPE_STRING, repeated=True)
-    _field(req, "timeseries", 5, _F.TYPE_MESSAGE, repeated=True, type_name=p + "TimeSeries")
+    proto_field(req, "symbols", 4, _F.TYPE_STRING, repeated=True)
+    proto_field(req, "timeseries", 5, _F.TYPE_MESSAGE, repeated=True, type_name=p + "TimeSeries")
     ts = fd.message_type.add(name="TimeSeries")
-    _field(ts, "labels_refs", 1, _F.TYPE_UINT32, repeated=True)
-    _field(ts, "samples", 2, _F.TYPE_MESSAGE, repeated=True, type_name=p + "Sample")
+    proto_field(ts, "labels_refs", 1, _F.TYPE_UINT32, repeated=True)
+    proto_field(ts, "samples", 2, _F.TYPE_MESSAGE, repeated=True, type_name=p + "Sample")
     # Same wire format as 1.0's prometheus.Histogram: kept as bytes for ``histogram.codec``.
-    _field(ts, "histograms", 3, _F.TYPE_BYTES, repeated=True)
-    _field(ts, "exemplars", 4, _F.TYPE_MESSAGE, repeated=True, type_name=p + "Exemplar")
-    _field(ts, "metadata", 5, _F.TYPE_MESSAGE, type_name=p + "Metadata")
-    _field(ts, "created_timestamp", 6, _F.TYPE_INT64)
+    proto_field(ts, "histograms", 3, _F.TYPE_BYTES, repeated=True)
+    proto_field(ts, "exemplars", 4, _F.TYPE_MESSAGE, repeated=True, type_name=p + "Exemplar")
+    proto_field(ts, "metadata", 5, _F.TYPE_MESSAGE, type_name=p + "Metadata")
+    proto_field(ts, "created_timestamp", 6, _F.TYPE_INT64)
     ex = fd.message_type.add(name="Exemplar")
-    _field(ex, "labels_refs", 1, _F.TYPE_UINT32, repeated=True)
-    _field(ex, "value", 2, _F.TYPE_DOUBLE)
-    _field(ex, "timestamp", 3, _F.TYPE_INT64)
+    proto_field(ex, "labels_refs", 1, _F.TYPE_UINT32, repeated=True)
+    proto_field(ex, "value", 2, _F.TYPE_DOUBLE)
+    proto_field(ex, "timestamp", 3, _F.TYPE_INT64)
     sample = fd.message_type.add(name="Sample")
-    _field(sample, "value", 1, _F.TYPE_DOUBLE)
-    _field(sample, "timestamp", 2, _F.TYPE_INT64)
+    proto_field(sample, "value", 1, _F.TYPE_DOUBLE)
+    proto_field(sample, "timestamp", 2, _F.TYPE_INT64)
     meta = fd.message_type.add(name="Metadata")
-    _field(meta, "type", 1, _F.TYPE_INT32)  # the MetricType enum, read as its number
-    _field(meta, "help_ref", 3, _F.TYPE_UINT32)
-    _field(meta, "unit_ref", 4, _F.TYPE_UINT32)
+    proto_field(meta, "type", 1, _F.TYPE_INT32)  # the MetricType enum, read as its number
+    proto_field(meta, "help_ref", 3, _F.TYPE_UINT32)
+    proto_field(meta, "unit_ref", 4, _F.TYPE_UINT32)
     return fd
 
 
