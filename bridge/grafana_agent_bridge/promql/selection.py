@@ -1,9 +1,11 @@
 """Reading series from the store and locating each step's window in them, for all steps at once.
 
-All series of a selector are concatenated into flat arrays. Giving series ``i`` the key
-``i * W + t`` turns "the samples of series i in (a, b]" into two ``searchsorted`` calls over one
-sorted array, for every series and every step together, which is what keeps a 10 k series,
-151 step range query in numpy instead of Python loops.
+All series of a selector are concatenated into flat arrays. Every sample is then placed at the
+first step whose window end it does not exceed, and counting samples per (series, step) and
+summing the counts along the steps gives, for every series and every step together, the flat
+index just past the samples at or before that end: the ``[lo, hi)`` of each window in a few
+linear numpy passes, which is what keeps a 10 k series, 151 step range query in numpy instead
+of Python loops.
 """
 
 from __future__ import annotations
@@ -86,26 +88,44 @@ class Flat:
             z = np.zeros((nser, nsteps), dtype=np.int64)
             return z, z.copy()
         starts = ends - width_ms
-        shift = _shift_steps(ends, width_ms)
-        lo_t = int(min(int(starts.min()), int(self.ts.min()) if len(self.ts) else 0)) - 1
-        hi_t = int(max(int(ends.max()), int(self.ts.max()) if len(self.ts) else 0)) + 1
-        span = hi_t - lo_t + 1
-        if span * nser < 2**62:
-            sid = np.repeat(np.arange(nser, dtype=np.int64), np.diff(self.offsets))
-            key = (self.ts - lo_t) + sid * span
-            row = (np.arange(nser, dtype=np.int64) * span)[:, None]
-            hi = np.searchsorted(key, row + (ends - lo_t)[None, :], side="right").astype(np.int64)
-            if shift:
-                # Evenly spaced steps with the width a multiple of the step: a window starts
-                # where the window ``shift`` steps earlier ends, so only the first few starts
-                # need a search.
-                lo = np.empty_like(hi)
-                lo[:, shift:] = hi[:, :-shift]
-                first = row + (starts[:shift] - lo_t)[None, :]
-                lo[:, :shift] = np.searchsorted(key, first, side="right")
-                return lo, hi
-            lo = np.searchsorted(key, row + (starts - lo_t)[None, :], side="right")
-            return lo.astype(np.int64), hi
+        if nsteps > 1 and not bool((ends[1:] >= ends[:-1]).all()):
+            return self._windows_searched(ends, starts)
+        step = _even_step(ends)
+        hi = self._upto(ends, step)
+        shift = width_ms // step if step and width_ms % step == 0 else 0
+        if 0 < shift < nsteps:
+            # The width a multiple of the step: a window starts where the window ``shift``
+            # steps earlier ends, so only the first few starts need counting.
+            lo = np.empty_like(hi)
+            lo[:, shift:] = hi[:, :-shift]
+            lo[:, :shift] = self._upto(starts[:shift], step)
+            return lo, hi
+        return self._upto(starts, step), hi
+
+    def _upto(self, bounds: I64, step: int) -> I64:
+        """Per series and bound: the flat index just past its last sample with ``t <= bound``
+        (``bounds`` ascending; ``step`` their spacing, or 0 if uneven).
+
+        Each sample is placed at the first bound it does not exceed (arithmetic for even
+        bounds, else a search of the few bounds), counted per (series, bound), and the counts
+        summed along the bounds: linear in samples, where searching the samples once per
+        (series, bound) was the dearest part of selecting 10 k series over 150 steps."""
+        nser, nb = len(self.labels), len(bounds)
+        if step and nb > 1:
+            first = -((int(bounds[0]) - self.ts) // step)
+            np.clip(first, 0, nb, out=first)
+        else:
+            first = np.searchsorted(bounds, self.ts, side="left")
+        sid = np.repeat(np.arange(nser, dtype=np.int64), np.diff(self.offsets))
+        cell = sid * (nb + 1) + first
+        counts = np.bincount(cell, minlength=nser * (nb + 1)).reshape(nser, nb + 1)
+        out = np.cumsum(counts[:, :nb], axis=1, dtype=np.int64)
+        out += self.offsets[:-1, None]
+        return out
+
+    def _windows_searched(self, ends: I64, starts: I64) -> tuple[I64, I64]:
+        """``windows`` for unordered ends (one search per series and step)."""
+        nser, nsteps = len(self.labels), len(ends)
         lo = np.empty((nser, nsteps), dtype=np.int64)
         hi = np.empty((nser, nsteps), dtype=np.int64)
         for i in range(nser):
@@ -127,16 +147,14 @@ def _hist_column(items: list[SeriesData], total: int) -> ObjArr:
     return out
 
 
-def _shift_steps(ends: I64, width_ms: int) -> int:
-    """``k`` when ``ends`` are evenly spaced by ``step`` and ``width == k * step`` (k < len)."""
-    if len(ends) < 3:
+def _even_step(ends: I64) -> int:
+    """The spacing of ``ends`` when they are evenly spaced by a positive step, else 0."""
+    if len(ends) < 2:
         return 0
     step = int(ends[1] - ends[0])
-    if step <= 0 or width_ms % step or width_ms // step >= len(ends):
+    if step <= 0 or not bool((np.diff(ends) == step).all()):
         return 0
-    if not (np.diff(ends) == step).all():
-        return 0
-    return width_ms // step
+    return step
 
 
 def _dedupe(items: list[SeriesData]) -> list[SeriesData]:

@@ -1,0 +1,64 @@
+"""The step windows of selectors (``Flat.windows``): every (series, step) gets exactly the
+samples in ``(end - width, end]``, whichever way the ends are spaced. Every range query and
+every ``rate`` reads its samples through these indices, so they are checked against a plain
+per-window search on random data."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from grafana_agent_bridge.promql.selection import Flat
+from grafana_agent_bridge.storage import SeriesData
+
+
+def _flat(rng: np.random.Generator, nser: int) -> Flat:
+    series = []
+    for i in range(nser):
+        n = int(rng.integers(0, 40))
+        ts = np.unique(rng.integers(0, 600_000, n)).astype(np.int64)
+        series.append(SeriesData((("s", f"{i:03d}"),), ts, rng.random(len(ts))))
+    return Flat(series)
+
+
+def _expected(flat: Flat, ends: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
+    lo = np.empty((len(flat), len(ends)), dtype=np.int64)
+    hi = np.empty_like(lo)
+    for i in range(len(flat)):
+        a, b = int(flat.offsets[i]), int(flat.offsets[i + 1])
+        for j, end in enumerate(ends.tolist()):
+            inside = [k for k in range(a, b) if end - width < flat.ts[k] <= end]
+            first = inside[0] if inside else a + int(np.sum(flat.ts[a:b] <= end))
+            lo[i, j] = first
+            hi[i, j] = first + len(inside)
+    return lo, hi
+
+
+ENDS = {
+    "even steps": np.arange(0, 700_000, 15_000, dtype=np.int64),
+    "one step": np.array([300_000], dtype=np.int64),
+    "uneven steps": np.array([5, 14_000, 14_001, 200_000, 450_123, 700_000], dtype=np.int64),
+    "pinned by @": np.full(7, 250_000, dtype=np.int64),
+    "unordered": np.array([400_000, 100_000, 650_000, 0], dtype=np.int64),
+    "before all samples": np.arange(-90_000, -10_000, 20_000, dtype=np.int64),
+}
+
+
+@pytest.mark.parametrize("name", list(ENDS))
+@pytest.mark.parametrize("width", [1, 15_000, 60_000, 61_000, 300_000, 10**7])
+def test_windows_hold_exactly_the_samples_in_each_left_open_window(name: str, width: int) -> None:
+    rng = np.random.default_rng(len(name) * 1_000_003 + width)
+    flat = _flat(rng, 25)
+    ends = ENDS[name]
+    lo, hi = flat.windows(ends, width)
+    want_lo, want_hi = _expected(flat, ends, width)
+    assert (hi == want_hi).all()
+    assert (lo == want_lo).all()
+
+
+def test_samples_on_a_window_edge_belong_to_the_window_that_ends_there() -> None:
+    ts = np.array([15_000, 30_000, 45_000], dtype=np.int64)
+    flat = Flat([SeriesData((("s", "a"),), ts, np.ones(3))])
+    lo, hi = flat.windows(np.array([15_000, 30_000, 45_000, 60_000], dtype=np.int64), 15_000)
+    assert (hi - lo).tolist() == [[1, 1, 1, 0]]
+    assert hi.tolist() == [[1, 2, 3, 3]]
