@@ -43,6 +43,8 @@ class SeriesData:
 
     ``timestamps`` is int64 ms, strictly ascending; ``values`` is float64 of the same length.
     Stale markers are kept bit-exactly; the PromQL engine, not the store, interprets them.
+    The arrays may be views of the store's own arrays (no copy per series on the query
+    path): a reader must not write to them.
 
     ``histograms`` is None for a float-only series; otherwise a list aligned with
     ``timestamps`` holding a ``histogram.FloatHistogram`` where the sample is a native

@@ -279,3 +279,17 @@ def test_samples_too_far_in_the_future_are_rejected(tmp_path: Path) -> None:
     s = Store.open(tmp_path / "b", StoreOptions(max_future_ms=0))
     assert not s.append([batch(lbl(), [now * 1000], [1.0])]).rejections
     s.close()
+
+
+def test_selected_samples_stay_as_read_while_the_series_grows_and_is_cut(store: Store) -> None:
+    """The query path reads the head's arrays without copying them per series; what a query
+    got must not change under it when later appends grow the series or a cut drops the old
+    samples."""
+    store.append([batch(lbl(i="1"), [1000, 2000, 3000], [1.0, 2.0, 3.0])])
+    (got,) = store.select([eq("__name__", "m")], *ALL)
+    before = (got.timestamps.tolist(), got.values.tolist())
+    for k in range(4, 400):
+        store.append([batch(lbl(i="1"), [k * 1000], [float(k)])])
+    store.compact(force=True)
+    store.append([batch(lbl(i="1"), [500_000], [9.0])])
+    assert (got.timestamps.tolist(), got.values.tolist()) == before

@@ -35,12 +35,14 @@ def grouping(mod: pp.AggModifier | None) -> tuple[bool, list[str]]:
 def group_key_fn(without: bool, names: list[str]) -> Callable[[Labels], Labels]:
     if without:
         drop = set(names) | NAME_LABELS | {DROPPED}
-        return lambda lb: tuple(p for p in lb if p[0] not in drop)
+        return lambda lb: tuple([p for p in lb if p[0] not in drop])
     keep = set(names)
     if METRIC_NAME in keep:
         # by (__name__) of series whose name is to go: the group's name goes too.
         keep.add(DROPPED)
-    return lambda lb: tuple(p for p in lb if p[0] in keep)
+    # (A list comprehension: this runs once per series of every aggregation, and it is about
+    # twice as fast as a generator fed to ``tuple``.)
+    return lambda lb: tuple([p for p in lb if p[0] in keep])
 
 
 PARAM_OPS = frozenset({"count_values", "topk", "bottomk", "quantile", "limitk", "limit_ratio"})

@@ -140,6 +140,21 @@ class HeadSeries:
         hi = n if self.last_t <= maxt else int(ts.searchsorted(maxt, side="right"))
         return ts[lo:hi].copy(), self.values[lo:hi].copy()
 
+    def window_views(
+        self, mint: int, maxt: int
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+        """Views of the samples with ``mint <= t <= maxt``, for a reader that copies them
+        anyway (the query engine concatenates all series): a copy per series was a tenth of
+        a 10 k series query. They stay valid after the lock is released because samples
+        already in the arrays are never written again: appends go past ``n``, and growing
+        or dropping old samples makes new arrays."""
+        self.flush()
+        n = self.n
+        ts = self.ts
+        lo = 0 if self.first_t >= mint else int(ts[:n].searchsorted(mint, side="left"))
+        hi = n if self.last_t <= maxt else int(ts[:n].searchsorted(maxt, side="right"))
+        return ts[lo:hi], self.values[lo:hi]
+
     def value_at(self, t: int) -> float | None:
         """The stored value at exactly ``t``, if any (for recognising a retried write)."""
         self.flush()

@@ -16,6 +16,7 @@ from ..histogram.model import FloatHistogram
 from ..labels import Labels, Matcher
 from ..storage import Exemplar, MetricMetadata, SeriesData
 from . import histsamples
+from .block import Block
 from .blockset import BlockSet
 from .head import Head
 
@@ -51,22 +52,45 @@ class StoreQuerier:
             index = self._head.index
             # In label order, so the result needs no sort of label tuples.
             sids = index.in_label_order(index.select(matchers))
-            labels_of = index.labels
+            blocks = self._blocks.overlapping(mint, maxt)
+            found: list[SeriesData] = []
+            pending: list[tuple[int, Lookup]] = []
             head_parts: dict[int, _Piece] = {}
             hist_sources: dict[int, list[Lookup]] = {}
-            head_get = self._head.series.get
-            for sid in sids:
-                hs = head_get(sid)
-                if hs is not None and hs.first_t <= maxt and hs.last_t >= mint:
-                    t, v = hs.window(mint, maxt)
-                    if len(t):
-                        head_parts[sid] = (t, v)
-                        if hs.hists:
-                            # No copy needed: appends only add entries, and a head cut
-                            # replaces the table rather than changing this one.
-                            hist_sources[sid] = [hs.hists.get]
-            labels = [labels_of(sid) for sid in sids]
-            blocks = self._blocks.overlapping(mint, maxt)
+            labels: list[Labels] = []
+            if blocks:
+                head_parts, hist_sources = self._head_parts(sids, mint, maxt)
+                labels_of = index.labels
+                labels = [labels_of(sid) for sid in sids]
+            else:
+                found, pending = self._head_only(sids, mint, maxt)
+        if not blocks:
+            for i, lookup in pending:  # histograms are looked up outside the lock
+                s = found[i]
+                s.histograms = histsamples.aligned(s.timestamps, s.values, lookup)
+            return found
+        return self._merged(
+            blocks,
+            sids,
+            labels=labels,
+            head_parts=head_parts,
+            hist_sources=hist_sources,
+            mint=mint,
+            maxt=maxt,
+        )
+
+    def _merged(
+        self,
+        blocks: list[Block],
+        sids: list[int],
+        *,
+        labels: list[Labels],
+        head_parts: dict[int, _Piece],
+        hist_sources: dict[int, list[Lookup]],
+        mint: int,
+        maxt: int,
+    ) -> list[SeriesData]:
+        """Each series' pieces from the blocks and the head, joined in time order."""
         # Blocks are immutable: read them without holding up appends.
         parts: dict[int, list[_Piece]] = {}
         for b in blocks:
@@ -100,6 +124,50 @@ class StoreQuerier:
                 hists = histsamples.aligned(t, v, _first_of(sources))
             out.append(SeriesData(lbls, t, v, hists))
         return out
+
+    def _head_parts(
+        self, sids: list[int], mint: int, maxt: int
+    ) -> tuple[dict[int, _Piece], dict[int, list[Lookup]]]:
+        """The head's samples of ``sids`` in the window, and their histogram lookups."""
+        head_parts: dict[int, _Piece] = {}
+        hist_sources: dict[int, list[Lookup]] = {}
+        head_get = self._head.series.get
+        for sid in sids:
+            hs = head_get(sid)
+            if hs is not None and hs.first_t <= maxt and hs.last_t >= mint:
+                t, v = hs.window(mint, maxt)
+                if len(t):
+                    head_parts[sid] = (t, v)
+                    if hs.hists:
+                        # No copy needed: appends only add entries, and a head cut
+                        # replaces the table rather than changing this one.
+                        hist_sources[sid] = [hs.hists.get]
+        return head_parts, hist_sources
+
+    def _head_only(
+        self, sids: list[int], mint: int, maxt: int
+    ) -> tuple[list[SeriesData], list[tuple[int, Lookup]]]:
+        """``select`` when no block overlaps the window (recent dashboards): one pass over the
+        series, no merging. Runs under the lock; it is the per-series cost of every query over
+        many series, so it does no more per series than read the window and wrap it. Also
+        returns (position, lookup) of the series whose histograms are still to be filled in."""
+        head_get = self._head.series.get
+        labels_of = self._head.index.labels
+        out: list[SeriesData] = []
+        with_hists: list[tuple[int, Lookup]] = []
+        for sid in sids:
+            hs = head_get(sid)
+            if hs is None or hs.first_t > maxt or hs.last_t < mint:
+                continue
+            t, v = hs.window_views(mint, maxt)
+            if len(t):
+                if hs.hists:
+                    v = v.copy()  # ``histsamples.aligned`` may rewrite markers in it
+                    # The table needs no copy: appends only add entries, and a head cut
+                    # replaces the table rather than changing this one.
+                    with_hists.append((len(out), hs.hists.get))
+                out.append(SeriesData(labels_of(sid), t, v))
+        return out, with_hists
 
     def _sids_in_window(self, matchers: Sequence[Matcher], mint: int, maxt: int) -> list[int]:
         with self._lock:
