@@ -27,7 +27,8 @@ from grafana_agent_bridge.config import (
 )
 from grafana_agent_bridge.forward import ForwardManager
 from grafana_agent_bridge.forward.backoff import Backoff, parse_retry_after
-from grafana_agent_bridge.forward.sender import Mark, plan_requests
+from grafana_agent_bridge.forward.batching import plan_requests
+from grafana_agent_bridge.forward.progress import Mark
 from grafana_agent_bridge.labels import make_labels
 from grafana_agent_bridge.metrics import Registry
 from grafana_agent_bridge.remote_write import decode_write_request, encode_write_request

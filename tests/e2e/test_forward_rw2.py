@@ -11,7 +11,7 @@ from pathlib import Path
 from forward_support import Bridge, Prometheus, Pusher, compare, wait_until
 
 from grafana_agent_bridge.forward.client import Outcome, SendResult
-from grafana_agent_bridge.forward.sender import _knows_only_v1  # pyright: ignore[reportPrivateUsage]
+from grafana_agent_bridge.forward.delivery import knows_only_v1
 
 T = 'target="up0"'
 V2 = "      protobuf_message: io.prometheus.write.v2.Request\n"
@@ -72,8 +72,8 @@ def test_v2_falls_back_to_v1_for_a_v1_receiver(tmp_path: Path) -> None:
 def test_what_counts_as_a_v1_only_receiver() -> None:
     # Prometheus's write_handler.go answers 415 to a message type it does not accept; a 2.0
     # receiver always sends X-Prometheus-Remote-Write-Samples-Written (the 2.0 spec).
-    assert _knows_only_v1(SendResult(Outcome.REJECTED, 415, "unsupported"))
-    assert _knows_only_v1(SendResult(Outcome.DELIVERED, 204, ""))
-    assert not _knows_only_v1(SendResult(Outcome.DELIVERED, 204, "", None, "10"))
-    assert not _knows_only_v1(SendResult(Outcome.REJECTED, 400, "bad", None, "0"))
-    assert not _knows_only_v1(SendResult(Outcome.RETRY, 503, "busy"))
+    assert knows_only_v1(SendResult(Outcome.REJECTED, 415, "unsupported"))
+    assert knows_only_v1(SendResult(Outcome.DELIVERED, 204, ""))
+    assert not knows_only_v1(SendResult(Outcome.DELIVERED, 204, "", None, "10"))
+    assert not knows_only_v1(SendResult(Outcome.REJECTED, 400, "bad", None, "0"))
+    assert not knows_only_v1(SendResult(Outcome.RETRY, 503, "busy"))

@@ -6,6 +6,7 @@ local store, so an upstream outage as long as the local retention loses nothing.
 """
 
 from .manager import ForwardManager
-from .sender import TargetSender, consumer_name
+from .progress import consumer_name
+from .sender import TargetSender
 
 __all__ = ["ForwardManager", "TargetSender", "consumer_name"]

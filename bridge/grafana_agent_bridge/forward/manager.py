@@ -9,7 +9,8 @@ from pathlib import Path
 from ..config import ForwardConfig
 from ..metrics import Registry
 from ..storage import ForwardSource
-from .sender import METADATA_INTERVAL_S, TargetSender
+from .metadata import METADATA_INTERVAL_S
+from .sender import TargetSender
 from .stats import ForwardStats
 
 log = logging.getLogger(__name__)
