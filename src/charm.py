@@ -9,7 +9,8 @@ into a :class:`HookContext` that the reconcile, the status and the actions share
 
 The side subjects live in their own modules: the query token's lifecycle in ``query_token``,
 the peer databags (typed) in ``peers``, the exchange entries in ``exchange``, the UID rules in
-``datasources``, the remote-write wire format in ``remote_write``.
+``datasources``, the remote-write wire format in ``remote_write``, installing and configuring
+the snap (and its status line) in ``snap_sync``.
 
 The workload (the grafana-agent-bridge snap and its HTTP API) is reached only through
 :class:`workload.Workload`; the charm drives the snap with ``snap set`` keys, never its
@@ -39,6 +40,7 @@ import query_token
 import remote_write
 import self_monitoring
 import snap_source
+import snap_sync
 import tracing_relation
 import unit_status
 from charms.grafana_agent_bridge.v0.grafana_source import (
@@ -56,15 +58,7 @@ from datasources import (
     next_record,
 )
 from peers import PEER_RELATION, QUERY_TOKEN_SECRET_KEY, Peers
-from workload import (
-    DAEMON,
-    SNAP_NAME,
-    QueryError,
-    SettingsRejectedError,
-    SnapWorkload,
-    Workload,
-    WorkloadError,
-)
+from workload import QueryError, SnapWorkload, Workload
 
 logger = logging.getLogger(__name__)
 
@@ -76,10 +70,6 @@ __all__ = ["QUERY_TOKEN_LABEL", "QUERY_TOKEN_SECRET_KEY", "GrafanaAgentBridgeCha
 
 # Stop and remove tear the unit down: reconciling towards "up" then is pointless.
 RECONCILE_EVENTS = all_events - {ops.StopEvent, ops.RemoveEvent}
-# What keeps the bridge closed: applied on their own when the snap refuses a whole change.
-SECURITY_KEYS = ("listen-address", "allowed-clients", "query-auth-token")
-LOOPBACK = "127.0.0.1"
-ALL_INTERFACES = "0.0.0.0"
 
 
 @dataclass(frozen=True)
@@ -121,7 +111,7 @@ class GrafanaAgentBridgeCharm(ops.CharmBase):
         # observers: those raise on hostile provider data (see tracing_relation).
         self.workload: Workload = SnapWorkload()
         self._stored.set_default(installed_source="")
-        self._workload_issue: ops.StatusBase | None = None
+        self.snap = snap_sync.SnapSync(self.workload, self.unit, self._stored)
         self._hook: HookContext | None = None
         # Before the reconcile: a rotated token must be in place when the reconcile reads it.
         framework.observe(self.on.secret_rotate, self._on_secret_rotate)
@@ -309,12 +299,8 @@ class GrafanaAgentBridgeCharm(ops.CharmBase):
     # -- workload -------------------------------------------------------------------------
 
     def _snap_settings(self, config: CharmConfig, token: str | None) -> dict[str, str | None]:
-        """The snap keys the charm manages (docs/configuration.md, "The charm's contract").
-
-        Fail closed: until this unit knows the query token (``None``), the bridge listens on
-        loopback only, and it opens to all interfaces in the same ``snap set`` that gives it
-        the token. With ``query-auth`` off (token ``""``) the operator chose an open API.
-        """
+        """The snap keys the charm manages, from the config and the relations (fail closed
+        until the token is known: see ``snap_sync``)."""
         allowed, ignored = remote_write.allowed_clients(
             self._remote_units_data(remote_write.RECEIVE_ENDPOINT)
             + self._remote_units_data(otlp_relation.ENDPOINT)
@@ -324,18 +310,13 @@ class GrafanaAgentBridgeCharm(ops.CharmBase):
             self._remote_units_data(remote_write.SEND_ENDPOINT)
         )
         self._ignore(ignored)
-        host = ALL_INTERFACES if token is not None else LOOPBACK
-        settings: dict[str, str | None] = {
-            "listen-address": f"{host}:{config.port}",
-            "allowed-clients": ",".join(allowed),
-            "forward-urls": ",".join(forward),
-            "tracing-endpoint": self._tracing_endpoint(WORKLOAD_TRACING_RELATION, "tracing"),
-            "retention-time": config.retention_time,
-            "retention-size": config.retention_size,
-        }
-        if token is not None:  # unknown yet: keep what the bridge has until the leader shares it
-            settings["query-auth-token"] = token
-        return settings
+        return snap_sync.managed_settings(
+            config,
+            token,
+            allowed_clients=allowed,
+            forward_urls=forward,
+            tracing_endpoint=self._tracing_endpoint(WORKLOAD_TRACING_RELATION, "tracing"),
+        )
 
     def _tracing_endpoint(self, endpoint: str, what: str) -> str:
         url, ignored = tracing_relation.endpoint(self.model, endpoint, what)
@@ -347,75 +328,13 @@ class GrafanaAgentBridgeCharm(ops.CharmBase):
         base = self._tracing_endpoint(CHARM_TRACING_RELATION, "charm-tracing")
         ops.tracing.set_destination(url=tracing_relation.traces_url(base), ca=None)
 
-    def _ensure_installed(self, config: CharmConfig) -> bool:
-        """Install what is asked for when it is not what is installed; False on failure."""
-        source = snap_source.wanted(self.model, config.snap_channel)
-        try:
-            installed = self.workload.installed()
-            if installed is not None and self._stored.installed_source == source.key:
-                return True
-            self.unit.status = ops.MaintenanceStatus(f"installing the {SNAP_NAME} snap")
-            source.install(self.workload)
-        except WorkloadError as e:
-            logger.error("snap install failed: %s", e)
-            self._stored.installed_source = ""
-            self._workload_issue = ops.BlockedStatus(f"snap install failed: {e}")
-            return False
-        self._stored.installed_source = source.key
-        logger.info("installed the %s snap (%s)", SNAP_NAME, source.key)
-        return True
-
     def _reconcile_workload(self, config: CharmConfig, token: str | None) -> None:
         self.unit.set_ports(config.port)
-        if not self._ensure_installed(config):
-            return
-        settings = self._snap_settings(config, token)
-        try:
-            if self.workload.apply_settings(settings):
-                logger.info("applied new bridge settings")
-        except SettingsRejectedError as e:
-            self._workload_issue = ops.BlockedStatus(f"bridge config invalid: {e}")
-            self._apply_security_settings(settings)
-        except WorkloadError as e:
-            self._workload_issue = ops.BlockedStatus(f"snap config failed: {e}")
-
-    def _apply_security_settings(self, settings: dict[str, str | None]) -> None:
-        """After the snap refused a change: the token, allow-list and address on their own.
-
-        Every value is validated before it reaches the snap, so this is defence in depth:
-        whatever else the snap refuses must not leave it on an old token or a stale list.
-        """
-        security = {key: settings[key] for key in SECURITY_KEYS if key in settings}
-        try:
-            if self.workload.apply_settings(security):
-                logger.warning("applied only the security settings; the rest was refused")
-        except WorkloadError as e:
-            logger.error("the snap refused even the security settings: %s", e)
+        if self.snap.ensure_installed(snap_source.wanted(self.model, config.snap_channel)):
+            self.snap.apply(self._snap_settings(config, token))
 
     def _on_remove(self, _: ops.RemoveEvent) -> None:
-        try:
-            self.workload.remove()
-        except WorkloadError as e:
-            logger.error("cannot remove the %s snap: %s", SNAP_NAME, e)
-
-    def _workload_status(self, config: CharmConfig, token: str | None) -> ops.StatusBase | None:
-        """The workload's problem, if any: one exact line per kind."""
-        if self._workload_issue is not None:
-            return self._workload_issue
-        try:
-            installed = self.workload.installed()
-        except WorkloadError as e:
-            return ops.BlockedStatus(f"snap install failed: {e}")
-        if installed is None:
-            return ops.BlockedStatus(f"snap missing: {SNAP_NAME} is not installed")
-        if not self.workload.service_active():
-            return ops.BlockedStatus(f"service down: {DAEMON} is not active")
-        reason = self.workload.not_ready_reason(config.port)
-        if reason is not None:
-            return ops.WaitingStatus(f"bridge not ready: {reason}")
-        if token is None:
-            return ops.WaitingStatus("waiting for the leader to share the query token")
-        return None
+        self.snap.remove()
 
     # -- status ---------------------------------------------------------------------------
 
@@ -433,7 +352,7 @@ class GrafanaAgentBridgeCharm(ops.CharmBase):
         if config is None:
             statuses.append(ops.BlockedStatus(f"invalid config: {hook.config_error}"))
         else:
-            workload = self._workload_status(config, hook.token)
+            workload = self.snap.status(config.port, hook.token)
             if isinstance(workload, ops.BlockedStatus):
                 statuses.append(workload)
             elif workload is not None:

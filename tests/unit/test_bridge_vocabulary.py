@@ -19,7 +19,7 @@ from ops import testing
 
 import bridge_units
 import config as charm_config
-from charm import SECURITY_KEYS
+from snap_sync import SECURITY_KEYS
 from tests.fake_workload import FakeWorkload
 from workload import MANAGED_KEYS
 

@@ -63,3 +63,21 @@ def test_the_library_does_not_import_the_charm_source() -> None:
     for path in LIB.rglob("*.py"):
         leaked = _imported_names(path) & MODULES.keys()
         assert not leaked, f"{path.relative_to(ROOT)} imports {sorted(leaked)} from src/"
+
+
+MAX_CLASS_LINES = 400
+"""The size of a room (the same bound tests/bridge/test_architecture.py holds the bridge to)."""
+
+
+def test_no_charm_class_over_the_size_of_a_room() -> None:
+    """The charm class composes the side modules; a subject that grows it past this belongs in
+    a module of its own, as the query token, the peers and the snap did."""
+    sizes = {
+        f"{name}.{node.name}": node.end_lineno - node.lineno + 1
+        for name, path in MODULES.items()
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.ClassDef) and node.end_lineno is not None
+    }
+    assert "charm.GrafanaAgentBridgeCharm" in sizes
+    too_big = {name: n for name, n in sizes.items() if n >= MAX_CLASS_LINES}
+    assert not too_big, f"classes of {MAX_CLASS_LINES} lines or more: {too_big}"
