@@ -15,6 +15,7 @@ the engine and the API can all build on it:
 - ``binop``: binary operators with a histogram operand, with the sample-drop rules;
 - ``notes``: the annotations all of these report, with Prometheus's text;
 - ``notation``: the promqltest series notation, ``{{...}}`` histograms included;
+- ``readback``: the counter-reset hint a stored sample reads back with (Prometheus's chunks);
 - ``codec``: remote-write 1.0 ``prometheus.Histogram`` decode (validated) and encode;
 - ``jsonenc``: the Prometheus HTTP API's JSON form.
 """

@@ -12,10 +12,11 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ..histogram.ops import equals
 from ..labels import Labels
 from ..storage import Exemplar, MetricMetadata, Rejection, SeriesBatch
 from .head import NO_MIN, Head, PendingAppend
-from .histsamples import HIST_MARK, NORMAL_NAN, encode_one, is_mark
+from .histsamples import HIST_MARK, NORMAL_NAN, is_mark
 from .memseries import NO_TIMESTAMP, HeadSeries
 from .options import StoreOptions
 
@@ -219,7 +220,9 @@ class HeadAppender:
                     stored_h = st.series.histogram_at(t)
             if h is not None and stored_h is not None:
                 # Both histograms: the same one (a retried send) is accepted, not stored.
-                if encode_one(h) == encode_one(stored_h):
+                # The hint is not compared (Prometheus's ``Equals``): the stored one is the
+                # hint it reads back with, not the one written.
+                if equals(h, stored_h):
                     p.duplicates += 1
                     p.histogram_duplicates += 1
                 else:

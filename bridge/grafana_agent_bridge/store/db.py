@@ -73,7 +73,7 @@ class Store:
         self._lock_fd = -1
         self._progress = OpenProgress()
         self.stats_ = StoreStats()
-        self._head = Head(options.max_exemplars, self.stats_)
+        self._head = Head(options.max_exemplars, self.stats_, options.block_duration_ms)
         self._appender = HeadAppender(self._head, options)
         self._wal = WriteAheadLog(
             path / "wal", options.wal_segment_bytes, self.stats_, self._head.checkpoint

@@ -5,6 +5,11 @@ Prometheus keeps the same in ``tsdb/head*.go``.
 The head changes in three ways, all under the store's lock: WAL replay on open (it is the
 WAL's ``ReplayTarget``), ``commit`` of an append that the WAL has taken (``appender.py`` decides
 what is accepted, before anything is logged), and ``truncate`` once compaction cut a block.
+
+A histogram sample enters the head with the counter-reset hint it reads back with from
+Prometheus's TSDB (``histogram.readback``), derived once from the series' previous sample
+when it is committed or replayed; blocks are cut from the head and keep it. The WAL, and so
+the change feed and forwarding, keep the hint as written, as Prometheus's WAL does.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
+from ..histogram import readback
 from ..histogram.model import FloatHistogram
 from ..labels import Labels
 from ..storage import Exemplar, MetricMetadata
@@ -104,7 +110,15 @@ class PendingAppend:
 
 
 class Head:
-    def __init__(self, max_exemplars: int, stats: StoreStats) -> None:
+    def __init__(
+        self,
+        max_exemplars: int,
+        stats: StoreStats,
+        chunk_range_ms: int = readback.DEFAULT_CHUNK_RANGE_MS,
+    ) -> None:
+        self.chunk_range_ms = chunk_range_ms
+        """Prometheus's head chunk range (its block duration): where chunks are cut, which
+        the hints histograms read back with depend on."""
         self.index = SeriesIndex()
         self.series: dict[int, HeadSeries] = {}
         self.ref_labels: dict[int, Labels] = {}
@@ -203,7 +217,37 @@ class Head:
         # Series whose samples all fell before the head boundary have nothing in the head.
         for sid in [s for s, hs in self.series.items() if not len(hs)]:
             del self.series[sid]
+        # The WAL holds the hints as written; the head holds them as read back. A series'
+        # first sample after the head boundary reads back as opening a chunk, as in
+        # Prometheus, whose replay starts a new head chunk after its memory-mapped ones.
+        for hs in self.series.values():
+            if hs.hists:
+                self._read_back_all(hs)
         self.recompute_min()
+
+    def _read_back_all(self, hs: HeadSeries) -> None:
+        hs.flush()
+        assert hs.hists is not None
+        ts = hs.ts[: hs.n].tolist()
+        marks = histsamples.hist_mask(hs.values[: hs.n]).tolist()
+        hists = hs.hists
+        for i, (t, marked) in enumerate(zip(ts, marks)):
+            h = hists.get(t) if marked else None
+            if h is None:
+                continue
+            prev = hists.get(ts[i - 1]) if i and marks[i - 1] else None
+            hists[t] = readback.stored(h, t, prev, ts[i - 1] if i else None, self.chunk_range_ms)
+
+    def _read_back(self, hs: HeadSeries, t: int, h: FloatHistogram) -> FloatHistogram:
+        """``h``, committed at ``t`` after the series' columns took its marker, with the hint
+        it reads back with (from the sample before it, which the head still holds unless
+        compaction took the series' whole past: then it opens a chunk, as in Prometheus)."""
+        before = hs.sample_before(t)
+        if before is None:
+            return readback.stored(h, t, None, None, self.chunk_range_ms)
+        pt, pv = before
+        prev = hs.histogram_at(pt) if histsamples.is_mark(pv) else None
+        return readback.stored(h, t, prev, pt, self.chunk_range_ms)
 
     # -- appends -----------------------------------------------------------------------------
 
@@ -239,8 +283,9 @@ class Head:
         for sid, t, v in p.many:
             series[sid].append_many(t, v)
             self.min_t = min(self.min_t, series[sid].first_t)
-        for (sid, t), h in p.hists.items():
-            series[sid].add_histogram(t, h)
+        for (sid, t), h in p.hists.items():  # in time order within each series
+            hs = series[sid]
+            hs.add_histogram(t, self._read_back(hs, t, h))
         for sid, ex in p.exemplars:
             self.exemplars.add(sid, ex)
         for m in p.metadata:

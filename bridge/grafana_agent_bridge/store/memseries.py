@@ -162,6 +162,12 @@ class HeadSeries:
         k = int(np.searchsorted(ts, t, side="left"))
         return float(self.values[k]) if k < self.n and int(ts[k]) == t else None
 
+    def sample_before(self, t: int) -> tuple[int, float] | None:
+        """The sample just before ``t`` in the head, if any."""
+        self.flush()
+        k = int(np.searchsorted(self.ts[: self.n], t, side="left"))
+        return (int(self.ts[k - 1]), float(self.values[k - 1])) if k else None
+
     def drop_before(self, t: int) -> None:
         """Forget samples older than ``t`` (they are in a block now)."""
         self.flush()

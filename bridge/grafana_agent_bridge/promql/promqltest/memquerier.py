@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Iterable, Sequence
-from dataclasses import replace
 
 import numpy as np
 
-from ...histogram.model import FloatHistogram, Hint
-from ...histogram.ops import detect_reset
+from ...histogram import readback
+from ...histogram.model import FloatHistogram
 from ...labels import Labels, Matcher, matches_all
 from ...storage import (
     AppendResult,
@@ -21,6 +20,10 @@ from ...storage import (
     SeriesBatch,
     SeriesData,
 )
+
+TEST_CHUNK_RANGE_MS = 24 * 60 * 60 * 1000
+"""Prometheus's test storage (``util/teststorage``) uses one-day blocks, so one-day chunk
+ranges: the corpus's expected hints come from it."""
 
 
 class _Series:
@@ -35,7 +38,11 @@ class _Series:
         """Store one sample (a later one at the same time replaces it); True if new."""
         ts = self.ts
         if h is not None and (not ts or t > ts[-1]):
-            h = _stored_hint(h, self.hs[-1] if self.hs else None)
+            # The hint it reads back with from Prometheus's TSDB (the store's rule too);
+            # the corpus's expected hints are written against it.
+            h = readback.stored(
+                h, t, self.hs[-1] if ts else None, ts[-1] if ts else None, TEST_CHUNK_RANGE_MS
+            )
         if not ts or t > ts[-1]:
             ts.append(t)
             self.vs.append(v)
@@ -49,29 +56,6 @@ class _Series:
         self.vs.insert(i, v)
         self.hs.insert(i, h)
         return True
-
-
-def _stored_hint(h: FloatHistogram, prev: FloatHistogram | None) -> FloatHistogram:
-    """The counter-reset hint a histogram reads back with from Prometheus's TSDB: a counter
-    histogram that continues the previous one's chunk is ``not_reset``; one that starts a new
-    chunk (first sample, a float or stale marker before, a detected reset, another bucket
-    layout) ``unknown``, unless it was written as ``reset``; gauges stay gauges. The
-    corpus's expected hints are written against this."""
-    if h.hint == Hint.GAUGE or h.is_stale:
-        return h
-    if prev is None or prev.is_stale or prev.hint == Hint.GAUGE:
-        hint = Hint.RESET if h.hint == Hint.RESET else Hint.UNKNOWN
-    elif h.hint == Hint.RESET:
-        hint = Hint.RESET
-    elif detect_reset(h, prev):
-        # A detected reset cuts a chunk whose hint reads back as unknown
-        # (prometheus/prometheus#15346).
-        hint = Hint.UNKNOWN
-    elif prev.schema != h.schema or prev.custom_values != h.custom_values:
-        hint = Hint.UNKNOWN
-    else:
-        hint = Hint.NOT_RESET
-    return h if hint == h.hint else replace(h, hint=hint)
 
 
 class MemoryStore:
