@@ -151,7 +151,8 @@ class Daemon:
         one unless given)."""
         self.config = config
         self.registry = registry or Registry()
-        self.registry.register(store_progress.PROGRESS_RATIO)
+        # Registered before the store opens, so /metrics shows it throughout the replay.
+        store_progress.progress_gauge(self.registry)
         self.lifecycle = Lifecycle()
         self.store: Store | None = None
         self.http: BridgeHTTPServer | None = None
@@ -194,7 +195,9 @@ class Daemon:
         data_dir = Path(cfg.data_dir)
         log.info("opening the store in %s (replaying the write-ahead log)", data_dir.resolve())
         started = time.monotonic()
-        self.store = Store.open(data_dir, store_options(cfg), should_stop=should_stop)
+        self.store = Store.open(
+            data_dir, store_options(cfg), should_stop=should_stop, registry=self.registry
+        )
         log.info("store ready in %.2fs", time.monotonic() - started)
         register_store_metrics(self.store, self.registry)
         engine = Engine(

@@ -367,6 +367,65 @@ def test_the_store_is_a_facade() -> None:
     assert lines <= MAX_FACADE_LINES, f"store/db.py has {lines} lines: the parts belong elsewhere"
 
 
+# Metric objects a module must not build at import time: the registry is injected (the daemon
+# makes one and hands it down; the plugin process makes its own), so that two daemons in one
+# process (the tests) or a tool that opens the store never share counters behind their backs.
+IMPORT_TIME_FORBIDDEN = {"Registry", "Counter", "Gauge", "Histogram"}
+
+
+def _import_time_calls(tree: ast.AST) -> Iterator[ast.Call]:
+    """Calls that run when the module is imported: everything but function and lambda bodies
+    (decorators and default values do run at import)."""
+    todo: list[ast.AST | None] = [tree]
+    while todo:
+        node = todo.pop()
+        if node is None:  # an absent keyword-only default, an absent return annotation
+            continue
+        if isinstance(node, ast.Call):
+            yield node
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            todo += [*node.decorator_list, *node.args.defaults, *node.args.kw_defaults]
+            todo.append(node.returns)
+            continue
+        if isinstance(node, ast.Lambda):
+            todo += [*node.args.defaults, *node.args.kw_defaults]
+            continue
+        todo += ast.iter_child_nodes(node)
+
+
+def _metrics_built_at_import(source: str) -> list[tuple[str, int]]:
+    found: list[tuple[str, int]] = []
+    for call in _import_time_calls(ast.parse(source)):
+        func = call.func
+        name = func.id if isinstance(func, ast.Name) else getattr(func, "attr", "")
+        if name in IMPORT_TIME_FORBIDDEN:
+            found.append((name, call.lineno))
+    return found
+
+
+def test_no_module_builds_a_metrics_registry_at_import_time() -> None:
+    built = [
+        f"{module.path.relative_to(ROOT.parent)}:{line} {name}()"
+        for module in MODULES.values()
+        for name, line in _metrics_built_at_import(module.path.read_text())
+    ]
+    assert not built, "module-global metrics; inject the registry instead:\n" + "\n".join(built)
+
+
+def test_the_import_time_scan_sees_module_globals_and_skips_function_bodies() -> None:
+    source = (
+        "METRICS = Registry()\n"
+        "class A:\n    G = metrics.Gauge('g', 'h')\n"
+        "def f(r=Registry()):\n    return Registry()\n"
+        "g = lambda: Counter('c', 'h')\n"
+    )
+    assert sorted(_metrics_built_at_import(source)) == [
+        ("Gauge", 3),
+        ("Registry", 1),
+        ("Registry", 4),
+    ]
+
+
 def test_the_checks_catch_what_they_guard() -> None:
     """The cycle finder and the layering rule fire on a made-up violation."""
     assert _cycles({"a": {"b": 1}, "b": {"c": 1}, "c": {"a": 1}, "d": {}}) == [["a", "b", "c"]]

@@ -12,8 +12,14 @@ from collections.abc import Iterator
 
 import pytest
 
+from grafana_agent_bridge.metrics import Registry
 from grafana_agent_bridge.plugin import pluginv2_pb2 as pb
-from grafana_agent_bridge.plugin.service import call_resource, check_health, query_data
+from grafana_agent_bridge.plugin.service import (
+    PluginMetrics,
+    call_resource,
+    check_health,
+    query_data,
+)
 
 
 class Scripted:
@@ -71,6 +77,11 @@ def ctx(url: str, **json_data: object) -> pb.PluginContext:
     )
 
 
+def counted() -> PluginMetrics:
+    """The metrics the plugin process counts in (its own registry)."""
+    return PluginMetrics(Registry())
+
+
 def instant(url: str, **json_data: object) -> pb.DataResponse:
     query = pb.DataQuery(
         refId="A",
@@ -79,7 +90,8 @@ def instant(url: str, **json_data: object) -> pb.DataResponse:
         timeRange=pb.TimeRange(fromEpochMS=0, toEpochMS=60_000),
         json=b'{"expr": "up", "instant": true}',
     )
-    reply = query_data(pb.QueryDataRequest(pluginContext=ctx(url, **json_data), queries=[query]))
+    request = pb.QueryDataRequest(pluginContext=ctx(url, **json_data), queries=[query])
+    reply = query_data(request, counted())
     return reply.responses["A"]
 
 
@@ -132,16 +144,16 @@ def test_health_fails_on_any_status_but_200(server):
     url, script = server
     script.status = 204
     script.body = b""
-    reply = check_health(pb.CheckHealthRequest(pluginContext=ctx(url)))
+    reply = check_health(pb.CheckHealthRequest(pluginContext=ctx(url)), counted())
     assert reply.status == pb.CheckHealthResponse.ERROR
     assert "bad response with status 204" in reply.message
     script.status = 200
     script.body = b'{"status":"error","errorType":"bad_data","error":"nope"}'
-    reply = check_health(pb.CheckHealthRequest(pluginContext=ctx(url)))
+    reply = check_health(pb.CheckHealthRequest(pluginContext=ctx(url)), counted())
     assert reply.status == pb.CheckHealthResponse.ERROR
     assert reply.message.startswith("bad_data: nope - ")
     script.body = b'{"status":"success","data":{"resultType":"scalar","result":[4,"2"]}}'
-    reply = check_health(pb.CheckHealthRequest(pluginContext=ctx(url)))
+    reply = check_health(pb.CheckHealthRequest(pluginContext=ctx(url)), counted())
     assert reply.status == pb.CheckHealthResponse.OK
 
 
@@ -155,7 +167,8 @@ def test_get_only_datasources_send_resource_posts_as_get(server):
             method="POST",
             url="api/v1/series?start=1",
             body=b"match%5B%5D=up",
-        )
+        ),
+        counted(),
     )
     assert reply.code == 200
     assert script.seen == [("GET", "/api/v1/series?start=1&match%5B%5D=up")]
@@ -166,7 +179,8 @@ def test_get_only_datasources_send_resource_posts_as_get(server):
 )
 def test_resource_calls_stay_inside_the_prometheus_api(server, path):
     url, script = server
-    reply = call_resource(pb.CallResourceRequest(pluginContext=ctx(url), path=path, method="GET"))
+    request = pb.CallResourceRequest(pluginContext=ctx(url), path=path, method="GET")
+    reply = call_resource(request, counted())
     assert reply.code == 404
     assert json.loads(reply.body)["errorType"] == "not_found"
     assert script.seen == []

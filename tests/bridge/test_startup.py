@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from grafana_agent_bridge.metrics import Registry
 from grafana_agent_bridge.storage import SeriesBatch
 from grafana_agent_bridge.store import Store
 from grafana_agent_bridge.store import progress as store_progress
@@ -41,24 +42,24 @@ def fill(path: Path, rounds: int, series: int = 1000, per_round: int = 100) -> i
     return rounds * series * per_round
 
 
-def progress_ratio(stage: str) -> float:
-    return store_progress.PROGRESS_RATIO.get(stage)
-
-
 def test_replay_logs_its_progress_and_the_gauge_climbs_to_one(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     total = fill(tmp_path / "data", rounds=4, series=200)
     monkeypatch.setattr(store_progress, "LOG_EVERY_S", 0.0)  # a line at every step
+    registry = Registry()  # as a fresh process starts
+    gauge = store_progress.progress_gauge(registry)
     seen: list[float] = []
+
+    def progress_ratio(stage: str) -> float:
+        return gauge.get(stage)
 
     def watch() -> bool:
         seen.append(progress_ratio("wal"))
         return False
 
-    store_progress.PROGRESS_RATIO.set(0.0, "wal")  # as a fresh process starts
     with caplog.at_level(logging.INFO, logger="grafana_agent_bridge.store"):
-        store = Store.open(tmp_path / "data", OPTIONS, should_stop=watch)
+        store = Store.open(tmp_path / "data", OPTIONS, should_stop=watch, registry=registry)
     store.close()
     lines = [
         r.getMessage() for r in caplog.records if "replaying the write-ahead log" in r.message

@@ -20,7 +20,8 @@ from typing import IO
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
-from grafana_agent_bridge.plugin.service import generic_handlers
+from grafana_agent_bridge.metrics import Registry
+from grafana_agent_bridge.plugin.service import PluginMetrics, generic_handlers
 from grafana_agent_bridge.stopsignals import StopSignals
 
 log = logging.getLogger(__name__)
@@ -89,10 +90,11 @@ def bind_in_range(server: grpc.Server, low: int, high: int) -> int:
     raise HandshakeError(f"no free port in {low}-{high} after {PORT_ATTEMPTS} attempts")
 
 
-def build_server() -> tuple[grpc.Server, health.HealthServicer]:
-    """The gRPC server with the pluginv2 services and the health service registered."""
+def build_server(registry: Registry) -> tuple[grpc.Server, health.HealthServicer]:
+    """The gRPC server with the pluginv2 services (counting in ``registry``, which
+    CollectMetrics returns) and the health service registered."""
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=WORKERS))
-    server.add_generic_rpc_handlers(generic_handlers())
+    server.add_generic_rpc_handlers(generic_handlers(PluginMetrics(registry)))
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     return server, health_servicer
@@ -112,7 +114,7 @@ def serve(env: Mapping[str, str] | None = None, out: IO[str] | None = None) -> i
     except HandshakeError as exc:
         print(exc, file=sys.stderr)
         return 1
-    server, health_servicer = build_server()
+    server, health_servicer = build_server(Registry())  # the process's one registry
     try:
         port = bind_in_range(server, handshake.min_port, handshake.max_port)
     except HandshakeError as exc:

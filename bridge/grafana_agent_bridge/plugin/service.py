@@ -44,33 +44,40 @@ from grafana_agent_bridge.plugin.upstream import (
 
 log = logging.getLogger(__name__)
 
-# The plugin's own metrics; Grafana collects them through CollectMetrics and serves them at
-# /metrics/plugins/<plugin id>.
-METRICS = Registry()
-QUERIES = METRICS.counter(
-    "grafana_agent_bridge_plugin_queries_total",
-    "Queries (refIds) answered, by outcome: ok, bad_query, upstream_error, internal_error.",
-    ("outcome",),
-)
-QUERY_SECONDS = METRICS.histogram(
-    "grafana_agent_bridge_plugin_query_duration_seconds",
-    "Time to answer one refId, the server's time included.",
-)
-HEALTH_CHECKS = METRICS.counter(
-    "grafana_agent_bridge_plugin_health_checks_total", "Health checks, by result.", ("status",)
-)
-RESOURCE_CALLS = METRICS.counter(
-    "grafana_agent_bridge_plugin_resource_calls_total",
-    "Metadata (resource) calls, by HTTP status returned to Grafana.",
-    ("code",),
-)
-
 HEALTH_OK_MESSAGE = "Successfully queried the Prometheus API."
 HEALTH_ERROR_SUFFIX = " - There was an error returned querying the Prometheus API."
 RESOURCE_PREFIX = "api/v1/"
 QUERY_CONCURRENCY = 4
 # Headers of alert evaluations worth passing to the server, so its logs can name the rule.
 _FORWARDED_HEADERS = ("fromalert", "x-rule-", "x-grafana-org-id")
+
+
+class PluginMetrics:
+    """The plugin's own metrics, in the registry the plugin process made for them: Grafana
+    collects that registry through CollectMetrics and serves it at /metrics/plugins/<id>."""
+
+    def __init__(self, registry: Registry) -> None:
+        self.registry = registry
+        self.queries = registry.counter(
+            "grafana_agent_bridge_plugin_queries_total",
+            "Queries (refIds) answered, by outcome: ok, bad_query, upstream_error, "
+            "internal_error.",
+            ("outcome",),
+        )
+        self.query_seconds = registry.histogram(
+            "grafana_agent_bridge_plugin_query_duration_seconds",
+            "Time to answer one refId, the server's time included.",
+        )
+        self.health_checks = registry.counter(
+            "grafana_agent_bridge_plugin_health_checks_total",
+            "Health checks, by result.",
+            ("status",),
+        )
+        self.resource_calls = registry.counter(
+            "grafana_agent_bridge_plugin_resource_calls_total",
+            "Metadata (resource) calls, by HTTP status returned to Grafana.",
+            ("code",),
+        )
 
 
 class QueryError(Exception):
@@ -167,7 +174,7 @@ def fetch_exemplars(
         return None
 
 
-def query_data(request: pb.QueryDataRequest) -> pb.QueryDataResponse:
+def query_data(request: pb.QueryDataRequest, metrics: PluginMetrics) -> pb.QueryDataResponse:
     """Answer every refId of a QueryData call, each with frames or its own error."""
     response = pb.QueryDataResponse()
     headers = dict(request.headers)
@@ -182,7 +189,9 @@ def query_data(request: pb.QueryDataRequest) -> pb.QueryDataResponse:
     queries = list(request.queries)
 
     def answer(query: pb.DataQuery) -> pb.DataResponse:
-        return answer_query(query, settings, settings_error, extra_headers, from_alert)
+        return answer_query(
+            query, settings, settings_error, extra_headers, from_alert, metrics=metrics
+        )
 
     if len(queries) == 1:
         answers = [answer(queries[0])]
@@ -201,6 +210,8 @@ def answer_query(
     settings_error: str,
     extra_headers: Mapping[str, str],
     from_alert: bool,
+    *,
+    metrics: PluginMetrics,
 ) -> pb.DataResponse:
     """One refId's answer: its frames, or its error with an HTTP-like status."""
     out = pb.DataResponse()
@@ -231,15 +242,15 @@ def answer_query(
         outcome = "internal_error"
         log.exception("query %s failed", query.refId)
         out.error, out.status, out.errorSource = f"internal error: {exc}", 500, "plugin"
-    QUERIES.inc(1, outcome)
-    QUERY_SECONDS.observe(time.monotonic() - started)
+    metrics.queries.inc(1, outcome)
+    metrics.query_seconds.observe(time.monotonic() - started)
     return out
 
 
-def check_health(request: pb.CheckHealthRequest) -> pb.CheckHealthResponse:
+def check_health(request: pb.CheckHealthRequest, metrics: PluginMetrics) -> pb.CheckHealthResponse:
     """Grafana's health check, counted."""
     reply = _check_health_of(request)
-    HEALTH_CHECKS.inc(1, pb.CheckHealthResponse.HealthStatus.Name(reply.status).lower())
+    metrics.health_checks.inc(1, pb.CheckHealthResponse.HealthStatus.Name(reply.status).lower())
     return reply
 
 
@@ -294,16 +305,20 @@ def _json_error(status: int, error_type: str, message: str) -> pb.CallResourceRe
     )
 
 
-def call_resource(request: pb.CallResourceRequest) -> pb.CallResourceResponse:
+def call_resource(
+    request: pb.CallResourceRequest, metrics: PluginMetrics
+) -> pb.CallResourceResponse:
     """One metadata call, counted."""
     reply = _call_resource_of(request)
-    RESOURCE_CALLS.inc(1, str(reply.code))
+    metrics.resource_calls.inc(1, str(reply.code))
     return reply
 
 
-def collect_metrics(_request: pb.CollectMetricsRequest) -> pb.CollectMetricsResponse:
+def collect_metrics(
+    _request: pb.CollectMetricsRequest, metrics: PluginMetrics
+) -> pb.CollectMetricsResponse:
     """The plugin's own metrics in the Prometheus text format."""
-    payload = pb.CollectMetricsResponse.Payload(prometheus=METRICS.expose().encode())
+    payload = pb.CollectMetricsResponse.Payload(prometheus=metrics.registry.expose().encode())
     return pb.CollectMetricsResponse(metrics=payload)
 
 
@@ -344,26 +359,24 @@ def _call_resource_of(request: pb.CallResourceRequest) -> pb.CallResourceRespons
 # gRPC glue: the generic handlers the generated *_pb2_grpc module would otherwise provide.
 
 
-def _query_data(request: pb.QueryDataRequest, _context: grpc.ServicerContext) -> Any:
-    return query_data(request)
+def generic_handlers(metrics: PluginMetrics) -> list[grpc.GenericRpcHandler]:
+    """Handlers for ``pluginv2.Data``, ``pluginv2.Diagnostics`` and ``pluginv2.Resource``,
+    counting in ``metrics``."""
 
+    def _query_data(request: pb.QueryDataRequest, _context: grpc.ServicerContext) -> Any:
+        return query_data(request, metrics)
 
-def _check_health(request: pb.CheckHealthRequest, _context: grpc.ServicerContext) -> Any:
-    return check_health(request)
+    def _check_health(request: pb.CheckHealthRequest, _context: grpc.ServicerContext) -> Any:
+        return check_health(request, metrics)
 
+    def _collect_metrics(request: pb.CollectMetricsRequest, _context: grpc.ServicerContext) -> Any:
+        return collect_metrics(request, metrics)
 
-def _collect_metrics(request: pb.CollectMetricsRequest, _context: grpc.ServicerContext) -> Any:
-    return collect_metrics(request)
+    def _call_resource(
+        request: pb.CallResourceRequest, _context: grpc.ServicerContext
+    ) -> Iterator[pb.CallResourceResponse]:
+        yield call_resource(request, metrics)
 
-
-def _call_resource(
-    request: pb.CallResourceRequest, _context: grpc.ServicerContext
-) -> Iterator[pb.CallResourceResponse]:
-    yield call_resource(request)
-
-
-def generic_handlers() -> list[grpc.GenericRpcHandler]:
-    """Handlers for ``pluginv2.Data``, ``pluginv2.Diagnostics`` and ``pluginv2.Resource``."""
     return [
         grpc.method_handlers_generic_handler(
             "pluginv2.Data",

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..labels import Labels, Matcher
+from ..metrics import Registry
 from ..storage import (
     Appender,
     AppendResult,
@@ -51,7 +52,7 @@ from .feed import Feed
 from .head import Head
 from .memseries import NO_TIMESTAMP
 from .options import StoreOptions
-from .progress import OpenProgress
+from .progress import OpenProgress, progress_gauge
 from .querier import StoreQuerier
 from .state import read_json
 from .stats import StoreStats
@@ -99,14 +100,16 @@ class Store:
         options: StoreOptions | None = None,
         *,
         should_stop: Callable[[], bool] | None = None,
+        registry: Registry | None = None,
     ) -> Store:
         """Open (creating if needed) the store in ``path``: replay and repair the WAL.
 
         Loading and replay log their progress; ``should_stop`` is polled throughout, and
         ``progress.OpenCancelledError`` is raised (the store released) as soon as it answers true.
+        ``registry`` shows the progress as ``bridge_store_open_progress_ratio``.
         """
         store = cls(Path(path), options or StoreOptions())
-        store._progress = OpenProgress(should_stop)
+        store._progress = OpenProgress(should_stop, gauge=progress_gauge(registry))
         store._open()
         return store
 

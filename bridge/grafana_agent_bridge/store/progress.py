@@ -14,19 +14,25 @@ import logging
 import time
 from collections.abc import Callable
 
-from ..metrics import Gauge
+from ..metrics import Gauge, Registry
 
 log = logging.getLogger("grafana_agent_bridge.store")
 
 LOG_EVERY_S = 5.0
 
-PROGRESS_RATIO = Gauge(
-    "bridge_store_open_progress_ratio",
+PROGRESS_RATIO_NAME = "bridge_store_open_progress_ratio"
+PROGRESS_RATIO_HELP = (
     "How far opening the store has got, 0 to 1, by stage (blocks: loading blocks; wal: "
-    "replaying the write-ahead log). 1 once the stage is done.",
-    ("stage",),
+    "replaying the write-ahead log). 1 once the stage is done."
 )
-"""One per process, like the open it follows; the daemon registers it in its registry."""
+
+
+def progress_gauge(registry: Registry | None) -> Gauge:
+    """The progress gauge in ``registry`` (the same one each time it is asked for); without a
+    registry (tools, tests that do not look) one that nobody exposes."""
+    if registry is None:
+        return Gauge(PROGRESS_RATIO_NAME, PROGRESS_RATIO_HELP, ("stage",))
+    return registry.gauge(PROGRESS_RATIO_NAME, PROGRESS_RATIO_HELP, ("stage",))
 
 
 class OpenCancelledError(Exception):
@@ -40,10 +46,12 @@ class OpenProgress:
         self,
         should_stop: Callable[[], bool] | None = None,
         *,
+        gauge: Gauge | None = None,
         log_every_s: float | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.should_stop = should_stop
+        self.gauge = gauge if gauge is not None else progress_gauge(None)
         self.log_every_s = LOG_EVERY_S if log_every_s is None else log_every_s
         self.clock = clock
         self.stage = ""
@@ -55,7 +63,7 @@ class OpenProgress:
     def start(self, stage: str, total: int) -> None:
         self.stage, self.total, self.done = stage, total, 0
         self._started = self._logged = self.clock()
-        PROGRESS_RATIO.set(0.0 if total else 1.0, stage)
+        self.gauge.set(0.0 if total else 1.0, stage)
         self.check()
 
     def check(self) -> None:
@@ -70,12 +78,12 @@ class OpenProgress:
         now = self.clock()
         if now - self._logged >= self.log_every_s:
             self._logged = now
-            PROGRESS_RATIO.set(self.ratio(), self.stage)
+            self.gauge.set(self.ratio(), self.stage)
             log.info("%s%s", self.describe(), f", {detail}" if detail else "")
 
     def finish(self) -> None:
         self.done = self.total
-        PROGRESS_RATIO.set(1.0, self.stage)
+        self.gauge.set(1.0, self.stage)
 
     def ratio(self) -> float:
         return min(1.0, self.done / self.total) if self.total else 1.0
