@@ -118,3 +118,89 @@ def test_element_tags_are_counted_exactly_across_pieces() -> None:
     data = np.random.default_rng(3).integers(0, 256, (1 << 20) + 12345, dtype=np.uint8)
     expected = int(np.isin(data, [0x0A, 0x12, 0x1A, 0x22, 0x2A]).sum())
     assert count_element_tags(memoryview(data.tobytes())) == expected
+
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while n >= 0x80:
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+def _field(number: int, payload: bytes, *, padded: bool = False) -> bytes:
+    """A length-delimited field; ``padded`` writes its length as a needlessly long varint
+    (valid protobuf that no usual encoder writes)."""
+    size = _varint(len(payload))
+    if padded:
+        size = bytes([size[0] | 0x80, 0x00]) if len(size) == 1 else size
+    return bytes([number << 3 | 2]) + size + payload
+
+
+def _label(name: str, value: str) -> bytes:
+    return _field(1, name.encode()) + _field(2, value.encode())
+
+
+def _sample(t: int, v: float) -> bytes:
+    return b"\x09" + np.float64(v).tobytes() + b"\x10" + _varint(t)
+
+
+def _raw_body(*series: bytes) -> bytes:
+    return bytes(cramjam.snappy.compress_raw(b"".join(_field(1, s) for s in series)))
+
+
+def test_new_series_decode_as_a_fresh_parse_does_however_they_are_encoded() -> None:
+    """The first request of a sender (every series new) takes the shortcut too, but only
+    where the bytes before the last sample really are nothing but labels."""
+    up = _field(1, _label("__name__", "up")) + _field(1, _label("job", "node"))
+    padded = _field(1, _label("__name__", "up"), padded=True) + _field(1, _label("job", "x"))
+    two = up + _field(2, _sample(T0, 1.0))  # a sample before the last one
+    with_exemplar = _field(1, _label("__name__", "ex")) + _field(
+        3, _field(1, _label("trace_id", "abc")) + b"\x11" + np.float64(0.25).tobytes()
+    )
+    series = [
+        up + _field(2, _sample(T0, 1.0)),
+        padded + _field(2, _sample(T0, 2.0)),
+        two + _field(2, _sample(T0 + 15_000, 3.0)),
+        with_exemplar + _field(2, _sample(T0, 4.0)),
+    ]
+    cache = LabelCache()
+    for _ in range(2):  # new, then known
+        got = decode_write_request(_raw_body(*series), cache=cache)
+        assert got.rejections == []
+        assert as_plain(got) == [
+            ((("__name__", "up"), ("job", "node")), [T0], [1.0]),
+            ((("__name__", "up"), ("job", "x")), [T0], [2.0]),
+            ((("__name__", "up"), ("job", "node")), [T0, T0 + 15_000], [1.0, 3.0]),
+            ((("__name__", "ex"),), [T0], [4.0]),
+        ]
+        assert [(e.labels, e.value) for e in got.series[3].exemplars] == [
+            ((("trace_id", "abc"),), 0.25)
+        ]
+    # Known now: all but the two-sample and the exemplar series took the shortcut.
+    raw = remote_write._RawWriteRequest()
+    raw.ParseFromString(bytes(cramjam.snappy.decompress_raw(_raw_body(*series))))
+    assert remote_write._split_known(raw.timeseries, cache)[1] == 2
+
+
+def test_a_label_repeated_across_series_is_held_once() -> None:
+    """Label pairs are shared between the label sets of a request (and of the store): the
+    memory of a series is its own tuple, not a copy of every ``job="..."``."""
+    series = [([("__name__", f"m{i}"), ("job", "node-exporter")], [(T0, 1.0)]) for i in range(3)]
+    got = decode_write_request(body(series), cache=LabelCache())
+    jobs = [s.labels[1] for s in got.series]
+    assert jobs[0] == ("job", "node-exporter")
+    assert jobs[0] is jobs[1] is jobs[2]
+
+
+def test_a_long_label_is_refused_in_every_series_that_holds_it() -> None:
+    cache = LabelCache(limits=LabelLimits(max_label_value_length=8))
+    long = ("host", "a-very-long-host")
+    for i in range(3):
+        got = decode_write_request(
+            body([([("__name__", f"m{i}"), long], [(T0, 1.0)]), (UP, [(T0, 1.0)])]),
+            cache=cache,
+        )
+        assert [r.kind for r in got.rejections] == ["label_value_length"]
+        assert [s.labels for s in got.series] == [(("__name__", "up"), ("job", "node"))]
