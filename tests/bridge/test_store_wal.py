@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import struct
 from pathlib import Path
@@ -19,6 +20,20 @@ ALL = (-(2**62), 2**62)
 def test_series_record_round_trip_with_unicode_and_empty_set() -> None:
     series = [(1, lbl("a", x="ünï\u2603", y="")), (2**40, ()), (7, (("k", "v" * 70_000),))]
     assert wal.decode_series(wal.encode_series(series)) == series
+
+
+def test_series_record_bytes_do_not_depend_on_what_was_encoded_before() -> None:
+    """The encoder remembers the text of the pairs it wrote; a record is still exactly the
+    JSON that older versions wrote and read (``[[ref, [name, value, ...]], ...]``)."""
+    encoder = wal.SeriesEncoder()
+    odd = ("q", 'say "hi"\\ \n \ud800 ü')  # escapes, a newline, a lone surrogate
+    first = [(1, (("__name__", "up"), odd)), (2, (("__name__", "up"), ("job", "x")))]
+    again = [(3, (("__name__", "up"), ("job", "x"))), (4, (odd,))]
+    for series in (first, again, first):
+        flat = [[ref, [text for pair in labels for text in pair]] for ref, labels in series]
+        expected = json.dumps(flat, ensure_ascii=False, separators=(",", ":"))
+        assert encoder.encode(series) == expected.encode("utf-8", "surrogatepass")
+        assert wal.decode_series(encoder.encode(series)) == series
 
 
 def test_samples_record_round_trip_keeps_nan_bits() -> None:

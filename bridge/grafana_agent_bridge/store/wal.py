@@ -19,7 +19,6 @@ deleted (retention, acknowledged by the feed) and a corrupt segment costs only i
 from __future__ import annotations
 
 import enum
-import itertools
 import json
 import logging
 import os
@@ -84,11 +83,43 @@ _U32 = struct.Struct("<I")
 def encode_series(series: Sequence[tuple[int, Labels]]) -> bytes:
     """Series definitions as JSON (``[[ref, [name, value, ...]], ...]``): the C JSON codec
     turns the 10 k series of a segment checkpoint around in milliseconds."""
-    flat = itertools.chain.from_iterable
-    doc = [[ref, list(flat(labels))] for ref, labels in series]
-    return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode(
-        "utf-8", "surrogatepass"
-    )
+    return SeriesEncoder().encode(series)
+
+
+_JSON = json.JSONEncoder(ensure_ascii=False).encode
+
+
+class SeriesEncoder:
+    """``encode_series`` with the JSON text of every label pair it wrote remembered.
+
+    Label pairs repeat across series (``job``, ``juju_model``, ... and every metric name),
+    and the ingest path shares one pair object between all the label sets holding it, so a
+    series record is mostly joining remembered text: about a third of the C JSON encoder's
+    cost for a sender's first requests, where every series is new. Same bytes either way.
+    """
+
+    MAX_PAIRS = 200_000
+    """Pairs remembered before starting over (bounds the memory of unique label values)."""
+
+    def __init__(self) -> None:
+        self._text: dict[tuple[str, str], str] = {}
+
+    def _pair(self, pair: tuple[str, str]) -> str:
+        if len(self._text) >= self.MAX_PAIRS:
+            self._text.clear()
+        text = self._text[pair] = _JSON(pair[0]) + "," + _JSON(pair[1])
+        return text
+
+    def encode(self, series: Sequence[tuple[int, Labels]]) -> bytes:
+        known = self._text.__getitem__
+        parts = []
+        for ref, labels in series:
+            try:
+                body = ",".join(map(known, labels))
+            except KeyError:
+                body = ",".join(map(self._pair, labels))
+            parts.append(f"[{int(ref)},[{body}]]")
+        return ("[" + ",".join(parts) + "]").encode("utf-8", "surrogatepass")
 
 
 def decode_series(payload: bytes | memoryview) -> list[tuple[int, Labels]]:

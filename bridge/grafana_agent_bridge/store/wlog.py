@@ -138,6 +138,7 @@ class WriteAheadLog:
         self._writer: wal.SegmentWriter | None = None
         self._syncs: list[threading.Thread] = []
         self._checkpoint_due = False
+        self._series_encoder = wal.SeriesEncoder()
         self._checkpoint_bytes = 0
         """Size of the checkpoint that opens the current segment (not counted against
         ``segment_bytes``)."""
@@ -276,7 +277,8 @@ class WriteAheadLog:
         series, metadata = self._checkpoint()
         records = []
         if series:
-            records.append(wal.encode_record(wal.RecordType.SERIES, wal.encode_series(series)))
+            payload = self._series_encoder.encode(series)
+            records.append(wal.encode_record(wal.RecordType.SERIES, payload))
         if metadata:
             payload = wal.encode_metadata(list(metadata))
             records.append(wal.encode_record(wal.RecordType.METADATA, payload))
@@ -293,14 +295,12 @@ class WriteAheadLog:
         except OSError as e:
             log.error("cannot write the WAL checkpoint yet (%s); the next append retries", e)
 
-    @staticmethod
-    def _encode(batch: WalBatch) -> tuple[list[bytes], int]:
+    def _encode(self, batch: WalBatch) -> tuple[list[bytes], int]:
         """The records of ``batch``, and the offset of its samples record among them."""
         records: list[bytes] = []
         if batch.series:
-            records.append(
-                wal.encode_record(wal.RecordType.SERIES, wal.encode_series(batch.series))
-            )
+            payload = self._series_encoder.encode(batch.series)
+            records.append(wal.encode_record(wal.RecordType.SERIES, payload))
         samples_offset = sum(len(r) for r in records)
         if len(batch.refs):
             records.append(
