@@ -1,15 +1,19 @@
 """One series in the in-memory head: its recent samples (Prometheus's ``memSeries``).
 
-Each series keeps its samples in numpy arrays plus a short Python-list *tail* for the newest
-ones: the common remote-write request carries one sample per series, and a list append is
-several times cheaper than a numpy element store. The tail is moved into the arrays every
-``TAIL`` samples (few: a Python int and float cost ~60 bytes against numpy's 16) and whenever
-the series is read, so readers (which hold the store's lock) always see plain arrays.
+Each series keeps its samples in numpy arrays plus a short *tail* for the newest ones: the
+common remote-write request carries one sample per series, and appending to a stdlib
+``array`` is several times cheaper than a numpy element store. The tail is moved into the
+arrays every ``TAIL`` samples and whenever the series is read, so readers (which hold the
+store's lock) always see plain arrays. The tail is ``array('q')``/``array('d')`` rather than
+lists: 16 bytes a sample instead of a list slot plus a Python int and float (~72 bytes),
+about 450 bytes less per series at the average tail of 8 samples, and nothing for the
+garbage collector to track.
 """
 
 from __future__ import annotations
 
 import enum
+from array import array
 
 import numpy as np
 import numpy.typing as npt
@@ -59,8 +63,8 @@ class HeadSeries:
         self.values: npt.NDArray[np.float64] = _NO_VALUES
         self.n = 0
         """Samples in the arrays (the tail comes on top)."""
-        self.tail_t: list[int] = []
-        self.tail_v: list[float] = []
+        self.tail_t = array("q")
+        self.tail_v = array("d")
         # Newest sample ever accepted (also after its data moved to a block): the ordering rule.
         self.last_t: int = NO_TIMESTAMP
         self.last_v: float = 0.0
@@ -98,10 +102,10 @@ class HeadSeries:
         n = self.n
         self._reserve(n + k)
         self.ts[n : n + k] = self.tail_t
-        self.values[n : n + k] = np.array(self.tail_v, dtype=np.float64)
+        self.values[n : n + k] = self.tail_v  # the bits as stored: NaN payloads kept
         self.n = n + k
-        self.tail_t = []
-        self.tail_v = []
+        self.tail_t = array("q")
+        self.tail_v = array("d")
 
     def append_one(self, t: int, v: float) -> None:
         """The hot path; callers have checked ordering. (Inlined in ``Head.commit``.)"""
