@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import requests
 
+from grafana_agent_bridge.api import disconnect
 from grafana_agent_bridge.api.http import _DisconnectWatch
 from grafana_agent_bridge.api.params import Params
 from grafana_agent_bridge.api.routes import answer
@@ -438,7 +439,9 @@ def test_shutdown_answers_writes_with_503(tmp_path: Path) -> None:
     assert time.monotonic() - t < 1
 
 
-def test_client_disconnect_cancels_the_query(tmp_path: Path) -> None:
+def test_client_disconnect_cancels_the_query(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # The watcher sees a closed peer on a real socket pair...
     server_side, client_side = socket.socketpair()
     cancel = threading.Event()
@@ -447,6 +450,17 @@ def test_client_disconnect_cancels_the_query(tmp_path: Path) -> None:
         client_side.close()
         assert cancel.wait(2)
     server_side.close()
+    # The next queries find the watcher thread ticking, or asleep after a quiet spell: a
+    # hang-up is seen either way.
+    for quiet_s in (0.0, disconnect.TICK_S * 3):
+        monkeypatch.setattr(disconnect, "IDLE_S", disconnect.TICK_S)
+        time.sleep(quiet_s)
+        server_side, client_side = socket.socketpair()
+        cancel = threading.Event()
+        with _DisconnectWatch(server_side, cancel):
+            client_side.close()
+            assert cancel.wait(2)
+        server_side.close()
     # ...and a canceled query ends as Prometheus's 499 "canceled", evaluated by the real engine.
     daemon = start_daemon(tmp_path)
     try:

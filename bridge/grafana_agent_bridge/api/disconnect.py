@@ -7,8 +7,10 @@ well (which cannot be peeked at) and for descriptors above 1023 (which ``select`
 
 One shared thread polls every watched connection each ``TICK_S``: starting a thread per query
 cost more than answering a single-series query (the new thread must be scheduled before
-``Thread.start`` returns, ~0.5 ms on a loaded 2-core machine). The thread sleeps on a condition
-while no query runs.
+``Thread.start`` returns, ~0.5 ms on a loaded 2-core machine). Waking that thread for each query
+costs the same kind of time (it takes the GIL and a core while the query runs), so a query only
+wakes it when it sleeps: the thread keeps ticking for ``IDLE_S`` after the last query, so a
+stream of queries never wakes it, and only then sleeps on a condition until the next one.
 """
 
 from __future__ import annotations
@@ -17,9 +19,13 @@ import itertools
 import select
 import socket
 import threading
+import time
 
 TICK_S = 0.25
 """How often the watched connections are polled: the most a hung-up client's query runs on."""
+IDLE_S = 30.0
+"""How long the thread keeps ticking with no query in flight before it sleeps until the next
+(ticks cost a few microseconds each; a wake-up per query cost more than a small query)."""
 
 _HUNG_UP = getattr(select, "POLLRDHUP", 0x2000) | select.POLLHUP | select.POLLERR
 
@@ -33,19 +39,20 @@ class _Watcher:
         self._watched: dict[int, tuple[socket.socket, threading.Event]] = {}
         self._keys = itertools.count()
         self._thread: threading.Thread | None = None
+        self._asleep = False
 
     def add(self, conn: socket.socket, cancel: threading.Event) -> int:
         """Watch ``conn`` until :meth:`remove` with the returned key."""
         with self._lock:
             key = next(self._keys)
-            was_idle = not self._watched
             self._watched[key] = (conn, cancel)
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(
                     target=self._run, name="disconnect-watch", daemon=True
                 )
                 self._thread.start()
-            elif was_idle:  # wake the thread from its idle wait (not from a tick: no extra polls)
+            elif self._asleep:  # only a sleeping thread is woken; a ticking one polls in time
+                self._asleep = False
                 self._changed.notify()
         return key
 
@@ -54,15 +61,24 @@ class _Watcher:
             self._watched.pop(key, None)
 
     def _run(self) -> None:
+        idle_since: float | None = None
         while True:
             with self._lock:
-                while not self._watched:
-                    self._changed.wait()
-                # A tick before each poll: a query's connection is first polled after at most
-                # TICK_S. Only adds to an empty set notify, and the set is not empty here.
+                if self._watched:
+                    idle_since = None
+                elif idle_since is None:
+                    idle_since = time.monotonic()
+                elif time.monotonic() - idle_since >= IDLE_S:
+                    self._asleep = True
+                    while self._asleep:
+                        self._changed.wait()
+                    idle_since = None
+                # One tick before each poll, never cut short (only a sleeping thread is
+                # notified): a query's connection is first polled after at most TICK_S.
                 self._changed.wait(TICK_S)
                 watched = list(self._watched.values())
-            _check(watched)
+            if watched:
+                _check(watched)
 
 
 def _check(watched: list[tuple[socket.socket, threading.Event]]) -> None:
