@@ -169,3 +169,25 @@ def test_errors_carry_api_error_types(store: Store) -> None:
     with pytest.raises(QueryCanceledError) as e5:
         eng.instant("req_total", 0, cancel=cancel)
     assert e5.value.error_type == "canceled"
+
+
+def test_a_repeated_query_text_answers_each_time_from_its_own_times_and_limits(
+    store: Store,
+) -> None:
+    # Parsed texts are cached per engine: a dashboard's repeats must still see the new data
+    # and times, a refused text must stay refused, and another engine's limits still apply.
+    from grafana_agent_bridge.promql.querytext import TextLimits
+
+    put(store, {"__name__": "up", "job": "a"}, [0, MIN], [1, 2])
+    eng = Engine(store)
+    assert eng.instant("up", 0).value[0][2] == 1.0  # type: ignore[index]
+    assert eng.instant("up", MIN).value[0][2] == 2.0  # type: ignore[index]
+    put(store, {"__name__": "up", "job": "a"}, [2 * MIN], [3])
+    assert eng.instant("up", 2 * MIN).value[0][2] == 3.0  # type: ignore[index]
+    for _ in range(2):
+        with pytest.raises(ParseError):
+            eng.instant("up{", MIN)
+    deep = "(" * 20 + "up" + ")" * 20
+    assert eng.instant(deep, MIN).value
+    with pytest.raises(ParseError, match="max_nesting_depth"):
+        Engine(store, text_limits=TextLimits(max_depth=10)).instant(deep, MIN)
