@@ -196,3 +196,23 @@ def test_matrix_fast_path_formats_exactly_like_format_value() -> None:
         )
     )
     assert [v for _, v in data[0]["values"]] == [encoding.format_value(x) for x in values]
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        [0.0, 1.0, -5.0, 123456789.0, 2.0**53 - 1, -(2.0**53 - 1)],  # the integer path
+        [3.0, -0.0, 7.0],  # Go writes "-0"
+        [1.0, 2.0**53, 1e16, 1e21, 2.0**70],  # whole, beyond exact: shortest digits
+        [1.0, 2.0, math.nan, math.inf],
+        [4.0, 4.5],
+    ],
+)
+def test_whole_number_series_format_exactly_like_format_value(values: list[float]) -> None:
+    # Byte and packet counts are whole numbers; they are written on a faster path.
+    data = json.loads(
+        encoding.matrix_json(
+            [SeriesData((), np.arange(len(values), dtype=np.int64), np.array(values))]
+        )
+    )
+    assert [v for _, v in data[0]["values"]] == [encoding.format_value(x) for x in values]
