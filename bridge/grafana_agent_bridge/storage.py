@@ -139,7 +139,8 @@ class Querier(Protocol):
     def select(self, matchers: Sequence[Matcher], mint: int, maxt: int) -> Iterable[SeriesData]:
         """Series matching every matcher, with their samples in ``mint <= t <= maxt`` (ms,
         inclusive both ends; the engine applies PromQL's left-open windows itself). Series with
-        no sample in the window are omitted. Touches only series the label index selects."""
+        no sample in the window are omitted. Touches only series the label index selects.
+        In label order, each label set once: the engine relies on it and does not sort."""
         ...
 
     def label_names(self, matchers: Sequence[Matcher], mint: int, maxt: int) -> list[str]:

@@ -8,7 +8,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from grafana_agent_bridge.labels import make_labels
+from grafana_agent_bridge.promql.aggregations import group_key_fn
 from grafana_agent_bridge.promql.selection import Flat
+from grafana_agent_bridge.promql.values import DROPPED
 from grafana_agent_bridge.storage import SeriesData
 
 
@@ -62,3 +65,29 @@ def test_samples_on_a_window_edge_belong_to_the_window_that_ends_there() -> None
     lo, hi = flat.windows(np.array([15_000, 30_000, 45_000, 60_000], dtype=np.int64), 15_000)
     assert (hi - lo).tolist() == [[1, 1, 1, 0]]
     assert hi.tolist() == [[1, 2, 3, 3]]
+
+
+@pytest.mark.parametrize(
+    "names",
+    [["instance"], ["instance", "mode"], ["absent"], ["__name__"], ["a", "b", "c", "mode"]],
+)
+@pytest.mark.parametrize("without", [False, True])
+def test_group_keys_hold_exactly_the_grouping_labels(names: list[str], without: bool) -> None:
+    """``by``/``without`` keys (found by bisection for a few names): the labels named, or all
+    but those named and the name, in label order; the delayed-name mark stays with
+    ``by (__name__)``."""
+    series = [
+        make_labels({"__name__": "up", "instance": "h:1", "job": "n", "mode": "idle", "a": "1"}),
+        make_labels({"instance": "h:2", "mode": "user"}),
+        make_labels({"zz": "last"}),
+        ((DROPPED, ""), *make_labels({"__name__": "up", "instance": "h:3"})),
+    ]
+    key = group_key_fn(without, names)
+    for lb in series:
+        if without:
+            gone = {*names, DROPPED, "__name__", "__type__", "__unit__"}
+            want = tuple(p for p in lb if p[0] not in gone)
+        else:
+            kept = {*names, DROPPED} if "__name__" in names else set(names)
+            want = tuple(p for p in lb if p[0] in kept)
+        assert key(lb) == want

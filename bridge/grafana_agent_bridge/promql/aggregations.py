@@ -8,6 +8,7 @@ group, for every step at once. The per-element ones (``topk``, ``quantile``,
 from __future__ import annotations
 
 import math
+from bisect import bisect_left
 from collections.abc import Callable
 
 import numpy as np
@@ -40,9 +41,24 @@ def group_key_fn(without: bool, names: list[str]) -> Callable[[Labels], Labels]:
     if METRIC_NAME in keep:
         # by (__name__) of series whose name is to go: the group's name goes too.
         keep.add(DROPPED)
-    # (A list comprehension: this runs once per series of every aggregation, and it is about
-    # twice as fast as a generator fed to ``tuple``.)
-    return lambda lb: tuple([p for p in lb if p[0] in keep])
+    if len(keep) > 3:
+        # (A list comprehension: this runs once per series of every aggregation, and it is
+        # about twice as fast as a generator fed to ``tuple``.)
+        return lambda lb: tuple([p for p in lb if p[0] in keep])
+    # A few names (the usual ``by (instance)``): labels are sorted by name, so each is found
+    # by bisection instead of looking at every label of every series.
+    probes = [(n,) for n in sorted(keep)]
+
+    def key(lb: Labels) -> Labels:
+        out = []
+        n = len(lb)
+        for probe in probes:
+            i = bisect_left(lb, probe)
+            if i < n and lb[i][0] == probe[0]:
+                out.append(lb[i])
+        return tuple(out)
+
+    return key
 
 
 PARAM_OPS = frozenset({"count_values", "topk", "bottomk", "quantile", "limitk", "limit_ratio"})
@@ -95,9 +111,8 @@ def aggregate(
     keyf = group_key_fn(without, names)
     keys = [keyf(lb) for lb in vec.labels]
     index: dict[Labels, int] = {}
-    gid = np.empty(len(keys), dtype=np.int64)
-    for i, k in enumerate(keys):
-        gid[i] = index.setdefault(k, len(index))
+    setdefault = index.setdefault
+    gid = np.array([setdefault(k, len(index)) for k in keys], dtype=np.int64)
     glabels = list(index)
     if op in ("topk", "bottomk", "limitk"):
         assert isinstance(param, np.ndarray)
@@ -111,9 +126,11 @@ def aggregate(
     ngroups = len(glabels)
     if ngroups == 0:
         return Vector.empty(nsteps)
-    if ngroups == 1:
+    if ngroups == 1 or bool((gid[1:] >= gid[:-1]).all()):
+        # Rows already grouped (one group, or series sorted by the grouping labels' order):
+        # no copy of the (series x steps) arrays.
         sg = gid
-        starts = np.zeros(1, dtype=np.int64)
+        starts = np.flatnonzero(np.r_[True, sg[1:] != sg[:-1]])
         pres = vec.present
         vals = vec.values
     else:
@@ -122,7 +139,7 @@ def aggregate(
         starts = np.flatnonzero(np.r_[True, sg[1:] != sg[:-1]])
         pres = vec.present[order]
         vals = vec.values[order]
-    count = np.add.reduceat(pres.astype(np.int64), starts, axis=0)
+    count = np.add.reduceat(pres, starts, axis=0, dtype=np.int64)
     out_p = count > 0
     with np.errstate(all="ignore"):
         if op in ("sum", "avg"):
@@ -229,7 +246,7 @@ def _accurate_sums(vals: F64, pres: np.ndarray, starts: np.ndarray, count: np.nd
     small next to the sum of magnitudes) are redone with Kahan summation, like Prometheus."""
     masked = np.where(pres, vals, 0.0)
     out = np.add.reduceat(masked, starts, axis=0)
-    mags = np.add.reduceat(np.abs(masked), starts, axis=0)
+    mags = np.add.reduceat(np.abs(masked, out=masked), starts, axis=0)
     # Naive summation errs by at most about count * eps * mags; redo where that could exceed
     # a billionth of the result (i.e. where the terms cancel), so results stay within 1e-6.
     risky = (mags * count * 2.3e-16 > np.abs(out) * 1e-9) & np.isfinite(mags) & (count > 1)

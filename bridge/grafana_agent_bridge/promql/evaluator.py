@@ -212,6 +212,7 @@ class Evaluator:
         return self.select_sets(selector_matcher_sets(vs), mint, maxt)
 
     def select_sets(self, sets: list[list[Matcher]], mint: int, maxt: int) -> list[SeriesData]:
+        """The series matching any of ``sets``, in label order, each label set once."""
         if len(sets) == 1:
             out = list(self.querier.select(sets[0], mint, maxt))
         else:
@@ -220,7 +221,7 @@ class Evaluator:
                 self.ctx.check()  # one store call per alternative
                 for s in self.querier.select(ms, mint, maxt):
                     seen.setdefault(s.labels, s)
-            out = list(seen.values())
+            out = sorted(seen.values(), key=lambda s: s.labels)
         if self._stats and not self._stats_blocked:
             out = [
                 s
@@ -228,10 +229,13 @@ class Evaluator:
                 else replace(s, histograms=_stats_view_column(s.histograms))
                 for s in out
             ]
-        loaded = sum(len(s.timestamps) for s in out)
+        loaded = hists = 0
+        for s in out:
+            loaded += len(s.timestamps)
+            if s.histograms is not None:
+                hists += len(s.histograms)
         self.ctx.count_samples(loaded)
         self.ctx.reserve_bytes(loaded * SAMPLE_BYTES)  # before they are concatenated and keyed
-        hists = sum(len(s.histograms) for s in out if s.histograms is not None)
         if hists:
             # Histogram samples are Python objects with their buckets: far heavier.
             self.ctx.reserve_bytes(hists * HISTOGRAM_SAMPLE_BYTES)
@@ -247,7 +251,7 @@ class Evaluator:
         if len(ends) == 0:
             return Vector.empty(0)
         mint = int(ends.min()) - self.lookback_ms + 1
-        flat = Flat(self.select_sets(matcher_sets, mint, int(ends.max())))
+        flat = Flat(self.select_sets(matcher_sets, mint, int(ends.max())), ordered=True)
         self.ctx.count_samples(len(flat) * len(ends))  # the dense series x steps result
         self.ctx.reserve_cells(len(flat), len(ends))
         lo, hi = flat.windows(ends, self.lookback_ms)
@@ -284,7 +288,11 @@ class Evaluator:
         ends = self.anchors(vs.at, vs.offset, times)
         if len(ends) == 0:
             raise EvaluationError("empty evaluation")
-        flat = Flat(self.select(vs, int(ends.min()) - rng + 1, int(ends.max())), drop_stale=True)
+        flat = Flat(
+            self.select(vs, int(ends.min()) - rng + 1, int(ends.max())),
+            drop_stale=True,
+            ordered=True,
+        )
         self.ctx.reserve_cells(len(flat), len(ends))
         lo, hi = flat.windows(ends, rng)
         return Matrix(flat.labels, flat.ts, flat.vals, flat.offsets, lo, hi, rng, ends, flat.hvals)
