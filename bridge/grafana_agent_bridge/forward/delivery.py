@@ -11,7 +11,6 @@ remote write 2.0 request that only a 1.0 receiver would answer so switches the c
 from __future__ import annotations
 
 import logging
-import threading
 import time
 
 from ..remote_write import encode_write_request
@@ -20,7 +19,7 @@ from ..storage import SeriesBatch
 from .backoff import Backoff
 from .batching import count_exemplars, count_samples
 from .client import Outcome, RemoteWriteClient, SendResult
-from .stats import ForwardStats
+from .scope import TargetPart, TargetScope
 
 log = logging.getLogger(__name__)
 
@@ -28,25 +27,21 @@ FAILURE_LOG_INTERVAL_S = 30.0
 """While an upstream keeps failing, one warning per shard per this many seconds is enough."""
 
 
-class ShardDelivery:
+class ShardDelivery(TargetPart):
     """Delivers one shard's requests, one after another, over the shard's own client."""
 
     def __init__(
         self,
         client: RemoteWriteClient,
         shard: int,
-        label: str,
-        stats: ForwardStats,
-        stop: threading.Event,
+        scope: TargetScope,
         *,
         min_backoff_s: float,
         max_backoff_s: float,
     ) -> None:
+        super().__init__(scope)
         self._client = client
         self._shard = shard
-        self._label = label
-        self._stats = stats
-        self._stop = stop
         self._min_backoff = min_backoff_s
         self._max_backoff = max_backoff_s
 

@@ -8,13 +8,12 @@ failed send waits for the next round, and it never holds up the samples (its own
 from __future__ import annotations
 
 import logging
-import threading
 
 from ..remote_write import encode_write_request
 from ..storage import ForwardSource
 from .client import Outcome, RemoteWriteClient
 from .delivery import result_class
-from .stats import ForwardStats
+from .scope import TargetPart, TargetScope
 
 log = logging.getLogger(__name__)
 
@@ -24,22 +23,18 @@ FIRST_SEND_S = 5.0
 """The first round goes this soon after the start (or the whole interval, if shorter)."""
 
 
-class MetadataSender:
+class MetadataSender(TargetPart):
     def __init__(
         self,
         feed: ForwardSource,
         client: RemoteWriteClient,
-        label: str,
-        stats: ForwardStats,
-        stop: threading.Event,
+        scope: TargetScope,
         *,
         interval_s: float = METADATA_INTERVAL_S,
     ) -> None:
+        super().__init__(scope)
         self._feed = feed
         self._client = client
-        self._label = label
-        self._stats = stats
-        self._stop = stop
         self._interval = interval_s
 
     def run(self) -> None:

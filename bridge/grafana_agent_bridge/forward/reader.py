@@ -8,13 +8,12 @@ polls the feed's end when there is nothing new, and a store fault only pauses it
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
 
 from ..storage import FeedBatch, FeedPosition, ForwardSource, ShuttingDownError
 from .batching import count_samples
 from .progress import Mark
-from .stats import ForwardStats
+from .scope import TargetPart, TargetScope
 
 log = logging.getLogger(__name__)
 
@@ -26,21 +25,17 @@ SendBatch = Callable[[FeedPosition, FeedBatch, Mark | None], bool]
 returns once all have finished it: False when stopping."""
 
 
-class FeedReader:
+class FeedReader(TargetPart):
     def __init__(
         self,
         feed: ForwardSource,
-        label: str,
-        stats: ForwardStats,
-        stop: threading.Event,
+        scope: TargetScope,
         *,
         read_size: int,
         poll_interval_s: float,
     ) -> None:
+        super().__init__(scope)
         self._feed = feed
-        self._label = label
-        self._stats = stats
-        self._stop = stop
         self._read_size = read_size
         self._poll = poll_interval_s
         self.caught_up = False

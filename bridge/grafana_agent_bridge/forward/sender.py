@@ -29,7 +29,8 @@ Shape (after Prometheus's ``QueueManager``, with the local store in place of its
 Parts (each owns its state; ``TargetSender`` composes them and owns the threads, the lockstep
 and the acknowledgements): ``reader`` (the feed, the exact re-read), ``batching`` (shards and
 requests), ``delivery`` (one shard's retry loop), ``metadata`` (the periodic metadata sends),
-``progress`` (the mark file and the resume point), ``catchup`` (the catch-up log lines).
+``progress`` (the mark file and the resume point), ``catchup`` (the catch-up log lines);
+the first three share a ``scope`` (the target's name, stats and stop signal).
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ from .delivery import ShardDelivery
 from .metadata import METADATA_INTERVAL_S, MetadataSender
 from .progress import Mark, ProgressFile, consumer_name
 from .reader import FeedReader
+from .scope import TargetScope
 from .stats import ForwardStats
 
 log = logging.getLogger(__name__)
@@ -94,7 +96,8 @@ class TargetSender:
         self._ack_interval = ack_interval_s
         self._progress = ProgressFile(state_dir, self.consumer, label)
 
-        self._stop = stop = threading.Event()
+        self._stop = threading.Event()
+        scope = TargetScope(label, stats, self._stop)
         self._cond = threading.Condition()
         self._current: _Batch | None = None
         self._delivered: FeedPosition | None = None
@@ -108,21 +111,17 @@ class TargetSender:
         self._sharder = Sharder(shards)
         self._reader = FeedReader(
             feed,
-            label,
-            stats,
-            stop,
+            scope,
             read_size=config.max_samples_per_send * shards,
             poll_interval_s=poll_interval_s,
         )
         backoff = (duration_ms(config.min_backoff) / 1000, duration_ms(config.max_backoff) / 1000)
         self._deliveries = [
-            ShardDelivery(
-                client, i, label, stats, stop, min_backoff_s=backoff[0], max_backoff_s=backoff[1]
-            )
+            ShardDelivery(client, i, scope, min_backoff_s=backoff[0], max_backoff_s=backoff[1])
             for i, client in enumerate(self._clients[:shards])
         ]
         self._metadata = MetadataSender(
-            feed, self._clients[-1], label, stats, stop, interval_s=metadata_interval_s
+            feed, self._clients[-1], scope, interval_s=metadata_interval_s
         )
         self._catchup = CatchUpReport(label)
 
