@@ -191,3 +191,32 @@ def test_a_repeated_query_text_answers_each_time_from_its_own_times_and_limits(
     assert eng.instant(deep, MIN).value
     with pytest.raises(ParseError, match="max_nesting_depth"):
         Engine(store, text_limits=TextLimits(max_depth=10)).instant(deep, MIN)
+
+
+@pytest.mark.parametrize("fn", ["rate", "increase", "delta"])
+def test_functions_over_many_series_give_each_series_its_own_result(store: Store, fn: str) -> None:
+    """Wide range queries are evaluated in blocks of rows (and selected in bulk): every
+    series' result must be exactly what a query for that series alone gives, in every
+    block, resets included."""
+    rng = np.random.default_rng(11)
+    n, points = 700, 240
+    batches = []
+    for i in range(n):
+        ts = np.arange(points, dtype=np.int64) * 15_000 + int(rng.integers(0, 5000))
+        vals = np.cumsum(rng.random(points) * 10)
+        vals[rng.integers(0, points, 3)] = 0.5  # resets
+        batches.append(
+            SeriesBatch(make_labels({"__name__": "c_total", "i": f"{i:04d}"}), ts, vals)
+        )
+    assert not store.append(batches).rejections
+    engine = Engine(store)
+    wide = engine.range(f"{fn}(c_total[1m])", 60_000, 3_500_000, 15_000).value
+    assert len(wide) == n
+    for i in (0, 283, 284, 567, 568, 699):  # (blocks of 65536 // 230 steps = 284 rows)
+        (alone,) = engine.range(
+            f'{fn}(c_total{{i="{i:04d}"}}[1m])', 60_000, 3_500_000, 15_000
+        ).value
+        got = wide[i]
+        assert got.labels == alone.labels
+        assert got.timestamps.tolist() == alone.timestamps.tolist()
+        assert got.values.tobytes() == alone.values.tobytes()

@@ -35,14 +35,41 @@ def _extrapolated(ctx: EvalContext, call: Call, *, counter: bool, rate: bool) ->
                 )
     if not ok.any():
         return Vector.empty(m.nsteps)
+    resets = _reset_column(m) if counter else None
+    res = np.empty(lo.shape)
+    # Row blocks of ~64 k cells: each of the ~25 element-wise passes below then runs on
+    # arrays that stay in the CPU cache, about twice as fast over 10 k series x 150 steps as
+    # whole-matrix passes; every cell's arithmetic is unchanged.
+    rows = max(1, _BLOCK_CELLS // max(1, m.nsteps))
+    for a in range(0, lo.shape[0], rows):
+        ctx.check()
+        b = a + rows
+        res[a:b] = _extrapolate_rows(m, lo[a:b], hi[a:b], resets, counter=counter, rate=rate)
+    return range_result(m, res, ok)
+
+
+_BLOCK_CELLS = 65_536
+
+
+def _extrapolate_rows(
+    m: Matrix,
+    lo: I64,
+    hi: I64,
+    resets: tuple[I64, F64] | None,
+    *,
+    counter: bool,
+    rate: bool,
+) -> F64:
+    """Prometheus's ``extrapolatedRate`` for the windows ``[lo, hi)`` of some rows."""
+    cnt = hi - lo
     # Cells without two samples compute garbage (indices clipped into range), then are masked.
     n = len(m.vals)
     first_i = np.minimum(lo, n - 1)
     last_i = np.maximum(hi - 1, 0)
     first = m.vals[first_i]
     res = m.vals[last_i] - first
-    if counter:
-        res += _reset_corrections(m, lo, hi)
+    if resets is not None:
+        res += _reset_corrections(resets, lo, hi)
     with np.errstate(all="ignore"):
         first_t = m.ts[first_i]
         last_t = m.ts[last_i]
@@ -62,23 +89,31 @@ def _extrapolated(ctx: EvalContext, call: Call, *, counter: bool, rate: bool) ->
         if rate:
             factor /= m.range_ms / 1000.0
         res *= factor
-    return range_result(m, res, ok)
+    return res
 
 
-def _reset_corrections(m: Matrix, lo: I64, hi: I64) -> F64:
-    """Per window, the sum of the values just before each counter reset inside it."""
+def _reset_column(m: Matrix) -> tuple[I64, F64] | None:
+    """Where counters reset, over all samples: the running count of resets (``c[k]``: resets
+    before sample ``k``) and the value just before each reset (0 elsewhere); None if no
+    sample is below its predecessor."""
     prev = np.r_[0.0, m.vals[:-1]]
     drop = m.vals < prev
     drop[m.offsets[:-1][np.diff(m.offsets) > 0]] = False
     if not drop.any():
-        return np.zeros(lo.shape)
+        return None
+    return np.r_[0, np.cumsum(drop)], np.where(drop, prev, 0.0)
+
+
+def _reset_corrections(resets: tuple[I64, F64] | None, lo: I64, hi: I64) -> F64:
+    """Per window, the sum of the values just before each counter reset inside it."""
+    out = np.zeros(lo.shape)
+    if resets is None:
+        return out
+    c, corr = resets
     # Count resets per window exactly (integers); sum values only where there are any.
-    c = np.r_[0, np.cumsum(drop)]
     lo1 = np.minimum(lo + 1, hi)
     has = (c[hi] - c[lo1]) > 0
-    out = np.zeros(lo.shape)
     if has.any():
-        corr = np.where(drop, prev, 0.0)
         out[has] = window_reduce(np.add, corr, lo1[has], hi[has], 0.0)
     return out
 
