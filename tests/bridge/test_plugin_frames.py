@@ -128,20 +128,6 @@ def test_warnings_and_infos_become_notices_on_every_frame():
         ]
 
 
-def test_native_histogram_series_are_skipped_with_a_warning():
-    data = {
-        "resultType": "vector",
-        "result": [
-            {"metric": {"a": "1"}, "histogram": [1, {"count": "1", "sum": "1", "buckets": []}]},
-            {"metric": {"a": "2"}, "value": [1, "7"]},
-        ],
-    }
-    (frame,) = frames_from_data("A", data)
-    table, meta = decode(frame)
-    assert table.column(1).to_pylist() == [7.0]
-    assert "native-histogram" in json.loads(meta["meta"])["notices"][0]["text"]
-
-
 @pytest.mark.parametrize(
     ("data", "message"),
     [

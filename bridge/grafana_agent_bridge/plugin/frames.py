@@ -6,6 +6,8 @@ timestamp('ns') without a timezone, float64 values, string/JSON metadata. Result
 dataplane shapes that Grafana alerting accepts without a "long to wide" conversion: a range query
 gives ``timeseries-multi`` frames (Time + one value field per frame, labels on the field), an
 instant query ``numeric-multi`` frames (one value per series), both with typeVersion [0, 1].
+A series of native histograms becomes a ``heatmap-cells`` frame, as Grafana's own Prometheus
+datasource makes it (``heatmap.py``).
 """
 
 from __future__ import annotations
@@ -16,6 +18,16 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import pyarrow as pa
+
+from .heatmap import (
+    HistogramResultError,
+    HistogramSeries,
+    dropped_floats_notice,
+    has_histograms,
+    heatmap_fields,
+    heatmap_meta,
+    histogram_series,
+)
 
 TYPE_VERSION = (0, 1)
 TIMESERIES_MULTI = "timeseries-multi"
@@ -232,27 +244,32 @@ def _metric(entry: Mapping[str, object]) -> dict[str, str]:
     return _string_map(entry.get("metric", {}), "series metric")
 
 
-def parse_series(result_type: str, result: object) -> tuple[list[Series], list[Notice]]:
-    """The series of a ``matrix`` or ``vector`` result, checked for shape and unique labels."""
+def parse_series(
+    result_type: str, result: object
+) -> tuple[list[Series | HistogramSeries], list[Notice]]:
+    """The series of a ``matrix`` or ``vector`` result, in order, checked for shape and unique
+    labels: float series, and native-histogram series (``HistogramSeries``)."""
     if not isinstance(result, list):
         raise ResultError(f"{result_type} result is not a list")
-    all_series: list[Series] = []
-    notices: list[Notice] = []
+    all_series: list[Series | HistogramSeries] = []
     seen: set[tuple[tuple[str, str], ...]] = set()
-    skipped_histograms = 0
     for entry in result:
         if not isinstance(entry, dict):
             raise ResultError(f"{result_type} entry is not an object")
-        series = Series(_metric(entry))
-        key = tuple(sorted(series.labels.items()))
+        labels = _metric(entry)
+        key = tuple(sorted(labels.items()))
         if key in seen:
-            raise ResultError(f"duplicate series {series.labels} in the result")
+            raise ResultError(f"duplicate series {labels} in the result")
         seen.add(key)
+        if has_histograms(entry):
+            try:
+                all_series.append(histogram_series(labels, entry, result_type))
+            except HistogramResultError as exc:
+                raise ResultError(str(exc)) from exc
+            continue
+        series = Series(labels)
         samples = entry.get("values" if result_type == "matrix" else "value")
         if samples is None:
-            if "histogram" in entry or "histograms" in entry:
-                skipped_histograms += 1
-                continue
             samples = []
         if result_type == "vector":
             samples = [samples]
@@ -263,11 +280,30 @@ def parse_series(result_type: str, result: object) -> tuple[list[Series], list[N
             series.times_ms.append(time_ms)
             series.values.append(value)
         all_series.append(series)
-    if skipped_histograms:
-        notices.append(
-            Notice("warning", f"{skipped_histograms} native-histogram series are not shown")
-        )
+    notices: list[Notice] = []
+    dropped = dropped_floats_notice([s for s in all_series if isinstance(s, HistogramSeries)])
+    if dropped:
+        notices.append(Notice("warning", dropped))
     return all_series, notices
+
+
+def heatmap_frame(
+    ref_id: str,
+    series: HistogramSeries,
+    *,
+    legend_format: str = "",
+    step_ms: int = 0,
+    executed: str = "",
+    notices: Sequence[Notice] = (),
+) -> bytes:
+    """A ``heatmap-cells`` frame for one native-histogram series."""
+    fields = heatmap_fields(
+        series, display_name=legend(legend_format, series.labels), step_ms=step_ms
+    )
+    meta = heatmap_meta(
+        executed=executed, notices=[{"severity": n.severity, "text": n.text} for n in notices]
+    )
+    return encode_frame(ref_id, fields, meta=meta)
 
 
 def notices_from(envelope: Mapping[str, object]) -> list[Notice]:
@@ -301,7 +337,8 @@ def frames_from_data(
         return [string_frame(ref_id, time_ms, result[1], executed=executed)]
     if result_type == "scalar":
         time_ms, value = parse_sample(result)
-        series_list, extra = [Series({}, [time_ms], [value])], []
+        series_list: list[Series | HistogramSeries] = [Series({}, [time_ms], [value])]
+        extra: list[Notice] = []
     elif result_type in ("matrix", "vector"):
         series_list, extra = parse_series(result_type, result)
     else:
@@ -312,16 +349,31 @@ def frames_from_data(
         return [
             empty_frame(ref_id, frame_type, result_type, executed=executed, notices=all_notices)
         ]
-    return [
-        series_frame(
-            ref_id,
-            series,
-            frame_type,
-            result_type,
-            legend_format=legend_format,
-            step_ms=step_ms,
-            executed=executed if index == 0 else "",
-            notices=all_notices,
+    frames = []
+    for index, series in enumerate(series_list):
+        first = executed if index == 0 else ""
+        if isinstance(series, HistogramSeries):
+            frames.append(
+                heatmap_frame(
+                    ref_id,
+                    series,
+                    legend_format=legend_format,
+                    step_ms=step_ms,
+                    executed=first,
+                    notices=all_notices,
+                )
+            )
+            continue
+        frames.append(
+            series_frame(
+                ref_id,
+                series,
+                frame_type,
+                result_type,
+                legend_format=legend_format,
+                step_ms=step_ms,
+                executed=first,
+                notices=all_notices,
+            )
         )
-        for index, series in enumerate(series_list)
-    ]
+    return frames
