@@ -96,16 +96,15 @@ class Flat:
         if nsteps > 1 and not bool((ends[1:] >= ends[:-1]).all()):
             return self._windows_searched(ends, starts)
         step = _even_step(ends)
-        hi = self._upto(ends, step)
         shift = width_ms // step if step and width_ms % step == 0 else 0
-        if 0 < shift < nsteps:
-            # The width a multiple of the step: a window starts where the window ``shift``
-            # steps earlier ends, so only the first few starts need counting.
-            lo = np.empty_like(hi)
-            lo[:, shift:] = hi[:, :-shift]
-            lo[:, :shift] = self._upto(starts[:shift], step)
-            return lo, hi
-        return self._upto(starts, step), hi
+        if 0 < shift <= nsteps:
+            # The width a multiple of the step (5m lookback or rate window at 15s steps): the
+            # window starts are the step grid continued ``shift`` steps back, so one count
+            # over the extended grid gives both ends of every window.
+            grid = np.arange(nsteps + shift, dtype=np.int64) * step + int(starts[0])
+            counts = self._upto(grid, step)
+            return counts[:, :nsteps], counts[:, shift:]
+        return self._upto(starts, step), self._upto(ends, step)
 
     def _upto(self, bounds: I64, step: int) -> I64:
         """Per series and bound: the flat index just past its last sample with ``t <= bound``
