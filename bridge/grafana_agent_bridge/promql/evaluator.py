@@ -54,6 +54,9 @@ _HISTOGRAM_AWARE = frozenset(
 on float samples only, so Prometheus drops the histogram samples of its arguments."""
 
 
+_SORTS = frozenset({"sort", "sort_desc", "sort_by_label", "sort_by_label_desc"})
+
+
 def _floats_only(v: Value) -> Value:
     if not isinstance(v, Vector) or v.hists is None:
         return v
@@ -166,6 +169,12 @@ class Evaluator:
             name_m, data_m = info_matchers(exprs[1] if len(exprs) > 1 else None)
             return join_info(v, self.instant_vector([name_m], times), name_m, data_m)
         fn = functions.lookup(name)  # before the arguments: an unsupported one costs nothing
+        if name in _SORTS and self.ctx.start_ms != self.ctx.end_ms:
+            # A range query's result is ordered by labels whatever the expression does.
+            self.ctx.warn(
+                "PromQL warning: sort is ineffective for range queries since results are always"
+                " ordered by labels"
+            )
         stats = name in _STATS_FUNCTIONS
         blocks = name in _BUCKET_FUNCTIONS
         self._stats += stats
