@@ -185,3 +185,54 @@ def test_info_keeps_histogram_samples_and_refuses_histogram_info_series() -> Non
     assert isinstance(h, FloatHistogram)
     with pytest.raises(PromQLError, match="info sample should be float"):
         Engine(store).instant('info(target_info, {__name__="h"})', 0)
+
+
+def _two_counters_store() -> MemoryStore:
+    """One series of one name that a query keeps as it is, one that ``rate`` derives from."""
+    store = MemoryStore()
+    ts = np.arange(0, 660_000, 60_000, dtype=np.int64)
+    for env, slope in (("1", 1.0), ("2", 3.0)):
+        lb = make_labels({"__name__": "m_total", "env": env})
+        store.append([SeriesBatch(lb, ts, slope * np.arange(len(ts), dtype=np.float64))])
+    return store
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        'sum by (__name__) (m_total{env="1"} or rate(m_total{env="2"}[5m]))',
+        'sum by (__name__) (rate(m_total{env="2"}[5m]) or m_total{env="1"})',
+    ],
+)
+def test_a_name_group_loses_its_name_if_any_member_had_it_dropped(query: str) -> None:
+    """With delayed name removal, ``by (__name__)`` puts a raw series and a rate of the same
+    name in one group (Prometheus keys groups on the name either way); the sum then loses the
+    name because one of its inputs was a derived quantity."""
+    res = Engine(_two_counters_store(), delayed_name_removal=True).instant(query, 600_000)
+    [(labels, _, value)] = res.value  # type: ignore[misc]
+    assert dict(labels) == {}
+    assert value == pytest.approx(10.0 + 0.05)
+
+
+def test_a_name_group_of_kept_names_keeps_the_name() -> None:
+    q = 'sum by (__name__) (m_total{env="1"} or rate(m_total{env="3"}[5m]))'
+    res = Engine(_two_counters_store(), delayed_name_removal=True).instant(q, 600_000)
+    assert [dict(lb) for lb, _, _ in res.value] == [{"__name__": "m_total"}]  # type: ignore[union-attr]
+
+
+def test_count_values_by_name_keeps_the_name_as_prometheus_does() -> None:
+    q = 'count_values by (__name__) ("v", rate(m_total{env="2"}[5m]))'
+    res = Engine(_two_counters_store(), delayed_name_removal=True).instant(q, 600_000)
+    assert [dict(lb) for lb, _, _ in res.value] == [{"__name__": "m_total", "v": "0.05"}]  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("fn", ["sort", "sort_desc", "sort_by_label", "sort_by_label_desc"])
+def test_sorting_in_a_range_query_warns_and_in_an_instant_query_does_not(fn: str) -> None:
+    store = _two_counters_store()
+    warning = (
+        "PromQL warning: sort is ineffective for range queries since results are always"
+        " ordered by labels"
+    )
+    ranged = Engine(store).range(f"sum({fn}(m_total))", 60_000, 120_000, 60_000)
+    assert warning in ranged.warnings
+    assert warning not in Engine(store).instant(f"{fn}(m_total)", 120_000).warnings

@@ -16,13 +16,24 @@ import promql_parser as pp
 
 from ..histogram.kahan import mean_histograms, sum_histograms
 from ..histogram.model import go_string
-from ..labels import METRIC_NAME, Labels, is_valid_label_name, make_labels
+from ..labels import Labels, is_valid_label_name, make_labels
 from .context import EvalContext
 from .errors import EvaluationError
 from .numeric import format_float, kahan_sum, quantile, quantile_sorted
 from .ratiosample import in_sample
 from .topkheap import heap_select
-from .values import DROPPED, F64, NAME_LABELS, Scalar, String, Value, Vector, kept
+from .values import (
+    DROPPED,
+    F64,
+    NAME_LABELS,
+    Scalar,
+    String,
+    Value,
+    Vector,
+    drop_name,
+    is_marked,
+    kept,
+)
 
 
 def grouping(mod: pp.AggModifier | None) -> tuple[bool, list[str]]:
@@ -38,9 +49,6 @@ def group_key_fn(without: bool, names: list[str]) -> Callable[[Labels], Labels]:
         drop = set(names) | NAME_LABELS | {DROPPED}
         return lambda lb: tuple([p for p in lb if p[0] not in drop])
     keep = set(names)
-    if METRIC_NAME in keep:
-        # by (__name__) of series whose name is to go: the group's name goes too.
-        keep.add(DROPPED)
     if len(keep) > 3:
         # (A list comprehension: this runs once per series of every aggregation, and it is
         # about twice as fast as a generator fed to ``tuple``.)
@@ -59,6 +67,26 @@ def group_key_fn(without: bool, names: list[str]) -> Callable[[Labels], Labels]:
         return tuple(out)
 
     return key
+
+
+def group_ids(
+    labels: list[Labels], without: bool, names: list[str]
+) -> tuple[list[int], list[Labels]]:
+    """The group of each series, and each group's labels.
+
+    With delayed name removal, ``by (__name__)`` groups series by their name whether or not an
+    operation marked it to go; as in Prometheus, the group's name goes at the end if any of its
+    series' names was to go (``groupedAggregation.dropName``).
+    """
+    keyf = group_key_fn(without, names)
+    index: dict[Labels, int] = {}
+    setdefault = index.setdefault
+    ids = [setdefault(keyf(lb), len(index)) for lb in labels]
+    glabels = list(index)
+    if not without and not NAME_LABELS.isdisjoint(names):
+        for g in {ids[i] for i, lb in enumerate(labels) if is_marked(lb)}:
+            glabels[g] = drop_name(glabels[g])
+    return ids, glabels
 
 
 PARAM_OPS = frozenset({"count_values", "topk", "bottomk", "quantile", "limitk", "limit_ratio"})
@@ -108,12 +136,8 @@ def aggregate(
     if op == "count_values":
         assert isinstance(param, str)
         return _count_values(ctx, vec, param, without=without, names=names, nsteps=nsteps)
-    keyf = group_key_fn(without, names)
-    keys = [keyf(lb) for lb in vec.labels]
-    index: dict[Labels, int] = {}
-    setdefault = index.setdefault
-    gid = np.array([setdefault(k, len(index)) for k in keys], dtype=np.int64)
-    glabels = list(index)
+    ids, glabels = group_ids(vec.labels, without, names)
+    gid = np.array(ids, dtype=np.int64)
     if op in ("topk", "bottomk", "limitk"):
         assert isinstance(param, np.ndarray)
         return _topk(ctx, op, vec, gid, ngroups=len(glabels), param=param)
@@ -193,17 +217,16 @@ def _with_histograms(
             ctx.info(f"PromQL info: ignored histogram in {op} aggregation")
         return aggregate(ctx, op, floats, param, without=without, names=names, nsteps=nsteps)
     fres = aggregate(ctx, op, floats, param, without=without, names=names, nsteps=nsteps)
-    keyf = group_key_fn(without, names)
-    groups: dict[Labels, list[int]] = {}
-    for i, lb in enumerate(vec.labels):
-        groups.setdefault(keyf(lb), []).append(i)
+    ids, labels = group_ids(vec.labels, without, names)
+    groups: dict[int, list[int]] = {}
+    for i, g in enumerate(ids):
+        groups.setdefault(g, []).append(i)
     frow = {lb: i for i, lb in enumerate(fres.labels)}
-    labels = list(groups)
     vals = np.zeros((len(labels), nsteps))
     pres = np.zeros((len(labels), nsteps), dtype=bool)
     hists = np.full((len(labels), nsteps), None, dtype=object)
     for g, key in enumerate(labels):
-        rows = groups[key]
+        rows = groups[g]
         r = frow.get(key)
         if r is not None:
             vals[g], pres[g] = fres.values[r], fres.present[r]
