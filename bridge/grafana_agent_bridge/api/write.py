@@ -12,9 +12,10 @@ What is kept of a request (the contract senders and operators rely on):
   protobuf (400), a full disk or I/O fault (503 with ``Retry-After``) and shutdown (503).
 - Otherwise every valid sample is stored, and the answer is 204 when nothing was invalid, or
   400 listing what was rejected: series with invalid labels (whole series), out-of-order or
-  duplicate-timestamp samples (just those samples), native histograms. A 400 tells the sender
-  not to retry, which is right: a retry would be rejected the same way, and the valid samples
-  it carried are already stored (an exact re-send of a stored sample is accepted silently).
+  duplicate-timestamp samples (just those samples), malformed native histograms. A 400 tells
+  the sender not to retry, which is right: a retry would be rejected the same way, and the
+  valid samples it carried are already stored (an exact re-send of a stored sample is
+  accepted silently).
   Over-limit series, labels and exemplars are rejections like any other, each reason naming
   the limit's configuration key.
 
