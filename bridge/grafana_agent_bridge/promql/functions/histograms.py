@@ -1,6 +1,7 @@
 """Histogram functions: ``histogram_quantile`` and ``histogram_fraction`` over classic
-histograms (one series per ``le`` bucket, grouped by their other labels). The bucket maths
-itself is in ``numeric``; native histograms are not supported yet.
+histograms (one series per ``le`` bucket, grouped by their other labels) and over native
+histogram samples, and the ``histogram_*`` statistics of native ones. Classic bucket maths is
+in ``numeric``, native in the ``histogram`` package.
 """
 
 from __future__ import annotations
