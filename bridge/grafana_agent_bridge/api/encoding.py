@@ -116,7 +116,8 @@ def _value_texts(values: np.ndarray) -> list[str]:
     """
     vals = values.tolist()
     if vals and vals[0].is_integer():  # the array checks only where they are likely to pay
-        whole = (values == np.trunc(values)) & (np.abs(values) < _EXACT_INT)
+        with np.errstate(invalid="ignore"):  # NaNs (stale markers among them) are not whole
+            whole = (values == np.trunc(values)) & (np.abs(values) < _EXACT_INT)
         if whole.all() and not (np.signbit(values) & (values == 0)).any():  # Go: -0 is "-0"
             return list(map(str, values.astype(np.int64).tolist()))
     texts = list(map(repr, vals))
