@@ -41,7 +41,7 @@ from urllib.parse import urlsplit
 from .. import tracing
 from ..lifecycle import Lifecycle, Phase
 from ..metrics import Counter, Histogram, Registry
-from . import encoding
+from . import encoding, head
 from .body import BodyError, check_transfer_encoding, content_length, read_chunked, read_exactly
 from .deadline import DeadlineReader, tls_handshake
 from .disconnect import DisconnectWatch as _DisconnectWatch
@@ -259,6 +259,7 @@ class _Handler(BaseHTTPRequestHandler):
     sys_version = ""
     _reader: DeadlineReader
     _served = False
+    raw_requestline: bytes  # set by BaseHTTPRequestHandler.handle_one_request
 
     @property
     def srv(self) -> BridgeHTTPServer:
@@ -298,6 +299,34 @@ class _Handler(BaseHTTPRequestHandler):
             self._reader.expire_in(limits.read_header_timeout_s)
         self._served = True
         super().handle_one_request()
+
+    def parse_request(self) -> bool:
+        """The request line and headers (``head``: the standard library's checks, without
+        its ``email`` parser); False after answering a refused head, as the base class."""
+        self.command = None  # type: ignore[assignment]  # as the base class, until parsed
+        self.request_version = self.default_request_version
+        self.close_connection = True
+        self.requestline = str(self.raw_requestline, "iso-8859-1").rstrip("\r\n")
+        try:
+            line = head.request_line(self.requestline, self.default_request_version)
+            if line is None:
+                return False
+            self.request_version = line.version
+            self.close_connection = not line.keep_alive
+            self.command, self.path = line.command, line.path
+            self.headers = head.read_headers(self.rfile)  # type: ignore[arg-type]
+        except head.HeadError as e:
+            self.send_error(e.status, e.message, e.explain)
+            return False
+        connection = (self.headers.get("Connection") or "").lower()
+        if connection == "close":
+            self.close_connection = True
+        elif connection == "keep-alive":
+            self.close_connection = False
+        expect = (self.headers.get("Expect") or "").lower()
+        if expect == "100-continue" and self.request_version >= "HTTP/1.1":
+            return self.handle_expect_100()
+        return True
 
     def log_message(self, format: str, *args: object) -> None:
         log.debug("%s %s", self.client_address[0], format % args)
