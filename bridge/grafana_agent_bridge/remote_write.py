@@ -298,8 +298,10 @@ class LabelCache:
 
     def parse(self, raw: Sequence[bytes]) -> Labels | LabelViolation:
         """Validate the raw labels of one series into a label set of shared pairs."""
-        pairs = self._pairs
-        found = [pairs.get(item) or self._pair(item) for item in raw]
+        cached = list(map(self._pairs.get, raw))
+        found = cast("list[tuple[str, str] | LabelViolation]", cached)
+        if None in cached:  # labels not seen before (pairs and violations are never None)
+            found = [p or self._pair(item) for p, item in zip(cached, raw)]
         # Typed as pairs: a LabelViolation among them makes dict() raise TypeError.
         got = cast("list[tuple[str, str]]", found)
         try:
@@ -680,6 +682,7 @@ def _learn_new(series: Sequence[bytes], known: list[SeriesBatch | None], cache: 
     sample, which is all the fast path needs. No whole-request parse, no cache key to build.
     """
     todo: list[int] = []
+    lookup, learn = cache.lookup, cache.learn
     for i, hit in enumerate(known):
         if hit is not None:
             continue
@@ -688,7 +691,7 @@ def _learn_new(series: Sequence[bytes], known: list[SeriesBatch | None], cache: 
         if not cut:
             continue
         section = s[:cut]
-        if cache.lookup(section) is not None:  # a repeat of a series learned just before
+        if lookup(section) is not None:  # a repeat of a series learned just before
             todo.append(i)
             continue
         ts = _RawTimeSeries()
@@ -696,9 +699,7 @@ def _learn_new(series: Sequence[bytes], known: list[SeriesBatch | None], cache: 
             ts.ParseFromString(section)
         except DecodeError:
             continue
-        if ts.samples or ts.exemplars or ts.histograms:
-            continue
-        if cache.learn(section, ts.labels):
+        if not (ts.samples or ts.exemplars or ts.histograms) and learn(section, ts.labels):
             todo.append(i)
     if not todo:
         return 0
