@@ -63,6 +63,27 @@ def test_remove_cleans_postings(index) -> None:
     assert idx.get(SERIES["c"]) is None
 
 
+def test_ids_pinned_out_of_order_select_and_remove_like_new_ones() -> None:
+    """WAL replay pins ids in whatever order the records hold them; appends then add higher
+    ones. Selection and removal must not depend on that order."""
+    idx = SeriesIndex()
+    pinned = {40: lbl("up", job="node", i="a"), 7: lbl("up", job="node", i="b")}
+    for sid, labels in pinned.items():
+        assert idx.add(labels, sid) == sid
+    new = idx.add_new(lbl("up", job="node", i="c"))
+    assert new == 41
+    assert idx.add(lbl("up", job="node", i="d"), 3) == 3
+    node = [Matcher("job", MatchType.EQUAL, "node")]
+    assert idx.select(node) == [3, 7, 40, 41]
+    for sid in (40, 3):
+        idx.remove(sid)
+        idx.remove(sid)  # twice: no-op
+    assert idx.select(node) == [7, 41]
+    assert idx.select([Matcher("i", MatchType.REGEX, "a|d")]) == []
+    assert idx.label_values("i") == ["b", "c"]
+    assert idx.add(lbl("up", job="node", i="a")) == 42
+
+
 def test_ids_are_stable_across_restart_and_new_ones_never_collide(tmp_path: Path) -> None:
     s = Store.open(tmp_path, StoreOptions())
     s.append([batch(labels, [1000], [1.0]) for labels in SERIES.values()])

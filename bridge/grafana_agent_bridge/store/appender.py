@@ -94,12 +94,38 @@ class HeadAppender:
         touched: dict[int, SeriesAppend | int] = {}
         by_labels = head.index.by_labels
         head_get = head.series.get
+        check = self._options.label_limits.check
+        add_new = head.index.add_new
+        max_head = self._options.max_head_series or NO_MIN
         for batch in series:
             ts = batch.timestamps
             if len(ts) == 1 and len(batch.values) == 1 and batch.histograms is None:
                 # Fast path, nearly every sample: a known series, its next sample.
-                sid = by_labels.get(batch.labels)
-                if sid is not None and sid not in touched:
+                labels = batch.labels
+                sid = by_labels.get(labels)
+                if sid is None:
+                    # A new series and its first sample (a sender's first requests): as
+                    # ``_series_state`` creates one, with the limits checked first.
+                    t = ts.item(0)
+                    if (
+                        NO_TIMESTAMP < t <= max_t
+                        and t >= min_valid
+                        and labels
+                        and len(head.series) + len(p.new_series) < max_head
+                        and check(labels) is None
+                    ):
+                        sid = add_new(labels)
+                        p.added_ids.append(sid)
+                        p.new_series.append((sid, labels))
+                        touched[sid] = len(one_refs)
+                        one_refs.append(sid)
+                        one_ts.append(t)
+                        one_vals.append(batch.values.item(0))
+                        one_hs.append(None)
+                        if batch.exemplars:
+                            self._take_exemplars(sid, batch, p.exemplars, rejections)
+                        continue
+                elif sid not in touched:
                     hs = head_get(sid)
                     if hs is not None:
                         t = ts.item(0)
@@ -282,6 +308,7 @@ class HeadAppender:
                     self._take_exemplars(sid, batch, p.exemplars, rejections)
                 return None
             st = touched[sid] = SeriesAppend(sid, NO_TIMESTAMP, 0.0, None)
+            p.maybe_unused = True
             return st
         st = touched.get(sid)
         if isinstance(st, int):
@@ -294,6 +321,7 @@ class HeadAppender:
                     rejections.append(self._head_full(labels, n))
                     return None
                 p.new_series.append((sid, labels))
+                p.maybe_unused = True
                 st = SeriesAppend(sid, NO_TIMESTAMP, 0.0, None)
             else:
                 st = SeriesAppend(sid, hs.last_t, hs.last_v, hs)

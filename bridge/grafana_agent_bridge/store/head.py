@@ -71,6 +71,10 @@ class PendingAppend:
     duplicates: int = 0
     """Exact duplicates of stored samples: accepted, not stored again."""
     used: set[int] = field(default_factory=set)
+    maybe_unused: bool = False
+    """Whether a series this write creates may end up without a sample (its samples all
+    refused): only then are the used ones worked out. A new series whose one sample was
+    taken when it was created is used."""
     wal: WalBatch = field(default_factory=WalBatch)
 
     def seal(self) -> WalBatch:
@@ -88,7 +92,7 @@ class PendingAppend:
             ts = np.array(one_ts, np.int64)
             vals = np.array(one_vals, np.float64)
         total = len(refs)
-        if self.new_series or self.added_ids:
+        if self.maybe_unused and (self.new_series or self.added_ids):
             used = set(refs.tolist()) if total else set()
             used.update(sid for sid, _ in self.exemplars)
             self.used = used
@@ -263,7 +267,7 @@ class Head:
         for sid, labels in p.new_series:
             self.ref_labels[sid] = labels
             series[sid] = HeadSeries(sid, labels)
-        if p.added_ids:
+        if p.added_ids and p.maybe_unused:
             self.forget_ids(p.added_ids, keep=p.used)
         for known, sid, t, v in zip(p.one_series, p.one_refs, p.one_ts, p.one_vals):
             hs = known
