@@ -216,3 +216,26 @@ def test_whole_number_series_format_exactly_like_format_value(values: list[float
         )
     )
     assert [v for _, v in data[0]["values"]] == [encoding.format_value(x) for x in values]
+
+
+def test_matrix_pairs_are_each_timestamp_and_value_text_whatever_the_steps() -> None:
+    """Series of one answer share their steps' texts: series with other steps (gaps, times
+    off whole seconds, before 1970, none at all) must still get their own, pair by pair."""
+    rng = np.random.default_rng(5)
+    grid = np.arange(-3_000, 60_000, 1_500, dtype=np.int64)
+    series = []
+    for i in range(40):
+        keep = rng.random(len(grid)) < (1.0 if i % 3 == 0 else 0.6)
+        ts = grid[keep] if i % 4 else grid[keep] // 1000 * 1000
+        vals = rng.uniform(-1e3, 1e3, len(ts)).round(int(rng.integers(0, 6)))
+        series.append(SeriesData((("i", str(i)),), ts, vals))
+    series.append(SeriesData((("i", "none"),), np.zeros(0, dtype=np.int64), np.zeros(0)))
+    text = encoding.matrix_json(series)
+    for s, got in zip(series, json.loads(text), strict=True):
+        want = ",".join(
+            f'[{encoding.format_timestamp(t)},"{encoding.format_value(v)}"]'
+            for t, v in zip(s.timestamps.tolist(), s.values.tolist())
+        )
+        start = text.index(json.dumps(dict(s.labels), separators=(",", ":")))
+        assert text[start:].split('"values":[', 1)[1].startswith(want + "]")
+        assert len(got["values"]) == len(s.timestamps)
