@@ -157,6 +157,15 @@ class LabelLimits:
     max_label_name_length: int = 1024
     max_label_value_length: int = 2048
     max_exemplar_labels_length: int = 128
+    _fits: tuple[int, int] = field(init=False, repr=False, compare=False, default=(0, 0))
+    """(labels, characters of any name or value) that pass every bound without a closer look:
+    one comparison each for nearly every label set, as each new series is checked."""
+
+    def __post_init__(self) -> None:
+        name_limit, value_limit = self.max_label_name_length, self.max_label_value_length
+        # A character is at most 4 UTF-8 bytes.
+        chars = min(name_limit or _UNBOUNDED, value_limit or _UNBOUNDED) // 4
+        object.__setattr__(self, "_fits", (self.max_labels_per_series or _UNBOUNDED, chars))
 
     def check_count(self, count: int) -> LabelViolation | None:
         """The label-count bound alone: callers check it before decoding any label."""
@@ -171,6 +180,12 @@ class LabelLimits:
 
     def check(self, labels: Labels) -> LabelViolation | None:
         """The first bound ``labels`` (a series' label set) breaks, or None."""
+        count, chars = self._fits
+        if (
+            len(labels) <= count
+            and max(map(len, itertools.chain.from_iterable(labels)), default=0) <= chars
+        ):
+            return None
         problem = self.check_count(len(labels))
         if problem is not None:
             return problem

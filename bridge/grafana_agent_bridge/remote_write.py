@@ -699,7 +699,15 @@ def _learn_new(series: Sequence[bytes], known: list[SeriesBatch | None], cache: 
             ts.ParseFromString(section)
         except DecodeError:
             continue
-        if not (ts.samples or ts.exemplars or ts.histograms) and learn(section, ts.labels):
+        raw = list(ts.labels)
+        # Labels and nothing else: a label field takes at least its bytes plus two, so when
+        # that adds up to the whole section there is room for nothing else (the usual
+        # encoding); otherwise the parsed fields say.
+        if sum(map(len, raw)) + 2 * len(raw) != len(section) and (
+            ts.samples or ts.exemplars or ts.histograms
+        ):
+            continue
+        if learn(section, raw):
             todo.append(i)
     if not todo:
         return 0
