@@ -11,7 +11,12 @@ import pytest
 from grafana_agent_bridge.labels import make_labels
 from grafana_agent_bridge.promql.aggregations import group_key_fn
 from grafana_agent_bridge.promql.selection import Flat
-from grafana_agent_bridge.promql.values import DROPPED
+from grafana_agent_bridge.promql.values import (
+    DELAYED_NAME_REMOVAL,
+    DROPPED,
+    drop_name,
+    drop_names,
+)
 from grafana_agent_bridge.storage import SeriesData
 
 
@@ -90,3 +95,22 @@ def test_group_keys_hold_exactly_the_grouping_labels(names: list[str], without: 
         else:
             want = tuple(p for p in lb if p[0] in names)
         assert key(lb) == want
+
+
+@pytest.mark.parametrize("delayed", [False, True])
+def test_names_dropped_in_bulk_as_one_by_one(delayed: bool) -> None:
+    """``drop_names`` (range functions over many series) is ``drop_name`` of each."""
+    series = [
+        make_labels({"__name__": "up", "instance": "h:1"}),
+        make_labels({"__name__": "up"}),
+        make_labels({"__name__": "x", "__type__": "counter", "__unit__": "s", "a": "1"}),
+        make_labels({"Zone": "A", "__name__": "up", "b": "2"}),  # sorts before __name__
+        make_labels({"instance": "h:2"}),
+        (),
+        ((DROPPED, ""), *make_labels({"__name__": "up", "instance": "h:3"})),
+    ]
+    token = DELAYED_NAME_REMOVAL.set(delayed)
+    try:
+        assert drop_names(series) == [drop_name(lb) for lb in series]
+    finally:
+        DELAYED_NAME_REMOVAL.reset(token)

@@ -11,7 +11,17 @@ import promql_parser as pp
 from ...labels import METRIC_NAME, Labels
 from ..context import EvalContext
 from ..errors import EvaluationError
-from ..values import F64, I64, Matrix, Scalar, String, Value, Vector, drop_name, merge_rows
+from ..values import (
+    F64,
+    I64,
+    Matrix,
+    Scalar,
+    String,
+    Value,
+    Vector,
+    drop_names,
+    merge_rows,
+)
 
 
 @dataclass
@@ -60,11 +70,11 @@ def range_result(m: Matrix, vals: F64, present: np.ndarray, *, keep_name: bool =
     value at some step, the metric name dropped unless ``keep_name``."""
     keep = present.any(axis=1)
     if keep.all():
-        labels = m.labels if keep_name else [drop_name(lb) for lb in m.labels]
+        labels = m.labels if keep_name else drop_names(m.labels)
         return merge_rows(labels, vals, present)
     idx = np.flatnonzero(keep)
-    labels = [m.labels[i] if keep_name else drop_name(m.labels[i]) for i in idx]
-    return merge_rows(labels, vals[idx], present[idx])
+    labels = [m.labels[i] for i in idx]
+    return merge_rows(labels if keep_name else drop_names(labels), vals[idx], present[idx])
 
 
 def per_window(
