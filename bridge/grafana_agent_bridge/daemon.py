@@ -14,6 +14,7 @@ forwarding, close the store; then the phase is stopped.
 from __future__ import annotations
 
 import errno
+import gc
 import logging
 import resource
 import socket
@@ -372,6 +373,25 @@ class Daemon:
         return ctx
 
 
+GC_GEN0_THRESHOLD = 10_000
+"""Allocations between young-generation collections (Python's default, 700, suits small
+programs): creating 50k series triggered ~400 young and 3 full collections, a quarter of
+the creation cost; every full one walks the whole head."""
+
+
+def tune_gc() -> None:
+    """Set the cyclic garbage collector up for a long-running daemon with a big heap.
+
+    What start-up made (modules, configuration, a replayed head) is frozen out of the
+    collector's walks: it lives as long as the process or is freed by reference counting,
+    which freezing does not stop. Young collections are rarer (``GC_GEN0_THRESHOLD``), so
+    fewer of them promote into the full collections that walk every series.
+    """
+    gc.freeze()
+    _, gen1, gen2 = gc.get_threshold()
+    gc.set_threshold(GC_GEN0_THRESHOLD, gen1, gen2)
+
+
 def run(config: BridgeConfig, *, print_banner: bool = True) -> int:
     """Run the daemon until SIGTERM/SIGINT; the exit status for the CLI.
 
@@ -395,6 +415,7 @@ def run(config: BridgeConfig, *, print_banner: bool = True) -> int:
         log.exception("cannot start")
         daemon.stop()
         return 1
+    tune_gc()
     if print_banner and not stop.requested:
         print(daemon.banner(), flush=True)
     stop.wait()
