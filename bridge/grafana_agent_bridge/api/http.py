@@ -508,26 +508,26 @@ class _Handler(BaseHTTPRequestHandler):
             self.connection.settimeout(WRITE_TIMEOUT_S)
             if log.isEnabledFor(logging.DEBUG):
                 self.log_request(status)
-            head = [_status_line(status), _SERVER_HEADER, "Date: ", _http_date(), "\r\n"]
+            lines = [_status_line(status), _SERVER_HEADER, "Date: ", _http_date(), "\r\n"]
             if response.content_type:
-                head += ("Content-Type: ", response.content_type, "\r\n")
+                lines += ("Content-Type: ", response.content_type, "\r\n")
             if (
                 len(body) >= GZIP_MIN_BYTES
                 and "gzip" in (self.headers.get("Accept-Encoding") or "")
                 and status != 204
             ):
                 body = gzip.compress(body, compresslevel=1)
-                head.append("Content-Encoding: gzip\r\n")
+                lines.append("Content-Encoding: gzip\r\n")
             if status != 204:
-                head += ("Content-Length: ", str(len(body)), "\r\n")
+                lines += ("Content-Length: ", str(len(body)), "\r\n")
             for name, value in response.headers.items():
-                head += (name, ": ", value, "\r\n")
+                lines += (name, ": ", value, "\r\n")
             if self.close_connection:
-                head.append("Connection: close\r\n")
-            head.append("\r\n")
+                lines.append("Connection: close\r\n")
+            lines.append("\r\n")
             if method == "HEAD" or status == 204:
                 body = b""
-            data = "".join(head).encode("latin-1", "strict")
+            data = "".join(lines).encode("latin-1", "strict")
             if len(body) <= ONE_WRITE_MAX_BYTES:
                 # Headers and a small body in one send: one syscall, and the client wakes once.
                 self.wfile.write(data + body)
