@@ -365,12 +365,13 @@ def labels_section(raw: Sequence[bytes]) -> bytes:
         if n < 0x80:
             parts.append(_FIELD_HEADERS[n])
         else:
-            parts.append(b"\x0a" + _varint(n))
+            parts.append(b"\x0a" + varint(n))
         parts.append(item)
     return b"".join(parts)
 
 
-def _varint(n: int) -> bytes:
+def varint(n: int) -> bytes:
+    """``n`` (non-negative) as a protobuf base-128 varint: for the few messages written by hand."""
     out = bytearray()
     while n >= 0x80:
         out.append((n & 0x7F) | 0x80)

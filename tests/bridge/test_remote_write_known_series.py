@@ -13,6 +13,7 @@ from grafana_agent_bridge.remote_write import (
     RequestLimits,
     WriteRequest,
     decode_write_request,
+    varint,
 )
 
 T0 = 1_700_000_000_000  # ms: a 6-byte varint, the shape the shortcut decodes
@@ -120,19 +121,10 @@ def test_element_tags_are_counted_exactly_across_pieces() -> None:
     assert count_element_tags(memoryview(data.tobytes())) == expected
 
 
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while n >= 0x80:
-        out.append((n & 0x7F) | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
-
-
 def _field(number: int, payload: bytes, *, padded: bool = False) -> bytes:
     """A length-delimited field; ``padded`` writes its length as a needlessly long varint
     (valid protobuf that no usual encoder writes)."""
-    size = _varint(len(payload))
+    size = varint(len(payload))
     if padded:
         size = bytes([size[0] | 0x80, 0x00]) if len(size) == 1 else size
     return bytes([number << 3 | 2]) + size + payload
@@ -143,7 +135,7 @@ def _label(name: str, value: str) -> bytes:
 
 
 def _sample(t: int, v: float) -> bytes:
-    return b"\x09" + np.float64(v).tobytes() + b"\x10" + _varint(t)
+    return b"\x09" + np.float64(v).tobytes() + b"\x10" + varint(t)
 
 
 def _raw_body(*series: bytes) -> bytes:

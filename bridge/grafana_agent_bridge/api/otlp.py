@@ -29,6 +29,7 @@ from ..lifecycle import Lifecycle, Phase
 from ..metrics import Registry
 from ..otlp.decode import JSON, PROTOBUF, Bounds, OTLPDecodeError, decode
 from ..otlp.translate import Settings, Translator
+from ..remote_write import varint
 from ..storage import Appender, ShuttingDownError, StorageFullError
 from .query import Response
 
@@ -68,16 +69,7 @@ def status_body(media: str, code: int, message: str) -> bytes:
     if media == JSON:
         return json.dumps({"code": code, "message": message}).encode()
     text = message.encode()
-    return b"\x08" + _varint(code) + b"\x12" + _varint(len(text)) + text
-
-
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while n >= 0x80:
-        out.append((n & 0x7F) | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
+    return b"\x08" + varint(code) + b"\x12" + varint(len(text)) + text
 
 
 def _media_of(content_type: str | None) -> str:
