@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import time
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -32,11 +31,11 @@ from test_plugin_grafana import (  # the Grafana stand-in lives there
     plugin,  # noqa: F401  (module fixture)
     prometheus,  # noqa: F401  (module fixture)
     push_known_series,
+    remote_write,
 )
 
 from grafana_agent_bridge.histogram.model import FloatHistogram, Span
 from grafana_agent_bridge.plugin import pluginv2_pb2 as pb
-from grafana_agent_bridge.remote_write import REMOTE_WRITE_HEADERS, encode_write_request
 from grafana_agent_bridge.storage import SeriesBatch
 
 
@@ -155,14 +154,7 @@ def push_histograms(url: str, end_ms: int) -> None:
         )
         for job, scale in (("api", 1), ("db", 3))
     ]
-    request = urllib.request.Request(
-        f"{url}/api/v1/write",
-        data=encode_write_request(series),
-        headers=REMOTE_WRITE_HEADERS,
-        method="POST",
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:
-        assert response.status in (200, 204)
+    remote_write(url, series)
 
 
 def heatmaps(response: pb.DataResponse) -> dict[str, list[tuple]]:

@@ -103,6 +103,12 @@ def push_known_series(url: str, end_ms: int | None = None) -> int:
         )
         for room in ("hall", "kitchen")
     ]
+    remote_write(url, series)
+    return end_ms
+
+
+def remote_write(url: str, series: list[SeriesBatch]) -> None:
+    """POST ``series`` to the bridge at ``url`` as one remote-write 1.0 request."""
     request = urllib.request.Request(
         f"{url}/api/v1/write",
         data=encode_write_request(series),
@@ -111,7 +117,6 @@ def push_known_series(url: str, end_ms: int | None = None) -> int:
     )
     with urllib.request.urlopen(request, timeout=10) as response:
         assert response.status in (200, 204)
-    return end_ms
 
 
 @pytest.fixture(scope="module")
