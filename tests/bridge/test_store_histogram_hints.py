@@ -13,7 +13,9 @@ import numpy as np
 from histogram_helpers import fh
 from store.helpers import eq, lbl
 
+from grafana_agent_bridge.histogram import readback
 from grafana_agent_bridge.histogram.model import FloatHistogram, Hint, stale_histogram
+from grafana_agent_bridge.histogram.ops import detect_reset
 from grafana_agent_bridge.promql.promqltest.memquerier import MemoryStore
 from grafana_agent_bridge.storage import SeriesBatch, SeriesData
 from grafana_agent_bridge.store import Store, StoreOptions
@@ -169,3 +171,31 @@ def test_the_test_querier_reads_back_as_the_store_does(tmp_path: Path) -> None:
         _write_one_by_one(s)
         want = [x.hint if x is not None else None for x in _only(s).histograms or []]
     assert [x.hint if x is not None else None for x in _only(mem).histograms or []] == want
+
+
+def test_a_reset_inside_an_unchanged_layout_opens_a_chunk() -> None:
+    """Most samples keep the previous sample's layout, and ``opens_chunk`` decides those
+    without ``detect_reset``'s bucket walk: a decrease anywhere (a bucket on either side, the
+    zero bucket, the count) must still open a chunk, and the answer must be the full
+    comparison's whatever the counts (NaN included)."""
+    prev = fh(count=20, zc=2, zt=0.5, pos=[(-1, 3)], pb=[3, 4, 5], neg=[(0, 2)], nb=[3, 3])
+    same = fh(count=24, zc=2, zt=0.5, pos=[(-1, 3)], pb=[4, 4, 6], neg=[(0, 2)], nb=[3, 5])
+    t = MINUTE
+    assert not readback.opens_chunk(same, 2 * t, prev, t, 0)
+    rng = np.random.default_rng(7)
+    for _ in range(300):
+        pick = rng.integers(-1, 2, size=8).astype(float)
+        values = (pick + np.array([24, 2, 4, 4, 6, 3, 5, 0])).tolist()
+        if rng.random() < 0.1:
+            values[int(rng.integers(0, 7))] = math.nan
+        count, zc, p0, p1, p2, n0, n1, _ = values
+        cur = fh(
+            count=count, zc=zc, zt=0.5, pos=[(-1, 3)], pb=[p0, p1, p2], neg=[(0, 2)], nb=[n0, n1]
+        )
+        want = detect_reset(cur, prev)
+        assert readback.opens_chunk(cur, 2 * t, prev, t, 0) == want, cur
+    down = fh(count=24, zc=2, zt=0.5, pos=[(-1, 3)], pb=[4, 3, 6], neg=[(0, 2)], nb=[3, 5])
+    assert readback.opens_chunk(down, 2 * t, prev, t, 0)
+    # Bucket -1 ends at 0.5, inside the zero bucket: Prometheus does not compare it.
+    inside_zero = fh(count=24, zc=2, zt=0.5, pos=[(-1, 3)], pb=[2, 4, 6], neg=[(0, 2)], nb=[3, 5])
+    assert not readback.opens_chunk(inside_zero, 2 * t, prev, t, 0)

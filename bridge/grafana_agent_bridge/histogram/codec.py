@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from itertools import accumulate
+from operator import sub
 from typing import Any
 
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
@@ -228,13 +229,37 @@ def _integral(v: float) -> bool:
     return math.isfinite(v) and v >= 0 and v == int(v) and v < 2**63
 
 
+def _all_integral(counts: tuple[float, ...]) -> bool:
+    """``_integral`` for every count, with the loop in C (``is_integer`` is False for NaN and
+    the infinities; the range is then two comparisons)."""
+    if not counts:
+        return True
+    try:
+        if not all(map(float.is_integer, counts)):
+            return False
+    except TypeError:  # a count built as an int (tests, ops that keep ints) is no float
+        return all(map(_integral, counts))
+    return min(counts) >= 0 and max(counts) < 2**63
+
+
+def _deltas(buckets: tuple[float, ...]) -> list[int]:
+    """Whole-number absolute counts as the wire's deltas (first count, then differences)."""
+    ints = list(map(int, buckets))
+    return list(map(sub, ints, [0, *ints[:-1]]))
+
+
 def to_proto(sample: HistogramSample) -> Any:
     """The ``prometheus.Histogram`` message for a sample: an integer histogram (deltas) if it
     came as one and its counts are still whole numbers, else a float histogram."""
     h = sample.histogram
     msg = HistogramProto()
-    counts = (h.count, h.zero_count, *h.positive_buckets, *h.negative_buckets)
-    integer = sample.integer and all(_integral(v) for v in counts)
+    integer = (
+        sample.integer
+        and _integral(h.count)
+        and _integral(h.zero_count)
+        and _all_integral(h.positive_buckets)
+        and _all_integral(h.negative_buckets)
+    )
     if integer:
         msg.count_int = int(h.count)
         msg.zero_count_int = int(h.zero_count)
@@ -244,21 +269,18 @@ def to_proto(sample: HistogramSample) -> Any:
     msg.sum = h.sum
     msg.schema = h.schema
     msg.zero_threshold = h.zero_threshold
-    for prefix, spans, buckets in (
-        ("negative", h.negative_spans, h.negative_buckets),
-        ("positive", h.positive_spans, h.positive_buckets),
+    for spans, target in (
+        (h.negative_spans, msg.negative_spans),
+        (h.positive_spans, msg.positive_spans),
     ):
-        target = getattr(msg, f"{prefix}_spans")
         for s in spans:
             target.add(offset=s.offset, length=s.length)
-        if integer:
-            prev = 0
-            deltas = getattr(msg, f"{prefix}_deltas")
-            for c in buckets:
-                deltas.append(int(c) - prev)
-                prev = int(c)
-        else:
-            getattr(msg, f"{prefix}_counts").extend(buckets)
+    if integer:
+        msg.negative_deltas.extend(_deltas(h.negative_buckets))
+        msg.positive_deltas.extend(_deltas(h.positive_buckets))
+    else:
+        msg.negative_counts.extend(h.negative_buckets)
+        msg.positive_counts.extend(h.positive_buckets)
     msg.reset_hint = int(h.hint)
     msg.timestamp = sample.timestamp
     msg.custom_values.extend(h.custom_values)
