@@ -541,6 +541,15 @@ def with_histograms(
     """One series' float and histogram samples as one batch in timestamp order (floats first
     at an equal timestamp, as Prometheus appends them): the store's entry point for native
     histograms, shared by remote-write 1.0 and 2.0 and OTLP."""
+    if len(hists) == 1 and not len(times):  # a scrape's one histogram: nothing to order
+        (only,) = hists
+        return SeriesBatch(
+            labels,
+            np.array([only.timestamp], np.int64),
+            np.array([np.nan]),
+            exemplars or [],
+            histograms=[only.histogram],
+        )
     ht = np.array([h.timestamp for h in hists], dtype=np.int64)
     all_t = np.concatenate([times.astype(np.int64, copy=False), ht])
     all_v = np.concatenate([values.astype(np.float64, copy=False), np.full(len(ht), np.nan)])

@@ -96,6 +96,11 @@ class HistogramLimits:
     max_spans: int = 16_384
 
 
+_DEFAULT_LIMITS = HistogramLimits()
+_HINTS = tuple(Hint)
+"""The hints by wire value: indexing costs less than calling the enum, once per sample."""
+
+
 @dataclass(frozen=True, slots=True)
 class HistogramSample:
     """One decoded histogram sample; ``integer`` if it came as an integer histogram."""
@@ -109,6 +114,8 @@ def _side(
     name: str, spans: Any, deltas: Any, counts: Any, integer: bool
 ) -> tuple[tuple[Span, ...], tuple[float, ...], int]:
     """Spans and absolute counts of one side; the integer total of its buckets."""
+    if not spans and not deltas and not counts:  # usually the negative side
+        return (), (), 0
     span_tuple = tuple(Span(s.offset, s.length) for s in spans)
     # As Prometheus's ToFloatHistogram/ToIntHistogram: the other kind's fields are ignored
     # (and a mismatch then shows as spans that do not cover the buckets).
@@ -126,7 +133,7 @@ def _side(
 
 def decode_histogram(raw: bytes, limits: HistogramLimits | None = None) -> HistogramSample:
     """Parse and validate one serialized ``prometheus.Histogram``."""
-    limits = limits or HistogramLimits()
+    limits = limits or _DEFAULT_LIMITS
     msg = HistogramProto()
     try:
         msg.ParseFromString(raw)
@@ -137,7 +144,7 @@ def decode_histogram(raw: bytes, limits: HistogramLimits | None = None) -> Histo
 
 def from_proto(msg: Any, limits: HistogramLimits | None = None) -> HistogramSample:
     """Validate a parsed ``prometheus.Histogram`` message and convert it."""
-    limits = limits or HistogramLimits()
+    limits = limits or _DEFAULT_LIMITS
     schema = msg.schema
     if not is_known_schema(schema):
         raise HistogramDecodeError(
@@ -172,19 +179,19 @@ def from_proto(msg: Any, limits: HistogramLimits | None = None) -> HistogramSamp
     else:
         count, zero_count = msg.count_float, msg.zero_count_float
     hint_value = msg.reset_hint
-    hint = Hint(hint_value) if 0 <= hint_value <= 3 else Hint.UNKNOWN
-    h = FloatHistogram(
-        schema=schema,
-        count=count,
-        sum=msg.sum,
-        zero_threshold=msg.zero_threshold,
-        zero_count=zero_count,
-        positive_spans=pos_spans,
-        positive_buckets=pos,
-        negative_spans=neg_spans,
-        negative_buckets=neg,
-        custom_values=tuple(msg.custom_values),
-        hint=hint,
+    hint = _HINTS[hint_value] if 0 <= hint_value <= 3 else Hint.UNKNOWN
+    h = FloatHistogram(  # positional: a frozen dataclass's keywords cost more, per sample
+        schema,
+        count,
+        msg.sum,
+        msg.zero_threshold,
+        zero_count,
+        pos_spans,
+        pos,
+        neg_spans,
+        neg,
+        tuple(msg.custom_values),
+        hint,
     )
     try:
         if schema > EXPONENTIAL_SCHEMA_MAX:
