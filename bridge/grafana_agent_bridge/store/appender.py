@@ -103,41 +103,36 @@ class HeadAppender:
                 # Fast path, nearly every sample: a known series, its next sample.
                 labels = batch.labels
                 sid = by_labels.get(labels)
+                t = ts.item(0)
+                hs: HeadSeries | None = None
                 if sid is None:
                     # A new series and its first sample (a sender's first requests): as
                     # ``_series_state`` creates one, with the limits checked first.
-                    t = ts.item(0)
-                    if (
+                    fast = (
                         NO_TIMESTAMP < t <= max_t
                         and t >= min_valid
-                        and labels
+                        and bool(labels)
                         and len(head.series) + len(p.new_series) < max_head
                         and check(labels) is None
-                    ):
+                    )
+                    if fast:
                         sid = add_new(labels)
                         p.added_ids.append(sid)
                         p.new_series.append((sid, labels))
-                        touched[sid] = len(one_refs)
-                        one_refs.append(sid)
-                        one_ts.append(t)
-                        one_vals.append(batch.values.item(0))
-                        one_hs.append(None)
-                        if batch.exemplars:
-                            self._take_exemplars(sid, batch, p.exemplars, rejections)
-                        continue
                 elif sid not in touched:
                     hs = head_get(sid)
-                    if hs is not None:
-                        t = ts.item(0)
-                        if hs.last_t < t <= max_t and t >= min_valid:
-                            touched[sid] = len(one_refs)
-                            one_refs.append(sid)
-                            one_ts.append(t)
-                            one_vals.append(batch.values.item(0))
-                            one_hs.append(hs)
-                            if batch.exemplars:
-                                self._take_exemplars(sid, batch, p.exemplars, rejections)
-                            continue
+                    fast = hs is not None and hs.last_t < t <= max_t and t >= min_valid
+                else:
+                    fast = False
+                if fast and sid is not None:
+                    touched[sid] = len(one_refs)
+                    one_refs.append(sid)
+                    one_ts.append(t)
+                    one_vals.append(batch.values.item(0))
+                    one_hs.append(hs)
+                    if batch.exemplars:
+                        self._take_exemplars(sid, batch, p.exemplars, rejections)
+                    continue
             self._take(batch, p, touched, bounds=bounds, rejections=rejections)
         rejections.close()
         known = head.metadata
