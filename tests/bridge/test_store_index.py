@@ -57,7 +57,7 @@ def test_select(index, matchers, expected) -> None:
 def test_remove_cleans_postings(index) -> None:
     idx, names = index
     sid_c = next(s for s, k in names.items() if k == "c")
-    idx.remove(sid_c)
+    idx.remove_all([sid_c])
     assert "env" not in idx.label_names()
     assert _sel(index, ("job", "=", "api")) == {"d"}
     assert idx.get(SERIES["c"]) is None
@@ -76,8 +76,8 @@ def test_ids_pinned_out_of_order_select_and_remove_like_new_ones() -> None:
     node = [Matcher("job", MatchType.EQUAL, "node")]
     assert idx.select(node) == [3, 7, 40, 41]
     for sid in (40, 3):
-        idx.remove(sid)
-        idx.remove(sid)  # twice: no-op
+        idx.remove_all([sid])
+        idx.remove_all([sid])  # twice: no-op
     assert idx.select(node) == [7, 41]
     assert idx.select([Matcher("i", MatchType.REGEX, "a|d")]) == []
     assert idx.label_values("i") == ["b", "c"]
@@ -102,3 +102,22 @@ def test_store_selects_through_the_index(tmp_path: Path) -> None:
     got = [d.labels for d in s.select([Matcher("instance", MatchType.NOT_REGEX, "h1")], 0, 2000)]
     assert got == sorted([SERIES["b"], SERIES["d"]])
     s.close()
+
+
+def test_removing_many_series_rebuilds_each_posting_list_to_exactly_the_rest() -> None:
+    """Enough ids leave the shared lists (``job``, ``__name__``) that each is rebuilt once;
+    the lists of one series go whole; pinned out-of-order ids and repeats change nothing."""
+    idx = SeriesIndex()
+    sids = [idx.add_new(lbl("up", job="node", i=str(n))) for n in range(100)]
+    pinned = idx.add(lbl("up", job="node", i="pinned"), 1_000)
+    doomed = [*sids[::3], pinned, sids[0], 99_999]
+    idx.remove_all(doomed)
+    kept = [s for s in sids if s not in set(doomed)]
+    node = [Matcher("job", MatchType.EQUAL, "node")]
+    assert idx.select(node) == kept
+    assert idx.select([Matcher("__name__", MatchType.EQUAL, "up")]) == kept
+    assert idx.label_values("i") == sorted(str(n) for n in range(100) if sids[n] in kept)
+    assert idx.get(lbl("up", job="node", i="0")) is None
+    idx.remove_all(kept)
+    assert idx.label_names() == []
+    assert idx.select(node) == []

@@ -167,8 +167,7 @@ class Compactor:
         for b in self._blocks:
             used.update(b.sids.tolist())
         index = self._head.index
-        for sid in [s for s in index.all_ids() if s not in used]:
-            index.remove(sid)
+        index.remove_all([s for s in index.all_ids() if s not in used])
 
     def _truncate_wal(self, cutoff: int) -> None:
         """Delete the oldest closed WAL segments whose samples are all in blocks and that no

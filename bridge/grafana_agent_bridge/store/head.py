@@ -257,9 +257,7 @@ class Head:
 
     def forget_ids(self, sids: Sequence[int], *, keep: set[int] | None = None) -> None:
         """Take index entries an append added back out (all, or those not in ``keep``)."""
-        for sid in sids:
-            if keep is None or sid not in keep:
-                self.index.remove(sid)
+        self.index.remove_all(sids if keep is None else [s for s in sids if s not in keep])
 
     def commit(self, p: PendingAppend) -> None:
         """Apply an append the WAL holds now."""

@@ -17,6 +17,10 @@ from typing import cast
 
 from ..labels import Labels, Matcher, MatchType
 
+_FEW_REMOVALS = 16
+"""Ids leaving one posting list below which they are deleted in place rather than the list
+rebuilt."""
+
 
 class SeriesIndex:
     def __init__(self) -> None:
@@ -90,17 +94,35 @@ class SeriesIndex:
         else:
             values[value] = ids
 
-    def remove(self, sid: int) -> None:
-        labels = self._labels.pop(sid, None)
-        if labels is None:
+    def remove_all(self, sids: Iterable[int]) -> None:
+        """Take ``sids`` out of the index (unknown ids are ignored).
+
+        Deleting an id from a sorted posting list shifts the rest of the list, so a list that
+        loses many ids (every series of a job gone with a deleted block) is rebuilt once
+        instead: removing 250k series one by one cost ~6 s under the store lock.
+        """
+        gone: dict[tuple[str, str], list[int]] = {}
+        doomed: set[int] = set()
+        for sid in sids:
+            labels = self._labels.pop(sid, None)
+            if labels is None:
+                continue
+            doomed.add(sid)
+            del self.by_labels[labels]
+            for pair in labels:
+                gone.setdefault(pair, []).append(sid)
+        if not gone:
             return
         self._rank = None
-        del self.by_labels[labels]
-        for pair in labels:
+        for pair, out in gone.items():
             ids = self._by_pair[pair]
-            k = bisect_left(ids, sid)
-            if k < len(ids) and ids[k] == sid:
-                del ids[k]
+            if len(out) <= _FEW_REMOVALS:
+                for sid in out:
+                    k = bisect_left(ids, sid)
+                    if k < len(ids) and ids[k] == sid:
+                        del ids[k]
+            else:
+                ids[:] = [i for i in ids if i not in doomed]  # same list: _postings shares it
             if not ids:
                 name, value = pair
                 del self._by_pair[pair]
