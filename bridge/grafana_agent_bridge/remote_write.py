@@ -280,21 +280,22 @@ class LabelCache:
             self._bytes += len(key)
         return hit
 
-    def learn(self, section: bytes, raw: Sequence[bytes]) -> bool:
+    def learn(self, section: bytes, raw: Sequence[bytes]) -> Labels | None:
         """Cache the labels ``raw`` under ``section``, the bytes they were parsed from (a
-        labels-only ``TimeSeries``, however its fields are encoded), if they are valid: a
-        new series' own leading bytes, so its samples decode on the fast path."""
+        labels-only ``TimeSeries``, however its fields are encoded), if they are valid, and
+        return them: a new series' own leading bytes, so its samples decode on the fast path.
+        None: invalid, or not cacheable (parsed on the slow path, which says why)."""
         if len(section) > _MAX_CACHED_KEY or self.limits.check_count(len(raw)) is not None:
-            return False
+            return None
         labels = self.parse(raw)
         if type(labels) is not tuple:
-            return False
+            return None
         if len(self._cache) >= self._limit or self._bytes + len(section) > _CACHE_BYTES:
             self._cache.clear()
             self._bytes = 0
         self._cache[section] = labels
         self._bytes += len(section)
-        return True
+        return labels
 
     def parse(self, raw: Sequence[bytes]) -> Labels | LabelViolation:
         """Validate the raw labels of one series into a label set of shared pairs."""
@@ -456,9 +457,10 @@ def decode_write_request(
         raise RemoteWriteError(400, f"invalid protobuf WriteRequest: {e}") from None
     cache = cache or _default_cache
     out = DecodedWrite(histogram_budget=bounds.max_decoded_elements)
-    known, misses = _split_known(req.timeseries, cache)  # type: ignore[attr-defined]
-    if misses:
-        misses -= _learn_new(req.timeseries, known, cache)  # type: ignore[attr-defined]
+    missed: list[tuple[int, int]] = []
+    known, misses = _split_known(req.timeseries, cache, missed)  # type: ignore[attr-defined]
+    if missed:
+        misses -= _learn_new(req.timeseries, known, cache, missed)  # type: ignore[attr-defined]
     if not misses:  # the steady state: every series known, one sample each
         kept = _within_limits([1] * len(known), limits or RequestLimits(), out)
         out.series = cast("list[SeriesBatch]", known[:kept])
@@ -617,22 +619,23 @@ _NO_VALUES = np.empty(0, np.float64)
 
 
 def _split_known(
-    series: Sequence[bytes], cache: LabelCache
+    series: Sequence[bytes],
+    cache: LabelCache,
+    missed: list[tuple[int, int]] | None = None,
 ) -> tuple[list[SeriesBatch | None], int]:
     """For each raw series: its ``SeriesBatch`` when its bytes are a cached valid labels
     section followed by one sample field of a known shape, else None (parse it); and how
-    many are None.
+    many are None. ``missed`` collects (position, where the sample field starts) of the
+    series of that shape whose labels section is not cached (``_learn_new``'s work).
 
     Sound whatever the sender wrote: a cache key is a complete encoding of valid labels
     (``labels_section``), so key + sample field parses as exactly those labels and one sample.
     """
     lookup = cache.lookup
-    hits = 0
     found: list[SeriesBatch | None] = [None] * len(series)
-    slots: dict[int, list[tuple[int, Labels]]] = {_WITH_VALUE: [], _ZERO_VALUE: []}
-    tails: dict[int, list[bytes]] = {_WITH_VALUE: [], _ZERO_VALUE: []}
-    with_value, zero_value = slots[_WITH_VALUE], slots[_ZERO_VALUE]
-    with_tails, zero_tails = tails[_WITH_VALUE], tails[_ZERO_VALUE]
+    slots = _Slots()
+    with_value, zero_value = slots.where[_WITH_VALUE], slots.where[_ZERO_VALUE]
+    with_tails, zero_tails = slots.tails[_WITH_VALUE], slots.tails[_ZERO_VALUE]
     for i, s in enumerate(series):
         cut = len(s) - _WITH_VALUE - 2
         if cut > 0 and s[cut] == 0x12 and s[cut + 1] == _WITH_VALUE:
@@ -640,6 +643,8 @@ def _split_known(
             if type(labels) is tuple:
                 with_value.append((i, labels))
                 with_tails.append(s[cut + 2 :])
+            elif missed is not None:
+                missed.append((i, cut))
             continue
         cut = len(s) - _ZERO_VALUE - 2
         if cut > 0 and s[cut] == 0x12 and s[cut + 1] == _ZERO_VALUE:
@@ -647,87 +652,93 @@ def _split_known(
             if type(labels) is tuple:
                 zero_value.append((i, labels))
                 zero_tails.append(s[cut + 2 :])
-    for width, where in slots.items():
-        if not where:
-            continue
-        rec = np.frombuffer(b"".join(tails[width]), dtype=np.uint8).reshape(len(where), width)
-        if width == _WITH_VALUE:
-            ok = (rec[:, 0] == 0x09) & (rec[:, 9] == 0x10)
-            values = rec[:, 1:9].copy().view("<f8").reshape(-1)
-        else:
-            ok = rec[:, 0] == 0x10
-            values = np.zeros(len(where), dtype=np.float64)
-        varint = rec[:, width - 6 :]
-        ok &= np.all(varint[:, :5] >= 0x80, axis=1) & (varint[:, 5] < 0x80)
-        times = ((varint.astype(np.int64) & 0x7F) << _SHIFTS).sum(axis=1)
-        # Iterating a 2-D array yields its rows as 1-element views, made in C.
-        rows = zip(where, ok.tolist(), times.reshape(-1, 1), values.reshape(-1, 1))
-        for (i, labels), good, t, v in rows:
-            if good:
-                found[i] = SeriesBatch(labels, t, v, [])
-                hits += 1
-    return found, len(series) - hits
+            elif missed is not None:
+                missed.append((i, cut))
+    return found, len(series) - slots.fill(found)
 
 
-def _one_sample_cut(s: bytes) -> int:
-    """Where the one trailing sample field of a raw series starts, as ``_split_known`` looks
-    for it (0: not that shape)."""
-    cut = len(s) - _WITH_VALUE - 2
-    if cut > 0 and s[cut] == 0x12 and s[cut + 1] == _WITH_VALUE:
-        return cut
-    cut = len(s) - _ZERO_VALUE - 2
-    if cut > 0 and s[cut] == 0x12 and s[cut + 1] == _ZERO_VALUE:
-        return cut
-    return 0
+class _Slots:
+    """One-sample series whose labels are known, by the width of their sample field: where
+    they are in the request, their labels, and the sample field's bytes."""
+
+    __slots__ = ("tails", "where")
+
+    def __init__(self) -> None:
+        self.where: dict[int, list[tuple[int, Labels]]] = {_WITH_VALUE: [], _ZERO_VALUE: []}
+        self.tails: dict[int, list[bytes]] = {_WITH_VALUE: [], _ZERO_VALUE: []}
+
+    def fill(self, found: list[SeriesBatch | None]) -> int:
+        """Decode every sample field at once with numpy into ``found``; how many it filled
+        (a field of an unusual encoding is left None, to be parsed)."""
+        hits = 0
+        for width, where in self.where.items():
+            if not where:
+                continue
+            joined = b"".join(self.tails[width])
+            rec = np.frombuffer(joined, dtype=np.uint8).reshape(len(where), width)
+            if width == _WITH_VALUE:
+                ok = (rec[:, 0] == 0x09) & (rec[:, 9] == 0x10)
+                values = rec[:, 1:9].copy().view("<f8").reshape(-1)
+            else:
+                ok = rec[:, 0] == 0x10
+                values = np.zeros(len(where), dtype=np.float64)
+            varint = rec[:, width - 6 :]
+            ok &= np.all(varint[:, :5] >= 0x80, axis=1) & (varint[:, 5] < 0x80)
+            times = ((varint.astype(np.int64) & 0x7F) << _SHIFTS).sum(axis=1)
+            # Iterating a 2-D array yields its rows as 1-element views, made in C.
+            rows = zip(where, ok.tolist(), times.reshape(-1, 1), values.reshape(-1, 1))
+            for (i, labels), good, t, v in rows:
+                if good:
+                    found[i] = SeriesBatch(labels, t, v, [])
+                    hits += 1
+        return hits
 
 
-def _learn_new(series: Sequence[bytes], known: list[SeriesBatch | None], cache: LabelCache) -> int:
-    """Decode the one-sample series ``_split_known`` missed through the cache, filling
-    ``known`` in place; how many it decoded.
+def _learn_new(
+    series: Sequence[bytes],
+    known: list[SeriesBatch | None],
+    cache: LabelCache,
+    missed: Sequence[tuple[int, int]],
+) -> int:
+    """Decode the one-sample series ``_split_known`` missed (``missed``: their positions and
+    where their sample field starts) through the cache, filling ``known`` in place; how many
+    it decoded.
 
     A new series (a sender's first requests) is split as a known one is: its bytes before the
     trailing sample field are parsed as a ``TimeSeries`` on their own, and when that holds
     labels and nothing else, its valid labels are cached under exactly those bytes. Whatever
     their encoding, those bytes followed by one sample field parse as those labels and that
-    sample, which is all the fast path needs. No whole-request parse, no cache key to build.
+    sample, which is all the fast path needs. No whole-request parse, no cache key to build,
+    and no second pass over the request: the labels just learned go straight to the decoding
+    of the sample fields.
     """
-    todo: list[int] = []
     lookup, learn = cache.lookup, cache.learn
-    for i, hit in enumerate(known):
-        if hit is not None:
-            continue
+    slots = _Slots()
+    where, tails = slots.where, slots.tails
+    for i, cut in missed:
         s = series[i]
-        cut = _one_sample_cut(s)
-        if not cut:
-            continue
         section = s[:cut]
-        if lookup(section) is not None:  # a repeat of a series learned just before
-            todo.append(i)
-            continue
-        ts = _RawTimeSeries()
-        try:
-            ts.ParseFromString(section)
-        except DecodeError:
-            continue
-        raw = list(ts.labels)
-        # Labels and nothing else: a label field takes at least its bytes plus two, so when
-        # that adds up to the whole section there is room for nothing else (the usual
-        # encoding); otherwise the parsed fields say.
-        if sum(map(len, raw)) + 2 * len(raw) != len(section) and (
-            ts.samples or ts.exemplars or ts.histograms
-        ):
-            continue
-        if learn(section, raw):
-            todo.append(i)
-    if not todo:
-        return 0
-    found, _ = _split_known([series[i] for i in todo], cache)
-    done = 0
-    for i, hit in zip(todo, found):
-        if hit is not None:
-            known[i] = hit
-            done += 1
-    return done
+        labels = lookup(section)  # a repeat of a series learned just before, or invalid
+        if labels is None:
+            ts = _RawTimeSeries()
+            try:
+                ts.ParseFromString(section)
+            except DecodeError:
+                continue
+            raw = list(ts.labels)
+            # Labels and nothing else: a label field takes at least its bytes plus two, so
+            # when that adds up to the whole section there is room for nothing else (the
+            # usual encoding); otherwise the parsed fields say.
+            if sum(map(len, raw)) + 2 * len(raw) != len(section) and (
+                ts.samples or ts.exemplars or ts.histograms
+            ):
+                continue
+            labels = learn(section, raw)
+        if type(labels) is tuple:
+            width = s[cut + 1]
+            where[width].append((i, labels))
+            tails[width].append(s[cut + 2 :])
+    return slots.fill(known)
 
 
 def _within_limits(counts: Sequence[int], limits: RequestLimits, out: DecodedWrite) -> int:

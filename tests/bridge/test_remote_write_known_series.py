@@ -196,3 +196,17 @@ def test_a_long_label_is_refused_in_every_series_that_holds_it() -> None:
         )
         assert [r.kind for r in got.rejections] == ["label_value_length"]
         assert [s.labels for s in got.series] == [(("__name__", "up"), ("job", "node"))]
+
+
+def test_new_series_decode_whole_even_when_the_cache_cannot_hold_them() -> None:
+    """A sender's first request decodes completely and in order whether or not its label
+    sets stay cached while the request is decoded (a one-entry cache forgets each at once),
+    and an invalid new series repeated in it is refused each time."""
+    bad = [("job", "no-name")]
+    series = [([("__name__", f"m{i}"), ("job", "node")], [(T0 + i, float(i))]) for i in range(4)]
+    series[1:1] = [(bad, [(T0, 1.0)]), (bad, [(T0, 2.0)])]
+    want = decode_write_request(body(series), cache=LabelCache())
+    got = decode_write_request(body(series), cache=LabelCache(limit=1))
+    assert as_plain(got) == as_plain(want)
+    assert [s.values.tolist() for s in got.series] == [[0.0], [1.0], [2.0], [3.0]]
+    assert [r.kind for r in got.rejections] == ["invalid_series", "invalid_series"]
