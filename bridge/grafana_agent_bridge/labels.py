@@ -120,6 +120,9 @@ def _clip(text: str, n: int = _SHOWN) -> str:
 
 
 _UNBOUNDED = 2**62
+_FINE_PAIRS = 100_000
+"""Label pairs a ``LabelLimits`` remembers as passing (``_fine``) before starting over: a few
+MB at most, and about the distinct pairs of 100k series of a usual exporter."""
 
 
 def _bytes_over(text: str, limit: int) -> int:
@@ -160,6 +163,13 @@ class LabelLimits:
     _fits: tuple[int, int] = field(init=False, repr=False, compare=False, default=(0, 0))
     """(labels, characters of any name or value) that pass every bound without a closer look:
     one comparison each for nearly every label set, as each new series is checked."""
+    _fine: set[tuple[str, str]] = field(
+        init=False, repr=False, compare=False, hash=False, default_factory=set
+    )
+    """Label pairs already found well inside the length bounds. New series share nearly all
+    their pairs with earlier ones (``job``, ``instance``, the metric name...), so a label set
+    made only of such pairs passes with one set lookup per pair, in C: a fifth of measuring
+    every name and value again. Bounded (``_FINE_PAIRS``); only ever holds pairs that pass."""
 
     def __post_init__(self) -> None:
         name_limit, value_limit = self.max_label_name_length, self.max_label_value_length
@@ -181,11 +191,15 @@ class LabelLimits:
     def check(self, labels: Labels) -> LabelViolation | None:
         """The first bound ``labels`` (a series' label set) breaks, or None."""
         count, chars = self._fits
-        if (
-            len(labels) <= count
-            and max(map(len, itertools.chain.from_iterable(labels)), default=0) <= chars
-        ):
-            return None
+        if len(labels) <= count:
+            fine = self._fine
+            if fine.issuperset(labels):
+                return None
+            if max(map(len, itertools.chain.from_iterable(labels)), default=0) <= chars:
+                if len(fine) >= _FINE_PAIRS:
+                    fine.clear()
+                fine.update(labels)
+                return None
         problem = self.check_count(len(labels))
         if problem is not None:
             return problem

@@ -182,3 +182,17 @@ def test_the_label_cache_is_no_larger_than_the_head_may_grow(tmp_path: Path) -> 
         assert WriteAPI(store)._label_cache._limit == remote_write.LABEL_CACHE_ENTRIES
     finally:
         store.close()
+
+
+def test_pairs_that_passed_before_do_not_let_a_long_one_through() -> None:
+    """A label set made of pairs that passed before passes at once; one long pair among them
+    is still refused, however many sets holding the others were checked first."""
+    limits = LabelLimits(max_label_value_length=16)
+    fine = make_labels({"__name__": "up", "job": "node"})
+    assert limits.check(fine) is None
+    assert limits.check(fine) is None  # remembered
+    long = make_labels({"__name__": "up", "job": "node", "host": "h" * 17})
+    problem = limits.check(long)
+    assert problem is not None and problem.kind == "label_value_length"
+    assert limits.check(make_labels({"__name__": "up", "job": "x" * 4 * 17})) is not None
+    assert limits.check(long[:1] + long[2:]) is None
