@@ -299,24 +299,26 @@ class LabelCache:
 
     def parse(self, raw: Sequence[bytes]) -> Labels | LabelViolation:
         """Validate the raw labels of one series into a label set of shared pairs."""
-        cached = list(map(self._pairs.get, raw))
-        found = cast("list[tuple[str, str] | LabelViolation]", cached)
-        if None in cached:  # labels not seen before (pairs and violations are never None)
-            found = [p or self._pair(item) for p, item in zip(cached, raw)]
-        # Typed as pairs: a LabelViolation among them makes dict() raise TypeError.
-        got = cast("list[tuple[str, str]]", found)
+        # Pairs, or None (a label not seen before) or a LabelViolation: either of those makes
+        # dict() raise TypeError, so the usual set (every pair known) needs no other test.
+        found: list[Any] = list(map(self._pairs.get, raw))
         try:
-            by_name = dict(got)
+            by_name = dict(found)
         except TypeError:
-            by_name = {}
-        if len(by_name) != len(got):
+            if None in found:
+                found = [p or self._pair(item) for p, item in zip(found, raw)]
+            try:
+                by_name = dict(found)
+            except TypeError:
+                by_name = {}
+        if len(by_name) != len(found):
             return _first_problem(found)
         if not by_name.get(METRIC_NAME):
             return _invalid("missing metric name (__name__ label)")
         if "" in by_name.values():
-            got = [p for p in got if p[1]]
-        got.sort()
-        labels = cast("Labels", tuple(got))
+            found = [p for p in found if p[1]]
+        found.sort()
+        labels: Labels = tuple(found)
         if self._long and not self._long.isdisjoint(labels):
             return self.limits.check(labels) or labels
         return labels
