@@ -459,7 +459,7 @@ def decode_write_request(
         raise RemoteWriteError(400, f"invalid protobuf WriteRequest: {e}") from None
     cache = cache or _default_cache
     out = DecodedWrite(histogram_budget=bounds.max_decoded_elements)
-    missed: list[tuple[int, int]] = []
+    missed: list[tuple[int, bytes]] = []
     known, misses = _split_known(req.timeseries, cache, missed)  # type: ignore[attr-defined]
     if missed:
         misses -= _learn_new(req.timeseries, known, cache, missed)  # type: ignore[attr-defined]
@@ -623,12 +623,12 @@ _NO_VALUES = np.empty(0, np.float64)
 def _split_known(
     series: Sequence[bytes],
     cache: LabelCache,
-    missed: list[tuple[int, int]] | None = None,
+    missed: list[tuple[int, bytes]] | None = None,
 ) -> tuple[list[SeriesBatch | None], int]:
     """For each raw series: its ``SeriesBatch`` when its bytes are a cached valid labels
     section followed by one sample field of a known shape, else None (parse it); and how
-    many are None. ``missed`` collects (position, where the sample field starts) of the
-    series of that shape whose labels section is not cached (``_learn_new``'s work).
+    many are None. ``missed`` collects (position, labels section) of the series of that
+    shape whose labels section is not cached (``_learn_new``'s work).
 
     Sound whatever the sender wrote: a cache key is a complete encoding of valid labels
     (``labels_section``), so key + sample field parses as exactly those labels and one sample.
@@ -641,21 +641,21 @@ def _split_known(
     for i, s in enumerate(series):
         cut = len(s) - _WITH_VALUE - 2
         if cut > 0 and s[cut] == 0x12 and s[cut + 1] == _WITH_VALUE:
-            labels = lookup(s[:cut])
+            labels = lookup(section := s[:cut])
             if type(labels) is tuple:
                 with_value.append((i, labels))
                 with_tails.append(s[cut + 2 :])
             elif missed is not None:
-                missed.append((i, cut))
+                missed.append((i, section))
             continue
         cut = len(s) - _ZERO_VALUE - 2
         if cut > 0 and s[cut] == 0x12 and s[cut + 1] == _ZERO_VALUE:
-            labels = lookup(s[:cut])
+            labels = lookup(section := s[:cut])
             if type(labels) is tuple:
                 zero_value.append((i, labels))
                 zero_tails.append(s[cut + 2 :])
             elif missed is not None:
-                missed.append((i, cut))
+                missed.append((i, section))
     return found, len(series) - slots.fill(found)
 
 
@@ -700,11 +700,11 @@ def _learn_new(
     series: Sequence[bytes],
     known: list[SeriesBatch | None],
     cache: LabelCache,
-    missed: Sequence[tuple[int, int]],
+    missed: Sequence[tuple[int, bytes]],
 ) -> int:
     """Decode the one-sample series ``_split_known`` missed (``missed``: their positions and
-    where their sample field starts) through the cache, filling ``known`` in place; how many
-    it decoded.
+    labels sections, the bytes before the sample field) through the cache, filling ``known``
+    in place; how many it decoded.
 
     A new series (a sender's first requests) is split as a known one is: its bytes before the
     trailing sample field are parsed as a ``TimeSeries`` on their own, and when that holds
@@ -717,9 +717,7 @@ def _learn_new(
     lookup, learn = cache.lookup, cache.learn
     slots = _Slots()
     where, tails = slots.where, slots.tails
-    for i, cut in missed:
-        s = series[i]
-        section = s[:cut]
+    for i, section in missed:
         labels = lookup(section)  # a repeat of a series learned just before, or invalid
         if labels is None:
             ts = _RawTimeSeries()
@@ -737,6 +735,8 @@ def _learn_new(
                 continue
             labels = learn(section, raw)
         if type(labels) is tuple:
+            s = series[i]
+            cut = len(section)
             width = s[cut + 1]
             where[width].append((i, labels))
             tails[width].append(s[cut + 2 :])
