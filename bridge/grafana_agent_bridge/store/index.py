@@ -63,6 +63,16 @@ class SeriesIndex:
         """Register ``labels``, known to be absent, under a new id (the append path)."""
         sid = self.next_id
         self.next_id = sid + 1
+        found = list(map(self._by_pair.get, labels))
+        # Every pair seen before (a posting list is never empty, so all() is False only for
+        # a missing one): the usual new series, its id appended to each list, inline.
+        if all(found):
+            self.by_labels[labels] = sid
+            self._labels[sid] = labels
+            self._rank = None
+            for ids in cast("list[list[int]]", found):
+                ids.append(sid)
+            return sid
         self._insert(labels, sid, ordered=True)
         return sid
 
