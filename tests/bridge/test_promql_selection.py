@@ -10,7 +10,7 @@ import pytest
 
 from grafana_agent_bridge.labels import make_labels
 from grafana_agent_bridge.promql.aggregations import group_key_fn
-from grafana_agent_bridge.promql.selection import Flat
+from grafana_agent_bridge.promql.selection import FEW_SERIES, Flat
 from grafana_agent_bridge.promql.values import (
     DELAYED_NAME_REMOVAL,
     DROPPED,
@@ -54,9 +54,12 @@ ENDS = {
 
 @pytest.mark.parametrize("name", list(ENDS))
 @pytest.mark.parametrize("width", [1, 15_000, 60_000, 61_000, 300_000, 10**7])
-def test_windows_hold_exactly_the_samples_in_each_left_open_window(name: str, width: int) -> None:
-    rng = np.random.default_rng(len(name) * 1_000_003 + width)
-    flat = _flat(rng, 25)
+@pytest.mark.parametrize("nser", [1, FEW_SERIES, 25])  # few series are searched, more counted
+def test_windows_hold_exactly_the_samples_in_each_left_open_window(
+    name: str, width: int, nser: int
+) -> None:
+    rng = np.random.default_rng(len(name) * 1_000_003 + width + nser)
+    flat = _flat(rng, nser)
     ends = ENDS[name]
     lo, hi = flat.windows(ends, width)
     want_lo, want_hi = _expected(flat, ends, width)

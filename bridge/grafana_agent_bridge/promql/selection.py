@@ -18,6 +18,11 @@ from ..labels import Labels
 from ..storage import STALE_NAN, SeriesData, stale_mask
 from .values import I64, ObjArr
 
+FEW_SERIES = 4
+"""Up to this many series, ``Flat.windows`` searches each series' timestamps (two numpy calls
+a series) instead of counting all samples against the steps (a dozen calls, whatever the
+number of series): the fixed cost that dominated a single-series query."""
+
 
 class Flat:
     """Samples of many series, back to back, sorted by labels."""
@@ -93,6 +98,10 @@ class Flat:
             z = np.zeros((nser, nsteps), dtype=np.int64)
             return z, z.copy()
         starts = ends - width_ms
+        if nser <= FEW_SERIES:
+            # Two searches per series beat the counting passes' dozen numpy calls when there
+            # are only a few series (a single-series panel), whatever the number of steps.
+            return self._windows_searched(ends, starts)
         if nsteps > 1 and not bool((ends[1:] >= ends[:-1]).all()):
             return self._windows_searched(ends, starts)
         step = _even_step(ends)
@@ -128,7 +137,8 @@ class Flat:
         return out
 
     def _windows_searched(self, ends: I64, starts: I64) -> tuple[I64, I64]:
-        """``windows`` for unordered ends (one search per series and step)."""
+        """``windows`` by searching each series' timestamps for the steps' bounds: for
+        unordered ends, and for few series (``FEW_SERIES``)."""
         nser, nsteps = len(self.labels), len(ends)
         lo = np.empty((nser, nsteps), dtype=np.int64)
         hi = np.empty((nser, nsteps), dtype=np.int64)
