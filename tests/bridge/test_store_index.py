@@ -121,3 +121,41 @@ def test_removing_many_series_rebuilds_each_posting_list_to_exactly_the_rest() -
     idx.remove_all(kept)
     assert idx.label_names() == []
     assert idx.select(node) == []
+
+
+def test_selection_from_the_shortest_list_matches_every_matcher_on_each_series() -> None:
+    """Selection starts from the shortest posting list and checks few candidates on their own
+    labels: for every mix of list lengths and matcher types it must still pick exactly the
+    series whose labels match all matchers (checked here series by series)."""
+    idx = SeriesIndex()
+    all_labels = {}
+    for host in range(40):
+        for metric in range(30):
+            labels = lbl(
+                f"m{metric}",
+                job="node" if host < 36 else "api",
+                instance=f"h{host}",
+                mode=f"x{metric % 3}",
+                **({"env": "prod"} if host % 5 == 0 else {}),
+            )
+            all_labels[idx.add(labels)] = labels
+    selectors = [
+        [("__name__", "=", "m4"), ("instance", "=", "h3")],  # 40 and 30 long: intersected
+        [("job", "=", "node"), ("instance", "=", "h7")],  # 30 against 1080: checked
+        [("job", "=", "node"), ("instance", "=", "h39")],  # no series has both
+        [("job", "=", "node"), ("instance", "=", "h7"), ("mode", "=~", "x[12]")],
+        [("instance", "=", "h5"), ("env", "!=", "prod")],  # h5 has env=prod: none
+        [("instance", "=", "h6"), ("env", "=", "")],  # no env label: all 30
+        [("instance", "=", "h6"), ("env", "!~", "p.*"), ("__name__", "!=", "m1")],
+        [("job", "=~", "node|api"), ("mode", "=", "x1"), ("instance", "=~", "h1.")],
+        [("__name__", "=", "m4"), ("nolabel", "=", "y")],
+        [("job", "=", "")],
+    ]
+    for sel in selectors:
+        ms = [Matcher(n, MatchType(op), v) for n, op, v in sel]
+        expected = sorted(
+            sid
+            for sid, labels in all_labels.items()
+            if all(m.matches(dict(labels).get(m.name, "")) for m in ms)
+        )
+        assert idx.select(ms) == expected, sel

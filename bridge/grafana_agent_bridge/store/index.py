@@ -22,6 +22,14 @@ _FEW_REMOVALS = 16
 rebuilt."""
 
 
+_CHECK_RATIO = 8
+"""Candidates are checked one by one once a further posting list is this many times longer
+(checking one costs about what reading eight posting entries into a set does)."""
+_FEW_CANDIDATES = 32
+"""Candidates up to which a regex or negative matcher is checked on each candidate's labels
+rather than by walking every value of its label name."""
+
+
 class SeriesIndex:
     def __init__(self) -> None:
         self.by_labels: dict[Labels, int] = {}
@@ -155,11 +163,43 @@ class SeriesIndex:
         self.next_id = max(self.next_id, sid + 1)
 
     def select(self, matchers: Sequence[Matcher]) -> list[int]:
-        """Sorted ids of series matching every matcher (all series if there are none)."""
+        """Sorted ids of series matching every matcher (all series if there are none).
+
+        The equality matchers' posting lists are taken shortest first: the shortest gives the
+        candidates, and once they are few, each further matcher is checked on the candidates'
+        own labels instead of reading its posting lists. A single-series selector
+        (``metric{instance="a"}``) so costs the size of its shortest list, not of the
+        metric's or the job's (tens of thousands of ids copied into sets)."""
+        by_pair = self._by_pair
+        lists: list[list[int]] = []
+        rest: list[Matcher] = []
+        for m in matchers:
+            if m.type is MatchType.EQUAL and m.value != "":
+                ids = by_pair.get((m.name, m.value))
+                if ids is None:
+                    return []
+                lists.append(ids)
+            else:
+                rest.append(m)
         result: set[int] | None = None
+        if lists:
+            lists.sort(key=len)
+            result = set(lists[0])
+            for ids in lists[1:]:
+                if len(result) * _CHECK_RATIO <= len(ids):
+                    break  # the candidates are few: check them one by one below
+                result.intersection_update(ids)
+                if not result:
+                    return []
+            else:
+                lists = []  # every list applied
+            if lists:
+                return self._checked(result, matchers)
         # Matchers that need the label present narrow fastest; apply them first.
-        ordered = sorted(matchers, key=lambda m: m.matches_empty())
+        ordered = sorted(rest, key=lambda m: m.matches_empty())
         for m in ordered:
+            if result is not None and len(result) <= _FEW_CANDIDATES:
+                return self._checked(result, ordered)
             if m.matches_empty():
                 # Series without the label match too: subtract those with a non-matching value.
                 excluded = self._union(m.name, m, want=False)
@@ -174,6 +214,17 @@ class SeriesIndex:
         if result is None:
             result = set(self._labels.keys())
         return sorted(result)
+
+    def _checked(self, candidates: Iterable[int], matchers: Sequence[Matcher]) -> list[int]:
+        """The sorted ``candidates`` whose own labels match every one of ``matchers``."""
+        labels_of = self._labels
+        out = []
+        for sid in candidates:
+            values = dict(labels_of[sid])
+            if all(m.matches(values.get(m.name, "")) for m in matchers):
+                out.append(sid)
+        out.sort()
+        return out
 
     def _union(self, name: str, m: Matcher, *, want: bool) -> set[int]:
         values = self._postings.get(name)
