@@ -153,6 +153,24 @@ def test_params_merge_body_and_query_and_repeat_match() -> None:
 
 
 @pytest.mark.parametrize(
+    ("query", "name", "value"),
+    [
+        ("query=rate%28up%5B5m%5D%29", "query", "rate(up[5m])"),
+        ("query=sum+by+%28job%29+%28up%29", "query", "sum by (job) (up)"),  # + is a space
+        ("query=a%2Bb", "query", "a+b"),
+        ("query=%7Bjob%3D%22%C3%A9%22%7D", "query", '{job="\u00e9"}'),  # UTF-8 escapes
+        ("query=%FF", "query", "\ufffd"),  # bad UTF-8 replaced (as parse_qs did), not an error
+        ("query=50%", "query", "50%"),  # a bad escape is left as it is
+        ("a=1&&query=x=y", "query", "x=y"),  # empty pieces skipped, the first = splits
+        ("match%5B%5D=up", "match[]", "up"),
+        ("query", "query", ""),  # a name without = has a blank value
+    ],
+)
+def test_params_decode_form_escapes_like_url_forms(query: str, name: str, value: str) -> None:
+    assert Params(query).getall(name) == [value]
+
+
+@pytest.mark.parametrize(
     ("escaped", "name"),
     [
         ("job", "job"),
