@@ -5,8 +5,9 @@ feed parser cost more than the rest of answering a single-series query (~13 us o
 for five headers). This reads the same thing directly: the request line checked as the
 standard library checks it (same statuses and messages), header lines bounded as
 ``http.client`` bounds them (``MAX_LINE`` bytes each, ``MAX_HEADERS`` lines), and the result
-stored in the same ``http.client.HTTPMessage`` type through its public item assignment, so the
-handler reads headers exactly as before.
+kept in a ``Headers`` that answers what the handler asks of ``http.client.HTTPMessage``
+(``get``, ``get_all``, ``items``, ``in``) the same way: the ``email`` message scanned and
+lower-cased every header on each of the handful of ``get`` calls a request makes.
 
 Where the two differ, this one is stricter, like Go's server (which is what Prometheus runs): a
 header line without a colon, or whose name holds whitespace, is a 400 instead of silently
@@ -19,7 +20,7 @@ from __future__ import annotations
 import http.client
 from dataclasses import dataclass
 from http import HTTPStatus
-from typing import BinaryIO
+from typing import BinaryIO, overload
 
 MAX_LINE = 65536
 """Longest header line, as ``http.client._MAXLINE``."""
@@ -91,9 +92,8 @@ def _version_number(version: str) -> tuple[int, int] | None:
     return int(parts[0]), int(parts[1])
 
 
-def read_headers(rfile: BinaryIO) -> http.client.HTTPMessage:
-    """The header lines up to the empty one, as a message whose ``get`` is case-insensitive
-    and returns the first value of a repeated header.
+def read_headers(rfile: BinaryIO) -> Headers:
+    """The header lines up to the empty one (``Headers``).
 
     Raises:
         HeadError: 431 for a line over ``MAX_LINE`` or more than ``MAX_HEADERS`` lines,
@@ -128,7 +128,38 @@ def read_headers(rfile: BinaryIO) -> http.client.HTTPMessage:
         if not colon or not name or not _NAME_FORBIDDEN.isdisjoint(name):
             raise HeadError(HTTPStatus.BAD_REQUEST, f"Bad request: malformed header line {line!r}")
         pairs.append([name, value.lstrip(" \t")])
-    message = http.client.HTTPMessage()
-    for name, value in pairs:
-        message[name] = value
-    return message
+    return Headers([(name, value) for name, value in pairs])
+
+
+class Headers:
+    """A request's header lines in order, read like ``http.client.HTTPMessage``: names in any
+    case, the first value of a repeated header from ``get``, every value from ``get_all``."""
+
+    __slots__ = ("_first", "_pairs")
+
+    def __init__(self, pairs: list[tuple[str, str]]) -> None:
+        self._pairs = pairs
+        first: dict[str, str] = {}
+        for name, value in pairs:
+            first.setdefault(name.lower(), value)
+        self._first = first
+
+    @overload
+    def get(self, name: str) -> str | None: ...
+    @overload
+    def get(self, name: str, default: str) -> str: ...
+    def get(self, name: str, default: str | None = None) -> str | None:
+        return self._first.get(name.lower(), default)
+
+    def __getitem__(self, name: str) -> str | None:
+        return self._first.get(name.lower())
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and name.lower() in self._first
+
+    def get_all(self, name: str) -> list[str]:
+        key = name.lower()
+        return [value for n, value in self._pairs if n.lower() == key]
+
+    def items(self) -> list[tuple[str, str]]:
+        return list(self._pairs)

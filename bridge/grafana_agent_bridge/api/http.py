@@ -263,6 +263,7 @@ class _Handler(BaseHTTPRequestHandler):
     _reader: DeadlineReader
     _served = False
     raw_requestline: bytes  # set by BaseHTTPRequestHandler.handle_one_request
+    headers: head.Headers  # type: ignore[assignment]  # read by parse_request, not email
 
     @property
     def srv(self) -> BridgeHTTPServer:
