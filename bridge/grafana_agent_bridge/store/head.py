@@ -230,10 +230,10 @@ class Head:
         self.recompute_min()
 
     def _read_back_all(self, hs: HeadSeries) -> None:
-        hs.flush()
         assert hs.hists is not None
-        ts = hs.ts[: hs.n].tolist()
-        marks = histsamples.hist_mask(hs.values[: hs.n]).tolist()
+        t_col, v_col = hs.columns()
+        ts = t_col.tolist()
+        marks = histsamples.hist_mask(v_col).tolist()
         hists = hs.hists
         for i, (t, marked) in enumerate(zip(ts, marks)):
             h = hists.get(t) if marked else None
