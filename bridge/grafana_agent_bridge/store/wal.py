@@ -57,9 +57,15 @@ class RecordType(enum.IntEnum):
     """A SAMPLES_ZSTD payload (length-prefixed) followed by the histograms of the samples whose
     value is the histogram marker, in order (``histsamples.encode_many``). One record, so a
     torn write never leaves a marker without its histogram (Prometheus's histogram records)."""
+    SERIES_ZSTD = 7
+    """A SERIES payload, zstd level 1 (``series_record``). The labels of a sender's series
+    repeat each other (job, instance, juju_*), so ~420 bytes of JSON per node_exporter series
+    become ~8: growing the segment file by the raw text cost the kernel ~1 us per new series,
+    the compression ~0.1 us. SERIES records are still read (WALs written before)."""
 
 
 SAMPLE_TYPES = (RecordType.SAMPLES, RecordType.SAMPLES_ZSTD, RecordType.SAMPLES_HIST)
+SERIES_TYPES = (RecordType.SERIES, RecordType.SERIES_ZSTD)
 
 
 class CorruptRecordError(Exception):
@@ -111,15 +117,36 @@ class SeriesEncoder:
         return text
 
     def encode(self, series: Sequence[tuple[int, Labels]]) -> bytes:
-        known = self._text.__getitem__
+        text = self._text
+        known = text.__getitem__
         parts = []
         for ref, labels in series:
             try:
                 body = ",".join(map(known, labels))
             except KeyError:
-                body = ",".join(map(self._pair, labels))
+                # Only the pairs not seen yet are encoded: a fresh encoder (every start) meets
+                # a few new pairs in each of its first series, not a whole new label set.
+                body = ",".join([text.get(pair) or self._pair(pair) for pair in labels])
             parts.append(f"[{int(ref)},[{body}]]")
         return ("[" + ",".join(parts) + "]").encode("utf-8", "surrogatepass")
+
+
+def series_record(payload: bytes) -> bytes:
+    """A SERIES_ZSTD record of a ``SeriesEncoder``/``encode_series`` payload."""
+    return encode_record(
+        RecordType.SERIES_ZSTD, bytes(cramjam.zstd.compress(payload, level=1).read())
+    )
+
+
+def decode_series_record(rec: Record) -> list[tuple[int, Labels]]:
+    """The series of a SERIES or SERIES_ZSTD record."""
+    if rec.type == RecordType.SERIES:
+        return decode_series(rec.payload)
+    try:
+        payload = bytes(cramjam.zstd.decompress(bytes(rec.payload)).read())
+    except Exception as e:  # cramjam raises its own error type
+        raise CorruptRecordError(f"series record does not decompress: {e}") from e
+    return decode_series(payload)
 
 
 def decode_series(payload: bytes | memoryview) -> list[tuple[int, Labels]]:

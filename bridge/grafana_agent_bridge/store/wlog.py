@@ -207,8 +207,8 @@ class WriteAheadLog:
         hists: HistEntries,
         target: ReplayTarget,
     ) -> None:
-        if rec.type == wal.RecordType.SERIES:
-            target.replay_series(wal.decode_series(rec.payload))
+        if rec.type in wal.SERIES_TYPES:
+            target.replay_series(wal.decode_series_record(rec))
         elif rec.type in wal.SAMPLE_TYPES:
             refs, ts, values = wal.decode_sample_record(rec)
             found = wal.decode_record_histograms(rec, values)
@@ -278,7 +278,7 @@ class WriteAheadLog:
         records = []
         if series:
             payload = self._series_encoder.encode(series)
-            records.append(wal.encode_record(wal.RecordType.SERIES, payload))
+            records.append(wal.series_record(payload))
         if metadata:
             payload = wal.encode_metadata(list(metadata))
             records.append(wal.encode_record(wal.RecordType.METADATA, payload))
@@ -300,7 +300,7 @@ class WriteAheadLog:
         records: list[bytes] = []
         if batch.series:
             payload = self._series_encoder.encode(batch.series)
-            records.append(wal.encode_record(wal.RecordType.SERIES, payload))
+            records.append(wal.series_record(payload))
         samples_offset = sum(len(r) for r in records)
         if len(batch.refs):
             records.append(
