@@ -31,6 +31,7 @@ What a request may contain and what happens to it (the ingest contract):
 from __future__ import annotations
 
 import itertools
+import operator
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -287,7 +288,9 @@ class LabelCache:
         None: invalid, or not cacheable (parsed on the slow path, which says why)."""
         if len(section) > _MAX_CACHED_KEY or self.limits.check_count(len(raw)) is not None:
             return None
-        labels = self.parse(raw)
+        return self._keep(section, self.parse(raw))
+
+    def _keep(self, section: bytes, labels: Labels | LabelViolation) -> Labels | None:
         if type(labels) is not tuple:
             return None
         if len(self._cache) >= self._limit or self._bytes + len(section) > _CACHE_BYTES:
@@ -297,20 +300,88 @@ class LabelCache:
         self._bytes += len(section)
         return labels
 
+    def learn_many(self, sections: Sequence[bytes]) -> list[Labels | None]:
+        """``learn`` for the labels sections of many new series (a sender's first requests),
+        each parsed as a labels-only ``TimeSeries`` on its own.
+
+        When they are laid out as senders lay them out (label fields under 128 bytes and
+        nothing else), all of them are parsed at once, as the one ``TimeSeries`` their bytes
+        joined make, and their labels looked up as one list: a protobuf message, a Python
+        loop and a lookup call less per series. Any other layout goes section by section."""
+        joined = b"".join(sections)
+        ts = _RawTimeSeries()
+        try:
+            ts.ParseFromString(joined)
+        except DecodeError:
+            return [self._learn_one(section) for section in sections]
+        raw: list[bytes] = list(ts.labels)
+        ends = _label_ends(raw, sections, len(joined))
+        if ends is None:
+            return [self._learn_one(section) for section in sections]
+        found = self._pairs_of(raw)
+        max_labels = self.limits.max_labels_per_series or len(raw)
+        keep, valid = self._keep, self._valid
+        out: list[Labels | None] = []
+        start = 0
+        for section, end in zip(sections, ends):
+            if end - start > max_labels or len(section) > _MAX_CACHED_KEY:
+                out.append(None)
+            else:
+                out.append(keep(section, valid(found[start:end])))
+            start = end
+        return out
+
+    def _learn_one(self, section: bytes) -> Labels | None:
+        """``learn`` for one labels section, parsed on its own."""
+        ts = _RawTimeSeries()
+        try:
+            ts.ParseFromString(section)
+        except DecodeError:
+            return None
+        raw = list(ts.labels)
+        # Labels and nothing else: a label field takes at least its bytes plus two, so when
+        # that adds up to the whole section there is room for nothing else (the usual
+        # encoding); otherwise the parsed fields say.
+        if sum(map(len, raw)) + 2 * len(raw) != len(section) and (
+            ts.samples or ts.exemplars or ts.histograms
+        ):
+            return None
+        return self.learn(section, raw)
+
     def parse(self, raw: Sequence[bytes]) -> Labels | LabelViolation:
         """Validate the raw labels of one series into a label set of shared pairs."""
-        # Pairs, or None (a label not seen before) or a LabelViolation: either of those makes
-        # dict() raise TypeError, so the usual set (every pair known) needs no other test.
-        found: list[Any] = list(map(self._pairs.get, raw))
+        return self._valid(self._pairs_of(raw))
+
+    def _pairs_of(self, raw: Sequence[bytes]) -> list[Any]:
+        """The pair of each raw label (or why it is invalid), in order."""
+        get = self._pairs.get
+        found: list[Any] = list(map(get, raw))
+        if None not in found:
+            return found
+        # Labels not seen before (most of a sender's first request): each distinct one
+        # parsed once, then all looked up again, without a Python step per label.
+        for item in dict.fromkeys(itertools.compress(raw, map(operator.not_, found))):
+            self._pair(item)
+        found = list(map(get, raw))
+        # What is still missing was not kept (invalid, too long, or the map started over).
+        k = 0
+        try:
+            while True:
+                k = found.index(None, k)
+                found[k] = self._pair(raw[k])
+                k += 1
+        except ValueError:
+            pass
+        return found
+
+    def _valid(self, found: list[Any]) -> Labels | LabelViolation:
+        """The label set of one series' pairs (``_pairs_of``), or why it is refused."""
+        # A LabelViolation among the pairs makes dict() raise TypeError, so the usual set
+        # needs no other test.
         try:
             by_name = dict(found)
         except TypeError:
-            if None in found:
-                found = [p or self._pair(item) for p, item in zip(found, raw)]
-            try:
-                by_name = dict(found)
-            except TypeError:
-                by_name = {}
+            by_name = {}
         if len(by_name) != len(found):
             return _first_problem(found)
         if not by_name.get(METRIC_NAME):
@@ -712,35 +783,41 @@ def _learn_new(
     their encoding, those bytes followed by one sample field parse as those labels and that
     sample, which is all the fast path needs. No whole-request parse, no cache key to build,
     and no second pass over the request: the labels just learned go straight to the decoding
-    of the sample fields.
+    of the sample fields. The sections are learned all at once (``LabelCache.learn_many``).
     """
-    lookup, learn = cache.lookup, cache.learn
     slots = _Slots()
     where, tails = slots.where, slots.tails
-    for i, section in missed:
-        labels = lookup(section)  # a repeat of a series learned just before, or invalid
-        if labels is None:
-            ts = _RawTimeSeries()
-            try:
-                ts.ParseFromString(section)
-            except DecodeError:
-                continue
-            raw = list(ts.labels)
-            # Labels and nothing else: a label field takes at least its bytes plus two, so
-            # when that adds up to the whole section there is room for nothing else (the
-            # usual encoding); otherwise the parsed fields say.
-            if sum(map(len, raw)) + 2 * len(raw) != len(section) and (
-                ts.samples or ts.exemplars or ts.histograms
-            ):
-                continue
-            labels = learn(section, raw)
-        if type(labels) is tuple:
+    learned = cache.learn_many([section for _, section in missed])
+    for (i, section), labels in zip(missed, learned):
+        if labels is not None:
             s = series[i]
             cut = len(section)
             width = s[cut + 1]
             where[width].append((i, labels))
             tails[width].append(s[cut + 2 :])
     return slots.fill(known)
+
+
+def _label_ends(raw: Sequence[bytes], sections: Sequence[bytes], size: int) -> list[int] | None:
+    """Where each of ``sections`` ends in ``raw``, the labels their bytes joined (``size``
+    of them) parse to, when every label is a field of under 128 bytes and there is nothing
+    else; else None.
+
+    A label field takes at least its bytes plus two (tag, length), so when that adds up to
+    the whole there is room for nothing else: the fields lie end to end, and a section whose
+    end falls on a field's end holds exactly the fields before it, as it would parsed alone.
+    """
+    if not raw:
+        return None
+    lens = np.fromiter(map(len, raw), np.int64, len(raw))
+    field_ends = np.cumsum(lens + 2)
+    if int(field_ends[-1]) != size:
+        return None
+    section_ends = np.cumsum(np.fromiter(map(len, sections), np.int64, len(sections)))
+    at = np.searchsorted(field_ends, section_ends)
+    if not np.array_equal(field_ends[at], section_ends):
+        return None
+    return (at + 1).tolist()
 
 
 def _within_limits(counts: Sequence[int], limits: RequestLimits, out: DecodedWrite) -> int:

@@ -3,10 +3,11 @@ one sample field, decoded with numpy) must give exactly what full parsing gives.
 
 import cramjam
 import numpy as np
+import pytest
 
 from grafana_agent_bridge import remote_write
 from grafana_agent_bridge.decompress import count_element_tags
-from grafana_agent_bridge.labels import LabelLimits
+from grafana_agent_bridge.labels import LabelLimits, Labels
 from grafana_agent_bridge.remote_write import (
     DecodedWrite,
     LabelCache,
@@ -210,3 +211,66 @@ def test_new_series_decode_whole_even_when_the_cache_cannot_hold_them() -> None:
     assert as_plain(got) == as_plain(want)
     assert [s.values.tolist() for s in got.series] == [[0.0], [1.0], [2.0], [3.0]]
     assert [r.kind for r in got.rejections] == ["invalid_series", "invalid_series"]
+
+
+def _one_by_one(
+    series: list[tuple[list[tuple[str, str]], list[tuple[int, float]]]], limits: LabelLimits
+) -> tuple[list[Labels], list[tuple[Labels, str]]]:
+    got = [decode_write_request(body([s]), cache=LabelCache(limits=limits)) for s in series]
+    return (
+        [s.labels for g in got for s in g.series],
+        [(r.labels, r.kind) for g in got for r in g.rejections],
+    )
+
+
+def test_a_first_request_learns_its_series_together_as_one_by_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The new series of a request are learned in one go (one parse of all their labels
+    sections): each valid one gets the label set, each invalid one the rejection, that it
+    gets decoded alone, in request order, without the one-by-one fallback."""
+    limits = LabelLimits(max_labels_per_series=4)
+    job = ("job", "node")
+    series = [
+        ([("__name__", "up"), job], [(T0, 1.0)]),
+        ([job, ("__name__", "load1"), ("cpu", "0")], [(T0, 2.0)]),  # unsorted
+        ([("__name__", "up"), ("job", "node"), ("job", "again")], [(T0, 3.0)]),  # repeated name
+        ([job, ("cpu", "1")], [(T0, 4.0)]),  # no metric name
+        ([("__name__", "free"), ("zone", ""), job], [(T0, 5.0)]),  # empty value: dropped
+        ([("__name__", "m"), ("a", "1"), ("b", "2"), ("c", "3"), job], [(T0, 6.0)]),  # 5 labels
+        ([("__name__", ""), job], [(T0, 7.0)]),  # empty metric name
+        ([("__name__", "up"), job], [(T0, 1.0)]),  # the first one again
+    ]
+
+    def no_fallback(self: LabelCache, section: bytes) -> None:
+        raise AssertionError("learned one by one")
+
+    monkeypatch.setattr(LabelCache, "_learn_one", no_fallback)
+    got = decode_write_request(body(series), cache=LabelCache(limits=limits))
+    monkeypatch.undo()
+    want_labels, want_rejections = _one_by_one(series, limits)
+    assert [s.labels for s in got.series] == want_labels
+    assert [s.values.tolist() for s in got.series] == [[1.0], [2.0], [5.0], [1.0]]
+    assert [(r.labels, r.kind) for r in got.rejections] == want_rejections
+    assert [k for _, k in want_rejections] == [
+        "invalid_series",
+        "invalid_series",
+        "labels_per_series",
+        "invalid_series",
+    ]
+
+
+def test_new_series_with_a_long_label_are_learned_one_by_one_alike() -> None:
+    """A label of 128 bytes or more (a longer field header) leaves the joined parse to the
+    one-by-one one, with the same outcome."""
+    limits = LabelLimits()
+    series = [
+        ([("__name__", "up"), ("job", "node")], [(T0, 1.0)]),
+        ([("__name__", "info"), ("version", "v" * 300)], [(T0, 2.0)]),
+        ([("__name__", "up"), ("job", "x"), ("job", "y")], [(T0, 3.0)]),
+    ]
+    got = decode_write_request(body(series), cache=LabelCache(limits=limits))
+    want_labels, want_rejections = _one_by_one(series, limits)
+    assert [s.labels for s in got.series] == want_labels
+    assert len(want_labels) == 2 and want_labels[1][1] == ("version", "v" * 300)
+    assert [(r.labels, r.kind) for r in got.rejections] == want_rejections
