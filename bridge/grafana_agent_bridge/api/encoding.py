@@ -125,6 +125,11 @@ def _values_json(timestamps: np.ndarray, values: np.ndarray, stamps: _Stamps) ->
 
 _EXACT_INT = float(2**53)
 """Below this every whole float is an exact integer, and its shortest digits are that integer's."""
+_EXACT_INT_I = 2**53
+
+
+def _has_negative_zero(values: np.ndarray) -> bool:
+    return bool((np.signbit(values) & (values == 0)).any())
 
 
 def _value_texts(values: np.ndarray) -> list[str]:
@@ -136,12 +141,18 @@ def _value_texts(values: np.ndarray) -> list[str]:
     already gives Go's digits for almost every value, so only the rare ones (integral
     values' ``.0``, exponent forms, NaN and infinities) are touched again.
     """
+    if len(values) and float(values[0]).is_integer():  # the checks only where likely to pay
+        with np.errstate(invalid="ignore"):  # NaN and infinities cast to garbage: not equal
+            ints = values.astype(np.int64)
+        lo, hi = int(ints.min()), int(ints.max())
+        if (
+            bool((ints == values).all())
+            and lo > -_EXACT_INT_I
+            and hi < _EXACT_INT_I
+            and not (lo <= 0 and _has_negative_zero(values))  # Go writes -0 as "-0"
+        ):
+            return list(map(str, ints.tolist()))
     vals = values.tolist()
-    if vals and vals[0].is_integer():  # the array checks only where they are likely to pay
-        with np.errstate(invalid="ignore"):  # NaNs (stale markers among them) are not whole
-            whole = (values == np.trunc(values)) & (np.abs(values) < _EXACT_INT)
-        if whole.all() and not (np.signbit(values) & (values == 0)).any():  # Go: -0 is "-0"
-            return list(map(str, values.astype(np.int64).tolist()))
     texts = list(map(repr, vals))
     # Only these can need touching: repr ends whole numbers below 1e16 in ".0", writes an
     # exponent below 1e-4 and from 1e16 up, and "nan"/"inf". Finding them with numpy spares
