@@ -22,9 +22,9 @@ _FEW_REMOVALS = 16
 rebuilt."""
 
 
-_CHECK_RATIO = 8
+_CHECK_RATIO = 16
 """Candidates are checked one by one once a further posting list is this many times longer
-(checking one costs about what reading eight posting entries into a set does)."""
+(checking a candidate's pairs costs about what intersecting with 16 posting entries does)."""
 _FEW_CANDIDATES = 32
 """Candidates up to which a regex or negative matcher is checked on each candidate's labels
 rather than by walking every value of its label name."""
@@ -216,12 +216,23 @@ class SeriesIndex:
         return sorted(result)
 
     def _checked(self, candidates: Iterable[int], matchers: Sequence[Matcher]) -> list[int]:
-        """The sorted ``candidates`` whose own labels match every one of ``matchers``."""
+        """The sorted ``candidates`` whose own labels match every one of ``matchers``: an
+        equality is a pair looked up in the label tuple (~0.1 us), other matchers read the
+        value from the labels as a dict."""
+        pairs = [(m.name, m.value) for m in matchers if m.type is MatchType.EQUAL and m.value]
+        others = [m for m in matchers if not (m.type is MatchType.EQUAL and m.value)]
         labels_of = self._labels
         out = []
         for sid in candidates:
-            values = dict(labels_of[sid])
-            if all(m.matches(values.get(m.name, "")) for m in matchers):
+            labels = labels_of[sid]
+            for pair in pairs:
+                if pair not in labels:
+                    break
+            else:
+                if others:
+                    values = dict(labels)
+                    if not all(m.matches(values.get(m.name, "")) for m in others):
+                        continue
                 out.append(sid)
         out.sort()
         return out
