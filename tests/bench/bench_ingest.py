@@ -19,7 +19,9 @@ not compete for the 2 cores). Measured per server (see :func:`benchlib.measure_i
   so a ``rate`` over all of them is an error in Prometheus), median of ``--repeat``.
 
 Printed: the figures, the ratios bridge / Prometheus and bridge / VictoriaMetrics, and the
-1-minute load average when each server was measured. Defaults come from ``BENCH_SERIES``,
+1-minute load average when each server was measured. CPU is read in clock ticks: a figure
+resting on fewer than ``benchlib.NOISY_TICKS`` of them (creation at 1k series, for every
+server) is printed with ``~``, as is a ratio using one. Defaults come from ``BENCH_SERIES``,
 ``BENCH_MINUTES``, ``BENCH_DATASETS``, ``BENCH_REPEAT``. Asserts nothing.
 """
 
@@ -38,6 +40,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import requests
 from benchlib import (
+    CLK_TCK,
+    NOISY_TICKS,
     PROMETHEUS,
     SERVER_CLASSES,
     VICTORIA_METRICS,
@@ -159,20 +163,28 @@ def print_table(dataset: str, sizes: list[int], res: dict[int, dict[str, dict[st
         f"{'':31}{'series':>7}{'prometheus':>12}{'bridge':>12}{'victoria':>12}"
         f"{'bridge/prom':>13}{'bridge/vm':>11}   load1 at measurement (P/B/V)"
     )
+    flagged = False
     for key, label, fmt in ROWS:
         load_key = "load_query" if key.startswith("q_") else "load_ingest"
         for i, n in enumerate(sizes):
             by = res.get(n, {})
             vals = [by.get(s, {}).get(key, float("nan")) for s in names]
+            # The same rule for every server (benchlib.NOISY_TICKS).
+            noisy = [bool(by.get(s, {}).get(key + "_noisy", 0.0)) for s in names]
+            flagged = flagged or any(noisy)
             loads = "/".join(f"{by[s][load_key]:.1f}" if s in by else "-" for s in names)
             cells = "".join(
-                f"{fmt.format(v) if v == v else '-':>12}"
-                for v in vals  # NaN != NaN
+                f"{('~' if bad else '') + fmt.format(v) if v == v else '-':>12}"
+                for v, bad in zip(vals, noisy)  # NaN != NaN
             )
-            print(
-                f"{label if i == 0 else '':31}{n:>7}{cells}{ratio(vals[1], vals[0]):>13}"
-                f"{ratio(vals[1], vals[2]):>11}   {loads}"
-            )
+            vs_prom = ratio(vals[1], vals[0], noisy=noisy[1] or noisy[0])
+            vs_vm = ratio(vals[1], vals[2], noisy=noisy[1] or noisy[2])
+            print(f"{label if i == 0 else '':31}{n:>7}{cells}{vs_prom:>13}{vs_vm:>11}   {loads}")
+    if flagged:
+        print(
+            f"  ~ rests on under {NOISY_TICKS} ticks of CPU ({1000 / CLK_TCK:.0f} ms each), read "
+            "to the tick: off by a tenth or more from that alone; trust the larger sizes."
+        )
 
 
 def main() -> int:

@@ -59,11 +59,12 @@ def load_average() -> str:
     return f"{one:.2f} {five:.2f} {fifteen:.2f} (1/5/15 min) on {os.cpu_count()} cores"
 
 
-def ratio(a: float, b: float) -> str:
-    """``a / b`` as ``2.31x``, or ``-`` when either side is missing."""
+def ratio(a: float, b: float, *, noisy: bool = False) -> str:
+    """``a / b`` as ``2.31x``, or ``-`` when either side is missing; ``~2.31x`` when
+    ``noisy`` (either side rests on too few CPU ticks, see ``NOISY_TICKS``)."""
     if not (np.isfinite(a) and np.isfinite(b)) or b == 0:
         return "-"
-    return f"{a / b:.2f}x"
+    return f"{'~' if noisy else ''}{a / b:.2f}x"
 
 
 # -- remote-write encoding (hand-rolled: fast, and independent of the code under test) --------
@@ -524,6 +525,12 @@ def series_count(server: Server, selector: str, at_s: float) -> int:
     return int(float(result[0]["value"][1])) if result else 0
 
 
+NOISY_TICKS = 10
+"""CPU is read in clock ticks (``CLK_TCK``, 10 ms at 100 Hz), so a figure resting on fewer
+ticks than this is uncertain by more than a tenth from the reading alone (one tick either way,
+whatever the server): ``measure_ingest`` flags it, the tables mark it."""
+
+
 def measure_ingest(
     server: Server, payloads: list[tuple[bytes, int]], first_round: int, *, n_series: int
 ) -> dict[str, float]:
@@ -532,7 +539,9 @@ def measure_ingest(
     - ``cpu_us_per_sample``: server CPU (utime+stime of every thread) over all POSTs / samples;
     - ``create_us_per_series``: CPU of the first round (every series new, plus 1 s for deferred
       index work) minus what its samples cost at the steady rate, per series;
-    - ``rss_per_series``: RSS growth over the idle server, per series.
+    - ``rss_per_series``: RSS growth over the idle server, per series;
+    - ``create_us_per_series_noisy``: 1 when the creation CPU is under ``NOISY_TICKS`` clock
+      ticks (3.4 ms for Prometheus's 1k series: under one tick), else 0.
     """
     url = server.base + "/api/v1/write"
     rss0 = rss_bytes(server.pid)
@@ -556,6 +565,7 @@ def measure_ingest(
         "cpu_us_per_sample": (cpu2 - cpu0) / ok * 1e6 if ok else float("nan"),
         "steady_us_per_sample": steady * 1e6,
         "create_us_per_series": create * 1e6,
+        "create_us_per_series_noisy": float(not create * n_series * CLK_TCK >= NOISY_TICKS),
         "rss_mb": rss / 2**20,
         "rss_per_series": (rss - rss0) / n_series,
         "load_ingest": load,
