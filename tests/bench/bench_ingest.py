@@ -9,7 +9,9 @@ pre-encoded remote-write requests are POSTed sequentially to each server in turn
 process on a free loopback port with a temporary data dir (one server at a time, so they do
 not compete for the 2 cores). Measured per server (see :func:`benchlib.measure_ingest`):
 
-- ingest CPU per sample, series-creation CPU per series, RSS growth per series;
+- ingest CPU per sample, series-creation CPU per series, RSS growth per series; creation is
+  averaged over ``--create-runs`` fresh servers (the measured one and more started only to
+  take the first requests), because one reading at 10k series rests on a handful of ticks;
 - bytes on disk per sample once compacted, with the default 2 h blocks: Prometheus writes
   its head out as a block (TSDB snapshot, admin API), the bridge's own store cuts the whole
   head into blocks (``compact(force=True)`` on its data dir once the daemon has stopped),
@@ -22,7 +24,8 @@ Printed: the figures, the ratios bridge / Prometheus and bridge / VictoriaMetric
 1-minute load average when each server was measured. CPU is read in clock ticks: a figure
 resting on fewer than ``benchlib.NOISY_TICKS`` of them (creation at 1k series, for every
 server) is printed with ``~``, as is a ratio using one. Defaults come from ``BENCH_SERIES``,
-``BENCH_MINUTES``, ``BENCH_DATASETS``, ``BENCH_REPEAT``. Asserts nothing.
+``BENCH_MINUTES``, ``BENCH_DATASETS``, ``BENCH_REPEAT``, ``BENCH_CREATE_RUNS``. Asserts
+nothing.
 """
 
 from __future__ import annotations
@@ -48,6 +51,8 @@ from benchlib import (
     DataSet,
     Workload,
     available_servers,
+    combine_creation,
+    creation_cpu,
     env_int,
     env_list,
     http_query,
@@ -117,7 +122,12 @@ def measure_queries(server, ds: DataSet, repeat: int) -> dict[str, float]:  # ty
 
 
 def run_size(
-    ds: DataSet, servers: list[str], repeat: int, block_minutes: int, tmp: Path
+    ds: DataSet,
+    servers: list[str],
+    repeat: int,
+    block_minutes: int,
+    tmp: Path,
+    create_runs: int = 1,
 ) -> dict[str, dict[str, float]]:
     started = time.monotonic()
     payloads, first_round = ds.payloads()
@@ -143,12 +153,27 @@ def run_size(
             print(f"  {name}: FAILED: {exc!r}", flush=True)
         finally:
             server.stop()
+        if name in results and create_runs > 1:
+            r = results[name]
+            runs = [(r["create_cpu_s"], int(r["create_samples"]))]
+            for i in range(1, create_runs):
+                fresh = SERVER_CLASSES[name](
+                    tmp / f"{ds.name}-{ds.n_series}-{name}-create{i}", block_minutes=block_minutes
+                )
+                try:
+                    runs.append(creation_cpu(fresh, payloads[:first_round]))
+                finally:
+                    fresh.stop()
+            r.update(combine_creation(runs, r["steady_us_per_sample"] / 1e6, ds.n_series))
         if name in results:
             r = results[name]
             print(
                 f"  {name:17} {r['samples']:.0f} samples ({r['failed_requests']:.0f} failed "
                 f"requests, {r['series_seen']:.0f} series seen) in {r['wall_s']:.1f}s, "
                 f"CPU {r['cpu_s']:.1f}s (steady {r['steady_us_per_sample']:.2f} us/sample), "
+                f"creation {r['create_us_per_series']:.1f} us/series over "
+                f"{r.get('create_runs', 1):.0f} fresh run(s), spread "
+                f"{r.get('create_spread_us', 0.0):.1f}, "
                 f"RSS {r['rss_mb']:.0f} MB, {r['block_samples']:.0f} samples in "
                 f"{r['block_bytes'] / 2**20:.1f} MiB on disk; load {r['load_ingest']:.2f}",
                 flush=True,
@@ -195,6 +220,12 @@ def main() -> int:
         "--datasets", default=",".join(env_list("BENCH_DATASETS", "node_exporter,synthetic"))
     )
     p.add_argument("--repeat", type=int, default=env_int("BENCH_REPEAT", 5))
+    p.add_argument(
+        "--create-runs",
+        type=int,
+        default=env_int("BENCH_CREATE_RUNS", 3),
+        help="fresh servers whose creation CPU is averaged (each: start, first requests, stop)",
+    )
     p.add_argument("--servers", default="prometheus,bridge,victoria-metrics")
     args = p.parse_args()
     sizes = [int(x) for x in args.series.split(",")]
@@ -212,7 +243,9 @@ def main() -> int:
                 ds = make_dataset(dataset, n, scrapes)
                 if n == sizes[0]:
                     print(f"\n===== data set: {ds.describe()}")
-                res[n] = run_size(ds, servers, args.repeat, block_minutes, Path(tmp))
+                res[n] = run_size(
+                    ds, servers, args.repeat, block_minutes, Path(tmp), args.create_runs
+                )
             print_table(dataset, sizes, res)
     return 0
 

@@ -3,10 +3,11 @@
     python tests/bench/run_all.py [--smoke] [name-substring ...]
 
 Benchmarks print, never assert: a failing one is reported and the rest still run. Sizes come
-from each script's defaults, which read ``BENCH_SERIES``, ``BENCH_MINUTES``, ``BENCH_DATASETS``
-and ``BENCH_REPEAT`` (tox passes them through). ``--smoke`` shrinks everything to a quick check
-that the harness works (1k series, 10 minutes of data, a short forwarding run): well under a
-minute per benchmark, figures too small to mean much.
+from each script's defaults, which read ``BENCH_SERIES``, ``BENCH_MINUTES``, ``BENCH_DATASETS``,
+``BENCH_REPEAT`` and ``BENCH_CREATE_RUNS`` (tox passes them through). ``--smoke`` shrinks
+everything to a quick check that the harness works (1k series, 10 minutes of data, one
+creation run, a short forwarding run): well under a minute per benchmark, figures too small
+to mean much.
 """
 
 from __future__ import annotations
@@ -19,7 +20,12 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 
-SMOKE_ENV = {"BENCH_SERIES": "1000", "BENCH_MINUTES": "10", "BENCH_REPEAT": "3"}
+SMOKE_ENV = {
+    "BENCH_SERIES": "1000",
+    "BENCH_MINUTES": "10",
+    "BENCH_REPEAT": "3",
+    "BENCH_CREATE_RUNS": "1",
+}
 SMOKE_ARGS = {
     "bench_query.py": ["--series", "1000", "--scrapes", "40"],
     "bench_forward.py": ["--crash-cycles", "3", "--outage-seconds", "5"],
