@@ -320,16 +320,31 @@ class LabelCache:
             return [self._learn_one(section) for section in sections]
         found = self._pairs_of(raw)
         max_labels = self.limits.max_labels_per_series or len(raw)
-        keep, valid = self._keep, self._valid
+        valid = self._valid
         out: list[Labels | None] = []
         start = 0
         for section, end in zip(sections, ends):
             if end - start > max_labels or len(section) > _MAX_CACHED_KEY:
                 out.append(None)
             else:
-                out.append(keep(section, valid(found[start:end])))
+                labels = valid(found[start:end])
+                out.append(labels if type(labels) is tuple else None)
             start = end
+        self._keep_all(sections, out)
         return out
+
+    def _keep_all(self, sections: Sequence[bytes], labels: list[Labels | None]) -> None:
+        """``_keep`` for each section whose labels are not None, in order: one dict update
+        when they all fit the bounds as they stand (so no ``_keep`` would start over),
+        instead of a call and two bound checks per series."""
+        kept = list(itertools.compress(zip(sections, labels), labels))
+        size = sum(map(len, itertools.compress(sections, labels)))
+        if len(self._cache) + len(kept) <= self._limit and self._bytes + size <= _CACHE_BYTES:
+            self._cache.update(kept)
+            self._bytes += size
+            return
+        for section, valid in kept:
+            self._keep(section, valid)
 
     def _learn_one(self, section: bytes) -> Labels | None:
         """``learn`` for one labels section, parsed on its own."""
@@ -759,8 +774,13 @@ class _Slots:
             ok &= np.all(varint[:, :5] >= 0x80, axis=1) & (varint[:, 5] < 0x80)
             times = ((varint.astype(np.int64) & 0x7F) << _SHIFTS).sum(axis=1)
             # Iterating a 2-D array yields its rows as 1-element views, made in C.
-            rows = zip(where, ok.tolist(), times.reshape(-1, 1), values.reshape(-1, 1))
-            for (i, labels), good, t, v in rows:
+            times, values = times.reshape(-1, 1), values.reshape(-1, 1)
+            if ok.all():  # nearly always: no test per row
+                for (i, labels), t, v in zip(where, times, values):
+                    found[i] = SeriesBatch(labels, t, v, [])
+                hits += len(where)
+                continue
+            for (i, labels), good, t, v in zip(where, ok.tolist(), times, values):
                 if good:
                     found[i] = SeriesBatch(labels, t, v, [])
                     hits += 1

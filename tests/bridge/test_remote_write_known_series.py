@@ -274,3 +274,27 @@ def test_new_series_with_a_long_label_are_learned_one_by_one_alike() -> None:
     assert [s.labels for s in got.series] == want_labels
     assert len(want_labels) == 2 and want_labels[1][1] == ("version", "v" * 300)
     assert [(r.labels, r.kind) for r in got.rejections] == want_rejections
+
+
+@pytest.mark.parametrize(
+    ("limit", "max_bytes"), [(1, 1000), (3, 1000), (5, 1000), (6, 1000), (100, 1000), (100, 12)]
+)
+def test_learned_label_sets_are_cached_as_if_kept_one_at_a_time(
+    monkeypatch: pytest.MonkeyPatch, limit: int, max_bytes: int
+) -> None:
+    """``learn_many`` caches a request's new label sets in one update when they fit the
+    cache's bounds (entries and bytes), else one by one: the cache ends up the same either
+    way, starting over where one-by-one keeping would."""
+    monkeypatch.setattr(remote_write, "_CACHE_BYTES", max_bytes)
+    sections = [bytes([i]) * (i + 1) for i in range(5)]
+    labels: list[Labels | None] = [(("__name__", f"m{i}"),) for i in range(5)]
+    labels[2] = None  # invalid: never cached
+    bulk, single = LabelCache(limit=limit), LabelCache(limit=limit)
+    for cache in (bulk, single):
+        cache._keep(b"old", (("__name__", "old"),))
+    bulk._keep_all(sections, labels)
+    for section, valid in zip(sections, labels):
+        if valid is not None:
+            single._keep(section, valid)
+    assert list(bulk._cache.items()) == list(single._cache.items())
+    assert bulk._bytes == single._bytes

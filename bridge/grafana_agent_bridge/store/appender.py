@@ -97,6 +97,7 @@ class HeadAppender:
         check = self._options.label_limits.check
         add_new = head.index.add_new
         max_head = self._options.max_head_series or NO_MIN
+        head_series, new_series, added_ids = head.series, p.new_series, p.added_ids
         for batch in series:
             ts = batch.timestamps
             if len(ts) == 1 and len(batch.values) == 1 and batch.histograms is None:
@@ -112,13 +113,13 @@ class HeadAppender:
                         NO_TIMESTAMP < t <= max_t
                         and t >= min_valid
                         and bool(labels)
-                        and len(head.series) + len(p.new_series) < max_head
+                        and len(head_series) + len(new_series) < max_head
                         and check(labels) is None
                     )
                     if fast:
                         sid = add_new(labels)
-                        p.added_ids.append(sid)
-                        p.new_series.append((sid, labels))
+                        added_ids.append(sid)
+                        new_series.append((sid, labels))
                 elif sid not in touched:
                     hs = head_get(sid)
                     fast = hs is not None and hs.last_t < t <= max_t and t >= min_valid

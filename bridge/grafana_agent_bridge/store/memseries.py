@@ -67,6 +67,11 @@ def _capacity(have: int, need: int) -> int:
     return cap
 
 
+_NO_TIMES = array("q")
+_NO_VALUES = array("d")
+"""Never changed: a new series' tail starts as a copy of these (cheaper than ``array()``)."""
+
+
 class HeadSeries:
     __slots__ = (
         "first_t",
@@ -99,8 +104,8 @@ class HeadSeries:
         """While ``vcol`` is None (and n > 0), the value every sample in the column has."""
         self.vcol: _F64 | None = None
         """The values (capacity >= n), once they differ."""
-        self.tail_t = array("q")
-        self.tail_v = array("d")
+        self.tail_t = _NO_TIMES.__copy__()
+        self.tail_v = _NO_VALUES.__copy__()
         # Newest sample ever accepted (also after its data moved to a block): the ordering rule.
         self.last_t: int = NO_TIMESTAMP
         self.last_v: float = 0.0
