@@ -63,7 +63,13 @@ def _check_reads(hs: HeadSeries, ts: list[int], vs: list[float], a: int, b: int)
     lo_i, hi_i = sorted((a * (len(ts) - 1) // 100, b * (len(ts) - 1) // 100))
     mint, maxt = ts[lo_i] + (a % 3) - 1, ts[hi_i] + (b % 3) - 1
     want = [(t, bits) for t, bits in zip(ts, _bits(vs)) if mint <= t <= maxt]
-    for t_w, v_w in (hs.window(mint, maxt), hs.window_views(mint, maxt)):
+    shared: dict = {}
+    for t_w, v_w in (
+        hs.window(mint, maxt),
+        hs.window_views(mint, maxt),
+        hs.window_views(mint, maxt, shared),
+        hs.window_views(mint, maxt, shared),  # (from the cache, if a formula)
+    ):
         assert t_w.tolist() == [t for t, _ in want]
         assert _arr_bits(v_w) == [bits for _, bits in want]
     # Point reads.
@@ -138,3 +144,60 @@ def test_a_scraped_series_holds_no_arrays() -> None:
     assert jittered.toff is not None
     jittered.drop_before(T0 + n * STEP + 1)
     assert jittered.toff is None and len(jittered) == 1
+
+
+def _formula_series(sid: int, t0: int, n: int, value: float | None = None) -> HeadSeries:
+    hs = HeadSeries(sid, Labels((("__name__", f"x{sid}"),)))
+    ts = np.arange(t0, t0 + n * STEP, STEP, dtype=np.int64)
+    vs = np.full(n, value) if value is not None else np.arange(n, dtype=np.float64)
+    hs.append_many(ts, vs)
+    for i in range(3):  # a tail not yet flushed
+        hs.append_one(t0 + (n + i) * STEP, 7.0)
+    return hs
+
+
+def test_shared_formula_timestamps_are_one_read_only_array() -> None:
+    """Series on the same formula window share one timestamps array within a query (the
+    cache); it is read-only, while ``window`` still hands out a writable copy."""
+    a, b = _formula_series(1, T0, 40, 2.0), _formula_series(2, T0, 40)
+    other = _formula_series(3, T0 + 1, 40)  # another scrape phase: its own array
+    shared: dict = {}
+    mint, maxt = T0 + 10 * STEP - 1, T0 + 42 * STEP
+    ta, va = a.window_views(mint, maxt, shared)
+    tb, vb = b.window_views(mint, maxt, shared)
+    tc, _ = other.window_views(mint, maxt, shared)
+    assert ta is tb and not ta.flags.writeable
+    assert tc is not ta and tc.tolist() == [t + 1 for t in ta.tolist()][: len(tc)]
+    assert ta.tolist() == list(range(T0 + 10 * STEP, T0 + 43 * STEP, STEP))
+    assert va.tolist() == [2.0] * 30 + [7.0] * 3
+    assert vb.tolist() == [float(i) for i in range(10, 40)] + [7.0] * 3
+    t_copy, _ = a.window(mint, maxt)
+    assert t_copy.flags.writeable and t_copy.tolist() == ta.tolist()
+    # Empty windows, before and after the samples, from the cache or not.
+    for lo, hi in ((T0 - 10 * STEP, T0 - 1), (T0 + 50 * STEP, T0 + 60 * STEP)):
+        t_e, v_e = a.window_views(lo, hi, shared)
+        assert len(t_e) == 0 and len(v_e) == 0
+
+
+def test_window_boundaries_with_jitter_and_wide_offsets() -> None:
+    """Offsets arrays (int32, and int64 past 24 days), windows ending on, just before and
+    just after a jittered sample."""
+    for gap in (0, 2**31 + 5):
+        hs = HeadSeries(1, Labels((("__name__", "x"),)))
+        ts = [T0 + i * STEP + (i % 7) - 3 for i in range(30)]
+        ts += [ts[-1] + gap + STEP * (i + 1) + (i % 3) for i in range(10)]
+        for i, t in enumerate(ts):
+            hs.append_one(t, float(i))
+        hs.flush()
+        assert hs.toff is not None and hs.toff.itemsize == (8 if gap else 4)
+        for i in (0, 5, 29, 30, 39):
+            for d in (-1, 0, 1):
+                for mint, maxt in (
+                    (ts[i] + d, ts[-1]),
+                    (ts[0], ts[i] + d),
+                    (ts[i] + d, ts[i] + d),
+                ):
+                    got_t, got_v = hs.window_views(mint, maxt, {})
+                    want = [(t, float(k)) for k, t in enumerate(ts) if mint <= t <= maxt]
+                    assert got_t.tolist() == [t for t, _ in want]
+                    assert got_v.tolist() == [v for _, v in want]

@@ -290,24 +290,37 @@ class HeadSeries:
         t, v = self.window_views(mint, maxt)
         return t, v.copy() if self.vcol is not None else v
 
-    def window_views(self, mint: int, maxt: int) -> tuple[_I64, _F64]:
+    def window_views(
+        self, mint: int, maxt: int, shared: dict[tuple[int, int, int], _I64] | None = None
+    ) -> tuple[_I64, _F64]:
         """The samples with ``mint <= t <= maxt``, for a reader that copies them anyway (the
         query engine concatenates all series): views of the columns where they are arrays (a
         copy per series was a tenth of a 10 k series query), fresh arrays where they are a
         formula. The views stay valid after the lock is released (see the module doc). Runs
-        once per series of every query, so the formula case is written out here."""
+        once per series of every query, so the formula case is written out here.
+
+        ``shared``: a cache, one per query, of formula timestamps by (start, count, step):
+        the series of one target are scraped together, so they share one read-only array
+        instead of an ``arange`` each (~0.75 us a series)."""
         if self.tail_t:
             self.flush()
         step = self.step
-        vone = self.vone
-        if step and vone is not None and self.toff is None:
-            # Both columns formulas (vone is set only while there is no values array).
+        if step and self.toff is None:
             n = self.n
             first = self.first_t
             lo = 0 if first >= mint else min(-(-(mint - first) // step), n)
             hi = n if self.last_t <= maxt else max(lo, min((maxt - first) // step + 1, n))
-            t = np.arange(first + lo * step, first + hi * step, step, dtype=np.int64)
-            return t, vone.repeat(hi - lo)
+            start = first + lo * step
+            if shared is None:
+                t = np.arange(start, first + hi * step, step, dtype=np.int64)
+            else:
+                key = (start, hi - lo, step)
+                t = shared.get(key)  # type: ignore[assignment]
+                if t is None:
+                    t = np.arange(start, first + hi * step, step, dtype=np.int64)
+                    t.flags.writeable = False
+                    shared[key] = t
+            return t, self._values(lo, hi)
         lo = 0 if self.first_t >= mint else self._index(mint, right=False)
         hi = self.n if self.last_t <= maxt else max(lo, self._index(maxt, right=True))
         return self._times(lo, hi), self._values(lo, hi)

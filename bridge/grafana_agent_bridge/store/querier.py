@@ -155,11 +155,12 @@ class StoreQuerier:
         labels_of = self._head.index.labels
         out: list[SeriesData] = []
         with_hists: list[tuple[int, Lookup]] = []
+        shared: dict[tuple[int, int, int], npt.NDArray[np.int64]] = {}  # read-only timestamps
         for sid in sids:
             hs = head_get(sid)
             if hs is None or hs.first_t > maxt or hs.last_t < mint:
                 continue
-            t, v = hs.window_views(mint, maxt)
+            t, v = hs.window_views(mint, maxt, shared)
             if len(t):
                 if hs.hists:
                     v = v.copy()  # ``histsamples.aligned`` may rewrite markers in it
