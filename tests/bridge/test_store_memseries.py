@@ -190,6 +190,10 @@ def test_window_boundaries_with_jitter_and_wide_offsets() -> None:
             hs.append_one(t, float(i))
         hs.flush()
         assert hs.toff is not None and hs.toff.itemsize == (8 if gap else 4)
+        far = ts[-1] + 2**32  # past int32 offsets: the general path
+        for mint, maxt in ((ts[0], far), (ts[3] + 1, far), (far, far + 2**33), (ts[0], ts[0])):
+            got_t, got_v = hs.window_views(mint, maxt, {})
+            assert got_t.tolist() == [t for t in ts if mint <= t <= maxt]
         for i in (0, 5, 29, 30, 39):
             for d in (-1, 0, 1):
                 for mint, maxt in (

@@ -321,6 +321,15 @@ class HeadSeries:
                     t.flags.writeable = False
                     shared[key] = t
             return t, self._values(lo, hi)
+        toff = self.toff
+        first = self.first_t
+        if toff is not None and (toff.itemsize == 8 or maxt - first <= _I32_MAX):
+            # Offsets, written out: one slice and one search at most (no call to _index).
+            n = self.n
+            w = toff[:n]
+            lo = 0 if first >= mint else int(w.searchsorted(mint - first))
+            hi = n if self.last_t <= maxt else max(lo, int(w.searchsorted(maxt - first, "right")))
+            return np.add(w[lo:hi], first, dtype=np.int64), self._values(lo, hi)
         lo = 0 if self.first_t >= mint else self._index(mint, right=False)
         hi = self.n if self.last_t <= maxt else max(lo, self._index(maxt, right=True))
         return self._times(lo, hi), self._values(lo, hi)
