@@ -41,7 +41,6 @@ from pathlib import Path
 # benchlib sits beside this script (sys.path[0]); it needs the repo root for tests.support.
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-import requests
 from benchlib import (
     CLK_TCK,
     NOISY_TICKS,
@@ -49,6 +48,7 @@ from benchlib import (
     SERVER_CLASSES,
     VICTORIA_METRICS,
     DataSet,
+    QueryClient,
     Workload,
     available_servers,
     combine_creation,
@@ -108,16 +108,16 @@ def measure_queries(server, ds: DataSet, repeat: int) -> dict[str, float]:  # ty
     span_s = min(150, ds.scrapes - 1) * ds.step_ms / 1000
     inst = {"time": end_s}
     rng = {"start": end_s - span_s, "end": end_s, "step": ds.step_ms / 1000}
-    session = requests.Session()
+    client = QueryClient()
     wide = f"sum by (instance) ({ds.job_selector})"
     out = {
-        "q_one_instant_ms": median_ms(http_query(session, server, ds.one_series, inst), repeat),
-        "q_one_range_ms": median_ms(http_query(session, server, ds.one_series, rng), repeat),
-        "q_all_range_ms": median_ms(http_query(session, server, wide, rng), repeat),
+        "q_one_instant_ms": median_ms(http_query(client, server, ds.one_series, inst), repeat),
+        "q_one_range_ms": median_ms(http_query(client, server, ds.one_series, rng), repeat),
+        "q_all_range_ms": median_ms(http_query(client, server, wide, rng), repeat),
         "load_query": os.getloadavg()[0],
         "series_seen": series_count(server, ds.job_selector, end_s),
     }
-    session.close()
+    client.close()
     return out
 
 

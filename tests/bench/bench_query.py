@@ -30,8 +30,6 @@ import sys
 import tempfile
 from pathlib import Path
 
-import requests
-
 # benchlib sits beside this script (sys.path[0]); it needs the repo root for tests.support.
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
@@ -39,6 +37,7 @@ from benchlib import (
     BridgeServer,
     DataSet,
     PrometheusServer,
+    QueryClient,
     Server,
     VictoriaMetricsServer,
     Workload,
@@ -159,7 +158,7 @@ def run(ds: DataSet, repeat: int, with_vm: bool) -> None:
                 ]
             )
             engine = Engine(store)
-            session = requests.Session()
+            client = QueryClient()
             print(
                 f"\nmedian of {repeat} runs, ms; machine: {sys.platform}, "
                 f"python {sys.version.split()[0]}; load average now {load_average()}"
@@ -171,7 +170,7 @@ def run(ds: DataSet, repeat: int, with_vm: bool) -> None:
                 ms = {}
                 for sname, server in servers.items():
                     try:
-                        ms[sname] = median_ms(http_query(session, server, q, p), repeat)
+                        ms[sname] = median_ms(http_query(client, server, q, p), repeat)
                     except Exception as exc:
                         print(f"  {sname}: {q}: {exc}")
                         ms[sname] = float("nan")
@@ -179,7 +178,7 @@ def run(ds: DataSet, repeat: int, with_vm: bool) -> None:
                 pm, bm = ms["prometheus"], ms["bridge"]
                 vm = ms.get("victoria", float("nan"))
                 print(
-                    f"{name:44} {pm:10.1f} {bm:11.1f} {vm:9.1f} {em:8.1f} "
+                    f"{name:44} {pm:10.2f} {bm:11.2f} {vm:9.2f} {em:8.2f} "
                     f"{ratio(bm, pm):>11} {ratio(bm, vm):>9} {ratio(em, pm):>11}"
                     f" {os.getloadavg()[0]:6.2f}"
                 )

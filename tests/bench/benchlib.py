@@ -14,12 +14,14 @@ Sizes come from flags, with defaults from the environment so ``tox -e bench`` ca
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import shutil
 import statistics
 import subprocess
 import time
+import urllib.parse
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -515,16 +517,54 @@ def median_ms(fn: Callable[[], object], repeat: int) -> float:
     return statistics.median(times)
 
 
+class QueryClient:
+    """Keep-alive HTTP/1.1 connections, one per server, the way Grafana's Go client holds them.
+
+    ``requests`` spends ~0.4 ms of the benchmark's own Python per call (measured: Prometheus's
+    ``/-/ready`` in 0.58 ms through a ``requests.Session`` against 0.15 ms through
+    ``http.client``), which is client time charged to whichever server is measured; a plain
+    ``http.client`` connection keeps that out of every server's figure alike. The JSON body is
+    still parsed, as Grafana parses it."""
+
+    def __init__(self) -> None:
+        self._conns: dict[str, http.client.HTTPConnection] = {}
+
+    def get_json(self, base: str, path: str, params: dict[str, object]) -> dict:
+        url = path + "?" + urllib.parse.urlencode(params)
+        for attempt in (0, 1):
+            conn = self._conns.get(base)
+            if conn is None:
+                host, _, port = base.removeprefix("http://").partition(":")
+                conn = self._conns[base] = http.client.HTTPConnection(host, int(port), timeout=300)
+            try:
+                conn.request("GET", url)
+                r = conn.getresponse()
+                data = r.read()
+            except (http.client.HTTPException, OSError):
+                conn.close()  # the server closed an idle connection: reconnect once
+                del self._conns[base]
+                if attempt:
+                    raise
+                continue
+            if r.status != 200:
+                raise RuntimeError(f"{base}{path}: HTTP {r.status}: {data[:200]!r}")
+            return json.loads(data)
+        raise AssertionError("unreachable")
+
+    def close(self) -> None:
+        for conn in self._conns.values():
+            conn.close()
+        self._conns.clear()
+
+
 def http_query(
-    session: requests.Session, server: Server, q: str, p: dict[str, float]
+    client: QueryClient, server: Server, q: str, p: dict[str, float]
 ) -> Callable[[], object]:
     """A call running one query through the server's HTTP API (parse, evaluate, JSON)."""
     path = "/api/v1/query_range" if "start" in p else "/api/v1/query"
 
     def run() -> object:
-        r = session.get(server.base + path, params={"query": q, **p}, timeout=300)
-        r.raise_for_status()
-        body = r.json()
+        body = client.get_json(server.base, path, {"query": q, **p})
         if body.get("status") != "success":
             raise RuntimeError(f"{server.name}: {q}: {body}")
         return body
@@ -533,7 +573,11 @@ def http_query(
 
 
 def series_count(server: Server, selector: str, at_s: float) -> int:
-    body = http_query(requests.Session(), server, f"count({selector})", {"time": at_s})()
+    client = QueryClient()
+    try:
+        body = http_query(client, server, f"count({selector})", {"time": at_s})()
+    finally:
+        client.close()
     result = body["data"]["result"]  # type: ignore[index]
     return int(float(result[0]["value"][1])) if result else 0
 
