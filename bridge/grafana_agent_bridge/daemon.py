@@ -189,9 +189,7 @@ class Daemon:
             )
         except OSError as e:  # the port taken, or not an address of this machine
             raise ListenError(cfg.listen_address, e) from None
-        self._http_thread = threading.Thread(
-            target=self.http.serve_forever, kwargs={"poll_interval": 0.2}, name="http"
-        )
+        self._http_thread = threading.Thread(target=self.http.serve_forever, name="http")
         self._http_thread.start()
         data_dir = Path(cfg.data_dir)
         log.info("opening the store in %s (replaying the write-ahead log)", data_dir.resolve())

@@ -5,13 +5,16 @@ thread happens to be: possibly half-way through writing a log line to stderr, or
 lock of a ``threading.Event``. Logging from the handler can then raise a "reentrant call"
 error that the interrupted logging call swallows, together with the stop request, and
 ``Event.set()`` can deadlock on that lock. Both were seen as a daemon that ignored a SIGTERM
-sent during start-up. So the handler here only assigns a number, and the main thread polls it.
+sent during start-up. So the handler here only assigns a number, and the main thread waits
+for it on a wake-up socket.
 """
 
 from __future__ import annotations
 
+import contextlib
+import select
 import signal
-import time
+import socket
 from types import FrameType
 
 
@@ -35,7 +38,27 @@ class StopSignals:
     def name(self) -> str:
         return signal.Signals(self.signum).name if self.signum else ""
 
-    def wait(self, poll_s: float = 0.2) -> None:
-        """Block the main thread until a stop signal has arrived."""
-        while not self.signum:
-            time.sleep(poll_s)
+    def wait(self, poll_s: float = 5.0) -> None:
+        """Block the main thread until a stop signal has arrived.
+
+        The interpreter writes each signal's number to the ``set_wakeup_fd`` socket the
+        moment it arrives, so the wait ends at once without waking up in between (the daemon
+        used to poll five times a second, for as long as it ran). ``poll_s`` is a safety net;
+        outside the main thread, where no wake-up socket can be set, it polls as before."""
+        reader, writer = socket.socketpair()
+        reader.setblocking(False)
+        writer.setblocking(False)
+        try:
+            previous = signal.set_wakeup_fd(writer.fileno(), warn_on_full_buffer=False)
+        except ValueError:  # not the main thread
+            previous, poll_s = None, min(poll_s, 0.2)
+        try:
+            while not self.signum:
+                select.select([reader], [], [], poll_s)
+                with contextlib.suppress(OSError):
+                    reader.recv(64)
+        finally:
+            if previous is not None:
+                signal.set_wakeup_fd(previous)
+            reader.close()
+            writer.close()

@@ -532,3 +532,24 @@ def test_while_the_store_opens_the_api_answers_503_and_is_not_ready() -> None:
         srv.shutdown()
         srv.server_close()
         thread.join()
+
+
+def test_shutdown_wakes_the_accept_loop_at_once_and_it_can_serve_again() -> None:
+    """The loop idles without polling (its safety-net poll is 5 s), so ``shutdown`` itself
+    must wake it; a server stopped once serves again when its loop is restarted."""
+    from grafana_agent_bridge.api import BridgeHTTPServer
+
+    srv = BridgeHTTPServer(("127.0.0.1", 0))
+    try:
+        for _ in range(2):
+            thread = threading.Thread(target=srv.serve_forever)
+            thread.start()
+            assert requests.get(f"http://127.0.0.1:{srv.port}/-/healthy").status_code == 200
+            time.sleep(0.2)  # the loop is idle in its wait
+            started = time.monotonic()
+            srv.shutdown()
+            assert time.monotonic() - started < 1.0
+            thread.join(5)
+            assert not thread.is_alive()
+    finally:
+        srv.server_close()

@@ -28,6 +28,7 @@ import hmac
 import io
 import ipaddress
 import logging
+import selectors
 import socket
 import ssl
 import threading
@@ -102,6 +103,11 @@ class WebLimits:
     max_concurrent_writes: int = 4
 
 
+SAFETY_POLL_S = 5.0
+"""How often the accept loop looks at its stop flag without being woken (``shutdown`` wakes
+it at once)."""
+
+
 class BridgeHTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
@@ -122,6 +128,12 @@ class BridgeHTTPServer(ThreadingHTTPServer):
     ) -> None:
         """Listen on ``address``; the API answers 503 until ``attach`` and the lifecycle says
         serving. ``registry`` receives the HTTP metrics and is what ``/metrics`` shows."""
+        # Before the socket is bound: a failed bind calls server_close, which closes them.
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
+        self._wake_w.setblocking(False)
+        self._stop_requested = False
+        self._loop_done = threading.Event()
         host = address[0]
         if host and ":" in host:
             self.address_family = socket.AF_INET6
@@ -149,6 +161,49 @@ class BridgeHTTPServer(ThreadingHTTPServer):
         self.connections = 0
         """Connections accepted and not yet closed (at most ``limits.max_connections``)."""
         self._connections_lock = threading.Lock()
+
+    def serve_forever(self, poll_interval: float = SAFETY_POLL_S) -> None:
+        """The stdlib accept loop, woken by ``shutdown`` through a socket pair rather
+        than by polling a flag: socketserver's own wakes every ``poll_interval`` (a few times a
+        second at any useful shutdown latency) on a bridge that may idle for hours.
+        ``poll_interval`` is only a safety net here."""
+        self._loop_done.clear()
+        try:
+            with selectors.PollSelector() as selector:
+                selector.register(self, selectors.EVENT_READ)
+                selector.register(self._wake_r, selectors.EVENT_READ)
+                while not self._stop_requested:
+                    ready = selector.select(poll_interval)
+                    if self._stop_requested:
+                        break
+                    for key, _events in ready:
+                        if key.fileobj is self:
+                            self._handle_request_noblock()
+                        else:
+                            self._drain_wake()
+                    self.service_actions()
+        finally:
+            self._stop_requested = False
+            self._drain_wake()
+            self._loop_done.set()
+
+    def shutdown(self) -> None:
+        """Stop ``serve_forever`` and wait for it to return (from another thread, as the
+        stdlib's: called from the loop's own thread it would wait forever)."""
+        self._stop_requested = True
+        with contextlib.suppress(OSError):  # full: a wake-up byte is already waiting
+            self._wake_w.send(b"\0")
+        self._loop_done.wait()
+
+    def _drain_wake(self) -> None:
+        with contextlib.suppress(OSError):
+            while self._wake_r.recv(64):
+                pass
+
+    def server_close(self) -> None:
+        super().server_close()
+        self._wake_r.close()
+        self._wake_w.close()
 
     def get_request(self) -> tuple[socket.socket, object]:
         """Accept; out of file descriptors, pause briefly instead of spinning on EMFILE (the
