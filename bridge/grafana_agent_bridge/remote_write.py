@@ -337,7 +337,10 @@ class LabelCache:
         """``_keep`` for each section whose labels are not None, in order: one dict update
         when they all fit the bounds as they stand (so no ``_keep`` would start over),
         instead of a call and two bound checks per series."""
-        kept = list(itertools.compress(zip(sections, labels), labels))
+        # compress drops the None entries, which the types cannot see.
+        kept = cast(
+            "list[tuple[bytes, Labels]]", list(itertools.compress(zip(sections, labels), labels))
+        )
         size = sum(map(len, itertools.compress(sections, labels)))
         if len(self._cache) + len(kept) <= self._limit and self._bytes + size <= _CACHE_BYTES:
             self._cache.update(kept)

@@ -178,7 +178,8 @@ class BridgeHTTPServer(ThreadingHTTPServer):
                         break
                     for key, _events in ready:
                         if key.fileobj is self:
-                            self._handle_request_noblock()
+                            # socketserver's own step of its loop (not in its stubs)
+                            self._handle_request_noblock()  # type: ignore[attr-defined]
                         else:
                             self._drain_wake()
                     self.service_actions()
