@@ -70,6 +70,7 @@ ROWS = [  # (key, label, format); the cost table, in this order
     ("create_us_per_series", "series creation CPU us/series", "{:.1f}"),
     ("bytes_per_sample", "bytes on disk/sample", "{:.3f}"),
     ("rss_per_series", "RSS growth bytes/series", "{:.0f}"),
+    ("peak_rss_mb", "peak RSS MiB", "{:.0f}"),
     ("q_one_instant_ms", "one series, instant query ms", "{:.2f}"),
     ("q_one_range_ms", "one series, range query ms", "{:.2f}"),
     ("q_all_range_ms", "all series, range query ms", "{:.1f}"),

@@ -287,10 +287,11 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
-def rss_bytes(pid: int) -> int:
+def rss_bytes(pid: int, field: str = "VmRSS") -> int:
+    """Resident memory of ``pid`` now (``VmHWM``: its peak since it started)."""
     with open(f"/proc/{pid}/status") as f:
         for line in f:
-            if line.startswith("VmRSS:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1]) * 1024
     return 0
 
@@ -597,6 +598,9 @@ def measure_ingest(
     - ``create_us_per_series``: CPU of the first round (every series new, plus 1 s for deferred
       index work) minus what its samples cost at the steady rate, per series;
     - ``rss_per_series``: RSS growth over the idle server, per series;
+    - ``peak_rss_mb``: the highest RSS the server reached from its start to the end of the
+      ingest, as the kernel kept it (``VmHWM``), read before ``settle`` (the bridge's forced
+      compaction, which Prometheus would not run yet);
     - ``create_us_per_series_noisy``: 1 when the creation CPU is under ``NOISY_TICKS`` clock
       ticks (3.4 ms for Prometheus's 1k series: under one tick), else 0.
     """
@@ -610,6 +614,7 @@ def measure_ingest(
     cpu2 = cpu_seconds(server.pid)
     load = os.getloadavg()[0]
     rss = rss_bytes(server.pid)
+    peak = rss_bytes(server.pid, "VmHWM")  # before settle(): the ingest's peak, for all alike
     ok = ok1 + ok2
     steady = (cpu2 - cpu1) / ok2 if ok2 else float("nan")
     create = (cpu1 - cpu0 - ok1 * steady) / n_series if ok2 else float("nan")
@@ -626,6 +631,7 @@ def measure_ingest(
         "create_cpu_s": cpu1 - cpu0,
         "create_samples": ok1,
         "rss_mb": rss / 2**20,
+        "peak_rss_mb": peak / 2**20,
         "rss_per_series": (rss - rss0) / n_series,
         "load_ingest": load,
     }
