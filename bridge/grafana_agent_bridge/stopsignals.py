@@ -11,11 +11,11 @@ for it on a wake-up socket.
 
 from __future__ import annotations
 
-import contextlib
 import select
 import signal
-import socket
 from types import FrameType
+
+from .wakeup import WakeSocket
 
 
 class StopSignals:
@@ -45,20 +45,16 @@ class StopSignals:
         moment it arrives, so the wait ends at once without waking up in between (the daemon
         used to poll five times a second, for as long as it ran). ``poll_s`` is a safety net;
         outside the main thread, where no wake-up socket can be set, it polls as before."""
-        reader, writer = socket.socketpair()
-        reader.setblocking(False)
-        writer.setblocking(False)
+        wake = WakeSocket()
         try:
-            previous = signal.set_wakeup_fd(writer.fileno(), warn_on_full_buffer=False)
+            previous = signal.set_wakeup_fd(wake.write_fd, warn_on_full_buffer=False)
         except ValueError:  # not the main thread
             previous, poll_s = None, min(poll_s, 0.2)
         try:
             while not self.signum:
-                select.select([reader], [], [], poll_s)
-                with contextlib.suppress(OSError):
-                    reader.recv(64)
+                select.select([wake], [], [], poll_s)
+                wake.drain()
         finally:
             if previous is not None:
                 signal.set_wakeup_fd(previous)
-            reader.close()
-            writer.close()
+            wake.close()

@@ -116,7 +116,7 @@ def measure_queries(server, ds: DataSet, repeat: int) -> dict[str, float]:  # ty
         "q_one_range_ms": median_ms(http_query(client, server, ds.one_series, rng), repeat),
         "q_all_range_ms": median_ms(http_query(client, server, wide, rng), repeat),
         "load_query": os.getloadavg()[0],
-        "series_seen": series_count(server, ds.job_selector, end_s),
+        "series_seen": series_count(client, server, ds.job_selector, end_s),
     }
     client.close()
     return out

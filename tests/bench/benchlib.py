@@ -573,12 +573,8 @@ def http_query(
     return run
 
 
-def series_count(server: Server, selector: str, at_s: float) -> int:
-    client = QueryClient()
-    try:
-        body = http_query(client, server, f"count({selector})", {"time": at_s})()
-    finally:
-        client.close()
+def series_count(client: QueryClient, server: Server, selector: str, at_s: float) -> int:
+    body = http_query(client, server, f"count({selector})", {"time": at_s})()
     result = body["data"]["result"]  # type: ignore[index]
     return int(float(result[0]["value"][1])) if result else 0
 

@@ -25,6 +25,7 @@ ROOT = Path(grafana_agent_bridge.__file__).resolve().parent
 
 # What each top-level part may import, besides itself. Read bottom-up:
 #   foundation  labels, regex, redact, metrics, decompress, histogram, lifecycle, stopsignals,
+#               wakeup,
 #               config.units (the one duration/size grammar: a part of its own, see PART_OF)
 #   contracts   storage (what a store offers: series, samples, the change feed), config
 #   parts       store (implements storage), promql (reads storage), remote_write and
@@ -44,7 +45,8 @@ ALLOWED: dict[str, set[str]] = {
     "redact": set(),
     "decompress": set(),
     "lifecycle": set(),
-    "stopsignals": set(),
+    "wakeup": set(),
+    "stopsignals": {"wakeup"},
     "histogram": set(),
     "metrics": set(),
     "labels": {"regex"},
@@ -69,6 +71,7 @@ ALLOWED: dict[str, set[str]] = {
         "tracing",
         "redact",
         "histogram",
+        "wakeup",
     },
     "forward": {
         "storage",

@@ -42,6 +42,7 @@ from urllib.parse import urlsplit
 from .. import tracing
 from ..lifecycle import Lifecycle, Phase
 from ..metrics import Counter, Histogram, Registry
+from ..wakeup import WakeSocket
 from . import encoding, head
 from .body import BodyError, check_transfer_encoding, content_length, read_chunked, read_exactly
 from .deadline import DeadlineReader, tls_handshake
@@ -129,9 +130,7 @@ class BridgeHTTPServer(ThreadingHTTPServer):
         """Listen on ``address``; the API answers 503 until ``attach`` and the lifecycle says
         serving. ``registry`` receives the HTTP metrics and is what ``/metrics`` shows."""
         # Before the socket is bound: a failed bind calls server_close, which closes them.
-        self._wake_r, self._wake_w = socket.socketpair()
-        self._wake_r.setblocking(False)
-        self._wake_w.setblocking(False)
+        self._wake = WakeSocket()
         self._stop_requested = False
         self._loop_done = threading.Event()
         host = address[0]
@@ -171,7 +170,7 @@ class BridgeHTTPServer(ThreadingHTTPServer):
         try:
             with selectors.PollSelector() as selector:
                 selector.register(self, selectors.EVENT_READ)
-                selector.register(self._wake_r, selectors.EVENT_READ)
+                selector.register(self._wake, selectors.EVENT_READ)
                 while not self._stop_requested:
                     ready = selector.select(poll_interval)
                     if self._stop_requested:
@@ -181,30 +180,23 @@ class BridgeHTTPServer(ThreadingHTTPServer):
                             # socketserver's own step of its loop (not in its stubs)
                             self._handle_request_noblock()  # type: ignore[attr-defined]
                         else:
-                            self._drain_wake()
+                            self._wake.drain()
                     self.service_actions()
         finally:
             self._stop_requested = False
-            self._drain_wake()
+            self._wake.drain()
             self._loop_done.set()
 
     def shutdown(self) -> None:
         """Stop ``serve_forever`` and wait for it to return (from another thread, as the
         stdlib's: called from the loop's own thread it would wait forever)."""
         self._stop_requested = True
-        with contextlib.suppress(OSError):  # full: a wake-up byte is already waiting
-            self._wake_w.send(b"\0")
+        self._wake.wake()
         self._loop_done.wait()
-
-    def _drain_wake(self) -> None:
-        with contextlib.suppress(OSError):
-            while self._wake_r.recv(64):
-                pass
 
     def server_close(self) -> None:
         super().server_close()
-        self._wake_r.close()
-        self._wake_w.close()
+        self._wake.close()
 
     def get_request(self) -> tuple[socket.socket, object]:
         """Accept; out of file descriptors, pause briefly instead of spinning on EMFILE (the
