@@ -13,11 +13,14 @@ only what it caused.
 from __future__ import annotations
 
 import bisect
+import logging
 import math
 import threading
 from collections.abc import Callable, Iterator, Sequence
 
 LabelValues = tuple[str, ...]
+
+log = logging.getLogger(__name__)
 
 DEFAULT_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
@@ -174,7 +177,18 @@ class Histogram(_Metric):
 class Registry:
     def __init__(self) -> None:
         self._metrics: dict[str, _Metric] = {}
+        self._refreshers: list[Callable[[], None]] = []
         self._lock = threading.Lock()
+
+    def on_read(self, refresh: Callable[[], None]) -> None:
+        """Run ``refresh`` before every read of the registry.
+
+        For gauges that are cheap to compute but go stale between a part's own updates: a
+        scrape that follows an ingest must see the samples it added to a forwarding backlog,
+        or whoever waits for "pending == 0" stops waiting one batch too early.
+        """
+        with self._lock:
+            self._refreshers.append(refresh)
 
     def register(self, metric: _Metric) -> _Metric:
         with self._lock:
@@ -214,6 +228,14 @@ class Registry:
         return m
 
     def metrics(self) -> list[_Metric]:
+        """Every metric, sorted by name, after the refreshers have run."""
+        with self._lock:
+            refreshers = list(self._refreshers)
+        for refresh in refreshers:
+            try:
+                refresh()
+            except Exception:  # a stale gauge beats a failed scrape
+                log.debug("metrics: a refresher failed", exc_info=True)
         with self._lock:
             return [self._metrics[k] for k in sorted(self._metrics)]
 

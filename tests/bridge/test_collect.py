@@ -937,3 +937,24 @@ def test_cpufreq_thermal_and_power_supply(tmp_path: Path) -> None:
     assert power[_key("node_power_supply_temp_celsius", power_supply="BAT0")] == 30.5
     info = {dict(k[1])["power_supply"]: dict(k[1]) for k in power if k[0].endswith("_info")}
     assert info["AC"]["type"] == "Mains" and info["BAT0"]["status"] == "Charging"
+
+
+def test_registry_readers_see_refreshed_gauges_and_survive_a_failing_refresher() -> None:
+    """The self-collector and ``/metrics`` read the same registry; both get values computed at
+    the read, and a refresher that fails leaves the last value rather than failing the read."""
+    reg = Registry()
+    g = reg.gauge("backlog", "Things not yet done.")
+    calls = iter([7.0, 9.0])
+
+    def refresh() -> None:
+        g.set(next(calls))
+
+    def broken() -> None:
+        raise RuntimeError("store closed")
+
+    reg.on_read(broken)
+    reg.on_read(refresh)
+    assert "backlog 7\n" in reg.expose()
+    assert [m.name for m in reg.metrics()] == ["backlog"]
+    assert g.get() == 9.0
+    assert "backlog 9\n" in reg.expose()  # this refresher is spent too: the last value stays

@@ -378,6 +378,28 @@ def test_outage_reads_only_a_bounded_window(store: Store, receiver: FaultProxy) 
     assert 'bridge_forward_samples_sent_total{target="up"} ' + str(total) in text
 
 
+def test_a_scrape_sees_the_backlog_of_the_write_just_before_it(
+    store: Store, receiver: FaultProxy
+) -> None:
+    """Whoever waits for ``pending == 0`` after its last write must not stop waiting while that
+    write is still undelivered: the gauge is computed at the read, not by a periodic tick."""
+    receiver.set_mode(DROP)
+    reg = Registry()
+    fm = ForwardManager(store, config(receiver.url), reg, ack_interval_s=3600.0).start()
+    try:
+        wait_until(lambda: fm.senders[0].delivered_position is not None)
+        total = 0
+        for k in range(5):
+            total += fill(store, series=3, writes=1, per_write=2, start=k * 2)
+            text = reg.expose()  # no pause: the periodic update has not run in between
+            assert f'bridge_forward_samples_pending{{target="up"}} {total}' in text, k
+        receiver.set_mode(PASS)
+        wait_until(lambda: 'samples_pending{target="up"} 0\n' in reg.expose(), timeout=20)
+        assert fm.stats.sent.get("up") == total
+    finally:
+        fm.stop()
+
+
 def test_stop_is_prompt_while_upstream_stalls(store: Store, receiver: FaultProxy) -> None:
     fill(store, series=2, writes=1, per_write=10)
     receiver.set_mode(Fault("stall", stall_s=60))

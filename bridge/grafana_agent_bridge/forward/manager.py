@@ -58,14 +58,23 @@ class ForwardManager:
             )
             for target in config.targets
         ]
+        self._started = False
+        registry.on_read(self._refresh_gauges)
+
+    def _refresh_gauges(self) -> None:
+        if self._started:
+            for sender in self.senders:
+                sender.refresh_gauges()
 
     def start(self) -> ForwardManager:
         for sender in self.senders:
             sender.start()
+        self._started = True
         return self
 
     def stop(self, timeout_s: float = 10.0) -> None:
         """Stop every sender and persist its position (bounded by ``timeout_s`` each)."""
+        self._started = False
         for sender in self.senders:
             try:
                 sender.stop(timeout_s)

@@ -241,6 +241,14 @@ class TargetSender:
             log.exception("forward %s: persisting the position failed", self._label)
 
     def _update_gauges(self) -> None:
+        pending, lag = self.refresh_gauges()
+        self._catchup.update(pending, lag, self._stats.sent.get(self._label))
+
+    def refresh_gauges(self) -> tuple[int, float]:
+        """Set the backlog gauges from the state right now; returns (pending, lag).
+
+        Also run on every read of the metrics, so the gauges are never older than the scrape.
+        """
         with self._cond:
             delivered = self._delivered
             current = self._current
@@ -253,7 +261,7 @@ class TargetSender:
         self._stats.pending.set(pending, self._label)
         lag = 0.0 if current is None else max(0.0, time.time() - current.min_t / 1000)
         self._stats.lag.set(lag, self._label)
-        self._catchup.update(pending, lag, self._stats.sent.get(self._label))
+        return pending, lag
 
     # -- introspection (tests, status) ------------------------------------------------------
 
