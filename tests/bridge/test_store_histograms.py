@@ -109,6 +109,33 @@ def test_histogram_duplicates_and_out_of_order_follow_the_float_rules(tmp_path: 
         assert samples(only(s)) == expect([(1000, hist(1)), (2000, hist(2))])
 
 
+def test_a_scrape_of_known_histogram_series_and_repeats_within_one_write(
+    tmp_path: Path,
+) -> None:
+    """The usual write (each known series' next histogram) and the same series coming back
+    later in that write: a retried copy is a duplicate, a different one at that time or an
+    older one is refused, a newer one and a float after it are stored; all replayed alike."""
+    with Store.open(tmp_path, StoreOptions()) as s:
+        s.append([hbatch(lbl(), [1000], [hist(1)]), hbatch(lbl(i="b"), [1000], [hist(1)])])
+        res = s.append(
+            [
+                hbatch(lbl(), [2000], [hist(2)]),
+                hbatch(lbl(i="b"), [2000], [hist(2)]),
+                hbatch(lbl(), [2000], [hist(2)]),  # the same again: accepted, stored once
+                hbatch(lbl(i="b"), [2000], [hist(5)]),  # another histogram at that time
+                hbatch(lbl(i="b"), [1500], [hist(5)]),
+                hbatch(lbl(), [3000], [hist(3)]),
+                hbatch(lbl(), [4000], [None], [9.0]),
+            ]
+        )
+        assert [r.kind for r in res.rejections] == ["duplicate", "out_of_order"]
+        assert res.accepted_samples == 5
+    want = expect([(1000, hist(1)), (2000, hist(2)), (3000, hist(3)), (4000, 9.0)])
+    with Store.open(tmp_path, StoreOptions()) as s:
+        got = {x.labels: samples(x) for x in s.select([eq("__name__", "m")], *ALL)}
+    assert got == {lbl(): want, lbl(i="b"): expect([(1000, hist(1)), (2000, hist(2))])}
+
+
 def test_a_float_carrying_the_marker_bits_stays_a_float(tmp_path: Path) -> None:
     from grafana_agent_bridge.store.histsamples import HIST_MARK
 

@@ -134,6 +134,24 @@ class HeadAppender:
                     if batch.exemplars:
                         self._take_exemplars(sid, batch, p.exemplars, rejections)
                     continue
+            elif len(ts) == 1 and batch.histograms is not None and len(batch.histograms) == 1:
+                # A known series' next histogram (a scrape of a native histogram): its marker
+                # goes in the one-sample columns, the histogram beside it.
+                h = batch.histograms[0]
+                sid = by_labels.get(batch.labels)
+                if h is not None and sid is not None and sid not in touched:
+                    hs = head_get(sid)
+                    t = ts.item(0)
+                    if hs is not None and hs.last_t < t <= max_t and t >= min_valid:
+                        touched[sid] = len(one_refs)
+                        one_refs.append(sid)
+                        one_ts.append(t)
+                        one_vals.append(HIST_MARK)
+                        one_hs.append(hs)
+                        p.hists[(sid, t)] = h
+                        if batch.exemplars:
+                            self._take_exemplars(sid, batch, p.exemplars, rejections)
+                        continue
             self._take(batch, p, touched, bounds=bounds, rejections=rejections)
         rejections.close()
         known = head.metadata
