@@ -642,18 +642,21 @@ def with_histograms(
             np.array([np.nan]),
             exemplars or [],
             histograms=[only.histogram],
+            histogram_wire=[only.wire] if only.wire is not None else None,
         )
     ht = np.array([h.timestamp for h in hists], dtype=np.int64)
     all_t = np.concatenate([times.astype(np.int64, copy=False), ht])
     all_v = np.concatenate([values.astype(np.float64, copy=False), np.full(len(ht), np.nan)])
     kinds: list[FloatHistogram | None] = [None] * len(times) + [h.histogram for h in hists]
-    order = np.argsort(all_t, kind="stable")
+    wires: list[bytes | None] = [None] * len(times) + [h.wire for h in hists]
+    order = np.argsort(all_t, kind="stable").tolist()
     return SeriesBatch(
         labels,
         all_t[order],
         all_v[order],
         exemplars or [],
-        histograms=[kinds[i] for i in order.tolist()],
+        histograms=[kinds[i] for i in order],
+        histogram_wire=[wires[i] for i in order] if any(wires) else None,
     )
 
 

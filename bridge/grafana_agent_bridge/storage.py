@@ -85,6 +85,9 @@ class SeriesBatch:
     exemplars: list[Exemplar] = field(default_factory=list)
     histograms: list[FloatHistogram | None] | None = None
     """As ``SeriesData.histograms``: None for floats only, else a histogram per sample."""
+    histogram_wire: list[bytes | None] | None = None
+    """Beside ``histograms``, when set: each histogram's serialized form as it arrived
+    (``HistogramSample.wire``), which the WAL then stores without encoding it again."""
 
 
 @dataclass(frozen=True)

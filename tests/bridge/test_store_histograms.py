@@ -136,6 +136,39 @@ def test_a_scrape_of_known_histogram_series_and_repeats_within_one_write(
     assert got == {lbl(): want, lbl(i="b"): expect([(1000, hist(1)), (2000, hist(2))])}
 
 
+def test_histograms_logged_as_they_arrived_replay_as_decoded(tmp_path: Path) -> None:
+    """An integer histogram goes into the WAL as the bytes it came in (no second encoding);
+    replaying those bytes must give what the write decoded, including a schema above 8 that
+    decoding reduces, and a float histogram (logged by encoding it) must be unchanged too."""
+    from grafana_agent_bridge.histogram.codec import (
+        HistogramSample,
+        decode_histogram,
+        encode_histogram,
+    )
+    from grafana_agent_bridge.remote_write import with_histograms
+
+    fine = fh(
+        schema=10, count=7, total=3.0, zc=1, zt=0.001, pos=[(-3, 2), (2, 2)], pb=[1, 2, 1, 2]
+    )
+    halves = fh(count=2.5, total=1.0, pos=[(0, 2)], pb=[1.5, 1.0])
+    sent = [
+        HistogramSample(1000, hist(1), True),
+        HistogramSample(2000, fine, True),
+        HistogramSample(3000, halves, False),
+    ]
+    decoded = [decode_histogram(encode_histogram(x)) for x in sent]
+    assert [d.wire is not None for d in decoded] == [True, True, False]
+    assert decoded[1].histogram.schema == 8  # reduced on the way in
+    batch = with_histograms(lbl(), np.empty(0, np.int64), np.empty(0, np.float64), decoded, [])
+    assert batch.histogram_wire is not None
+    with Store.open(tmp_path, StoreOptions()) as s:
+        assert s.append([batch]).accepted_samples == 3
+        live = samples(only(s))
+    with Store.open(tmp_path, StoreOptions()) as s:
+        replayed = samples(only(s))
+    assert live == replayed == expect([(d.timestamp, d.histogram) for d in decoded])
+
+
 def test_a_float_carrying_the_marker_bits_stays_a_float(tmp_path: Path) -> None:
     from grafana_agent_bridge.store.histsamples import HIST_MARK
 

@@ -16,7 +16,7 @@ span length costs nothing. Every refusal is a ``HistogramDecodeError`` whose mes
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import accumulate
 from operator import sub
 from typing import Any
@@ -108,6 +108,10 @@ class HistogramSample:
     timestamp: int
     histogram: FloatHistogram
     integer: bool
+    wire: bytes | None = field(default=None, compare=False, repr=False)
+    """The serialized ``prometheus.Histogram`` an integer histogram was decoded from: the
+    store logs it as it came instead of encoding it again (decoding it gives this sample's
+    histogram again, so replay is unchanged). None for anything else."""
 
 
 def _side(
@@ -139,11 +143,14 @@ def decode_histogram(raw: bytes, limits: HistogramLimits | None = None) -> Histo
         msg.ParseFromString(raw)
     except DecodeError as e:
         raise HistogramDecodeError(f"invalid protobuf Histogram: {e}") from None
-    return from_proto(msg, limits)
+    return from_proto(msg, limits, raw)
 
 
-def from_proto(msg: Any, limits: HistogramLimits | None = None) -> HistogramSample:
-    """Validate a parsed ``prometheus.Histogram`` message and convert it."""
+def from_proto(
+    msg: Any, limits: HistogramLimits | None = None, raw: bytes | None = None
+) -> HistogramSample:
+    """Validate a parsed ``prometheus.Histogram`` message and convert it; ``raw``: the bytes
+    it was parsed from (kept as ``wire`` for an integer histogram)."""
     limits = limits or _DEFAULT_LIMITS
     schema = msg.schema
     if not is_known_schema(schema):
@@ -216,7 +223,7 @@ def from_proto(msg: Any, limits: HistogramLimits | None = None) -> HistogramSamp
                 f"{msg.count_int}: histogram's observation count should equal the number of "
                 "observations found in the buckets (in absence of NaN)"
             )
-    return HistogramSample(msg.timestamp, h, integer)
+    return HistogramSample(msg.timestamp, h, integer, raw if integer else None)
 
 
 def _check_layout(h: FloatHistogram) -> None:

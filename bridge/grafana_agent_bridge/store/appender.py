@@ -149,6 +149,8 @@ class HeadAppender:
                         one_vals.append(HIST_MARK)
                         one_hs.append(hs)
                         p.hists[(sid, t)] = h
+                        if batch.histogram_wire is not None:
+                            p.hist_wire[(sid, t)] = batch.histogram_wire[0]
                         if batch.exemplars:
                             self._take_exemplars(sid, batch, p.exemplars, rejections)
                         continue
@@ -244,7 +246,10 @@ class HeadAppender:
         min_valid, max_t = bounds
         keep_t: list[int] = []
         keep_v: list[float] = []
-        for t, given, h in zip(batch.timestamps.tolist(), batch.values.tolist(), batch.histograms):
+        wires = batch.histogram_wire
+        for i, (t, given, h) in enumerate(
+            zip(batch.timestamps.tolist(), batch.values.tolist(), batch.histograms)
+        ):
             v = HIST_MARK if h is not None else NORMAL_NAN if is_mark(given) else given
             if st.last_t < t <= max_t and t >= min_valid:
                 st.last_t, st.last_v = t, v
@@ -252,6 +257,8 @@ class HeadAppender:
                 keep_v.append(v)
                 if h is not None:
                     p.hists[(st.sid, t)] = h
+                    if wires is not None:
+                        p.hist_wire[(st.sid, t)] = wires[i]
                 continue
             stored_h = None
             if h is not None:

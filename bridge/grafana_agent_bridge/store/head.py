@@ -66,6 +66,8 @@ class PendingAppend:
     """Metadata that differs from what the head has."""
     hists: dict[tuple[int, int], FloatHistogram] = field(default_factory=dict)
     """The histogram of each marker sample, by (series id, timestamp)."""
+    hist_wire: dict[tuple[int, int], bytes | None] = field(default_factory=dict)
+    """Of ``hists``, the serialized form they arrived in, where known (``SeriesBatch``)."""
     histogram_duplicates: int = 0
     """Of ``duplicates``, the histogram ones."""
     duplicates: int = 0
@@ -99,12 +101,15 @@ class PendingAppend:
             self.new_series = [(sid, lb) for sid, lb in self.new_series if sid in used]
         max_t = int(ts.max()) if total else NO_TIMESTAMP
         hists: list[FloatHistogram] = []
+        wires: list[bytes | None] = []
         if self.hists:
             mask = histsamples.hist_mask(vals)
-            get = self.hists.__getitem__
-            hists = [get((r, t)) for r, t in zip(refs[mask].tolist(), ts[mask].tolist())]
+            keys = list(zip(refs[mask].tolist(), ts[mask].tolist()))
+            hists = list(map(self.hists.__getitem__, keys))
+            if self.hist_wire:
+                wires = list(map(self.hist_wire.get, keys))
         self.wal = WalBatch(
-            self.new_series, refs, ts, vals, max_t, self.exemplars, self.metadata, hists
+            self.new_series, refs, ts, vals, max_t, self.exemplars, self.metadata, hists, wires
         )
         return self.wal
 

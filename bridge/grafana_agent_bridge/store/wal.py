@@ -181,6 +181,7 @@ def encode_samples_record(
     ts: npt.NDArray[np.int64],
     values: npt.NDArray[np.float64],
     hists: Sequence[FloatHistogram] = (),
+    hist_wire: Sequence[bytes | None] = (),
 ) -> bytes:
     """A compressed samples record: each 8-byte column stored byte plane by byte plane (the
     high bytes of refs and timestamps are nearly constant), then zstd level 1 (~40 ns/sample)."""
@@ -196,7 +197,7 @@ def encode_samples_record(
     payload = _U32.pack(n) + bytes(cramjam.zstd.compress(planes, level=1).read())
     if not hists:
         return encode_record(RecordType.SAMPLES_ZSTD, payload)
-    payload = _U32.pack(len(payload)) + payload + histsamples.encode_many(hists)
+    payload = _U32.pack(len(payload)) + payload + histsamples.encode_many(hists, hist_wire)
     return encode_record(RecordType.SAMPLES_HIST, payload)
 
 

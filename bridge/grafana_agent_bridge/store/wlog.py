@@ -97,6 +97,8 @@ class WalBatch:
     metadata: Sequence[MetricMetadata] = ()
     hists: Sequence[FloatHistogram] = ()
     """The histogram of each marker in ``values``, in order."""
+    hist_wire: Sequence[bytes | None] = ()
+    """Empty, or beside ``hists``: the serialized form each arrived in, where known."""
 
 
 HistEntries = list[tuple[int, int, FloatHistogram]]
@@ -304,7 +306,9 @@ class WriteAheadLog:
         samples_offset = sum(len(r) for r in records)
         if len(batch.refs):
             records.append(
-                wal.encode_samples_record(batch.refs, batch.ts, batch.values, batch.hists)
+                wal.encode_samples_record(
+                    batch.refs, batch.ts, batch.values, batch.hists, batch.hist_wire
+                )
             )
         if batch.exemplars:
             payload = wal.encode_exemplars(batch.exemplars)
