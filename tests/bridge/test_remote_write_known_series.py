@@ -298,3 +298,101 @@ def test_learned_label_sets_are_cached_as_if_kept_one_at_a_time(
             single._keep(section, valid)
     assert list(bulk._cache.items()) == list(single._cache.items())
     assert bulk._bytes == single._bytes
+
+
+def _histogram_request(rng: np.random.Generator, n: int, k: int, shapes: int = 12) -> bytes:
+    """A write of ``n`` series, mostly one native histogram each (as a scrape sends them),
+    some with a float sample, an exemplar, a second histogram, a broken histogram, a long
+    label or no labels: every shape the histogram shortcut must either take exactly as full
+    parsing would, or leave to it."""
+    from grafana_agent_bridge.histogram.codec import HistogramSample, encode_histogram
+    from grafana_agent_bridge.histogram.model import FloatHistogram, Span
+
+    req = WriteRequest()
+    for i in range(n):
+        ts = req.timeseries.add()
+        shape = int(rng.integers(0, shapes))
+        if shape != 11:  # 11: no labels at all
+            ts.labels.add(name="__name__", value="lat")
+            ts.labels.add(name="i", value=str(i % 7) + ("x" * 130 if shape == 10 else ""))
+        width = int(rng.choice([3, 20, 70]))  # 70 buckets: a two-byte length field
+        counts = rng.integers(0, 9, width).astype(float)
+        integer = shape != 1
+        if not integer:
+            counts = counts + 0.5
+        if shape == 2:
+            counts[0] = -1.0  # refused: a negative bucket
+        h = FloatHistogram(
+            schema=int(rng.choice([0, 3, 8, 10])),
+            count=float(counts.sum()),
+            sum=float(rng.random()),
+            positive_spans=(Span(-3, width),),
+            positive_buckets=tuple(counts.tolist()),
+        )
+        t = T0 + k * 15_000
+        ts.histograms.append(encode_histogram(HistogramSample(t, h, integer)))
+        if shape == 3:
+            ts.samples.add(timestamp=t - 1, value=1.5)
+        if shape == 4:
+            ex = ts.exemplars.add(value=1.0, timestamp=t)
+            ex.labels.add(name="trace_id", value="abc")
+        if shape == 5:
+            ts.histograms.append(encode_histogram(HistogramSample(t + 1, h, integer)))
+    return bytes(cramjam.snappy.compress_raw(req.SerializeToString()))
+
+
+def _everything(got: DecodedWrite) -> object:
+    series = [
+        (s.labels, s.timestamps.tolist(), s.values.tobytes(), s.histograms, s.histogram_wire)
+        for s in got.series
+    ]
+    return series, got.rejections, got.samples, got.histograms
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_histogram_scrapes_decode_as_a_fresh_parse_does(
+    seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rng = np.random.default_rng(seed)
+    limits = RequestLimits(max_series_per_request=0 if seed % 2 else 25)
+    warm = LabelCache()
+    real = remote_write._one_histogram_each
+    whole: list[bool] = []
+
+    def spy(series, known, cache):  # type: ignore[no-untyped-def]
+        found = real(series, known, cache)
+        whole.append(len(found) == known.count(None))
+        return found
+
+    for k in range(6):
+        # Every other write holds only shapes the shortcut takes whole (scrapes, float
+        # histograms, refused ones); the others hold some that it must leave to parsing.
+        body_k = _histogram_request(rng, 40, k, shapes=3 if k % 2 else 12)
+        with monkeypatch.context() as m:
+            m.setattr(remote_write, "_one_histogram_each", lambda *a: [])  # full parse only
+            want = decode_write_request(body_k, cache=LabelCache(), limits=limits)
+        with monkeypatch.context() as m:
+            m.setattr(remote_write, "_one_histogram_each", spy)
+            got = decode_write_request(body_k, cache=warm, limits=limits)
+        assert _everything(got) == _everything(want)
+    assert sum(whole) >= 3  # the shortcut took whole writes, not only handed them on
+
+
+def test_a_scrape_of_histograms_takes_the_shortcut_whole() -> None:
+    """Known and new label sets, one histogram each, no other field: no whole parse."""
+    rng = np.random.default_rng(7)
+    cache = LabelCache()
+    req = WriteRequest.FromString(
+        bytes(cramjam.snappy.decompress_raw(_histogram_request(rng, 30, 0)))
+    )
+    plain = WriteRequest()
+    for ts in req.timeseries:
+        simple = len(ts.labels) == 2 and len(ts.labels[1].value) < 100
+        if simple and not ts.samples and not ts.exemplars and len(ts.histograms) == 1:
+            plain.timeseries.append(ts)
+    raw = plain.SerializeToString()
+    series = remote_write._RawWriteRequest.FromString(raw).timeseries
+    known: list[object] = [None] * len(series)
+    found = remote_write._one_histogram_each(series, known, cache)  # type: ignore[arg-type]
+    assert len(found) == len(series) > 10
+    assert [i for i, _, _ in found] == list(range(len(series)))
