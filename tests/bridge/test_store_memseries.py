@@ -55,6 +55,9 @@ def _check_reads(hs: HeadSeries, ts: list[int], vs: list[float], a: int, b: int)
         assert hs.first_t == NO_TIMESTAMP
         return
     assert hs.first_t == ts[0]
+    # Before anything flushes the tail (it asks the tail first, then the columns).
+    for probe in (ts[-1], ts[-1] + 1, ts[len(ts) // 2], ts[0], ts[0] + 1):
+        _check_sample_before(hs, ts, vs, probe)
     t_all, v_all = hs.columns()
     assert t_all.dtype == np.int64 and v_all.dtype == np.float64
     assert t_all.tolist() == ts
@@ -79,13 +82,17 @@ def _check_reads(hs: HeadSeries, ts: list[int], vs: list[float], a: int, b: int)
             assert got is not None and _bits([got]) == _bits([vs[ts.index(probe)]])
         else:
             assert got is None
-        before = [i for i, t in enumerate(ts) if t < probe]
-        sb = hs.sample_before(probe)
-        if before:
-            assert sb is not None and sb[0] == ts[before[-1]]
-            assert _bits([sb[1]]) == _bits([vs[before[-1]]])
-        else:
-            assert sb is None
+        _check_sample_before(hs, ts, vs, probe)
+
+
+def _check_sample_before(hs: HeadSeries, ts: list[int], vs: list[float], probe: int) -> None:
+    before = [i for i, t in enumerate(ts) if t < probe]
+    sb = hs.sample_before(probe)
+    if before:
+        assert sb is not None and sb[0] == ts[before[-1]]
+        assert _bits([sb[1]]) == _bits([vs[before[-1]]])
+    else:
+        assert sb is None
 
 
 @settings(max_examples=300, deadline=None)

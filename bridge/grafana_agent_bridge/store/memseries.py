@@ -30,6 +30,7 @@ from __future__ import annotations
 import enum
 import math
 from array import array
+from bisect import bisect_left
 
 import numpy as np
 import numpy.typing as npt
@@ -353,8 +354,16 @@ class HeadSeries:
         return None
 
     def sample_before(self, t: int) -> tuple[int, float] | None:
-        """The sample just before ``t`` in the head, if any."""
-        self.flush()
+        """The sample just before ``t`` in the head, if any.
+
+        Without a flush: every histogram commit asks this of the sample it just put in the
+        tail, and flushing for it moved each sample into the columns on its own."""
+        tail = self.tail_t
+        if tail:
+            k = bisect_left(tail, t)
+            if k:
+                return tail[k - 1], self.tail_v[k - 1]
+        # Everything in the columns is older than the tail: the answer is there, if anywhere.
         k = self._index(t, right=False)
         return self._sample(k - 1) if k else None
 
