@@ -140,6 +140,23 @@ def test_sizes_are_bounded_before_expansion():
         decode_histogram(b"\xff\xff\xff")
 
 
+@pytest.mark.parametrize("buckets", [1, 5, 40])
+def test_the_size_bound_is_the_same_whether_counted_or_implied_by_the_length(buckets):
+    """A message no longer than the limits is within them without counting (each bucket and
+    span takes a byte at least); at and around the limits the answer is the counted one."""
+    total = buckets * (buckets + 1) // 2  # deltas of 1: counts 1, 2, ..., buckets
+    raw = int_histogram(
+        pos=[(0, buckets)], deltas=[1] * buckets, count=total, neg=[], ndeltas=[], zero=0
+    )
+    for limit in (buckets - 1, buckets, len(raw) - 1, len(raw), len(raw) + 1):
+        limits = HistogramLimits(max_buckets=limit, max_spans=limit)
+        if buckets <= limit:
+            assert decode_histogram(raw, limits).histogram.count == total
+        else:
+            with pytest.raises(HistogramDecodeError, match="over the limit"):
+                decode_histogram(raw, limits)
+
+
 def test_round_trip_integer_and_float():
     s = decode_histogram(int_histogram())
     raw = encode_histogram(s)

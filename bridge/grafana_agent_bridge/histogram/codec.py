@@ -120,7 +120,7 @@ def _side(
     """Spans and absolute counts of one side; the integer total of its buckets."""
     if not spans and not deltas and not counts:  # usually the negative side
         return (), (), 0
-    span_tuple = tuple(Span(s.offset, s.length) for s in spans)
+    span_tuple = tuple([Span(s.offset, s.length) for s in spans])
     # As Prometheus's ToFloatHistogram/ToIntHistogram: the other kind's fields are ignored
     # (and a mismatch then shows as spans that do not cover the buckets).
     if not integer:
@@ -158,22 +158,10 @@ def from_proto(
             "histogram has an unknown schema, which must be between -9 and 52 for "
             f"exponential buckets, or -53 for custom buckets, got schema {schema}"
         )
-    n_buckets = (
-        len(msg.positive_deltas)
-        + len(msg.positive_counts)
-        + len(msg.negative_deltas)
-        + len(msg.negative_counts)
-    )
-    n_spans = len(msg.positive_spans) + len(msg.negative_spans)
-    if n_buckets + len(msg.custom_values) > limits.max_buckets:
-        raise HistogramDecodeError(
-            f"histogram has {n_buckets} buckets and {len(msg.custom_values)} custom bounds, "
-            f"over the limit of {limits.max_buckets}"
-        )
-    if n_spans > limits.max_spans:
-        raise HistogramDecodeError(
-            f"histogram has {n_spans} spans, over the limit of {limits.max_spans}"
-        )
+    if raw is None or len(raw) > min(limits.max_buckets, limits.max_spans):
+        # (Every bucket, bound and span takes a byte of the message at least: a message
+        # no longer than both limits is within them without counting.)
+        _check_sizes(msg, limits)
     integer = msg.WhichOneof("count") != "count_float"
     pos_spans, pos, pos_total = _side(
         "positive", msg.positive_spans, msg.positive_deltas, msg.positive_counts, integer
@@ -224,6 +212,25 @@ def from_proto(
                 "observations found in the buckets (in absence of NaN)"
             )
     return HistogramSample(msg.timestamp, h, integer, raw if integer else None)
+
+
+def _check_sizes(msg: Any, limits: HistogramLimits) -> None:
+    n_buckets = (
+        len(msg.positive_deltas)
+        + len(msg.positive_counts)
+        + len(msg.negative_deltas)
+        + len(msg.negative_counts)
+    )
+    n_spans = len(msg.positive_spans) + len(msg.negative_spans)
+    if n_buckets + len(msg.custom_values) > limits.max_buckets:
+        raise HistogramDecodeError(
+            f"histogram has {n_buckets} buckets and {len(msg.custom_values)} custom bounds, "
+            f"over the limit of {limits.max_buckets}"
+        )
+    if n_spans > limits.max_spans:
+        raise HistogramDecodeError(
+            f"histogram has {n_spans} spans, over the limit of {limits.max_spans}"
+        )
 
 
 def _check_layout(h: FloatHistogram) -> None:
