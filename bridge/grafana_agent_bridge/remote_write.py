@@ -557,10 +557,10 @@ def decode_write_request(
         out.series = cast("list[SeriesBatch]", known[:kept])
         _decode_metadata(req.metadata, out)  # type: ignore[attr-defined]
         return out
-    singles = _one_histogram_each(req.timeseries, known, cache)  # type: ignore[attr-defined]
-    if len(singles) == misses:  # a scrape of native histograms: one sample or histogram each
+    histograms = _one_histogram_each(req.timeseries, known, cache)  # type: ignore[attr-defined]
+    if len(histograms) == misses:  # a scrape of native histograms: one sample or histogram each
         kept = _within_limits([1] * len(known), limits or RequestLimits(), out)
-        for i, labels, item in singles:
+        for i, labels, item in histograms:
             if i < kept:
                 hists = _decode_histograms(labels, [item], out)
                 if hists:
