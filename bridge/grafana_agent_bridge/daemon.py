@@ -41,7 +41,7 @@ from .promql.querytext import TextLimits
 from .redact import redact_url
 from .remote_write import DecodeLimits, RequestLimits
 from .stopsignals import StopSignals
-from .store import Store, StoreLockedError, StoreOptions
+from .store import NewerFormatError, Store, StoreLockedError, StoreOptions
 from .store import progress as store_progress
 from .store.metrics import register_store_metrics
 from .store.progress import OpenCancelledError
@@ -405,7 +405,7 @@ def run(config: BridgeConfig, *, print_banner: bool = True) -> int:
         log.info("received %s: %s; the next start replays from there", stop.name, e)
         daemon.stop()
         return 0
-    except (OSError, ConfigError, StoreLockedError) as e:  # port taken, data dir in use, ...
+    except (OSError, ConfigError, StoreLockedError, NewerFormatError) as e:  # port taken, ...
         log.error("cannot start: %s", e)
         daemon.stop()
         return 1

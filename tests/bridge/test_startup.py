@@ -136,6 +136,31 @@ def test_a_taken_port_is_one_line_naming_the_address(tmp_path: Path) -> None:
     assert "--listen-address" in errors[0]
 
 
+def test_data_from_a_newer_version_is_one_line_and_an_exit_not_a_repair(tmp_path: Path) -> None:
+    """``snap revert`` to an older revision: the daemon says what it found and stops, and
+    the newer revision's WAL record is still there for when it comes back."""
+    from grafana_agent_bridge.store import wal
+
+    fill(tmp_path / "data", rounds=1, series=10, per_round=10)
+    seg = sorted((tmp_path / "data" / "wal").iterdir())[-1]
+    newer = seg.read_bytes() + wal.encode_record(77, b"a later record")  # type: ignore[arg-type]
+    seg.write_bytes(newer)
+    done = subprocess.run(
+        bridge_serve(tmp_path / "data", free_port(), "--no-collect"),
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    errors = [line for line in done.stderr.splitlines() if "ERROR" in line]
+    assert len(errors) == 1, done.stderr
+    assert "written by a newer grafana-agent-bridge" in errors[0]
+    assert "record of type 77" in errors[0] and seg.name in errors[0]
+    assert seg.read_bytes() == newer
+
+
 def test_the_daemon_keeps_its_start_up_heap_out_of_garbage_collection() -> None:
     """Once started, what start-up made is frozen out of the collector's walks and young
     collections are rarer, so creating series does not pay for walking the whole heap

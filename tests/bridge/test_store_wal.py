@@ -12,7 +12,7 @@ import pytest
 from store.helpers import as_dict, batch, lbl, write_scrapes
 
 from grafana_agent_bridge.storage import STALE_NAN_BITS, Exemplar, MetricMetadata
-from grafana_agent_bridge.store import Store, StoreOptions, wal
+from grafana_agent_bridge.store import NewerFormatError, Store, StoreOptions, wal
 
 ALL = (-(2**62), 2**62)
 
@@ -99,7 +99,7 @@ def _records() -> list[bytes]:
         (lambda b: _flip(b, len(b) - 2), "checksum mismatch"),  # bad content
         (lambda b: _set_len(b, 10**9), "bad record header"),  # bad length
         (lambda b: _set_len(b, 20), "checksum mismatch"),  # plausible but wrong length
-        (lambda b: _set_type(b, 99), "bad record header"),  # unknown type
+        (lambda b: _set_type(b, 99), "checksum mismatch"),  # a type byte flipped: damage
     ],
 )
 def test_scan_stops_at_the_damage_and_keeps_the_prefix(damage, reason: str) -> None:
@@ -139,6 +139,15 @@ def _set_type(b: bytes, rtype: int) -> bytes:
 def test_bad_segment_header_is_reported() -> None:
     res = wal.scan(b"garbage!" + _records()[0])
     assert res.corrupt == "bad segment header" and res.good_end == 0
+
+
+def test_a_whole_record_of_an_unknown_type_is_a_newer_format_not_damage() -> None:
+    good = _segment(_records())
+    newer = good + wal.encode_record(99, b"from a later version")  # type: ignore[arg-type]
+    with pytest.raises(NewerFormatError, match="record of type 99 at offset"):
+        wal.scan(newer)
+    with pytest.raises(NewerFormatError, match="WAL format 2"):
+        wal.scan(b"GABWAL\x00\x02" + _records()[0])
 
 
 def _filled_store(path: Path, segment_bytes: int = 1 << 30) -> int:
@@ -261,3 +270,47 @@ def test_wal_of_uncompressed_series_records_replays(tmp_path: Path) -> None:
     s = Store.open(tmp_path, StoreOptions())
     assert len(as_dict(s.select([], *ALL))) == 2
     s.close()
+
+
+def _tree(path: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(path)): p.read_bytes() for p in path.rglob("*") if p.is_file()}
+
+
+@pytest.mark.parametrize("where", ["record", "segment", "block"])
+def test_data_from_a_newer_version_stops_the_open_and_is_left_untouched(
+    tmp_path: Path, where: str
+) -> None:
+    """After a downgrade (``snap revert``) what the newer revision wrote is not cut off as a
+    corrupt tail or set aside as a corrupt block: the store does not open, changes no file,
+    and once the newer data is gone again (the newer revision back) everything is there."""
+    s = Store.open(tmp_path, StoreOptions(block_duration_ms=60_000 * 15))
+    write_scrapes(s, 10, range(200))  # 50 min at 15 s: some of it cut into blocks
+    s.compact()
+    s.close()
+    blocks = sorted(p for p in (tmp_path / "blocks").iterdir() if p.is_dir())
+    assert blocks
+    seg = _segments(tmp_path)[-1]
+    if where == "record":
+        original = seg.read_bytes()
+        seg.write_bytes(original + wal.encode_record(42, b"x" * 100))  # type: ignore[arg-type]
+    elif where == "segment":
+        newer_seg = seg.with_name(f"{int(seg.name) + 1:08d}")
+        newer_seg.write_bytes(b"GABWAL\x00\x02" + b"whatever a newer version writes")
+    else:
+        meta = json.loads((blocks[0] / "meta.json").read_text())
+        original_meta = (blocks[0] / "meta.json").read_bytes()
+        (blocks[0] / "meta.json").write_text(json.dumps({**meta, "version": 2}))
+    before = _tree(tmp_path)
+    with pytest.raises(NewerFormatError, match="written by a newer grafana-agent-bridge"):
+        Store.open(tmp_path, StoreOptions())
+    assert _tree(tmp_path) == before
+    if where == "record":
+        seg.write_bytes(original)
+    elif where == "segment":
+        newer_seg.unlink()
+    else:
+        (blocks[0] / "meta.json").write_bytes(original_meta)
+    with Store.open(tmp_path, StoreOptions()) as s:
+        got = as_dict(s.select([], *ALL))
+        assert s.stats().wal_corruptions == 0 and s.stats().blocks_corrupt == 0
+    assert len(got) == 10 and all(len(v) == 200 for v in got.values())

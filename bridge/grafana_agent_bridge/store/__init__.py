@@ -31,7 +31,9 @@ Layout of the data directory: ``wal/`` (segments), ``blocks/<id>/`` (immutable b
 ``feed/`` (consumer positions, and what retention took from consumers), ``head.json`` (the
 head's lower bound) and ``lock`` (one process at a time: a second ``Store.open`` raises
 ``StoreLockedError``). Damage found on open (torn or corrupt WAL tail, corrupt block) is
-repaired or set aside, logged and counted in ``Store.stats()``, never fatal.
+repaired or set aside, logged and counted in ``Store.stats()``, never fatal. Data in a newer
+format (a WAL record type or block version this version does not know, after a downgrade) is
+not damage: ``Store.open`` raises ``NewerFormatError`` and changes nothing.
 
 ``Store`` (``db.py``) is a facade over parts that own their state: the WAL (``wlog.py``), the
 head (``head.py``, rules in ``appender.py``), blocks and compaction (``blockset.py``,
@@ -40,7 +42,8 @@ maps them.
 """
 
 from .db import Store, StoreStats
+from .errors import NewerFormatError
 from .lockfile import StoreLockedError
 from .options import StoreOptions
 
-__all__ = ["Store", "StoreLockedError", "StoreOptions", "StoreStats"]
+__all__ = ["NewerFormatError", "Store", "StoreLockedError", "StoreOptions", "StoreStats"]

@@ -43,6 +43,7 @@ import numpy.typing as npt
 from ..histogram.model import FloatHistogram
 from ..labels import Labels
 from . import histsamples
+from .errors import NewerFormatError
 from .state import fsync_dir, write_json
 
 log = logging.getLogger(__name__)
@@ -369,6 +370,9 @@ class Block:
         self.cache = cache
         try:
             meta = json.loads((path / "meta.json").read_bytes())
+            version = meta.get("version", FORMAT_VERSION) if isinstance(meta, dict) else 0
+            if type(version) is int and version > FORMAT_VERSION:
+                raise NewerFormatError(f"block format {version}", f"block {path}")
             index_bytes = (path / "index").read_bytes()
             if (
                 len(index_bytes) != meta["index_size"]

@@ -36,11 +36,15 @@ from ..histogram.model import FloatHistogram
 from ..labels import Labels
 from ..storage import Exemplar, MetricMetadata
 from . import histsamples
+from .errors import NewerFormatError
 from .state import fsync_dir
 
 log = logging.getLogger(__name__)
 
 MAGIC = b"GABWAL\x00\x01"
+"""A segment's first bytes: the name, then the format version (big-endian u16)."""
+MAGIC_NAME = MAGIC[:6]
+FORMAT_VERSION = int.from_bytes(MAGIC[6:], "big")
 HEADER = struct.Struct("<BII")  # type, payload length, crc32
 MAX_RECORD = 256 * 1024 * 1024
 """A length above this is certainly corruption (a write is never that large)."""
@@ -329,7 +333,12 @@ def scan(data: bytes | memoryview, start: int = 0, stop: int | None = None) -> S
     buf = memoryview(data)
     end = len(buf) if stop is None else min(stop, len(buf))
     if start < len(MAGIC):
-        if bytes(buf[: len(MAGIC)]) != MAGIC:
+        head = bytes(buf[: len(MAGIC)])
+        if head != MAGIC:
+            if len(head) == len(MAGIC) and head.startswith(MAGIC_NAME):
+                version = int.from_bytes(head[len(MAGIC_NAME) :], "big")
+                if version > FORMAT_VERSION:
+                    raise NewerFormatError(f"WAL format {version}", "a WAL segment")
             return ScanResult([], 0, "bad segment header")
         start = len(MAGIC)
     return _scan_from(buf[start:end], start)
@@ -358,7 +367,7 @@ def _scan_from(buf: memoryview, base: int) -> ScanResult:
         if len(buf) - pos < HEADER.size:
             return ScanResult(records, at, f"torn record header at offset {at}")
         rtype, length, crc = HEADER.unpack_from(buf, pos)
-        if length > MAX_RECORD or rtype not in _TYPES:
+        if length > MAX_RECORD:
             return ScanResult(records, at, f"bad record header at offset {at}")
         body = pos + HEADER.size
         if body + length > len(buf):
@@ -366,6 +375,9 @@ def _scan_from(buf: memoryview, base: int) -> ScanResult:
         payload = buf[body : body + length]
         if _crc(bytes(buf[pos : pos + 5]), payload) != crc:
             return ScanResult(records, at, f"checksum mismatch at offset {at}")
+        if rtype not in _TYPES:
+            # Whole and checksummed, so no damage: a record type from a newer version.
+            raise NewerFormatError(f"a record of type {rtype} at offset {at}", "a WAL segment")
         records.append(Record(at, rtype, payload, base + body + length))
         pos = body + length
     return ScanResult(records, base + pos, None)

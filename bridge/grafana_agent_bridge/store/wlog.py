@@ -30,6 +30,7 @@ from ..histogram.model import FloatHistogram
 from ..labels import Labels
 from ..storage import Exemplar, FeedPosition, MetricMetadata
 from . import histsamples, wal
+from .errors import NewerFormatError
 from .memseries import NO_TIMESTAMP
 from .progress import OpenProgress
 from .stats import StoreStats
@@ -169,7 +170,10 @@ class WriteAheadLog:
             path = self.dir / wal.segment_name(seg)
             detail = f"segment {i + 1} of {len(segments)}, {self._stats.replay_samples} samples"
             progress.advance(replayed, detail)
-            res = wal.read_segment(path)
+            try:
+                res = wal.read_segment(path)
+            except NewerFormatError as e:
+                raise e.at(f"WAL segment {path}") from None
             info = SegmentInfo(seg)
             parts: list[Columns] = []
             hists: HistEntries = []
