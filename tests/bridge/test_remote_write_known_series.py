@@ -330,7 +330,10 @@ def _histogram_request(rng: np.random.Generator, n: int, k: int, shapes: int = 1
             positive_buckets=tuple(counts.tolist()),
         )
         t = T0 + k * 15_000
-        ts.histograms.append(encode_histogram(HistogramSample(t, h, integer)))
+        item = encode_histogram(HistogramSample(t, h, integer))
+        if shape == 2 and i % 2:
+            item = b"\x0a\xff\xff\xff"  # not a protobuf message at all
+        ts.histograms.append(item)
         if shape == 3:
             ts.samples.add(timestamp=t - 1, value=1.5)
         if shape == 4:
@@ -396,3 +399,39 @@ def test_a_scrape_of_histograms_takes_the_shortcut_whole() -> None:
     found = remote_write._one_histogram_each(series, known, cache)  # type: ignore[arg-type]
     assert len(found) == len(series) > 10
     assert [i for i, _, _ in found] == list(range(len(series)))
+
+
+def test_mangled_histogram_writes_decode_alike_with_and_without_the_shortcut(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Hostile bytes inside a series (the outer parse leaves them raw): flipped, cut or
+    inserted bytes give the shortcut and full parsing the same answer, an error or a result."""
+    rng = np.random.default_rng(11)
+    clean = bytes(cramjam.snappy.decompress_raw(_histogram_request(rng, 6, 0, shapes=3)))
+    real = remote_write._one_histogram_each
+
+    def decode(raw: bytes, shortcut: bool) -> object:
+        with monkeypatch.context() as m:
+            if not shortcut:
+                m.setattr(remote_write, "_one_histogram_each", lambda *a: [])
+            try:
+                got = decode_write_request(
+                    bytes(cramjam.snappy.compress_raw(raw)), cache=LabelCache()
+                )
+            except remote_write.RemoteWriteError as e:
+                return ("error", e.status)
+        return _everything(got)
+
+    for _ in range(400):
+        raw = bytearray(clean)
+        for _ in range(int(rng.integers(1, 4))):
+            at = int(rng.integers(0, len(raw)))
+            op = int(rng.integers(0, 3))
+            if op == 0:
+                raw[at] = int(rng.integers(0, 256))
+            elif op == 1:
+                del raw[at : at + int(rng.integers(1, 4))]
+            else:
+                raw[at:at] = bytes(rng.integers(0, 256, int(rng.integers(1, 4))).tolist())
+        assert decode(bytes(raw), True) == decode(bytes(raw), False)
+    assert real is remote_write._one_histogram_each
