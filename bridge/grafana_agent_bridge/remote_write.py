@@ -530,8 +530,9 @@ def decode_write_request(
 
     Each series arrives as raw bytes. The common one (labels seen before, one sample) is
     split into its cached labels section and a sample field, and the samples of all such
-    series are decoded together with numpy (``_split_known``); every other series is parsed
-    and validated one by one, as before.
+    series are decoded together with numpy (``_split_known``). A write whose other series are
+    each labels and one native histogram is split the same way (``_one_histogram_each``);
+    any other write is parsed whole and its series validated one by one.
     """
     check_headers(content_type, content_encoding)
     bounds = bounds or DecodeLimits()
