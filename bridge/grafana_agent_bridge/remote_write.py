@@ -836,14 +836,20 @@ def _learn_new(
     return slots.fill(known)
 
 
-def _histogram_field(s: bytes) -> int:
-    """Where the labels end in a raw ``TimeSeries`` that is label fields under 128 bytes and
-    then one histogram field to its end (a scrape of a native histogram); -1 otherwise."""
+_UNBOUNDED_LABELS = 1 << 62
+
+
+def _histogram_field(s: bytes, max_labels: int) -> int:
+    """Where the labels end in a raw ``TimeSeries`` that is at most ``max_labels`` label
+    fields under 128 bytes and then one histogram field to its end (a scrape of a native
+    histogram); -1 otherwise. The walk stops past ``max_labels``: a series with more labels
+    is refused anyway, by the parsing path that counts them first."""
     pos, n = 0, len(s)
     while pos < n and s[pos] == 0x0A:
         size = s[pos + 1] if pos + 1 < n else 0x80
-        if size >= 0x80:
+        if size >= 0x80 or max_labels <= 0:
             return -1
+        max_labels -= 1
         pos += 2 + size
     if pos + 2 >= n or s[pos] != 0x22:
         return -1
@@ -864,13 +870,14 @@ def _one_histogram_each(
     no whole parse. Sound for the reason ``_split_known`` is: a cached section followed by
     one histogram field parses as exactly those labels and that histogram."""
     lookup = cache.lookup
+    max_labels = cache.limits.max_labels_per_series or _UNBOUNDED_LABELS
     found: list[tuple[int, Labels, bytes]] = []
     new: list[tuple[int, bytes, bytes]] = []
     for i, batch in enumerate(known):
         if batch is not None:
             continue
         s = series[i]
-        cut = _histogram_field(s)
+        cut = _histogram_field(s, max_labels)
         if cut <= 0:
             return found
         labels = lookup(section := s[:cut])

@@ -435,3 +435,33 @@ def test_mangled_histogram_writes_decode_alike_with_and_without_the_shortcut(
                 raw[at:at] = bytes(rng.integers(0, 256, int(rng.integers(1, 4))).tolist())
         assert decode(bytes(raw), True) == decode(bytes(raw), False)
     assert real is remote_write._one_histogram_each
+
+
+def test_the_shortcut_stops_walking_labels_past_the_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A series with more labels than allowed is not walked label by label to its end (a
+    hostile write of many tiny labels): it goes to parsing, which counts and refuses it."""
+    from grafana_agent_bridge.histogram.codec import HistogramSample, encode_histogram
+    from grafana_agent_bridge.histogram.model import FloatHistogram, Span
+
+    h = FloatHistogram(count=3.0, positive_spans=(Span(0, 1),), positive_buckets=(3.0,))
+    req = WriteRequest()
+    for n_labels in (3, 6):
+        ts = req.timeseries.add()
+        ts.labels.add(name="__name__", value="lat")
+        for k in range(n_labels - 1):
+            ts.labels.add(name=f"l{k}", value="v")
+        ts.histograms.append(encode_histogram(HistogramSample(T0, h, True)))
+    raw = req.SerializeToString()
+    series = remote_write._RawWriteRequest.FromString(raw).timeseries
+    assert remote_write._histogram_field(series[0], 3) > 0
+    assert remote_write._histogram_field(series[1], 3) == -1
+    assert remote_write._histogram_field(series[1], 6) > 0
+    limits = LabelLimits(max_labels_per_series=3)
+    body_ = bytes(cramjam.snappy.compress_raw(raw))
+    got = decode_write_request(body_, cache=LabelCache(limits=limits))
+    with monkeypatch.context() as m:
+        m.setattr(remote_write, "_one_histogram_each", lambda *a: [])
+        want = decode_write_request(body_, cache=LabelCache(limits=limits))
+    assert _everything(got) == _everything(want)
+    assert [r.kind for r in got.rejections] == ["labels_per_series"]
+    assert len(got.series) == 1
