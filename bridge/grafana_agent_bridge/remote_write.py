@@ -839,26 +839,26 @@ def _learn_new(
 _UNBOUNDED_LABELS = 1 << 62
 
 
-def _histogram_field(s: bytes, max_labels: int) -> int:
-    """Where the labels end in a raw ``TimeSeries`` that is at most ``max_labels`` label
-    fields under 128 bytes and then one histogram field to its end (a scrape of a native
-    histogram); -1 otherwise. The walk stops past ``max_labels``: a series with more labels
-    is refused anyway, by the parsing path that counts them first."""
+def _histogram_field(s: bytes, max_labels: int) -> tuple[int, int] | None:
+    """Where the labels end and the serialized histogram starts in a raw ``TimeSeries`` that
+    is at most ``max_labels`` label fields under 128 bytes and then one histogram field to its
+    end (a scrape of a native histogram); None otherwise. The walk stops past ``max_labels``:
+    a series with more labels is refused anyway, by the parsing path that counts them first."""
     pos, n = 0, len(s)
     while pos < n and s[pos] == 0x0A:
         size = s[pos + 1] if pos + 1 < n else 0x80
         if size >= 0x80 or max_labels <= 0:
-            return -1
+            return None
         max_labels -= 1
         pos += 2 + size
     if pos + 2 >= n or s[pos] != 0x22:
-        return -1
+        return None
     size, head = s[pos + 1], 2
     if size >= 0x80:  # two varint bytes: up to 16 KiB, room for any sane histogram
         if pos + 3 >= n or s[pos + 2] >= 0x80:
-            return -1
+            return None
         size, head = (size & 0x7F) | s[pos + 2] << 7, 3
-    return pos if pos + head + size == n else -1
+    return (pos, pos + head) if pos + head + size == n else None
 
 
 def _one_histogram_each(
@@ -877,11 +877,12 @@ def _one_histogram_each(
         if batch is not None:
             continue
         s = series[i]
-        cut = _histogram_field(s, max_labels)
-        if cut <= 0:
+        where = _histogram_field(s, max_labels)
+        if where is None or not where[0]:  # (no labels: parsing says why it is refused)
             return found
+        cut, start = where
         labels = lookup(section := s[:cut])
-        item = s[cut + (2 if s[cut + 1] < 0x80 else 3) :]
+        item = s[start:]
         if type(labels) is tuple:
             found.append((i, labels, item))
         else:

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ..histogram.model import FloatHistogram
 from ..histogram.ops import equals
 from ..labels import Labels
 from ..storage import Exemplar, MetricMetadata, Rejection, SeriesBatch
@@ -105,7 +106,9 @@ class HeadAppender:
                 labels = batch.labels
                 sid = by_labels.get(labels)
                 t = ts.item(0)
+                v = batch.values.item(0)
                 hs: HeadSeries | None = None
+                h: FloatHistogram | None = None
                 if sid is None:
                     # A new series and its first sample (a sender's first requests): as
                     # ``_series_state`` creates one, with the limits checked first.
@@ -125,35 +128,32 @@ class HeadAppender:
                     fast = hs is not None and hs.last_t < t <= max_t and t >= min_valid
                 else:
                     fast = False
-                if fast and sid is not None:
-                    touched[sid] = len(one_refs)
-                    one_refs.append(sid)
-                    one_ts.append(t)
-                    one_vals.append(batch.values.item(0))
-                    one_hs.append(hs)
-                    if batch.exemplars:
-                        self._take_exemplars(sid, batch, p.exemplars, rejections)
-                    continue
             elif len(ts) == 1 and batch.histograms is not None and len(batch.histograms) == 1:
                 # A known series' next histogram (a scrape of a native histogram): its marker
                 # goes in the one-sample columns, the histogram beside it.
                 h = batch.histograms[0]
                 sid = by_labels.get(batch.labels)
-                if h is not None and sid is not None and sid not in touched:
-                    hs = head_get(sid)
-                    t = ts.item(0)
-                    if hs is not None and hs.last_t < t <= max_t and t >= min_valid:
-                        touched[sid] = len(one_refs)
-                        one_refs.append(sid)
-                        one_ts.append(t)
-                        one_vals.append(HIST_MARK)
-                        one_hs.append(hs)
-                        p.hists[(sid, t)] = h
-                        if batch.histogram_wire is not None:
-                            p.hist_wire[(sid, t)] = batch.histogram_wire[0]
-                        if batch.exemplars:
-                            self._take_exemplars(sid, batch, p.exemplars, rejections)
-                        continue
+                hs = head_get(sid) if sid is not None and sid not in touched else None
+                t = ts.item(0)
+                v = HIST_MARK
+                fast = (
+                    h is not None and hs is not None and hs.last_t < t <= max_t and t >= min_valid
+                )
+            else:
+                self._take(batch, p, touched, bounds=bounds, rejections=rejections)
+                continue
+            if fast and sid is not None:
+                touched[sid] = len(one_refs)
+                one_refs.append(sid)
+                one_ts.append(t)
+                one_vals.append(v)
+                one_hs.append(hs)
+                if h is not None:
+                    wire = batch.histogram_wire
+                    p.keep_histogram(sid, t, h, wire[0] if wire is not None else None)
+                if batch.exemplars:
+                    self._take_exemplars(sid, batch, p.exemplars, rejections)
+                continue
             self._take(batch, p, touched, bounds=bounds, rejections=rejections)
         rejections.close()
         known = head.metadata
@@ -256,9 +256,7 @@ class HeadAppender:
                 keep_t.append(t)
                 keep_v.append(v)
                 if h is not None:
-                    p.hists[(st.sid, t)] = h
-                    if wires is not None:
-                        p.hist_wire[(st.sid, t)] = wires[i]
+                    p.keep_histogram(st.sid, t, h, wires[i] if wires is not None else None)
                 continue
             stored_h = None
             if h is not None:

@@ -66,7 +66,7 @@ class PendingAppend:
     """Metadata that differs from what the head has."""
     hists: dict[tuple[int, int], FloatHistogram] = field(default_factory=dict)
     """The histogram of each marker sample, by (series id, timestamp)."""
-    hist_wire: dict[tuple[int, int], bytes | None] = field(default_factory=dict)
+    hist_wire: dict[tuple[int, int], bytes] = field(default_factory=dict)
     """Of ``hists``, the serialized form they arrived in, where known (``SeriesBatch``)."""
     histogram_duplicates: int = 0
     """Of ``duplicates``, the histogram ones."""
@@ -78,6 +78,12 @@ class PendingAppend:
     refused): only then are the used ones worked out. A new series whose one sample was
     taken when it was created is used."""
     wal: WalBatch = field(default_factory=WalBatch)
+
+    def keep_histogram(self, sid: int, t: int, h: FloatHistogram, wire: bytes | None) -> None:
+        """The histogram of the marker just taken at ``t``, and its wire form if known."""
+        self.hists[(sid, t)] = h
+        if wire is not None:
+            self.hist_wire[(sid, t)] = wire
 
     def seal(self) -> WalBatch:
         """Build the column arrays and the WAL batch; drop new series nothing uses."""
